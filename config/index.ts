@@ -1,0 +1,218 @@
+/**
+ * The one place where configuration comes from: the environment, validated at start-up.
+ * Every process calls loadConfig() once and fails fast with the full list of problems.
+ * The README's configuration table and docker-compose.yml are checked against CONFIG_KEYS by tests.
+ */
+import path from 'node:path';
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Every environment variable the system reads, with its default and meaning (the README table is generated from this). */
+export const CONFIG_KEYS = {
+  K2_DATA_DIR: { default: '.data', doc: 'Folder for the SQLite databases, the document store and logs.' },
+  LOG_LEVEL: { default: 'info', doc: 'debug | info | warn | error.' },
+
+  TEMPORAL_ADDRESS: { default: '127.0.0.1:7233', doc: 'Temporal frontend gRPC address.' },
+  TEMPORAL_NAMESPACE: { default: 'default', doc: 'Temporal namespace.' },
+  TEMPORAL_TASK_QUEUE: { default: 'k2-cases', doc: 'Task queue of the case and batch workflows.' },
+  TEMPORAL_UI_PORT: { default: '8233', doc: 'Port of the Temporal Web UI (dev server only).' },
+
+  K2_DB_CLIENT: { default: 'sqlite', doc: 'sqlite | pg.' },
+  K2_DB_URL: { default: '', doc: 'PostgreSQL connection string (pg) or SQLite file (sqlite; default <data>/k2.sqlite).' },
+
+  K2_API_HOST: { default: '127.0.0.1', doc: 'Interface the K2 HTTP API listens on.' },
+  K2_API_PORT: { default: '8080', doc: 'Port of the K2 HTTP API.' },
+  K2_API_AUTH: { default: 'basic', doc: 'basic | bearer | none: how EKO authenticates to K2.' },
+  K2_API_USER: { default: 'eko', doc: 'HTTP Basic user for EKO (K2_API_AUTH=basic).' },
+  K2_API_PASSWORD: { default: '', doc: 'HTTP Basic password (required when K2_API_AUTH=basic).' },
+  K2_API_TOKEN: { default: '', doc: 'Bearer token (required when K2_API_AUTH=bearer).' },
+  K2_API_BODY_LIMIT: { default: '40mb', doc: 'Largest accepted request body (50,000 loans are about 17 MB).' },
+  K2_ABS_SYSTEMS: { default: 'way4,colvir', doc: 'Comma-separated ABS system codes accepted in loans.' },
+  K2_DISPATCH_BATCH: { default: '200', doc: 'Outbox rows the dispatcher hands to Temporal per round.' },
+  K2_DISPATCH_CONCURRENCY: { default: '32', doc: 'Parallel workflow starts/signals of the dispatcher.' },
+
+  ABS_GET_CLI_URL: { default: 'http://127.0.0.1:8091/abs/client', doc: 'ABS client-info service (abs_get_cli_url).' },
+  ABS_GET_ACC_URL: { default: 'http://127.0.0.1:8091/abs/accounts', doc: 'ABS account-list service (abs_get_acc_url).' },
+  ABS_GET_ACC_STMT_DT_URL: { default: 'http://127.0.0.1:8091/abs/statement', doc: 'ABS statement-at-date service (abs_get_acc_stmt_dt_url).' },
+  ABS_GET_PDF_URL: { default: 'http://127.0.0.1:8091/abs/dbz-scan', doc: 'ABS loan-agreement scan service (abs_get_pdf_url).' },
+  ABS_TIMEOUT_MS: { default: '10000', doc: 'Timeout of one ABS HTTP call.' },
+  ABS_TRANSIENT_HORIZON: { default: '6h', doc: 'How long transient ABS trouble is retried before the case needs attention.' },
+  CASE_SCAN_RECHECK: { default: '24h', doc: 'How often a case waiting for a missing scan asks ABS again.' },
+
+  EKO_DEMAND_URL: { default: 'http://127.0.0.1:8093/eko/payment-demands', doc: 'EKO port receiving payment demands (gap G2).' },
+  EKO_TIMEOUT_MS: { default: '10000', doc: 'Timeout of one call to EKO.' },
+
+  GKB_URL: { default: 'http://127.0.0.1:8092/BatchProcessingService', doc: 'GKB BatchProcessingService endpoint.' },
+  GKB_CLIENT_ID: { default: 'k2-demo', doc: 'GKB HTTP Basic client id.' },
+  GKB_PASSWORD: { default: 'k2-demo-secret', doc: 'GKB HTTP Basic password.' },
+  GKB_USER_ID: { default: 'k2-operator', doc: 'GKB SOAP header userId.' },
+  GKB_TIMEOUT_MS: { default: '60000', doc: 'Timeout of one GKB SOAP call.' },
+  GKB_BATCH_INTERVAL: { default: '1h', doc: 'A GKB batch is started at least this often while records wait.' },
+  GKB_BATCH_MIN_RECORDS: { default: '5000', doc: 'A GKB batch starts early once this many records wait.' },
+  GKB_MAX_RECORDS_PER_FILE: { default: '10000', doc: 'Records per GKB file (GKB limit: 10,000 per package).' },
+
+  ABS_SIM_PORT: { default: '8091', doc: 'Port of the ABS simulator.' },
+  GKB_SIM_PORT: { default: '8092', doc: 'Port of the GKB sandbox.' },
+  EKO_SIM_PORT: { default: '8093', doc: 'Port of the EKO simulator.' },
+  EKO_SIM_STATUS_DELAY: { default: '5s', doc: 'EKO simulator: delay before it answers PC1 (PC3 follows after the same delay).' },
+  SIM_FAULTS: { default: '', doc: 'Fault injection for the simulators, e.g. "abs.http5xx=0.3,abs.latencyMs=200,gkb.systemFault=0.1".' },
+} as const;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+export interface Config {
+  dataDir: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  temporal: { address: string; namespace: string; taskQueue: string; uiPort: number };
+  db: { client: 'sqlite' | 'pg'; url: string };
+  api: {
+    host: string;
+    port: number;
+    auth: { mode: 'basic' | 'bearer' | 'none'; user: string; password: string; token: string };
+    bodyLimit: string;
+    absSystems: string[];
+    dispatchBatch: number;
+    dispatchConcurrency: number;
+  };
+  abs: {
+    clientUrl: string;
+    accountsUrl: string;
+    statementUrl: string;
+    scanUrl: string;
+    timeoutMs: number;
+    transientHorizonMs: number;
+    scanRecheckMs: number;
+  };
+  eko: { demandUrl: string; timeoutMs: number };
+  gkb: {
+    url: string;
+    clientId: string;
+    password: string;
+    userId: string;
+    timeoutMs: number;
+    batchIntervalMs: number;
+    batchMinRecords: number;
+    maxRecordsPerFile: number;
+  };
+  simulators: { absPort: number; gkbPort: number; ekoPort: number; ekoStatusDelayMs: number; faults: string };
+}
+
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** '500ms', '30s', '15m', '6h', '2d' → milliseconds; undefined when malformed. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION.exec(text.trim());
+  return m ? Number(m[1]) * UNIT_MS[m[2]] : undefined;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const get = (key: ConfigKey): string => {
+    const v = env[key];
+    return v === undefined || v === '' ? CONFIG_KEYS[key].default : v;
+  };
+  const int = (key: ConfigKey, min: number, max: number): number => {
+    const raw = get(key);
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < min || n > max) problems.push(`${key}="${raw}": expected an integer in ${min}..${max}`);
+    return n;
+  };
+  const port = (key: ConfigKey) => int(key, 1, 65535);
+  const duration = (key: ConfigKey): number => {
+    const raw = get(key);
+    const ms = parseDuration(raw);
+    if (ms === undefined || ms <= 0) problems.push(`${key}="${raw}": expected a duration such as 500ms, 30s, 15m, 6h or 2d`);
+    return ms ?? 0;
+  };
+  const oneOf = <T extends string>(key: ConfigKey, allowed: readonly T[]): T => {
+    const raw = get(key);
+    if (!allowed.includes(raw as T)) problems.push(`${key}="${raw}": expected one of ${allowed.join(', ')}`);
+    return raw as T;
+  };
+  const url = (key: ConfigKey): string => {
+    const raw = get(key);
+    try {
+      const u = new URL(raw);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+    } catch {
+      problems.push(`${key}="${raw}": expected an http(s) URL`);
+    }
+    return raw;
+  };
+
+  const dataDir = path.resolve(get('K2_DATA_DIR'));
+  const dbClient = oneOf('K2_DB_CLIENT', ['sqlite', 'pg'] as const);
+  const dbUrl = get('K2_DB_URL') || (dbClient === 'sqlite' ? path.join(dataDir, 'k2.sqlite') : '');
+  if (dbClient === 'pg' && !/^postgres(ql)?:\/\//.test(dbUrl)) problems.push('K2_DB_URL: a postgres:// connection string is required when K2_DB_CLIENT=pg');
+
+  const authMode = oneOf('K2_API_AUTH', ['basic', 'bearer', 'none'] as const);
+  const auth = { mode: authMode, user: get('K2_API_USER'), password: get('K2_API_PASSWORD'), token: get('K2_API_TOKEN') };
+  if (authMode === 'basic' && auth.password.length < 8) problems.push('K2_API_PASSWORD: at least 8 characters are required when K2_API_AUTH=basic');
+  if (authMode === 'bearer' && auth.token.length < 16) problems.push('K2_API_TOKEN: at least 16 characters are required when K2_API_AUTH=bearer');
+  if (!/^\d+(b|kb|mb)$/i.test(get('K2_API_BODY_LIMIT'))) problems.push(`K2_API_BODY_LIMIT="${get('K2_API_BODY_LIMIT')}": expected a size such as 40mb`);
+
+  const absSystems = get('K2_ABS_SYSTEMS').split(',').map((s) => s.trim()).filter(Boolean);
+  if (absSystems.length === 0) problems.push('K2_ABS_SYSTEMS: at least one ABS system code is required');
+
+  const config: Config = {
+    dataDir,
+    logLevel: oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const),
+    temporal: {
+      address: get('TEMPORAL_ADDRESS'),
+      namespace: get('TEMPORAL_NAMESPACE'),
+      taskQueue: get('TEMPORAL_TASK_QUEUE'),
+      uiPort: port('TEMPORAL_UI_PORT'),
+    },
+    db: { client: dbClient, url: dbUrl },
+    api: {
+      host: get('K2_API_HOST'),
+      port: port('K2_API_PORT'),
+      auth,
+      bodyLimit: get('K2_API_BODY_LIMIT'),
+      absSystems,
+      dispatchBatch: int('K2_DISPATCH_BATCH', 1, 10_000),
+      dispatchConcurrency: int('K2_DISPATCH_CONCURRENCY', 1, 1_000),
+    },
+    abs: {
+      clientUrl: url('ABS_GET_CLI_URL'),
+      accountsUrl: url('ABS_GET_ACC_URL'),
+      statementUrl: url('ABS_GET_ACC_STMT_DT_URL'),
+      scanUrl: url('ABS_GET_PDF_URL'),
+      timeoutMs: int('ABS_TIMEOUT_MS', 100, 600_000),
+      transientHorizonMs: duration('ABS_TRANSIENT_HORIZON'),
+      scanRecheckMs: duration('CASE_SCAN_RECHECK'),
+    },
+    eko: { demandUrl: url('EKO_DEMAND_URL'), timeoutMs: int('EKO_TIMEOUT_MS', 100, 600_000) },
+    gkb: {
+      url: url('GKB_URL'),
+      clientId: get('GKB_CLIENT_ID'),
+      password: get('GKB_PASSWORD'),
+      userId: get('GKB_USER_ID'),
+      timeoutMs: int('GKB_TIMEOUT_MS', 100, 3_600_000),
+      batchIntervalMs: duration('GKB_BATCH_INTERVAL'),
+      batchMinRecords: int('GKB_BATCH_MIN_RECORDS', 1, 1_000_000),
+      maxRecordsPerFile: int('GKB_MAX_RECORDS_PER_FILE', 1, 10_000),
+    },
+    simulators: {
+      absPort: port('ABS_SIM_PORT'),
+      gkbPort: port('GKB_SIM_PORT'),
+      ekoPort: port('EKO_SIM_PORT'),
+      ekoStatusDelayMs: duration('EKO_SIM_STATUS_DELAY'),
+      faults: get('SIM_FAULTS'),
+    },
+  };
+  if (!/^[\w.-]+:\d+$/.test(config.temporal.address)) problems.push(`TEMPORAL_ADDRESS="${config.temporal.address}": expected host:port`);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Environment for the demo and tests: no API credential, everything on loopback. */
+export const DEMO_ENV: Env = { K2_API_AUTH: 'none' };
