@@ -1,0 +1,52 @@
+/**
+ * The K2 database: SQLite by default (WAL), PostgreSQL in production. Same migrations on both.
+ * Migrations are TypeScript modules registered in db/migrations/index.ts (no file globbing, so they
+ * work the same from ts-jest and from the compiled dist/).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import knexFactory, { Knex } from 'knex';
+import type { Config } from '../config';
+import { migrations } from './migrations';
+
+export type Db = Knex;
+
+export function createDb(db: Config['db']): Db {
+  if (db.client === 'pg') {
+    return knexFactory({ client: 'pg', connection: db.url, pool: { min: 0, max: 10 } });
+  }
+  if (db.url !== ':memory:') fs.mkdirSync(path.dirname(db.url), { recursive: true });
+  return knexFactory({
+    client: 'better-sqlite3',
+    connection: { filename: db.url },
+    useNullAsDefault: true,
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate: (conn: { pragma: (s: string) => unknown }, done: (err: Error | null, conn: unknown) => void) => {
+        conn.pragma('journal_mode = WAL');
+        conn.pragma('synchronous = NORMAL');
+        conn.pragma('busy_timeout = 5000');
+        conn.pragma('foreign_keys = ON');
+        done(null, conn);
+      },
+    },
+  });
+}
+
+const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name],
+};
+
+export async function migrate(db: Db): Promise<void> {
+  await db.migrate.latest({ migrationSource });
+}
+
+/** Opens the database and brings its schema up to date. */
+export async function openDb(db: Config['db']): Promise<Db> {
+  const knex = createDb(db);
+  await migrate(knex);
+  return knex;
+}
