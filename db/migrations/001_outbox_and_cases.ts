@@ -21,13 +21,15 @@ export async function up(knex: Knex): Promise<void> {
   });
   await knex.schema.createTable('payment_demands', (t) => {
     t.bigIncrements('id').primary();
-    t.string('reference', 14).notNullable().unique();
+    // Null only inside the issuing transaction: the reference is PTP + this row's id.
+    t.string('reference', 14).nullable().unique();
     t.string('case_id', 128).notNullable().unique();
     t.string('workflow_id', 128).notNullable();
     t.string('contract_number', 64).notNullable();
     t.string('amount', 32).notNullable();
     t.string('currency', 3).notNullable();
     t.string('iban', 34).notNullable();
+    t.string('iinbin', 12).notNullable();
     t.text('evidence').notNullable();
     t.string('status', 16).notNullable();
     t.timestamp('created_at', { useTz: true }).notNullable();

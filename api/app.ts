@@ -1,0 +1,153 @@
+/**
+ * K2's HTTP facade (k2-integration.rst, "Сервисы для приема"): EKO posts overdue loans and
+ * payment-demand statuses. Every answer is the spec's JSON { error_text, error_code }, also for
+ * client mistakes (never an HTML page or a stack trace); codes are in error-codes.ts.
+ */
+import crypto from 'node:crypto';
+import express, { NextFunction, Request, Response } from 'express';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import type { Config } from '../config';
+import type { Db } from '../db';
+import { enqueueLoans } from '../db/outbox';
+import { findDemand, recordDemandStatus } from '../db/demands';
+import { formatProblems, validateLoans } from '../domain/loan';
+import { validateStatusUpdate } from '../domain/demand-status';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import { answer, ErrorCodeName } from './error-codes';
+import { openApiDocument } from './openapi';
+
+export const MAX_LOANS_PER_REQUEST = 50_000;
+
+export interface ApiDeps {
+  config: Config;
+  db: Db;
+  temporal: Client;
+  logger: Logger;
+  metrics: Metrics;
+  /** Called after loans are committed, so the dispatcher sends them at once. */
+  onLoansAccepted?: () => void;
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const ha = crypto.createHash('sha256').update(a).digest();
+  const hb = crypto.createHash('sha256').update(b).digest();
+  return crypto.timingSafeEqual(ha, hb);
+}
+
+export function createApp({ config, db, temporal, logger, metrics, onLoansAccepted }: ApiDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const requests = metrics.counter('k2_api_requests_total', 'K2 API answers by endpoint and error_code.');
+  const accepted = metrics.counter('k2_loans_accepted_total', 'Loan items durably accepted.');
+
+  const send = (res: Response, endpoint: string, name: ErrorCodeName, text = '') => {
+    const a = answer(name, text);
+    requests.inc({ endpoint, error_code: a.body.error_code });
+    res.status(a.http).json(a.body);
+  };
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/ready', async (_req, res) => {
+    const checks: Record<string, string> = {};
+    await db.raw('select 1').then(() => (checks.database = 'ok'), (e) => (checks.database = String(e.message)));
+    await temporal.connection.workflowService
+      .getSystemInfo({})
+      .then(() => (checks.temporal = 'ok'), (e: Error) => (checks.temporal = String(e.message)));
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+  });
+  app.get('/metrics', (_req, res) => {
+    res.type('text/plain; version=0.0.4').send(metrics.render());
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument);
+  });
+
+  const services = express.Router();
+  services.use((req, res, next) => {
+    const endpoint = req.path.replace(/^\//, '');
+    const { mode, user, password, token } = config.api.auth;
+    if (mode === 'none') return next();
+    const header = req.get('authorization') ?? '';
+    const ok =
+      mode === 'basic'
+        ? header.startsWith('Basic ') && safeEqual(Buffer.from(header.slice(6), 'base64').toString('utf8'), `${user}:${password}`)
+        : header.startsWith('Bearer ') && safeEqual(header.slice(7), token);
+    if (ok) return next();
+    if (mode === 'basic') res.set('WWW-Authenticate', 'Basic realm="k2"');
+    send(res, endpoint, 'UNAUTHORIZED', 'missing or wrong credentials');
+  });
+  services.use((req, res, next) => {
+    if (req.method !== 'POST') return next();
+    if (!req.is('application/json')) return send(res, req.path.slice(1), 'MALFORMED_REQUEST', `Content-Type must be application/json, got "${req.get('content-type') ?? 'none'}"`);
+    next();
+  });
+  services.use(express.json({ limit: config.api.bodyLimit, strict: false, type: 'application/json' }));
+
+  services.post('/k2loan_from_eko', async (req, res) => {
+    const endpoint = 'k2loan_from_eko';
+    const result = validateLoans(req.body, { absSystems: config.api.absSystems, maxItems: MAX_LOANS_PER_REQUEST });
+    if (!result.ok) {
+      if (result.bodyProblem) {
+        const tooMany = Array.isArray(req.body) && req.body.length > MAX_LOANS_PER_REQUEST;
+        return send(res, endpoint, tooMany ? 'PAYLOAD_TOO_LARGE' : 'MALFORMED_REQUEST', result.bodyProblem);
+      }
+      logger.info('loans rejected', { problems: result.problems.length });
+      return send(res, endpoint, 'VALIDATION', formatProblems(result.problems, 4000));
+    }
+    const requestId = crypto.randomUUID();
+    try {
+      await enqueueLoans(db, result.loans, requestId);
+    } catch (err) {
+      logger.error('loans could not be recorded', { requestId, err });
+      return send(res, endpoint, 'TEMPORARILY_UNAVAILABLE', 'the loans could not be recorded; nothing was accepted, retry later');
+    }
+    accepted.inc(undefined, result.loans.length);
+    logger.info('loans accepted', { requestId, items: result.loans.length });
+    onLoansAccepted?.();
+    send(res, endpoint, 'OK');
+  });
+
+  services.post('/k2req_status_from_eko', async (req, res) => {
+    const endpoint = 'k2req_status_from_eko';
+    const result = validateStatusUpdate(req.body);
+    if (!result.ok) {
+      const text = formatProblems(result.problems, 4000);
+      return send(res, endpoint, result.kind === 'unknown-status' ? 'UNKNOWN_STATUS_CODE' : 'VALIDATION', text);
+    }
+    try {
+      const demand = await findDemand(db, result.reference);
+      if (!demand) return send(res, endpoint, 'UNKNOWN_REFERENCE', `reference ${result.reference}: no payment demand with this reference was issued`);
+      await recordDemandStatus(db, result.reference, result.status);
+      try {
+        await temporal.workflow.getHandle(demand.workflow_id).signal('demandStatus', { reference: result.reference, status: result.status });
+      } catch (err) {
+        // A closed case still gets its status recorded in the database; nothing else to move.
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+      logger.info('demand status recorded', { reference: result.reference, status: result.status });
+      send(res, endpoint, 'OK');
+    } catch (err) {
+      logger.error('demand status could not be recorded', { reference: result.reference, err });
+      send(res, endpoint, 'TEMPORARILY_UNAVAILABLE', 'the status could not be recorded; retry later');
+    }
+  });
+
+  app.use('/restapi/services', services);
+
+  app.use((req, res) => send(res, 'unknown', 'NOT_FOUND', `no endpoint ${req.method} ${req.path}`));
+  // Express error handler: body-parser's errors are the client's; anything else is ours.
+  app.use((err: Error & { type?: string; status?: number }, req: Request, res: Response, _next: NextFunction) => {
+    const endpoint = req.path.split('/').pop() ?? 'unknown';
+    if (err.type === 'entity.too.large') return send(res, endpoint, 'PAYLOAD_TOO_LARGE', `the body exceeds ${config.api.bodyLimit}`);
+    if (err.type === 'entity.parse.failed') return send(res, endpoint, 'MALFORMED_REQUEST', `the body is not valid JSON: ${err.message}`);
+    if (err.status && err.status >= 400 && err.status < 500) return send(res, endpoint, 'MALFORMED_REQUEST', err.message);
+    logger.error('unexpected API error', { endpoint, err });
+    send(res, endpoint, 'INTERNAL', 'internal error; it has been logged');
+  });
+  return app;
+}

@@ -1,0 +1,44 @@
+/** API process: `node dist/api/main.js`. Serves K2's HTTP facade and runs the outbox dispatcher. */
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../config';
+import { openDb } from '../db';
+import { createLogger } from '../observability/logger';
+import { Metrics } from '../observability/metrics';
+import { createApp } from './app';
+import { OutboxDispatcher } from './dispatcher';
+
+async function main() {
+  const config = loadConfig();
+  const logger = createLogger('api', config.logLevel);
+  const db = await openDb(config.db);
+  // connect lazily: the API answers (and queues loans) even while Temporal is still starting.
+  const connection = Connection.lazy({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const metrics = new Metrics();
+  const dispatcher = new OutboxDispatcher(db, temporal, config, logger, metrics);
+  const app = createApp({ config, db, temporal, logger, metrics, onLoansAccepted: () => dispatcher.nudge() });
+  const server = app.listen(config.api.port, config.api.host, () => {
+    logger.info('api ready', { url: `http://${config.api.host}:${config.api.port}`, auth: config.api.auth.mode });
+  });
+  dispatcher.start();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('api stopping', { signal });
+    server.close();
+    await dispatcher.stop();
+    await connection.close();
+    await db.destroy();
+    logger.info('api stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`${JSON.stringify({ level: 'error', component: 'api', msg: 'api failed', err: String(err?.message ?? err) })}\n`);
+  process.exit(1);
+});

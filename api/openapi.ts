@@ -1,0 +1,85 @@
+/** OpenAPI 3.1 description of K2's two inbound services, served at /openapi.json and checked by tests. */
+import { ERROR_CODES } from './error-codes';
+
+const answerSchema = {
+  type: 'object',
+  required: ['error_text', 'error_code'],
+  properties: {
+    error_text: { type: 'string', maxLength: 4000, description: 'Empty on success; otherwise which item, which field, why.' },
+    error_code: { type: 'integer', enum: Object.values(ERROR_CODES).map((e) => e.code) },
+  },
+};
+
+const codeTable = Object.values(ERROR_CODES)
+  .map((e) => `| ${e.code} | ${e.http} | ${e.meaning} |`)
+  .join('\n');
+
+const answers = (codes: Array<keyof typeof ERROR_CODES>) =>
+  Object.fromEntries(
+    [...new Set(codes.map((c) => ERROR_CODES[c].http))].map((http) => [
+      String(http),
+      {
+        description: codes.filter((c) => ERROR_CODES[c].http === http).map((c) => `error_code ${ERROR_CODES[c].code}: ${ERROR_CODES[c].meaning}`).join(' '),
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } },
+      },
+    ]),
+  );
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'K2 (Картотека обременений) inbound services',
+    version: '1.0.0',
+    description: `Services EKO calls. Every answer is { error_text, error_code }.\n\n| error_code | HTTP | meaning |\n|---|---|---|\n${codeTable}`,
+  },
+  servers: [{ url: '/' }],
+  security: [{ basic: [] }, { bearer: [] }],
+  paths: {
+    '/restapi/services/k2loan_from_eko': {
+      post: {
+        operationId: 'k2loanFromEko',
+        summary: 'Overdue loans from EKO (all-or-nothing; up to 50,000 items)',
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'array', minItems: 1, maxItems: 50000, items: { $ref: '#/components/schemas/Loan' } } } } },
+        responses: answers(['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNAUTHORIZED', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL']),
+      },
+    },
+    '/restapi/services/k2req_status_from_eko': {
+      post: {
+        operationId: 'k2reqStatusFromEko',
+        summary: 'Status of a payment demand K2 issued',
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/DemandStatus' } } } },
+        responses: answers(['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'UNKNOWN_REFERENCE', 'UNKNOWN_STATUS_CODE', 'UNAUTHORIZED', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL']),
+      },
+    },
+  },
+  components: {
+    securitySchemes: { basic: { type: 'http', scheme: 'basic' }, bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Answer: answerSchema,
+      Loan: {
+        type: 'object',
+        required: ['iban', 'cur', 'debt', 'fullname', 'contract_number', 'dbz_contract_number', 'iinbin', 'overdue_days', 'system'],
+        properties: {
+          iban: { type: 'string', pattern: '^KZ[0-9]{2}[0-9]{3}[0-9A-Z]{13}$', description: 'Kazakhstan IBAN, mod-97 checked.' },
+          cur: { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217 alphabetic code.' },
+          debt: { type: ['number', 'string'], description: 'Overdue debt, ≥ 0, at most 2 decimals. 0 means repaid: the case closes.' },
+          fullname: { type: 'string', minLength: 1, maxLength: 256 },
+          contract_number: { type: 'string', minLength: 1, maxLength: 64, description: 'Business key of the case.' },
+          dbz_contract_number: { type: 'string', minLength: 1, maxLength: 64, description: 'Loan agreement (ДБЗ) number.' },
+          iinbin: { type: 'string', pattern: '^[0-9]{12}$', description: 'IIN or BIN with a valid check digit.' },
+          overdue_days: { type: 'integer', minimum: 0, maximum: 36500 },
+          system: { type: 'string', description: 'ABS system code from the configured list (K2_ABS_SYSTEMS).' },
+          dbz_date: { type: 'string', description: 'Optional loan agreement date YYYY-MM-DD (or YYYY.MM.DD) — gap G1.' },
+        },
+      },
+      DemandStatus: {
+        type: 'object',
+        required: ['reference', 'status_code'],
+        properties: {
+          reference: { type: 'string', pattern: '^PTP[0-9]{11}$' },
+          status_code: { type: 'string', enum: ['PC1', 'PC3'], description: 'PC1 Принята банком; PC3 Принята в картотеку банка.' },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,215 @@
+/**
+ * The document store: scans of loan agreements (ДБЗ) and other evidence of a case's dossier.
+ *
+ * Documents never enter workflow history (DOMAIN.md §2 stage 4): the bytes live in files named by
+ * their sha256 (`<dir>/ab/cd/<sha256>`), the metadata in the database, and only the small
+ * DocumentRef travels through the case.
+ *
+ *  - Content-addressed: the same bytes are stored once, whichever case or retry brings them.
+ *  - Streaming: bytes go from the source stream to a temp file while being hashed; nothing holds a
+ *    whole file in memory. The temp file is synced and then renamed into place, so a file under its
+ *    final name is always complete (rename is atomic within one file system; the temp folder is
+ *    inside `dir` for that reason).
+ *  - The metadata row is written after the file, so a row never points to a missing file. A crash
+ *    between the two leaves at most an unreferenced file, which is harmless (a retry finds it in place).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Db } from '../db';
+import type { DocumentRef } from '../domain/case';
+
+export type { DocumentRef } from '../domain/case';
+
+/** What a document is to its case. */
+export type DocumentKind = 'dbz-scan' | (string & {});
+
+export interface DocumentMeta {
+  caseId: string;
+  kind: DocumentKind;
+  mediaType: string;
+  /** Original file name (UTF-8), as ABS sent it. */
+  fileName: string;
+  /** When it was fetched from its source; now by default. */
+  fetchedAt?: Date;
+}
+
+/** One (case, kind, content) row. */
+export interface DocumentRecord {
+  caseId: string;
+  kind: string;
+  sha256: string;
+  mediaType: string;
+  fileName: string;
+  size: number;
+  fetchedAt: string;
+}
+
+export interface StoredDocument {
+  sha256: string;
+  size: number;
+  storedAt: string;
+  /** Every case that holds this content, oldest first. */
+  records: DocumentRecord[];
+}
+
+export interface DocumentStore {
+  /** Streams the document into the store; resolves when both the file and its metadata row are durable. */
+  put(source: Readable | AsyncIterable<Uint8Array>, meta: DocumentMeta): Promise<DocumentRef>;
+  /** The bytes of a stored document; throws DocumentNotFoundError when there is no such content. */
+  open(sha256: string): Readable;
+  get(sha256: string): Promise<StoredDocument | undefined>;
+  /** The documents of one case (its dossier), oldest first. */
+  listForCase(caseId: string): Promise<DocumentRecord[]>;
+}
+
+export class DocumentNotFoundError extends Error {
+  constructor(public readonly sha256: string) {
+    super(`document ${sha256} is not in the document store`);
+    this.name = 'DocumentNotFoundError';
+  }
+}
+
+/** The document is empty or larger than the store accepts: storing it again will not help. */
+export class DocumentRejectedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DocumentRejectedError';
+  }
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+/** A scan of a few pages is a few MB; this only stops a runaway stream from filling the disk. */
+const DEFAULT_MAX_BYTES = 200 * 1024 * 1024;
+
+function toIso(v: unknown): string {
+  return v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString();
+}
+
+function checkMeta(meta: DocumentMeta): void {
+  const problems: string[] = [];
+  const text = (v: unknown, max: number) => typeof v === 'string' && v.trim() !== '' && v.length <= max;
+  if (!text(meta.caseId, 128)) problems.push('caseId: expected 1..128 characters');
+  if (!text(meta.kind, 32)) problems.push('kind: expected 1..32 characters');
+  if (!text(meta.mediaType, 127) || !/^[\w.+-]+\/[\w.+-]+$/.test(meta.mediaType)) problems.push('mediaType: expected a media type such as application/pdf');
+  if (!text(meta.fileName, 255)) problems.push('fileName: expected 1..255 characters');
+  if (problems.length > 0) throw new TypeError(`document metadata: ${problems.join('; ')}`);
+}
+
+export function createDocumentStore({ db, dir, maxBytes = DEFAULT_MAX_BYTES }: { db: Db; dir: string; maxBytes?: number }): DocumentStore {
+  const root = path.resolve(dir);
+  const tmpDir = path.join(root, '.tmp');
+
+  const pathOf = (sha256: string): string => {
+    // The name becomes a path: only a real hash may do that.
+    if (!SHA256.test(sha256)) throw new TypeError(`not a sha256 (64 lowercase hex characters): ${JSON.stringify(sha256.slice(0, 80))}`);
+    return path.join(root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+  };
+
+  const recordOf = (row: Record<string, unknown>): DocumentRecord => ({
+    caseId: String(row.case_id),
+    kind: String(row.kind),
+    sha256: String(row.sha256),
+    mediaType: String(row.media_type),
+    fileName: String(row.file_name),
+    size: Number(row.size), // pg returns bigint columns as text
+    fetchedAt: toIso(row.fetched_at),
+  });
+
+  /** Streams into a temp file, hashing on the way; returns the hash and size of what was written. */
+  async function writeTemp(source: Readable | AsyncIterable<Uint8Array>, tmp: string): Promise<{ sha256: string; size: number }> {
+    const hash = createHash('sha256');
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        size += chunk.length;
+        if (size > maxBytes) return done(new DocumentRejectedError(`document is larger than ${maxBytes} bytes`));
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    await pipeline(source, meter, fs.createWriteStream(tmp, { flags: 'wx' }));
+    // Synced before the rename, so the name never points at bytes still only in the page cache.
+    const handle = await fsp.open(tmp, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return { sha256: hash.digest('hex'), size };
+  }
+
+  return {
+    async put(source, meta) {
+      checkMeta(meta);
+      await fsp.mkdir(tmpDir, { recursive: true });
+      const tmp = path.join(tmpDir, `${randomUUID()}.part`);
+      let sha256: string;
+      let size: number;
+      try {
+        ({ sha256, size } = await writeTemp(source, tmp));
+        if (size === 0) throw new DocumentRejectedError('document is empty');
+        const final = pathOf(sha256);
+        await fsp.mkdir(path.dirname(final), { recursive: true });
+        if (fs.existsSync(final)) {
+          // Same name, same bytes: the content is already here.
+          await fsp.rm(tmp, { force: true });
+        } else {
+          // Two writers of the same content may both get here; either rename leaves identical bytes.
+          await fsp.rename(tmp, final);
+        }
+      } catch (err) {
+        await fsp.rm(tmp, { force: true });
+        throw err;
+      }
+
+      const now = new Date().toISOString();
+      const row = await db.transaction(async (trx) => {
+        await trx('document_contents').insert({ sha256, size, stored_at: now }).onConflict('sha256').ignore();
+        await trx('documents')
+          .insert({
+            case_id: meta.caseId,
+            kind: meta.kind,
+            sha256,
+            media_type: meta.mediaType,
+            file_name: meta.fileName,
+            size,
+            fetched_at: (meta.fetchedAt ?? new Date()).toISOString(),
+          })
+          .onConflict(['case_id', 'kind', 'sha256'])
+          .ignore();
+        return trx('documents').where({ case_id: meta.caseId, kind: meta.kind, sha256 }).first();
+      });
+      // The first row stored wins: a repeated put returns the same reference as the first one.
+      const record = recordOf(row as Record<string, unknown>);
+      return { sha256: record.sha256, size: record.size, mediaType: record.mediaType, fileName: record.fileName };
+    },
+
+    open(sha256) {
+      const file = pathOf(sha256);
+      if (!fs.existsSync(file)) throw new DocumentNotFoundError(sha256);
+      return fs.createReadStream(file);
+    },
+
+    async get(sha256) {
+      if (!SHA256.test(sha256)) return undefined;
+      const content = await db('document_contents').where({ sha256 }).first();
+      if (!content) return undefined;
+      const rows = await db('documents').where({ sha256 }).orderBy('id');
+      return {
+        sha256,
+        size: Number(content.size),
+        storedAt: toIso(content.stored_at),
+        records: rows.map(recordOf),
+      };
+    },
+
+    async listForCase(caseId) {
+      const rows = await db('documents').where({ case_id: caseId }).orderBy('id');
+      return rows.map(recordOf);
+    },
+  };
+}

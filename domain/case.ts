@@ -1,0 +1,149 @@
+/**
+ * The case: one overdue loan worked end to end (DOMAIN.md §2). Types shared by the case workflow,
+ * the API and the tests. Pure: no I/O, no Temporal imports.
+ */
+import type { Loan } from './loan';
+
+/** The stages of DOMAIN.md §2, in order. */
+export const CASE_STAGES = [
+  'received',
+  'client-checked',
+  'account-checked',
+  'evidence-collected',
+  'demand-issued',
+  'reported-to-gkb',
+  'closed',
+] as const;
+export type CaseStage = (typeof CASE_STAGES)[number];
+
+/**
+ * Why a case needs an operator. Codes are stable (they are a search attribute, K2AttentionReason);
+ * the readable text travels beside them in the case status.
+ */
+export type AttentionCode =
+  | 'client-unknown'
+  | 'iban-not-found'
+  | 'currency-mismatch'
+  | 'agreement-date-missing'
+  | 'no-disbursement-line'
+  | 'scan-missing'
+  | 'abs-unavailable'
+  | 'abs-protocol'
+  | 'eko-rejected'
+  | 'eko-unavailable'
+  | 'gkb-rejected'
+  | 'gkb-record-incomplete';
+
+export interface Attention {
+  code: AttentionCode;
+  reason: string;
+  stage: CaseStage;
+  since: string;
+}
+
+export interface ClientInfo {
+  fullname: string;
+  sectecon: number;
+  residfl: number;
+}
+
+export interface DisbursementLine {
+  purpose: string;
+  amount: string;
+  cur: string;
+  DC: 'D' | 'C';
+  out_bal: string;
+}
+
+/** A document held in the document store; only this reference ever enters workflow history. */
+export interface DocumentRef {
+  sha256: string;
+  size: number;
+  mediaType: string;
+  fileName: string;
+}
+
+export type DemandStatusCode = 'PC1' | 'PC3';
+
+export interface DemandInfo {
+  reference: string;
+  status: 'issued' | 'sent' | DemandStatusCode;
+  /** PC1 seen, or implied by a PC3 that arrived first. */
+  acceptedByBank: boolean;
+  inCardIndex: boolean;
+}
+
+export type GkbOutcome =
+  | { state: 'not-reported' }
+  | { state: 'not-applicable'; reason: string }
+  | { state: 'queued'; recordId: string }
+  | { state: 'accepted'; recordId: string; result: string }
+  | { state: 'rejected'; recordId: string; message: string };
+
+/** What the case workflow answers to the `caseStatus` query. */
+export interface CaseStatus {
+  contractNumber: string;
+  stage: CaseStage;
+  attention?: Attention;
+  debt: string;
+  currency: string;
+  overdueDays: number;
+  dbzDate?: string;
+  demand?: DemandInfo;
+  scan?: DocumentRef;
+  gkb: GkbOutcome;
+  closedReason?: 'repaid' | 'operator';
+  updates: number;
+}
+
+/** Operator actions, sent as the `operatorAction` signal (from the Web UI or the CLI). */
+export type OperatorAction =
+  | { action: 'retry'; note?: string }
+  | { action: 'supply-agreement-date'; dbzDate: string; note?: string }
+  | { action: 'close'; note?: string };
+
+/** Tuning the case receives with its input, so that every decision is in its history. */
+export interface CaseSettings {
+  absHorizonMs: number;
+  scanRecheckMs: number;
+  /** How long an idle, open case waits before it continues as new to keep its history small. */
+  maxHistoryEvents: number;
+}
+
+export interface CaseInput {
+  loan: Loan;
+  settings: CaseSettings;
+  /** Set when the case continues as new: the state it had. */
+  carried?: CarriedCaseState;
+}
+
+export interface CarriedCaseState {
+  stage: CaseStage;
+  client?: ClientInfo;
+  disbursement?: DisbursementLine;
+  scan?: DocumentRef;
+  demand?: DemandInfo;
+  gkb: GkbOutcome;
+  updates: number;
+}
+
+/** Workflow ID of a contract's case. The contract number is a bank reference, not personal data. */
+export function caseWorkflowId(contractNumber: string): string {
+  return `case-${contractNumber}`;
+}
+
+/** True when the loan's account is among the client's accounts with the same currency. */
+export function findLoanAccount(
+  loan: Pick<Loan, 'iban' | 'cur'>,
+  accounts: ReadonlyArray<{ iban: string; cur: string }>,
+): { ok: true } | { ok: false; code: 'iban-not-found' | 'currency-mismatch'; reason: string } {
+  const account = accounts.find((a) => a.iban.toUpperCase() === loan.iban.toUpperCase());
+  if (!account) return { ok: false, code: 'iban-not-found', reason: `the loan's account is not among the client's ${accounts.length} accounts in ABS` };
+  if (account.cur !== loan.cur) return { ok: false, code: 'currency-mismatch', reason: `the loan is in ${loan.cur} but its account in ABS is in ${account.cur}` };
+  return { ok: true };
+}
+
+/** The statement line that proves the disbursement: a debit to the loan account in the loan's currency. */
+export function findDisbursementLine(lines: readonly DisbursementLine[], currency: string): DisbursementLine | undefined {
+  return lines.find((l) => l.DC === 'D' && l.cur === currency);
+}

@@ -1,0 +1,572 @@
+/**
+ * The GKB record of a case (DOMAIN.md §7): dossier → ContractRecord → one <Contract> element.
+ * Pure functions, no I/O. Section numbers (§3.1, §6 ...) are those of the GKB document
+ * "Загрузка данных"-Ломбард (gkb-batch-upload.txt); its examples fix element names and order.
+ *
+ * Two file types (DOMAIN.md §5, document §4.1.1 / §6):
+ *  - 1 "Кредитный договор": §3.1 says every block is mandatory ("Все вышеуказанные блоки обязательны
+ *    для заполнения"): General, credit data, collaterals, subjects with identifications, addresses
+ *    and communications, accounting dates.
+ *  - 3 "Оперативная загрузка" (one-day): only newly issued contracts; a smaller mandatory set, shown
+ *    by the §6.1 example. We send exactly that set (extra fields would be accepted but not stored).
+ */
+import { classifyIinBin, iinBinProblem } from '../iin';
+import { isIsoDate } from '../dates';
+import { moneyProblem, parseMoney } from '../money';
+import type { GkbCollateralInput, GkbDictionary, GkbDossier, GkbId } from './dossier';
+
+export type GkbOperation = 1 | 2;
+export type GkbFileType = 1 | 3;
+
+export interface GkbMoney {
+  /** Normalized decimal string with 2 fraction digits, e.g. "2000000.00". */
+  value: string;
+  currency: string;
+}
+
+export interface GkbText {
+  language: 'ru-RU' | 'kk-KZ' | 'en-GB';
+  text: string;
+}
+
+export interface GkbAddress {
+  katoId: string;
+  locationId?: GkbId;
+  typeId: GkbId;
+  streetName?: GkbText[];
+  streetNumber?: string;
+  additionalInformation?: string;
+}
+
+export interface GkbCollateral {
+  statusId: GkbId;
+  typeId: GkbId;
+  pledgeName?: GkbText[];
+  value?: GkbMoney & { typeId: GkbId };
+}
+
+export interface GkbIdentification {
+  rank: GkbId;
+  typeId: GkbId;
+  number: string;
+  issueDate?: string;
+}
+
+export interface GkbIndividual {
+  firstName: GkbText[];
+  surname: GkbText[];
+  fathersName?: GkbText[];
+  gender?: 'M' | 'F';
+  residencyId: GkbId;
+  dateOfBirth: string;
+  citizenshipId?: GkbId;
+  identifications: GkbIdentification[];
+  addresses?: GkbAddress[];
+  communications?: Array<{ typeId: GkbId; value: string }>;
+}
+
+export interface GkbSubject {
+  roleId: GkbId;
+  individual: GkbIndividual;
+}
+
+/** One <Record accountingDate> of <RecordsList> (§3.2 / §6.2). */
+export interface GkbAccountingRecord {
+  accountingDate: string;
+  residualAmount: GkbMoney;
+  overdueInstalmentCount?: number;
+  overdueAmount?: GkbMoney;
+  prolongationEndDate?: string;
+  lastPaymentDate?: string;
+}
+
+/** A plain object mirroring <Contract> of §3.1 / §6.1, field for field, in document order. */
+export interface ContractRecord {
+  operation: GkbOperation;
+  /** Which file type the record was built for; decides nothing in the XML itself. */
+  fileType: GkbFileType;
+  general: {
+    contractCode: string;
+    agreementNumber: string;
+    fundingTypeId: GkbId;
+    creditPurpose2Id?: GkbId;
+    creditObjectId?: GkbId;
+    contractPhaseId: GkbId;
+    contractStatusId: GkbId;
+    startDate: string;
+    endDate?: string;
+    realPaymentDate?: string;
+    branchLocationKatoId?: string;
+    collaterals?: GkbCollateral[];
+    subjects: GkbSubject[];
+  };
+  credit: {
+    creditLimit: GkbMoney;
+    records: GkbAccountingRecord[];
+  };
+}
+
+export type MapResult =
+  | { ok: true; record: ContractRecord }
+  | { ok: false; notApplicable?: true; reason: string };
+
+export const LEGAL_ENTITY_REASON = 'legal entity: the pawnshop GKB format covers individuals only (G3)';
+
+// ---------------------------------------------------------------------------------------------
+// ContractStatus bucket
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * ContractStatus id for a number of overdue days (DOMAIN.md §5): 0 → not overdue, else the
+ * configured bucket. Throws RangeError on a negative or fractional count or a gap in the buckets:
+ * those are programming / configuration errors, and guessing a status would misreport a borrower.
+ */
+export function contractStatusFor(overdueDays: number, dict: GkbDictionary): GkbId {
+  if (!Number.isSafeInteger(overdueDays) || overdueDays < 0) {
+    throw new RangeError(`overdue days must be a non-negative integer, got ${overdueDays}`);
+  }
+  if (overdueDays === 0) return dict.contractStatus.notOverdue;
+  const bucket = dict.contractStatus.overdueBuckets.find(
+    (b) => overdueDays >= b.minDays && (b.maxDays === undefined || overdueDays <= b.maxDays),
+  );
+  if (!bucket) throw new RangeError(`no ContractStatus bucket configured for ${overdueDays} overdue days`);
+  return bucket.id;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------------------------
+
+export type NameSplit =
+  | { ok: true; surname: string; firstName: string; fathersName?: string }
+  | { ok: false; reason: string };
+
+/**
+ * Turkic patronymics are often written as two words: the father's name and a particle
+ * ("Алиев Рашид Ахмед оглы", "Серікұлы" is one word but "Нурлан улы" is two). The particle belongs
+ * to the patronymic, never to the first name.
+ */
+const PATRONYMIC_PARTICLES = new Set(['оглы', 'оғлы', 'оглу', 'угли', 'улы', 'ұлы', 'уулу', 'кызы', 'қызы', 'гызы', 'кизи']);
+
+/**
+ * "Фамилия Имя Отчество" → parts (ABS `fullname`, DOMAIN.md §7). Decisions:
+ *  - whitespace is collapsed; hyphenated and apostrophe parts stay one word ("Петрова-Водкина");
+ *  - 2 words: no patronymic (many people have none);
+ *  - 3 words: surname, first name, patronymic;
+ *  - 4+ words ending in a patronymic particle: surname, first name(s), "<father> <particle>";
+ *  - 4+ words otherwise: refused. We cannot tell a double first name from a double surname or a
+ *    two-word patronymic, and a wrong split is a wrong credit history; an operator supplies the
+ *    split (GkbDossier.nameParts).
+ */
+export function splitFullName(fullname: string): NameSplit {
+  const words = (fullname ?? '').trim().split(/\s+/).filter((w) => w.length > 0);
+  if (words.length === 0) return { ok: false, reason: 'missing client full name' };
+  if (words.length === 1) {
+    return { ok: false, reason: `client full name "${words[0]}" has one word; GKB needs at least surname and first name` };
+  }
+  if (words.length === 2) return { ok: true, surname: words[0], firstName: words[1] };
+  if (words.length === 3) return { ok: true, surname: words[0], firstName: words[1], fathersName: words[2] };
+  const last = words[words.length - 1].toLowerCase();
+  if (PATRONYMIC_PARTICLES.has(last)) {
+    return {
+      ok: true,
+      surname: words[0],
+      firstName: words.slice(1, -2).join(' '),
+      fathersName: words.slice(-2).join(' '),
+    };
+  }
+  return {
+    ok: false,
+    reason: `client full name has ${words.length} words ("${words.join(' ')}"); cannot tell surname, first name and patronymic apart — an operator must supply the split`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A money amount as GKB shows it ("15000.00"): non-negative, at most 2 decimals on input, always
+ * 2 on output, no floating point (DOMAIN.md §6, via domain/money.ts). undefined when not an amount.
+ */
+export function normalizeGkbAmount(raw: string | number): string | undefined {
+  return moneyProblem(raw) === undefined ? parseMoney(raw) : undefined;
+}
+
+/**
+ * Why a string cannot go into XML 1.0 at all, or undefined. Escaping fixes &, <, > and quotes, but
+ * control characters (other than tab, LF, CR), lone surrogates and U+FFFE/U+FFFF are forbidden
+ * by XML 1.0 §2.2 and would make GKB reject the whole file at the XSD stage (§4 step 1).
+ */
+export function xmlTextProblem(s: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  const bad = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(s);
+  return bad ? `contains a character not allowed in XML (U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')})` : undefined;
+}
+
+const CURRENCY = /^[A-Z]{3}$/;
+
+// ---------------------------------------------------------------------------------------------
+// Dossier → record
+// ---------------------------------------------------------------------------------------------
+
+export interface MapOptions {
+  operation: GkbOperation;
+  fileType: GkbFileType;
+}
+
+/**
+ * The case's GKB record, or why there is none. Nothing is invented: a record missing data the
+ * format requires is not produced; every missing item is named in one reason, for the operator.
+ * A legal entity (BIN) is not applicable (G3), not an error.
+ */
+export function mapDossierToContract(
+  dossier: GkbDossier,
+  dict: GkbDictionary,
+  options: MapOptions,
+): MapResult {
+  const { operation, fileType } = options;
+  if (operation !== 1 && operation !== 2) throw new RangeError(`operation must be 1 or 2, got ${operation}`);
+  if (fileType !== 1 && fileType !== 3) throw new RangeError(`GKB contract file type must be 1 or 3, got ${fileType}`);
+
+  // Who: an individual, known by a valid IIN (DateOfBirth and Gender come from it, DOMAIN.md §6).
+  const iinProblem = iinBinProblem(dossier.iinbin);
+  if (iinProblem) return { ok: false, reason: `iinbin is not a valid IIN: ${iinProblem}` };
+  const holder = classifyIinBin(dossier.iinbin);
+  if (!holder) return { ok: false, reason: 'iinbin is not a valid IIN' };
+  if (holder.kind === 'legal-entity') return { ok: false, notApplicable: true, reason: LEGAL_ENTITY_REASON };
+
+  // §6: "Данный тип файла предназначен исключительно для отправки вновь выданных контрактов".
+  // A closed or already overdue contract is not newly issued; it goes in file type 1.
+  if (fileType === 3 && (dossier.phase !== 'active' || dossier.overdueDays !== 0)) {
+    return {
+      ok: false,
+      notApplicable: true,
+      reason: `one-day upload (file type 3) is only for newly issued contracts (GKB document §6); this contract is ${dossier.phase === 'active' ? `${dossier.overdueDays} days overdue` : dossier.phase} and is reported in file type 1`,
+    };
+  }
+
+  const missing: string[] = [];
+  const invalid: string[] = [];
+
+  const contractCode = (dossier.contractNumber ?? '').trim();
+  if (!contractCode) missing.push('contract number');
+  const agreementNumber = (dossier.dbzContractNumber ?? '').trim();
+  if (!agreementNumber) missing.push('agreement (DBZ) number');
+
+  // G1: GKB identifies a contract by code + start date + provider (§4); never guessed.
+  if (dossier.agreementStartDate === undefined || dossier.agreementStartDate === '') missing.push('agreement start date');
+  else if (!isIsoDate(dossier.agreementStartDate)) invalid.push(`agreement start date "${dossier.agreementStartDate}" is not a YYYY-MM-DD date`);
+  for (const [label, value] of [
+    ['agreement end date', dossier.agreementEndDate],
+    ['real payment date', dossier.realPaymentDate],
+  ] as const) {
+    if (value !== undefined && value !== '' && !isIsoDate(value)) invalid.push(`${label} "${value}" is not a YYYY-MM-DD date`);
+  }
+  if (!dossier.reportDate) missing.push('report date');
+  else if (!isIsoDate(dossier.reportDate)) invalid.push(`report date "${dossier.reportDate}" is not a YYYY-MM-DD date`);
+
+  // Status from the overdue days; a closed contract must no longer be overdue (DOMAIN.md §2 step 8).
+  let statusId: GkbId | undefined;
+  if (!Number.isSafeInteger(dossier.overdueDays) || dossier.overdueDays < 0) {
+    invalid.push(`overdue days ${dossier.overdueDays} is not a non-negative integer`);
+  } else {
+    try {
+      statusId = contractStatusFor(dossier.overdueDays, dict);
+    } catch (e) {
+      invalid.push((e as Error).message);
+    }
+    if (dossier.phase !== 'active' && dossier.overdueDays > 0) {
+      invalid.push(`contract is ${dossier.phase} but still ${dossier.overdueDays} days overdue`);
+    }
+  }
+  const phaseId = { active: dict.contractPhase.active, closed: dict.contractPhase.closed, 'closed-early': dict.contractPhase.closedEarly }[dossier.phase];
+  if (phaseId === undefined) invalid.push(`unknown case phase "${String(dossier.phase)}"`);
+
+  // Amounts: all in the loan currency.
+  const currency = (dossier.currency ?? '').trim();
+  if (!currency) missing.push('currency');
+  else if (!CURRENCY.test(currency)) invalid.push(`currency "${currency}" is not an ISO 4217 code`);
+  const amount = (label: string, raw: string | undefined): string | undefined => {
+    if (raw === undefined || raw === null || String(raw).trim() === '') {
+      missing.push(label);
+      return undefined;
+    }
+    const problem = moneyProblem(raw);
+    if (problem) {
+      invalid.push(`${label} "${raw}" is not an amount: ${problem}`);
+      return undefined;
+    }
+    return parseMoney(raw);
+  };
+  const creditLimit = amount('credit limit (disbursed amount)', dossier.creditLimit);
+  const residual = amount('residual amount (out_bal)', dossier.outBal);
+  const overdueAmount = fileType === 1 ? amount('overdue amount (debt)', dossier.debt) : undefined;
+  if (dossier.phase !== 'active' && overdueAmount !== undefined && overdueAmount !== '0.00') {
+    invalid.push(`contract is ${dossier.phase} but its overdue amount is ${overdueAmount}`);
+  }
+
+  // Names (Subject/Individual, §3.4).
+  let names: { surname: string; firstName: string; fathersName?: string } | undefined;
+  if (dossier.nameParts) {
+    names = dossier.nameParts;
+    if (!names.surname?.trim() || !names.firstName?.trim()) missing.push('surname or first name in the supplied name split');
+  } else {
+    const split = splitFullName(dossier.fullname);
+    if (split.ok) names = split;
+    else missing.push(split.reason.startsWith('missing ') ? split.reason.slice('missing '.length) : split.reason);
+  }
+
+  // Residency from ABS residfl: 1 = resident (DOMAIN.md §4, §7).
+  let residencyId: GkbId | undefined;
+  const residfl = String(dossier.residfl ?? '').trim();
+  if (residfl === '') missing.push('resident flag (residfl)');
+  else if (residfl === '1') residencyId = dict.residency.resident;
+  else if (residfl === '0' || residfl === '2') {
+    residencyId = dict.residency.nonResident;
+    if (residencyId === undefined) invalid.push('client is a non-resident and no GKB Residency id is configured for non-residents');
+  } else invalid.push(`resident flag residfl "${residfl}" is neither 1 (resident) nor 0/2 (non-resident)`);
+
+  // Blocks §3.1 declares mandatory for file type 1 that no K2 source fills today.
+  const collaterals = dossier.collaterals?.length ? dossier.collaterals : dict.defaultCollateral ? [dict.defaultCollateral] : [];
+  if (fileType === 1) {
+    if (collaterals.length === 0) missing.push('collateral block (mandatory in file type 1, GKB document §3.1)');
+    if (!dossier.addresses?.length) missing.push('subject address (mandatory in file type 1, GKB document §3.1)');
+    if (!dossier.communications?.length) missing.push('subject contact details (mandatory in file type 1, GKB document §3.1)');
+  }
+
+  // Nothing that cannot be written as XML (names from ABS may carry anything).
+  const texts: Array<[string, string | undefined]> = [
+    ['contract number', contractCode],
+    ['agreement number', agreementNumber],
+    ['surname', names?.surname],
+    ['first name', names?.firstName],
+    ['patronymic', names?.fathersName],
+    ...(dossier.addresses ?? []).flatMap((a): Array<[string, string | undefined]> => [
+      ['address street', a.streetName],
+      ['address street number', a.streetNumber],
+      ['address information', a.additionalInformation],
+    ]),
+    ...(dossier.communications ?? []).map((c): [string, string] => ['contact', c.value]),
+  ];
+  for (const [label, t] of texts) {
+    const p = t === undefined ? undefined : xmlTextProblem(t);
+    if (p) invalid.push(`${label} ${p}`);
+  }
+
+  if (missing.length || invalid.length) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing ${missing.join(', ')}`);
+    if (invalid.length) parts.push(invalid.join('; '));
+    return { ok: false, reason: parts.join('; ') };
+  }
+
+  // All checked above; the non-null assertions below restate that.
+  const ru = (text: string): GkbText[] => [{ language: 'ru-RU', text }];
+  const n = names!;
+  const individual: GkbIndividual = {
+    firstName: ru(n.firstName.trim()),
+    surname: ru(n.surname.trim()),
+    ...(n.fathersName?.trim() ? { fathersName: ru(n.fathersName.trim()) } : {}),
+    residencyId: residencyId!,
+    dateOfBirth: holder.birthDate,
+    identifications: [{ rank: dict.identification.iin.rank, typeId: dict.identification.iin.typeId, number: dossier.iinbin }],
+  };
+  if (fileType === 1) {
+    // §6.1 omits Gender, Citizenship and Communications; §3.1 has them.
+    individual.gender = holder.gender;
+    individual.citizenshipId = dossier.citizenshipId ?? dict.citizenship.default;
+    individual.communications = dossier.communications!.map((c) => ({ typeId: c.typeId, value: c.value }));
+  }
+  if (dossier.addresses?.length) {
+    individual.addresses = dossier.addresses.map((a) => ({
+      katoId: a.katoId,
+      ...(a.locationId !== undefined ? { locationId: a.locationId } : {}),
+      typeId: a.typeId,
+      ...(a.streetName ? { streetName: ru(a.streetName) } : {}),
+      ...(fileType === 1 && a.streetNumber ? { streetNumber: a.streetNumber } : {}),
+      ...(fileType === 1 && a.additionalInformation ? { additionalInformation: a.additionalInformation } : {}),
+    }));
+  }
+
+  const record: ContractRecord = {
+    operation,
+    fileType,
+    general: {
+      contractCode,
+      agreementNumber,
+      fundingTypeId: dict.fundingType,
+      ...(fileType === 1 ? { creditPurpose2Id: dict.creditPurpose2, creditObjectId: dict.creditObject } : {}),
+      contractPhaseId: phaseId!,
+      contractStatusId: statusId!,
+      startDate: dossier.agreementStartDate!,
+      ...(dossier.agreementEndDate ? { endDate: dossier.agreementEndDate } : {}),
+      ...(fileType === 1 && dossier.realPaymentDate ? { realPaymentDate: dossier.realPaymentDate } : {}),
+      ...(fileType === 1 ? { branchLocationKatoId: dict.branchLocationKatoId, collaterals: collaterals.map((c) => toCollateral(c)) } : {}),
+      subjects: [{ roleId: dict.subjectRole.borrower, individual }],
+    },
+    credit: {
+      creditLimit: { value: creditLimit!, currency },
+      records: [
+        {
+          accountingDate: dossier.reportDate,
+          residualAmount: { value: residual!, currency },
+          ...(fileType === 1 ? { overdueAmount: { value: overdueAmount!, currency } } : {}),
+        },
+      ],
+    },
+  };
+  return { ok: true, record };
+}
+
+function toCollateral(c: GkbCollateralInput): GkbCollateral {
+  const out: GkbCollateral = { statusId: c.statusId, typeId: c.typeId };
+  if (c.pledgeName) out.pledgeName = [{ language: 'ru-RU', text: c.pledgeName }];
+  if (c.value) {
+    const v = normalizeGkbAmount(c.value.amount);
+    if (v === undefined) throw new RangeError(`collateral value "${c.value.amount}" is not an amount`);
+    out.value = { value: v, currency: c.value.currency, typeId: c.value.typeId };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record → XML
+// ---------------------------------------------------------------------------------------------
+
+/** Escapes text content and attribute values (we always quote attributes with "). */
+export function escapeXml(s: string): string {
+  const p = xmlTextProblem(s);
+  if (p) throw new RangeError(`cannot write ${JSON.stringify(s)} to XML: ${p}`);
+  return s.replace(/[&<>"'\t\n\r]/g, (c) => ESCAPES[c]);
+}
+const ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&apos;',
+  // Kept as references so attribute-value normalization cannot turn them into spaces.
+  '\t': '&#9;',
+  '\n': '&#10;',
+  '\r': '&#13;',
+};
+
+/**
+ * One <Contract operation="…"> element, in the element order and names of §3.1 (file type 1) or
+ * §6.1 (file type 3; the record simply has fewer fields). One element per line, indented, so that
+ * XSD error line numbers point at one field. `indent` is the depth of <Contract> (1 inside <Records>).
+ */
+export function writeContractXml(record: ContractRecord, indent = 1): string {
+  const out: string[] = [];
+  const pad = (depth: number) => '  '.repeat(depth);
+  const attrs = (a: Record<string, string | number | undefined>) =>
+    Object.entries(a)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => ` ${k}="${escapeXml(String(v))}"`)
+      .join('');
+  const leaf = (d: number, name: string, text: string, a: Record<string, string | number | undefined> = {}) =>
+    out.push(`${pad(d)}<${name}${attrs(a)}>${escapeXml(text)}</${name}>`);
+  const empty = (d: number, name: string, a: Record<string, string | number | undefined>) => out.push(`${pad(d)}<${name}${attrs(a)}/>`);
+  const open = (d: number, name: string, a: Record<string, string | number | undefined> = {}) => out.push(`${pad(d)}<${name}${attrs(a)}>`);
+  const close = (d: number, name: string) => out.push(`${pad(d)}</${name}>`);
+  const texts = (d: number, name: string, t: GkbText[]) => {
+    open(d, name);
+    for (const x of t) leaf(d + 1, 'Text', x.text, { language: x.language });
+    close(d, name);
+  };
+  const money = (d: number, name: string, m: GkbMoney) => leaf(d, name, m.value, { currency: m.currency });
+
+  const g = record.general;
+  let d = indent;
+  open(d, 'Contract', { operation: record.operation });
+  open(++d, 'General');
+  d++;
+  leaf(d, 'ContractCode', g.contractCode);
+  leaf(d, 'AgreementNumber', g.agreementNumber);
+  empty(d, 'FundingType', { id: g.fundingTypeId });
+  if (g.creditPurpose2Id !== undefined) empty(d, 'CreditPurpose2', { id: g.creditPurpose2Id });
+  if (g.creditObjectId !== undefined) empty(d, 'CreditObject', { id: g.creditObjectId });
+  empty(d, 'ContractPhase', { id: g.contractPhaseId });
+  empty(d, 'ContractStatus', { id: g.contractStatusId });
+  leaf(d, 'StartDate', g.startDate);
+  if (g.endDate !== undefined) leaf(d, 'EndDate', g.endDate);
+  if (g.realPaymentDate !== undefined) leaf(d, 'RealPaymentDate', g.realPaymentDate);
+  if (g.branchLocationKatoId !== undefined) empty(d, 'BranchLocation', { katoId: g.branchLocationKatoId });
+  if (g.collaterals?.length) {
+    open(d, 'Collaterals');
+    for (const c of g.collaterals) {
+      if (!c.pledgeName && !c.value) {
+        empty(d + 1, 'Collateral', { statusId: c.statusId, typeId: c.typeId });
+        continue;
+      }
+      open(d + 1, 'Collateral', { statusId: c.statusId, typeId: c.typeId });
+      if (c.pledgeName) texts(d + 2, 'PledgeName', c.pledgeName);
+      if (c.value) leaf(d + 2, 'Value', c.value.value, { currency: c.value.currency, typeId: c.value.typeId });
+      close(d + 1, 'Collateral');
+    }
+    close(d, 'Collaterals');
+  }
+  open(d, 'Subjects');
+  for (const s of g.subjects) {
+    const p = s.individual;
+    open(d + 1, 'Subject', { roleId: s.roleId });
+    open(d + 2, 'Entity');
+    open(d + 3, 'Individual');
+    const i = d + 4;
+    texts(i, 'FirstName', p.firstName);
+    texts(i, 'Surname', p.surname);
+    if (p.fathersName) texts(i, 'FathersName', p.fathersName);
+    if (p.gender !== undefined) leaf(i, 'Gender', p.gender);
+    empty(i, 'Residency', { id: p.residencyId });
+    leaf(i, 'DateOfBirth', p.dateOfBirth);
+    if (p.citizenshipId !== undefined) empty(i, 'Citizenship', { id: p.citizenshipId });
+    open(i, 'Identifications');
+    for (const id of p.identifications) {
+      open(i + 1, 'Identification', { rank: id.rank, typeId: id.typeId });
+      leaf(i + 2, 'Number', id.number);
+      if (id.issueDate !== undefined) leaf(i + 2, 'IssueDate', id.issueDate);
+      close(i + 1, 'Identification');
+    }
+    close(i, 'Identifications');
+    if (p.addresses?.length) {
+      open(i, 'Addresses');
+      for (const a of p.addresses) {
+        open(i + 1, 'Address', { katoId: a.katoId, locationId: a.locationId, typeId: a.typeId });
+        if (a.streetName) texts(i + 2, 'StreetName', a.streetName);
+        if (a.streetNumber !== undefined) leaf(i + 2, 'StreetNumber', a.streetNumber);
+        if (a.additionalInformation !== undefined) leaf(i + 2, 'AdditionalInformation', a.additionalInformation);
+        close(i + 1, 'Address');
+      }
+      close(i, 'Addresses');
+    }
+    if (p.communications?.length) {
+      open(i, 'Communications');
+      for (const c of p.communications) leaf(i + 1, 'Communication', c.value, { typeId: c.typeId });
+      close(i, 'Communications');
+    }
+    close(d + 3, 'Individual');
+    close(d + 2, 'Entity');
+    close(d + 1, 'Subject');
+  }
+  close(d, 'Subjects');
+  close(--d, 'General');
+  open(d, 'Type');
+  open(d + 1, 'Credit');
+  money(d + 2, 'CreditLimit', record.credit.creditLimit);
+  open(d + 2, 'RecordsList');
+  for (const r of record.credit.records) {
+    open(d + 3, 'Record', { accountingDate: r.accountingDate });
+    money(d + 4, 'ResidualAmount', r.residualAmount);
+    if (r.overdueInstalmentCount !== undefined) leaf(d + 4, 'OverdueInstalmentCount', String(r.overdueInstalmentCount));
+    if (r.overdueAmount !== undefined) money(d + 4, 'OverdueAmount', r.overdueAmount);
+    if (r.prolongationEndDate !== undefined) leaf(d + 4, 'ProlongationEndDate', r.prolongationEndDate);
+    if (r.lastPaymentDate !== undefined) leaf(d + 4, 'LastPaymentDate', r.lastPaymentDate);
+    close(d + 3, 'Record');
+  }
+  close(d + 2, 'RecordsList');
+  close(d + 1, 'Credit');
+  close(d, 'Type');
+  close(--d, 'Contract');
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,267 @@
+/**
+ * GKB batch files: <Records> of <Contract>s (GKB document §3.1), written record by record to disk,
+ * split at the package limits, validated against K2's XSD and zipped (the document accepts an XML
+ * file or a ZIP holding it, §1 / §4).
+ *
+ * Limits (document §4 "Процесс загрузки данных", DOMAIN.md §5): a package is at most 100 MB and at
+ * most 10,000 records; larger batches become several files. The document also asks for 10,000-50,000
+ * contracts per file; the hard 10,000-record package limit wins.
+ *
+ * Memory: one contract's XML at a time is in memory while writing (stream backpressure respected),
+ * plus per file the contract codes and their line numbers (≤ maxRecordsPerFile). Validation reads
+ * one finished file (≤ maxBytes), so the peak depends on the file limits, not on the batch size.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import * as path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as yazl from 'yazl';
+import { writeContractXml, type ContractRecord } from '../../domain/gkb/contract-record';
+import { validateGkbXml } from './xsd';
+
+export const GKB_MAX_RECORDS_PER_PACKAGE = 10_000;
+export const GKB_MAX_PACKAGE_BYTES = 100 * 1024 * 1024;
+
+export const XML_HEADER = '<?xml version="1.0" encoding="utf-8"?>\n<Records>\n';
+export const XML_FOOTER = '</Records>\n';
+
+export interface BatchFileInfo {
+  /** The uploaded file's name (Latin only, §4.1.1 "не принимается наименование на кириллице"). */
+  fileName: string;
+  zipPath: string;
+  xmlPath: string;
+  /** sha256 (hex) of the ZIP, the file that is uploaded. */
+  sha256: string;
+  records: number;
+  /** Size of the ZIP in bytes. */
+  bytes: number;
+  xmlBytes: number;
+  /** ContractCode of every record, in file order (to match GKB's per-record import results). */
+  contractCodes: string[];
+  /** Where the time went for this file: writing the XML (includes producing the records), XSD, ZIP. */
+  timingsMs: { write: number; validate: number; zip: number };
+}
+
+export interface WriteBatchFilesOptions {
+  records: AsyncIterable<ContractRecord> | Iterable<ContractRecord>;
+  dir: string;
+  /** The batch id; file names are fileNameFor(baseName, part). */
+  baseName: string;
+  /** Default and maximum 10,000 (GKB package limit). */
+  maxRecordsPerFile?: number;
+  /** Limit on the XML size (the ZIP is never larger for XML). Default and maximum 100 MiB. */
+  maxBytes?: number;
+  /** File type the records were built for: selects the XSD. Default 1. */
+  fileType?: 1 | 3;
+  /** Time stamp of the ZIP entry (pass a fixed one for reproducible files). Default: now. */
+  mtime?: Date;
+}
+
+// ---------------------------------------------------------------------------------------------
+// File names
+// ---------------------------------------------------------------------------------------------
+
+/** Russian and Kazakh Cyrillic → Latin, so a batch id typed in Cyrillic still gives a valid name. */
+const TRANSLIT: Record<string, string> = {
+  а: 'a', б: 'b', в: 'v', г: 'g', д: 'd', е: 'e', ё: 'e', ж: 'zh', з: 'z', и: 'i', й: 'y', к: 'k', л: 'l',
+  м: 'm', н: 'n', о: 'o', п: 'p', р: 'r', с: 's', т: 't', у: 'u', ф: 'f', х: 'kh', ц: 'ts', ч: 'ch',
+  ш: 'sh', щ: 'shch', ъ: '', ы: 'y', ь: '', э: 'e', ю: 'yu', я: 'ya',
+  ә: 'a', ғ: 'g', қ: 'q', ң: 'n', ө: 'o', ұ: 'u', ү: 'u', һ: 'h', і: 'i',
+};
+
+/** Cyrillic transliterated, spaces → "_"; throws if anything else outside [A-Za-z0-9._-] remains. */
+export function latinFileNamePart(s: string): string {
+  let out = '';
+  for (const ch of s.trim()) {
+    const lower = ch.toLowerCase();
+    if (lower in TRANSLIT) {
+      const t = TRANSLIT[lower];
+      out += ch !== lower && t ? t[0].toUpperCase() + t.slice(1) : t;
+    } else if (/\s/.test(ch)) out += '_';
+    else out += ch;
+  }
+  if (!out || !/^[A-Za-z0-9._-]+$/.test(out)) {
+    throw new RangeError(`GKB file names must be Latin letters, digits, ".", "_" or "-" (GKB document §4.1.1); cannot use ${JSON.stringify(s)}`);
+  }
+  return out;
+}
+
+/** `K2_<batchId>_<part>.zip`, part numbered from 1. */
+export function fileNameFor(batchId: string, part: number): string {
+  if (!Number.isSafeInteger(part) || part < 1) throw new RangeError(`part must be a positive integer, got ${part}`);
+  return `K2_${latinFileNamePart(batchId)}_${part}.zip`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One file as chunks
+// ---------------------------------------------------------------------------------------------
+
+/** The XML of one file, chunk by chunk: header, one chunk per <Contract>, footer. */
+export async function* contractXmlChunks(records: AsyncIterable<ContractRecord> | Iterable<ContractRecord>): AsyncGenerator<string> {
+  yield XML_HEADER;
+  for await (const record of records) yield writeContractXml(record, 1);
+  yield XML_FOOTER;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch files
+// ---------------------------------------------------------------------------------------------
+
+interface OpenPart {
+  part: number;
+  fileName: string;
+  xmlPath: string;
+  zipPath: string;
+  out: WriteStream;
+  bytes: number;
+  lines: number;
+  contractCodes: string[];
+  startedAt: number;
+  /** 1-based line of each contract's <Contract> tag, to name the contract in an XSD error. */
+  startLines: number[];
+}
+
+async function write(out: WriteStream, chunk: string): Promise<void> {
+  if (!out.write(chunk)) await once(out, 'drain');
+}
+
+function countLines(s: string): number {
+  let n = 0;
+  for (let i = s.indexOf('\n'); i !== -1; i = s.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+/**
+ * Writes the records as one or more validated GKB files (XML + ZIP). Throws on the first file that
+ * fails the XSD, naming the file, the lines, the contracts and the first problems; the files
+ * returned before it are complete. No file is produced for zero records (<Records> needs one).
+ */
+export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<BatchFileInfo[]> {
+  const maxRecords = options.maxRecordsPerFile ?? GKB_MAX_RECORDS_PER_PACKAGE;
+  const maxBytes = options.maxBytes ?? GKB_MAX_PACKAGE_BYTES;
+  const fileType = options.fileType ?? 1;
+  if (!Number.isSafeInteger(maxRecords) || maxRecords < 1 || maxRecords > GKB_MAX_RECORDS_PER_PACKAGE) {
+    throw new RangeError(`maxRecordsPerFile must be 1..${GKB_MAX_RECORDS_PER_PACKAGE} (GKB package limit), got ${maxRecords}`);
+  }
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1024 || maxBytes > GKB_MAX_PACKAGE_BYTES) {
+    throw new RangeError(`maxBytes must be 1024..${GKB_MAX_PACKAGE_BYTES} (GKB package limit 100 MB), got ${maxBytes}`);
+  }
+  fileNameFor(options.baseName, 1); // reject a bad batch id before writing anything
+  await mkdir(options.dir, { recursive: true });
+
+  const headerBytes = Buffer.byteLength(XML_HEADER);
+  const footerBytes = Buffer.byteLength(XML_FOOTER);
+  const done: BatchFileInfo[] = [];
+  let current: OpenPart | undefined;
+
+  const openPart = async (part: number): Promise<OpenPart> => {
+    const fileName = fileNameFor(options.baseName, part);
+    const stem = fileName.replace(/\.zip$/, '');
+    const xmlPath = path.join(options.dir, `${stem}.xml`);
+    const out = createWriteStream(xmlPath, { encoding: 'utf8' });
+    const p: OpenPart = {
+      part, fileName, xmlPath, zipPath: path.join(options.dir, fileName), out,
+      bytes: headerBytes, lines: countLines(XML_HEADER), contractCodes: [], startLines: [], startedAt: performance.now(),
+    };
+    await write(out, XML_HEADER);
+    return p;
+  };
+
+  const finishPart = async (p: OpenPart): Promise<void> => {
+    await write(p.out, XML_FOOTER);
+    p.out.end();
+    await once(p.out, 'finish');
+    const written = performance.now();
+    let xml: Buffer | undefined = await readFile(p.xmlPath);
+    const xmlBytes = xml.byteLength;
+    const check = await validateGkbXml(xml, { fileType });
+    xml = undefined; // up to 100 MB: let it go before zipping
+    if (!check.valid) throw new Error(describeXsdFailure(p, check.errors));
+    const validated = performance.now();
+    const zip = await zipFile(p.xmlPath, p.zipPath, path.basename(p.xmlPath), options.mtime ?? new Date());
+    done.push({
+      fileName: p.fileName, zipPath: p.zipPath, xmlPath: p.xmlPath, sha256: zip.sha256,
+      records: p.contractCodes.length, bytes: zip.bytes, xmlBytes, contractCodes: p.contractCodes,
+      timingsMs: { write: written - p.startedAt, validate: validated - written, zip: performance.now() - validated },
+    });
+  };
+
+  try {
+    for await (const record of options.records) {
+      if (record.fileType !== fileType) {
+        throw new Error(`contract ${record.general.contractCode} was built for file type ${record.fileType}, this batch is type ${fileType}: one-day records need their own file (GKB document §6)`);
+      }
+      const chunk = writeContractXml(record, 1);
+      const chunkBytes = Buffer.byteLength(chunk);
+      if (headerBytes + chunkBytes + footerBytes > maxBytes) {
+        throw new Error(`contract ${record.general.contractCode} alone (${chunkBytes} bytes) exceeds the file size limit of ${maxBytes} bytes`);
+      }
+      if (current && (current.contractCodes.length >= maxRecords || current.bytes + chunkBytes + footerBytes > maxBytes)) {
+        await finishPart(current);
+        current = undefined;
+      }
+      if (!current) current = await openPart(done.length + 1);
+      current.startLines.push(current.lines + 1);
+      current.contractCodes.push(record.general.contractCode);
+      await write(current.out, chunk);
+      current.bytes += chunkBytes;
+      current.lines += countLines(chunk);
+    }
+    if (current) {
+      const last = current;
+      current = undefined;
+      await finishPart(last);
+    }
+  } finally {
+    if (current && !current.out.closed) current.out.destroy();
+  }
+  return done;
+}
+
+function describeXsdFailure(p: OpenPart, errors: string[]): string {
+  const first = errors.slice(0, 5).map((e) => {
+    const m = /^line (\d+):/.exec(e);
+    if (!m) return e;
+    const code = contractAtLine(p, Number(m[1]));
+    return code === undefined ? e : `${e} (contract ${code})`;
+  });
+  const more = errors.length > first.length ? ` … and ${errors.length - first.length} more` : '';
+  return `GKB file ${p.fileName} (${p.xmlPath}) fails the XSD: ${first.join('; ')}${more}`;
+}
+
+/** The contract whose XML holds `line` (binary search over the start lines). */
+function contractAtLine(p: OpenPart, line: number): string | undefined {
+  let lo = 0;
+  let hi = p.startLines.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (p.startLines[mid] <= line) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found >= 0 ? p.contractCodes[found] : undefined;
+}
+
+/** Streams the XML into a one-entry ZIP, hashing the ZIP bytes on the way to disk. */
+async function zipFile(xmlPath: string, zipPath: string, entryName: string, mtime: Date): Promise<{ sha256: string; bytes: number }> {
+  const zip = new yazl.ZipFile();
+  const { size } = await stat(xmlPath);
+  zip.addReadStream(createReadStream(xmlPath), entryName, { mtime, size, compress: true });
+  zip.end();
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  await pipeline(zip.outputStream, tap, createWriteStream(zipPath));
+  return { sha256: hash.digest('hex'), bytes };
+}

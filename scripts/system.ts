@@ -1,0 +1,229 @@
+/**
+ * Starts the whole system as separate processes — Temporal dev server (SQLite, Web UI), the ABS, GKB
+ * and EKO simulators, the K2 API and the worker — waits until each is ready and stops them in
+ * reverse order. Used by `npm run up` and by the end-to-end tests, so both run the same topology.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+export const SEARCH_ATTRIBUTES = ['K2Stage=Keyword', 'K2NeedsAttention=Bool', 'K2AttentionReason=Keyword', 'K2BatchState=Keyword'];
+
+export function repoRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('package.json not found above ' + __dirname);
+    dir = up;
+  }
+  return dir;
+}
+
+export function temporalCliPath(): string {
+  const p = path.join(repoRoot(), '.tools', 'bin', 'temporal');
+  if (!fs.existsSync(p)) throw new Error(`${p} is missing: run scripts/install-temporal.sh`);
+  return p;
+}
+
+export function testServerPath(): string {
+  const p = path.join(repoRoot(), '.tools', 'bin', 'temporal-test-server');
+  if (!fs.existsSync(p)) throw new Error(`${p} is missing: run scripts/install-temporal.sh`);
+  return p;
+}
+
+export interface Ports {
+  temporal: number;
+  ui: number;
+  api: number;
+  abs: number;
+  gkb: number;
+  eko: number;
+}
+
+export const DEFAULT_PORTS: Ports = { temporal: 7233, ui: 8233, api: 8080, abs: 8091, gkb: 8092, eko: 8093 };
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function freePorts(): Promise<Ports> {
+  return { temporal: await freePort(), ui: await freePort(), api: await freePort(), abs: await freePort(), gkb: await freePort(), eko: await freePort() };
+}
+
+/** The environment every K2 process gets, pointing the services at each other. */
+export function systemEnv(dataDir: string, ports: Ports, extra: Record<string, string> = {}): Record<string, string> {
+  const abs = `http://127.0.0.1:${ports.abs}/abs`;
+  return {
+    K2_DATA_DIR: dataDir,
+    TEMPORAL_ADDRESS: `127.0.0.1:${ports.temporal}`,
+    TEMPORAL_UI_PORT: String(ports.ui),
+    K2_API_PORT: String(ports.api),
+    ABS_GET_CLI_URL: `${abs}/client`,
+    ABS_GET_ACC_URL: `${abs}/accounts`,
+    ABS_GET_ACC_STMT_DT_URL: `${abs}/statement`,
+    ABS_GET_PDF_URL: `${abs}/dbz-scan`,
+    EKO_DEMAND_URL: `http://127.0.0.1:${ports.eko}/eko/payment-demands`,
+    GKB_URL: `http://127.0.0.1:${ports.gkb}/BatchProcessingService`,
+    ABS_SIM_PORT: String(ports.abs),
+    GKB_SIM_PORT: String(ports.gkb),
+    EKO_SIM_PORT: String(ports.eko),
+    ...extra,
+  };
+}
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+export interface RunningSystem {
+  ports: Ports;
+  dataDir: string;
+  env: Record<string, string>;
+  stop(): Promise<void>;
+  /** Stops and restarts one K2 process (not Temporal), e.g. to test a crash. */
+  restart(name: 'worker' | 'api'): Promise<void>;
+  kill(name: string, signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface SystemOptions {
+  dataDir: string;
+  ports?: Ports;
+  env?: Record<string, string>;
+  headless?: boolean;
+  /** Receives each process's output lines (default: into <dataDir>/logs/<name>.log only). */
+  onLine?: (name: string, line: string) => void;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, proc?: Proc): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  proc?.exited.then(() => (exited = true));
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`${what}: the process exited before it was ready (see its log)`);
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} not ready after ${timeoutMs} ms`);
+}
+
+const httpOk = (url: string) => async () => (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
+
+export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
+  const root = repoRoot();
+  const ports = opts.ports ?? DEFAULT_PORTS;
+  const dataDir = path.resolve(opts.dataDir);
+  const logDir = path.join(dataDir, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  const env = systemEnv(dataDir, ports, opts.env);
+  const procs: Proc[] = [];
+
+  const launch = (name: string, command: string, args: string[]): Proc => {
+    const log = fs.createWriteStream(path.join(logDir, `${name}.log`), { flags: 'a' });
+    const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let buffered = '';
+    const onData = (chunk: Buffer) => {
+      log.write(chunk);
+      if (!opts.onLine) return;
+      buffered += chunk.toString('utf8');
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) if (line.trim()) opts.onLine(name, line);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
+      log.end();
+      resolve(code);
+    }));
+    const proc = { name, child, exited };
+    procs.push(proc);
+    return proc;
+  };
+  const node = (name: string, script: string) => launch(name, process.execPath, [path.join(root, 'dist', script)]);
+
+  const startK2 = async (name: 'worker' | 'api') => {
+    if (name === 'api') {
+      const api = node('api', 'api/main.js');
+      await waitFor('K2 API', httpOk(`http://127.0.0.1:${ports.api}/health`), 30_000, api);
+    } else {
+      const worker = node('worker', 'worker/main.js');
+      const logFile = path.join(logDir, 'worker.log');
+      const sizeBefore = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+      await waitFor('worker', async () => fs.readFileSync(logFile).subarray(sizeBefore).includes('"worker ready"'), 120_000, worker);
+    }
+  };
+
+  const stopProc = async (proc: Proc, signal: NodeJS.Signals = 'SIGINT') => {
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+    proc.child.kill(signal);
+    const timer = setTimeout(() => proc.child.kill('SIGKILL'), 15_000);
+    await proc.exited;
+    clearTimeout(timer);
+  };
+
+  const system: RunningSystem = {
+    ports,
+    dataDir,
+    env,
+    async stop() {
+      for (const proc of [...procs].reverse()) await stopProc(proc);
+    },
+    async restart(name) {
+      const proc = [...procs].reverse().find((p) => p.name === name && p.child.exitCode === null);
+      if (proc) await stopProc(proc);
+      await startK2(name);
+    },
+    async kill(name, signal = 'SIGKILL') {
+      const proc = [...procs].reverse().find((p) => p.name === name && p.child.exitCode === null);
+      if (proc) await stopProc(proc, signal);
+    },
+  };
+
+  try {
+    const temporal = launch('temporal', temporalCliPath(), [
+      'server', 'start-dev',
+      '--ip', '127.0.0.1',
+      '--port', String(ports.temporal),
+      '--ui-port', String(ports.ui),
+      '--db-filename', path.join(dataDir, 'temporal.sqlite'),
+      '--sqlite-pragma', 'journal_mode=wal',
+      '--log-level', 'warn',
+      ...(opts.headless ? ['--headless'] : []),
+      ...SEARCH_ATTRIBUTES.flatMap((sa) => ['--search-attribute', sa]),
+    ]);
+    await waitFor('Temporal dev server', () => tcpOpen(ports.temporal), 60_000, temporal);
+    const abs = node('abs-simulator', 'simulators/abs/main.js');
+    const gkb = node('gkb-sandbox', 'simulators/gkb/main.js');
+    const eko = node('eko-simulator', 'simulators/eko/main.js');
+    await waitFor('ABS simulator', httpOk(`http://127.0.0.1:${ports.abs}/health`), 30_000, abs);
+    await waitFor('GKB sandbox', () => tcpOpen(ports.gkb), 30_000, gkb);
+    await waitFor('EKO simulator', httpOk(`http://127.0.0.1:${ports.eko}/health`), 30_000, eko);
+    await startK2('worker');
+    await startK2('api');
+  } catch (err) {
+    await system.stop();
+    throw err;
+  }
+  return system;
+}
+
+export function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

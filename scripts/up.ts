@@ -1,0 +1,66 @@
+/**
+ * `npm run up`: the whole system on its embedded default, demo data flowing. Ctrl-C stops every
+ * process cleanly; the Temporal and K2 databases stay in .data/, so a restart finds the earlier cases.
+ */
+import path from 'node:path';
+import { loadConfig } from '../config';
+import { DEFAULT_PORTS, repoRoot, startSystem } from './system';
+import { feedDemoLoans } from '../simulators/eko/demo-feeder';
+
+async function main() {
+  const dataDir = path.join(repoRoot(), '.data');
+  const demoCount = Number(process.env.K2_DEMO_LOANS ?? 12);
+  const config = loadConfig({ ...process.env, K2_API_AUTH: 'none' });
+  const ports = {
+    ...DEFAULT_PORTS,
+    temporal: Number(config.temporal.address.split(':')[1]),
+    ui: config.temporal.uiPort,
+    api: config.api.port,
+    abs: config.simulators.absPort,
+    gkb: config.simulators.gkbPort,
+    eko: config.simulators.ekoPort,
+  };
+  console.log('Starting K2: Temporal dev server, simulators (ABS, GKB, EKO), worker, API …');
+  const system = await startSystem({
+    dataDir,
+    ports,
+    env: { K2_API_AUTH: 'none', EKO_SIM_STATUS_DELAY: process.env.EKO_SIM_STATUS_DELAY ?? '10s' },
+    onLine: (name, line) => {
+      if (/"level":"(warn|error)"|level=ERROR/.test(line)) console.log(`[${name}] ${line}`);
+    },
+  });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nStopping every process …');
+    await system.stop();
+    console.log('Stopped. Data kept in .data/ (delete it for a clean start).');
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+
+  const k2 = `http://127.0.0.1:${ports.api}`;
+  const seed = Date.now() % 1_000_000;
+  const contracts = await feedDemoLoans({ k2BaseUrl: k2, absSimUrl: `http://127.0.0.1:${ports.abs}`, count: demoCount, seed });
+  const ui = `http://127.0.0.1:${ports.ui}`;
+  const query = encodeURIComponent('WorkflowType="caseWorkflow"');
+  console.log(`
+K2 is up. ${contracts.length} demo loans posted (seed ${seed}).
+
+  Temporal Web UI   ${ui}/namespaces/default/workflows?query=${query}
+  Needs attention   ${ui}/namespaces/default/workflows?query=${encodeURIComponent('K2NeedsAttention=true')}
+  K2 API            ${k2}/restapi/services/k2loan_from_eko   (OpenAPI: ${k2}/openapi.json, ${k2}/ready, ${k2}/metrics)
+  ABS simulator     http://127.0.0.1:${ports.abs}
+  GKB sandbox       http://127.0.0.1:${ports.gkb}/BatchProcessingService?wsdl
+  EKO simulator     http://127.0.0.1:${ports.eko}
+  Logs              ${path.join(dataDir, 'logs')}/*.log
+
+Press Ctrl-C to stop.`);
+}
+
+main().catch((err) => {
+  console.error(`K2 failed to start: ${err?.message ?? err}`);
+  process.exit(1);
+});

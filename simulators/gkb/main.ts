@@ -1,0 +1,51 @@
+/**
+ * Runs the GKB sandbox as a process for the demo and benchmarks:
+ *   SOAP  http://127.0.0.1:<GKB_SIM_PORT>/BatchProcessingService   (the default GKB_URL)
+ *   fault control  POST/DELETE/GET http://127.0.0.1:<GKB_SIM_PORT>/_sim/faults
+ * Credentials are K2's own GKB settings (GKB_CLIENT_ID, GKB_PASSWORD, GKB_USER_ID), so K2 talks to it unchanged.
+ * State is kept in <K2_DATA_DIR>/gkb-sandbox.json so that a restart does not forget uploaded packages.
+ * Start-up faults come from SIM_FAULTS ("gkb.systemFault=0.1,gkb.uploadTimeout=0.05").
+ */
+import path from 'node:path';
+import { loadConfig } from '../../config';
+import { createLogger } from '../../observability/logger';
+import { Faults } from '../faults';
+import { createGkbSandbox } from './sandbox';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger('gkb-sandbox', config.logLevel);
+  const faults = Faults.fromSpec('gkb', config.simulators.faults);
+  const sandbox = createGkbSandbox({
+    faults,
+    credentials: { clientId: config.gkb.clientId, password: config.gkb.password, userId: config.gkb.userId },
+    // Demo pace: a file goes through its statuses in a few seconds. The late answer of the uploadTimeout fault
+    // must come after K2 has given up, so it waits longer than K2's call deadline.
+    timing: { stepMs: 1000, processingMs: 2000, lateAnswerMs: config.gkb.timeoutMs + 5000 },
+    db: { file: path.join(config.dataDir, 'gkb-sandbox.json') },
+    logger: log,
+  });
+  const { url } = await sandbox.listen(config.simulators.gkbPort, '127.0.0.1');
+  log.info('gkb sandbox ready', { url, faults: faults.snapshot() });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('gkb sandbox stopping', { signal });
+    sandbox.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('gkb sandbox close failed', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${JSON.stringify({ level: 'error', component: 'gkb-sandbox', msg: 'start failed', error: String((err as Error)?.message ?? err) })}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,132 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { mapDossierToContract, writeContractXml, type ContractRecord } from '../../domain/gkb/contract-record';
+import { DEFAULT_GKB_DICTIONARY, type GkbDossier } from '../../domain/gkb/dossier';
+import { writeBatchFiles, XML_FOOTER, XML_HEADER } from '../../integrations/gkb/batch-file';
+import { validateGkbXml } from '../../integrations/gkb/xsd';
+import { sampleDossier, sampleDossiers } from '../fixtures/gkb/sample-dossiers';
+
+const FIXTURES = path.join(__dirname, '..', 'fixtures', 'gkb');
+const fixture = (name: string) => readFileSync(path.join(FIXTURES, name), 'utf8');
+
+function record(d: GkbDossier, fileType: 1 | 3 = 1): ContractRecord {
+  const r = mapDossierToContract(d, DEFAULT_GKB_DICTIONARY, { operation: 1, fileType });
+  if (!r.ok) throw new Error(r.reason);
+  return r.record;
+}
+const file = (...records: ContractRecord[]) => XML_HEADER + records.map((r) => writeContractXml(r)).join('') + XML_FOOTER;
+
+describe("the GKB document's own examples (verbatim, test/fixtures/gkb)", () => {
+  // Type-1 examples: §3.1 full contract and the §3.2-3.4 blocks.
+  test.each(['doc-3.1-contract.xml', 'doc-3.2-type-block.xml', 'doc-3.3-collaterals-block.xml', 'doc-3.4-subjects-block.xml'])(
+    '%s validates against the type-1 schema',
+    async (name) => {
+      expect(await validateGkbXml(fixture(name), { fileType: 1 })).toEqual({ valid: true, errors: [] });
+    },
+  );
+
+  // §6: every one-day example validates against the type-3 schema, and so does every type-1
+  // example, since full type-1 contracts are also accepted as type 3.
+  test.each([
+    'doc-6.1-oneday-contract.xml', 'doc-6.2-oneday-type-block.xml', 'doc-6.3-oneday-collaterals-block.xml', 'doc-6.4-oneday-subjects-block.xml',
+    'doc-3.1-contract.xml', 'doc-3.2-type-block.xml', 'doc-3.3-collaterals-block.xml', 'doc-3.4-subjects-block.xml',
+  ])('%s validates against the one-day (type 3) schema', async (name) => {
+    expect(await validateGkbXml(fixture(name), { fileType: 3 })).toEqual({ valid: true, errors: [] });
+  });
+
+  test('the one-day contract is not a complete type-1 contract', async () => {
+    const r = await validateGkbXml(fixture('doc-6.1-oneday-contract.xml'), { fileType: 1 });
+    expect(r.valid).toBe(false);
+    expect(r.errors.join('\n')).toMatch(/Element 'ContractPhase': This element is not expected. Expected is \( CreditPurpose2 \)/);
+  });
+});
+
+describe('generated records', () => {
+  test('type 1 and type 3 records validate', async () => {
+    expect(await validateGkbXml(file(record(sampleDossier()), record(sampleDossier({ phase: 'closed', overdueDays: 0, debt: '0' }))))).toEqual({ valid: true, errors: [] });
+    const oneDay = file(record(sampleDossier({ overdueDays: 0, addresses: undefined, communications: undefined, collaterals: undefined }), 3));
+    expect(await validateGkbXml(oneDay, { fileType: 3 })).toEqual({ valid: true, errors: [] });
+    // A one-day record lacks what type 1 requires.
+    expect((await validateGkbXml(oneDay, { fileType: 1 })).valid).toBe(false);
+  });
+
+  test('accepts a Buffer', async () => {
+    expect((await validateGkbXml(Buffer.from(file(record(sampleDossier())), 'utf8'))).valid).toBe(true);
+  });
+});
+
+describe('broken records fail with a useful error', () => {
+  const good = () => file(record(sampleDossier()));
+  const line = (xml: string, needle: string) => xml.slice(0, xml.indexOf(needle)).split('\n').length;
+
+  test.each([
+    ['a dotted date', (x: string) => x.replace('<StartDate>2023-03-15</StartDate>', '<StartDate>15.03.2023</StartDate>'), /line \d+: Element 'StartDate': '15.03.2023' is not a valid value/],
+    ['a date with a time zone', (x: string) => x.replace('accountingDate="2024-06-30"', 'accountingDate="2024-06-30+06:00"'), /attribute 'accountingDate'/],
+    ['three decimals', (x: string) => x.replace('125000.50</OverdueAmount>', '125000.505</OverdueAmount>'), /Element 'OverdueAmount'.*fractionDigits/],
+    ['a negative amount', (x: string) => x.replace('>2000000.00</CreditLimit>', '>-1.00</CreditLimit>'), /Element 'CreditLimit'.*minInclusive/],
+    ['operation 3', (x: string) => x.replace('operation="1"', 'operation="3"'), /attribute 'operation'.*enumeration/],
+    ['a missing ContractStatus', (x: string) => x.replace(/\s*<ContractStatus id="\d+"\/>/, ''), /Element 'StartDate': This element is not expected. Expected is \( ContractStatus \)/],
+    ['elements out of order', (x: string) => x.replace(/(\s*<StartDate>.*?<\/StartDate>)(\s*<ContractStatus id="\d+"\/>)/, '$2$1').replace(/(\s*<ContractPhase id="\d+"\/>)(\s*<ContractStatus id="\d+"\/>)/, '$2$1'), /not expected/],
+    ['a lowercase currency', (x: string) => x.replace('<CreditLimit currency="KZT">', '<CreditLimit currency="kzt">'), /attribute 'currency'/],
+    ['a non-numeric dictionary id', (x: string) => x.replace('<FundingType id="2"/>', '<FundingType id="two"/>'), /attribute 'id'.*pattern/],
+    ['an empty surname', (x: string) => x.replace(/(<Surname>\s*<Text language="ru-RU">)[^<]+/, '$1'), /Element 'Text'/],
+    ['an unknown language', (x: string) => x.replace('<Text language="ru-RU">', '<Text language="ru">'), /attribute 'language'/],
+    ['a 5-digit KATO code', (x: string) => x.replace('katoId="710000000"', 'katoId="71000"'), /attribute 'katoId'/],
+    ['a legal-entity subject', (x: string) => x.replace('<Individual>', '<Company>').replace('</Individual>', '</Company>'), /Element 'Company': This element is not expected. Expected is \( Individual \)/],
+  ])('%s', async (_label, breakIt, expected) => {
+    const xml = breakIt(good());
+    expect(xml).not.toBe(good());
+    const r = await validateGkbXml(xml);
+    expect(r.valid).toBe(false);
+    expect(r.errors.join('\n')).toMatch(expected);
+    expect(r.errors[0]).toMatch(/^line \d+: /);
+  });
+
+  test('the error names the line of the problem', async () => {
+    const xml = good().replace('<FundingType id="2"/>', '<FundingType id="two"/>');
+    const r = await validateGkbXml(xml);
+    expect(r.errors[0]).toMatch(new RegExp(`^line ${line(xml, 'id="two"')}: `));
+  });
+
+  test('malformed XML is invalid, not a crash', async () => {
+    const r = await validateGkbXml('<Records><Contract operation="1"></Records>');
+    expect(r.valid).toBe(false);
+    expect(r.errors[0]).toBe('not well-formed XML');
+    expect((await validateGkbXml('')).valid).toBe(false);
+  });
+
+  test('an empty <Records> is invalid', async () => {
+    expect((await validateGkbXml(XML_HEADER + XML_FOOTER)).valid).toBe(false);
+  });
+});
+
+describe('package size', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'gkb-xsd-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a 10,000-record file validates (xmllint-wasm memory limits)', async () => {
+    function* records() {
+      for (const d of sampleDossiers(10_000)) yield record(d);
+    }
+    const [f, ...rest] = await writeBatchFiles({ records: records(), dir, baseName: 'xsd10k' });
+    expect(rest).toEqual([]);
+    expect(f.records).toBe(10_000);
+    const xml = await readFile(f.xmlPath);
+    expect(xml.byteLength).toBeGreaterThan(20 * 1024 * 1024); // well beyond xmllint-wasm's 32 MiB default heap with a DOM
+    expect(await validateGkbXml(xml)).toEqual({ valid: true, errors: [] });
+  });
+
+  test('10,001 contracts exceed the document §4 package limit', async () => {
+    const one = writeContractXml(record(sampleDossier()));
+    const r = await validateGkbXml(XML_HEADER + one.repeat(10_001) + XML_FOOTER);
+    expect(r.valid).toBe(false);
+    expect(r.errors[0]).toMatch(/Element 'Contract': This element is not expected/);
+  });
+});

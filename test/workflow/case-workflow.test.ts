@@ -1,0 +1,193 @@
+/**
+ * The case workflow on the time-skipping test server: days of timers pass in seconds.
+ * Activities are in-test fakes here (this is the workflow's unit test); the same workflow runs
+ * against the real simulators in the end-to-end test.
+ */
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { ApplicationFailure } from '@temporalio/common';
+import type { CaseActivities } from '../../activities';
+import { caseWorkflowId, CaseInput, CaseStatus } from '../../domain/case';
+import type { Loan } from '../../domain/loan';
+import { caseStatusQuery, caseWorkflow, demandStatusSignal, loanUpdatedSignal, operatorActionSignal } from '../../workflows';
+import { workflowsPath } from '../../worker';
+import { timeSkippingEnv } from '../helpers/temporal';
+
+const DAY = 24 * 3600 * 1000;
+
+const loan: Loan = {
+  iban: 'KZ86125KZT5004100100',
+  cur: 'KZT',
+  debt: '2000000.00',
+  fullname: 'Тестов Тест Тестович',
+  contract_number: 'KD0000000001',
+  dbz_contract_number: 'DBZ-0001',
+  iinbin: '890101402472',
+  overdue_days: 90,
+  system: 'way4',
+  dbz_date: '2020-01-01',
+};
+
+const settings = { absHorizonMs: 6 * 3600 * 1000, scanRecheckMs: DAY, maxHistoryEvents: 2000 };
+
+/** Fake ABS/EKO behaviour the tests steer. */
+function fakeActivities(opts: { scanAvailableAfter?: () => boolean; accountsCur?: string; protocolError?: boolean } = {}) {
+  const calls: string[] = [];
+  let demandSeq = 0;
+  const acts: CaseActivities = {
+    async checkClient() {
+      calls.push('checkClient');
+      if (opts.protocolError) throw ApplicationFailure.nonRetryable('ABS client info: fullname missing', 'AbsProtocolError');
+      return { ok: true, value: { fullname: 'Тестов Тест Тестович', sectecon: 9, residfl: 1 } };
+    },
+    async listAccounts() {
+      calls.push('listAccounts');
+      return { ok: true, value: [{ iban: loan.iban, cur: opts.accountsCur ?? 'KZT' }] };
+    },
+    async fetchStatement() {
+      calls.push('fetchStatement');
+      return { ok: true, value: [{ purpose: 'Предоставление кредита по договору', amount: '900000.00', cur: 'KZT', DC: 'D', out_bal: '900000.00' }] };
+    },
+    async fetchScan() {
+      calls.push('fetchScan');
+      if (opts.scanAvailableAfter && !opts.scanAvailableAfter()) return { found: false };
+      return { found: true, ref: { sha256: 'a'.repeat(64), size: 1234, mediaType: 'application/pdf', fileName: 'Имяфайла.pdf' } };
+    },
+    async issueDemand() {
+      calls.push('issueDemand');
+      demandSeq += 1;
+      return `PTP${String(demandSeq).padStart(11, '0')}`;
+    },
+    async sendDemand() {
+      calls.push('sendDemand');
+    },
+  };
+  return { acts, calls };
+}
+
+let env: TestWorkflowEnvironment;
+let taskQueue = 'test-cases';
+let queues = 0;
+
+beforeAll(async () => {
+  env = await timeSkippingEnv();
+});
+
+afterAll(async () => {
+  await env?.teardown();
+});
+
+async function withWorker<T>(acts: CaseActivities, fn: () => Promise<T>): Promise<T> {
+  taskQueue = `test-cases-${++queues}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowsPath: workflowsPath(),
+    activities: acts,
+  });
+  return worker.runUntil(fn);
+}
+
+async function waitForStatus(handle: { query: (q: typeof caseStatusQuery) => Promise<CaseStatus> }, pred: (s: CaseStatus) => boolean): Promise<CaseStatus> {
+  for (let i = 0; i < 200; i++) {
+    const s = await handle.query(caseStatusQuery);
+    if (pred(s)) return s;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('status never reached: ' + JSON.stringify(await handle.query(caseStatusQuery)));
+}
+
+function start(id: string, input: Partial<CaseInput> = {}) {
+  return env.client.workflow.start(caseWorkflow, {
+    workflowId: caseWorkflowId(id),
+    taskQueue,
+    args: [{ loan: { ...loan, contract_number: id }, settings, ...input }],
+  });
+}
+
+test('a case runs to its demand, follows PC3-before-PC1, and closes when the debt is repaid', async () => {
+  const { acts, calls } = fakeActivities();
+  await withWorker(acts, async () => {
+    const handle = await start('KD-HAPPY');
+    const issued = await waitForStatus(handle, (s) => s.demand?.status === 'sent');
+    expect(issued.stage).toBe('demand-issued');
+    expect(issued.scan?.sha256).toBe('a'.repeat(64));
+    expect(calls).toEqual(['checkClient', 'listAccounts', 'fetchStatement', 'fetchScan', 'issueDemand', 'sendDemand']);
+
+    await handle.signal(demandStatusSignal, { reference: issued.demand!.reference, status: 'PC3' });
+    const pc3 = await waitForStatus(handle, (s) => s.demand?.inCardIndex === true);
+    expect(pc3.demand).toMatchObject({ status: 'PC3', acceptedByBank: true });
+    await handle.signal(demandStatusSignal, { reference: issued.demand!.reference, status: 'PC1' });
+    await handle.signal(demandStatusSignal, { reference: 'PTP99999999999', status: 'PC1' });
+
+    await handle.signal(loanUpdatedSignal, { ...loan, contract_number: 'KD-HAPPY', debt: '0.00' });
+    const result = await handle.result();
+    expect(result).toMatchObject({ stage: 'closed', closedReason: 'repaid', debt: '0.00', demand: { status: 'PC3' } });
+  });
+});
+
+test('a missing scan waits in Needs attention and is picked up by the daily re-check two days later', async () => {
+  let scanRequests = 0;
+  // ABS has the scan from the third request on: after two daily re-checks.
+  const { acts } = fakeActivities({ scanAvailableAfter: () => ++scanRequests >= 3 });
+  await withWorker(acts, async () => {
+    const handle = await start('KD-SCAN');
+    const parked = await waitForStatus(handle, (s) => s.attention?.code === 'scan-missing');
+    expect(parked.stage).toBe('account-checked');
+    expect(parked.attention?.reason).toMatch(/no scan of agreement DBZ-0001/);
+    const parkedAt = await env.currentTimeMs();
+
+    await env.sleep(DAY + 60_000); // time-skipping: a day passes in a moment
+    expect((await handle.query(caseStatusQuery)).attention?.code).toBe('scan-missing');
+    await env.sleep(DAY);
+    const done = await waitForStatus(handle, (s) => s.stage === 'demand-issued');
+    expect(done.attention).toBeUndefined();
+    expect(scanRequests).toBe(3);
+    expect((await env.currentTimeMs()) - parkedAt).toBeGreaterThanOrEqual(2 * DAY);
+    await handle.signal(operatorActionSignal, { action: 'close' });
+    expect(await handle.result()).toMatchObject({ closedReason: 'operator' });
+  });
+});
+
+test('a currency mismatch parks the case with its reason until an operator retries', async () => {
+  const behaviour = { accountsCur: 'USD' };
+  const { acts } = fakeActivities(behaviour);
+  const wrapped: CaseActivities = { ...acts, listAccounts: async (iin) => ({ ok: true, value: [{ iban: loan.iban, cur: behaviour.accountsCur }] }) };
+  await withWorker(wrapped, async () => {
+    const handle = await start('KD-CUR');
+    const parked = await waitForStatus(handle, (s) => s.attention !== undefined);
+    expect(parked.attention).toMatchObject({ code: 'currency-mismatch', stage: 'client-checked' });
+    expect(parked.attention?.reason).toBe('the loan is in KZT but its account in ABS is in USD');
+
+    behaviour.accountsCur = 'KZT'; // ABS corrected by the bank
+    await handle.signal(operatorActionSignal, { action: 'retry', note: 'account currency fixed in ABS' });
+    await waitForStatus(handle, (s) => s.stage === 'demand-issued' && s.attention === undefined);
+    await handle.terminate('test done');
+  });
+});
+
+test('a loan without agreement date waits until EKO re-sends it with one (gap G1)', async () => {
+  const { acts, calls } = fakeActivities();
+  await withWorker(acts, async () => {
+    const { dbz_date: _omit, ...undated } = loan;
+    const handle = await start('KD-G1', { loan: { ...undated, contract_number: 'KD-G1' } });
+    const parked = await waitForStatus(handle, (s) => s.attention?.code === 'agreement-date-missing');
+    expect(calls).not.toContain('fetchStatement');
+    expect(parked.stage).toBe('account-checked');
+    await handle.signal(loanUpdatedSignal, { ...loan, contract_number: 'KD-G1', dbz_date: '2020-02-03', overdue_days: 95 });
+    const done = await waitForStatus(handle, (s) => s.stage === 'demand-issued');
+    expect(done).toMatchObject({ dbzDate: '2020-02-03', overdueDays: 95, updates: 1 });
+    await handle.terminate('test done');
+  });
+});
+
+test('a malformed ABS answer is not retried: the case shows the call and the field', async () => {
+  const { acts, calls } = fakeActivities({ protocolError: true });
+  await withWorker(acts, async () => {
+    const handle = await start('KD-PROTO');
+    const parked = await waitForStatus(handle, (s) => s.attention !== undefined);
+    expect(parked.attention).toMatchObject({ code: 'abs-protocol', reason: 'ABS client info: fullname missing' });
+    expect(calls.filter((c) => c === 'checkClient')).toHaveLength(1);
+    await handle.terminate('test done');
+  });
+});

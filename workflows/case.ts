@@ -1,0 +1,292 @@
+/**
+ * The case workflow: one overdue loan, from receipt to closure (DOMAIN.md §2).
+ *
+ * Shape: a fixed sequence of stages. Each stage is retried by Temporal while trouble is transient
+ * (up to the configured horizon) and otherwise *parks* the case in Needs attention with a readable
+ * reason, until an operator acts, EKO re-sends the loan with new data, or a re-check timer fires.
+ * Closing (debt repaid, or an operator) can happen at any point between stages or while parked.
+ *
+ * Determinism: no clocks but workflow time, no I/O; everything external is an activity.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  log,
+  proxyActivities,
+  setHandler,
+  TimeoutFailure,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { CaseActivities } from '../activities';
+import {
+  Attention,
+  AttentionCode,
+  CaseInput,
+  CaseStage,
+  CASE_STAGES,
+  CaseStatus,
+  CarriedCaseState,
+  DemandStatusCode,
+  findDisbursementLine,
+  findLoanAccount,
+  OperatorAction,
+} from '../domain/case';
+import type { Loan } from '../domain/loan';
+
+export const loanUpdatedSignal = defineSignal<[Loan]>('loanUpdated');
+export const demandStatusSignal = defineSignal<[{ reference: string; status: DemandStatusCode }]>('demandStatus');
+export const operatorActionSignal = defineSignal<[OperatorAction]>('operatorAction');
+export const caseStatusQuery = defineQuery<CaseStatus>('caseStatus');
+
+/** Custom search attributes (registered on the server at start-up). No personal data in any of them. */
+export const SEARCH_ATTRIBUTES = {
+  stage: defineSearchAttributeKey('K2Stage', SearchAttributeType.KEYWORD),
+  needsAttention: defineSearchAttributeKey('K2NeedsAttention', SearchAttributeType.BOOL),
+  attentionReason: defineSearchAttributeKey('K2AttentionReason', SearchAttributeType.KEYWORD),
+} as const;
+
+type Outcome<T> = { value: T } | { park: { code: AttentionCode; reason: string; recheckMs?: number } };
+
+const ZERO = /^0+(\.0+)?$/;
+
+export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
+  const { settings } = input;
+  const carried: CarriedCaseState = input.carried ?? { stage: 'received', gkb: { state: 'not-reported' }, updates: 0 };
+  const state = {
+    ...carried,
+    loan: input.loan,
+    attention: undefined as Attention | undefined,
+    closeRequested: undefined as undefined | 'repaid' | 'operator',
+    /** Bumped by anything that may unblock a parked stage (new loan data, an operator's retry). */
+    resumeToken: 0,
+  };
+  const info = workflowInfo();
+  const caseId = `${info.workflowId}/${info.firstExecutionRunId}`;
+
+  const abs = proxyActivities<CaseActivities>({
+    startToCloseTimeout: '2 minutes',
+    // Transient ABS trouble is retried with backoff for as long as the horizon allows, then parks.
+    scheduleToCloseTimeout: settings.absHorizonMs,
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+  });
+  const local = proxyActivities<CaseActivities>({
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  });
+  const eko = proxyActivities<CaseActivities>({
+    startToCloseTimeout: '1 minute',
+    scheduleToCloseTimeout: settings.absHorizonMs,
+    retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
+  });
+
+  const reached = (stage: CaseStage) => CASE_STAGES.indexOf(state.stage) >= CASE_STAGES.indexOf(stage);
+  const moveTo = (stage: CaseStage) => {
+    state.stage = stage;
+    publish();
+  };
+  let published = '';
+  function publish() {
+    const key = JSON.stringify([state.stage, state.attention?.code]);
+    if (key === published) return;
+    published = key;
+    upsertSearchAttributes([
+      { key: SEARCH_ATTRIBUTES.stage, value: state.stage },
+      { key: SEARCH_ATTRIBUTES.needsAttention, value: state.attention !== undefined },
+      { key: SEARCH_ATTRIBUTES.attentionReason, value: state.attention?.code ?? null },
+    ]);
+  }
+
+  const status = (): CaseStatus => ({
+    contractNumber: state.loan.contract_number,
+    stage: state.stage,
+    attention: state.attention,
+    debt: state.loan.debt,
+    currency: state.loan.cur,
+    overdueDays: state.loan.overdue_days,
+    dbzDate: state.loan.dbz_date,
+    demand: state.demand,
+    scan: state.scan,
+    gkb: state.gkb,
+    closedReason: state.closeRequested,
+    updates: state.updates,
+  });
+
+  setHandler(caseStatusQuery, status);
+
+  setHandler(loanUpdatedSignal, (loan) => {
+    if (state.stage === 'closed' || loan.contract_number !== state.loan.contract_number) return;
+    const changed = JSON.stringify(loan) !== JSON.stringify(state.loan);
+    if (!changed) return; // the same item re-sent (or replayed by the outbox) changes nothing
+    state.loan = loan;
+    state.updates += 1;
+    state.resumeToken += 1;
+    if (ZERO.test(loan.debt)) state.closeRequested = 'repaid';
+  });
+
+  setHandler(demandStatusSignal, ({ reference, status }) => {
+    const demand = state.demand;
+    if (!demand || demand.reference !== reference) {
+      log.warn('demand status for another reference ignored', { reference, status });
+      return;
+    }
+    // PC3 (in the card index) implies the debtor's bank accepted the demand, even if PC1 comes later or never.
+    if (status === 'PC1') demand.acceptedByBank = true;
+    if (status === 'PC3') {
+      demand.acceptedByBank = true;
+      demand.inCardIndex = true;
+    }
+    demand.status = demand.inCardIndex ? 'PC3' : 'PC1';
+  });
+
+  setHandler(operatorActionSignal, (action) => {
+    if (state.stage === 'closed') return;
+    if (action.action === 'close') state.closeRequested = 'operator';
+    if (action.action === 'supply-agreement-date') state.loan = { ...state.loan, dbz_date: action.dbzDate };
+    state.resumeToken += 1;
+  });
+
+  /** Keeps history bounded: a case can wait for months with daily re-checks. */
+  async function continueAsNewIfLong(): Promise<void> {
+    const i = workflowInfo();
+    if (state.closeRequested || (!i.continueAsNewSuggested && i.historyLength < settings.maxHistoryEvents)) return;
+    const { loan, attention: _a, closeRequested: _c, resumeToken: _r, ...rest } = state;
+    await continueAsNew<typeof caseWorkflow>({ loan, settings, carried: rest });
+  }
+
+  async function park(stage: CaseStage, code: AttentionCode, reason: string, recheckMs?: number): Promise<void> {
+    state.attention = { code, reason, stage, since: new Date().toISOString() };
+    publish();
+    log.info('case needs attention', { code, stage });
+    const seen = state.resumeToken;
+    const unblocked = () => state.resumeToken !== seen || state.closeRequested !== undefined;
+    if (recheckMs === undefined) await condition(unblocked);
+    else await condition(unblocked, recheckMs);
+    state.attention = undefined;
+    publish();
+    await continueAsNewIfLong();
+  }
+
+  /** Runs one stage until it yields a value; parks in between. Undefined when the case is closing. */
+  async function untilDone<T>(stage: CaseStage, attempt: () => Promise<Outcome<T>>): Promise<T | undefined> {
+    for (;;) {
+      if (state.closeRequested) return undefined;
+      let outcome: Outcome<T>;
+      try {
+        outcome = await attempt();
+      } catch (err) {
+        outcome = { park: parkingFor(err) };
+      }
+      if ('value' in outcome) return outcome.value;
+      await park(stage, outcome.park.code, outcome.park.reason, outcome.park.recheckMs);
+    }
+  }
+
+  const absBusiness = (errorCode: number, errorText: string) => `ABS answered error_code ${errorCode}: ${errorText}`;
+
+  publish();
+
+  // Stage 2: client checked.
+  if (!reached('client-checked')) {
+    const client = await untilDone('received', async () => {
+      const answer = await abs.checkClient(state.loan.iinbin);
+      if (!answer.ok) return { park: { code: 'client-unknown', reason: absBusiness(answer.errorCode, answer.errorText) } };
+      return { value: answer.value };
+    });
+    if (client) {
+      state.client = client;
+      moveTo('client-checked');
+    }
+  }
+
+  // Stage 3: account checked (the loan's IBAN among the client's accounts, same currency).
+  if (!reached('account-checked') && !state.closeRequested) {
+    const ok = await untilDone('client-checked', async () => {
+      const answer = await abs.listAccounts(state.loan.iinbin);
+      if (!answer.ok) return { park: { code: 'iban-not-found', reason: absBusiness(answer.errorCode, answer.errorText) } };
+      const check = findLoanAccount(state.loan, answer.value);
+      return check.ok ? { value: true } : { park: { code: check.code, reason: check.reason } };
+    });
+    if (ok) moveTo('account-checked');
+  }
+
+  // Stage 4: evidence collected (disbursement line at the agreement date, then the agreement scan).
+  if (!reached('evidence-collected') && !state.closeRequested) {
+    const ok = await untilDone('account-checked', async () => {
+      const dbzDate = state.loan.dbz_date;
+      if (!dbzDate) return { park: { code: 'agreement-date-missing', reason: 'the loan carries no agreement date (dbz_date); EKO must re-send it or an operator must supply it' } };
+      if (!state.disbursement) {
+        const answer = await abs.fetchStatement(state.loan.iban, dbzDate);
+        if (!answer.ok) return { park: { code: 'no-disbursement-line', reason: absBusiness(answer.errorCode, answer.errorText) } };
+        const line = findDisbursementLine(answer.value, state.loan.cur);
+        if (!line) return { park: { code: 'no-disbursement-line', reason: `the statement at ${dbzDate} has no debit line in ${state.loan.cur} proving the disbursement` } };
+        state.disbursement = line;
+      }
+      const scan = await abs.fetchScan({ caseId, dbzNum: state.loan.dbz_contract_number, dbzDate, iinbin: state.loan.iinbin });
+      if (!scan.found) {
+        return { park: { code: 'scan-missing', reason: `ABS has no scan of agreement ${state.loan.dbz_contract_number} dated ${dbzDate} (404); re-checked automatically`, recheckMs: settings.scanRecheckMs } };
+      }
+      state.scan = scan.ref;
+      return { value: true };
+    });
+    if (ok) moveTo('evidence-collected');
+  }
+
+  // Stage 5: payment demand issued and handed to EKO.
+  if (!reached('demand-issued') && !state.closeRequested) {
+    const reference = await local.issueDemand({
+      caseId,
+      workflowId: info.workflowId,
+      contractNumber: state.loan.contract_number,
+      amount: state.loan.debt,
+      currency: state.loan.cur,
+      iban: state.loan.iban,
+      iinbin: state.loan.iinbin,
+      evidence: state.scan ? [state.scan] : [],
+    });
+    state.demand = { reference, status: 'issued', acceptedByBank: false, inCardIndex: false };
+    moveTo('demand-issued');
+  }
+  if (state.demand && state.demand.status === 'issued' && !state.closeRequested) {
+    const demand = state.demand;
+    const sent = await untilDone('demand-issued', async () => {
+      await eko.sendDemand(demand.reference);
+      return { value: true };
+    });
+    if (sent && demand.status === 'issued') demand.status = 'sent';
+  }
+
+  // Stage 7 happens through signals; the case now waits until it is closed.
+  for (;;) {
+    const waited = await condition(() => state.closeRequested !== undefined, '30 days');
+    if (waited) break;
+    await continueAsNewIfLong();
+  }
+
+  state.stage = 'closed';
+  publish();
+  log.info('case closed', { reason: state.closeRequested });
+  return status();
+}
+
+/** What an activity failure means for the operator. */
+function parkingFor(err: unknown): { code: AttentionCode; reason: string } {
+  if (err instanceof ActivityFailure) {
+    const cause = err.cause;
+    const call = err.activityType;
+    if (cause instanceof TimeoutFailure) {
+      const code: AttentionCode = call === 'sendDemand' ? 'eko-unavailable' : 'abs-unavailable';
+      return { code, reason: `${call} kept failing transiently beyond the retry horizon; the last error is in the activity's failure` };
+    }
+    if (cause instanceof ApplicationFailure) {
+      const code: AttentionCode = call === 'sendDemand' ? 'eko-rejected' : 'abs-protocol';
+      return { code, reason: cause.message };
+    }
+  }
+  throw err; // a bug: fail the workflow task so it is visible and fixable by a deploy
+}

@@ -1,0 +1,2 @@
+/** Every workflow the worker runs (the bundle entry point). */
+export * from './case';
