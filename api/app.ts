@@ -19,6 +19,21 @@ import { openApiDocument } from './openapi';
 
 export const MAX_LOANS_PER_REQUEST = 50_000;
 
+/** How long /ready waits for Temporal: a readiness probe must answer in time, not after the client's ~20 s connect retries. */
+export const READY_TEMPORAL_TIMEOUT_MS = 2000;
+
+const SERVICE_ENDPOINTS: readonly string[] = ['k2loan_from_eko', 'k2req_status_from_eko'];
+
+/**
+ * The `endpoint` label of k2_api_requests_total: one of the services or 'unknown', never the raw path
+ * a client sent (every distinct path would otherwise become a new, never-freed metric series).
+ * Express matches routes case-insensitively and with an optional trailing slash, and so does this.
+ */
+function endpointLabel(path: string): string {
+  const last = (path.replace(/\/+$/, '').split('/').pop() ?? '').toLowerCase();
+  return SERVICE_ENDPOINTS.includes(last) ? last : 'unknown';
+}
+
 export interface ApiDeps {
   config: Config;
   db: Db;
@@ -54,8 +69,8 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
   app.get('/ready', async (_req, res) => {
     const checks: Record<string, string> = {};
     await db.raw('select 1').then(() => (checks.database = 'ok'), (e) => (checks.database = String(e.message)));
-    await temporal.connection.workflowService
-      .getSystemInfo({})
+    await temporal.connection
+      .withDeadline(Date.now() + READY_TEMPORAL_TIMEOUT_MS, () => temporal.connection.workflowService.getSystemInfo({}))
       .then(() => (checks.temporal = 'ok'), (e: Error) => (checks.temporal = String(e.message)));
     const ready = Object.values(checks).every((v) => v === 'ok');
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
@@ -69,7 +84,7 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
 
   const services = express.Router();
   services.use((req, res, next) => {
-    const endpoint = req.path.replace(/^\//, '');
+    const endpoint = endpointLabel(req.path);
     const { mode, user, password, token } = config.api.auth;
     if (mode === 'none') return next();
     const header = req.get('authorization') ?? '';
@@ -81,14 +96,14 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
     if (mode === 'basic') res.set('WWW-Authenticate', 'Basic realm="k2"');
     send(res, endpoint, 'UNAUTHORIZED', 'missing or wrong credentials');
   });
-  services.use((req, res, next) => {
-    if (req.method !== 'POST') return next();
-    if (!req.is('application/json')) return send(res, req.path.slice(1), 'MALFORMED_REQUEST', `Content-Type must be application/json, got "${req.get('content-type') ?? 'none'}"`);
+  // Body handling only on the services' own routes: a POST to an unknown path is NOT_FOUND, whatever its body.
+  const requireJson = (req: Request, res: Response, next: NextFunction) => {
+    if (!req.is('application/json')) return send(res, endpointLabel(req.path), 'MALFORMED_REQUEST', `Content-Type must be application/json, got "${req.get('content-type') ?? 'none'}"`);
     next();
-  });
-  services.use(express.json({ limit: config.api.bodyLimit, strict: false, type: 'application/json' }));
+  };
+  const jsonBody = express.json({ limit: config.api.bodyLimit, strict: false, type: 'application/json' });
 
-  services.post('/k2loan_from_eko', async (req, res) => {
+  services.post('/k2loan_from_eko', requireJson, jsonBody, async (req, res) => {
     const endpoint = 'k2loan_from_eko';
     const result = validateLoans(req.body, { absSystems: config.api.absSystems, maxItems: MAX_LOANS_PER_REQUEST });
     if (!result.ok) {
@@ -112,8 +127,11 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
     send(res, endpoint, 'OK');
   });
 
-  services.post('/k2req_status_from_eko', async (req, res) => {
+  services.post('/k2req_status_from_eko', requireJson, jsonBody, async (req, res) => {
     const endpoint = 'k2req_status_from_eko';
+    if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
+      return send(res, endpoint, 'MALFORMED_REQUEST', 'must be one JSON object { reference, status_code }');
+    }
     const result = validateStatusUpdate(req.body);
     if (!result.ok) {
       const text = formatProblems(result.problems, 4000);
@@ -142,7 +160,7 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
   app.use((req, res) => send(res, 'unknown', 'NOT_FOUND', `no endpoint ${req.method} ${req.path}`));
   // Express error handler: body-parser's errors are the client's; anything else is ours.
   app.use((err: Error & { type?: string; status?: number }, req: Request, res: Response, _next: NextFunction) => {
-    const endpoint = req.path.split('/').pop() ?? 'unknown';
+    const endpoint = endpointLabel(req.path);
     if (err.type === 'entity.too.large') return send(res, endpoint, 'PAYLOAD_TOO_LARGE', `the body exceeds ${config.api.bodyLimit}`);
     if (err.type === 'entity.parse.failed') return send(res, endpoint, 'MALFORMED_REQUEST', `the body is not valid JSON: ${err.message}`);
     if (err.status && err.status >= 400 && err.status < 500) return send(res, endpoint, 'MALFORMED_REQUEST', err.message);

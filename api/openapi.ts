@@ -48,7 +48,7 @@ export const openApiDocument = {
         operationId: 'k2reqStatusFromEko',
         summary: 'Status of a payment demand K2 issued',
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/DemandStatus' } } } },
-        responses: answers(['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'UNKNOWN_REFERENCE', 'UNKNOWN_STATUS_CODE', 'UNAUTHORIZED', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL']),
+        responses: answers(['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNKNOWN_REFERENCE', 'UNKNOWN_STATUS_CODE', 'UNAUTHORIZED', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL']),
       },
     },
   },

@@ -57,10 +57,18 @@ export const CONFIG_KEYS = {
   GKB_BATCH_INTERVAL: { default: '1h', doc: 'A GKB batch is started at least this often while records wait.' },
   GKB_BATCH_MIN_RECORDS: { default: '5000', doc: 'A GKB batch starts early once this many records wait.' },
   GKB_MAX_RECORDS_PER_FILE: { default: '10000', doc: 'Records per GKB file (GKB limit: 10,000 per package).' },
+  GKB_BATCH_MAX_RECORDS: { default: '50000', doc: 'Records one batch claims (split into files of GKB_MAX_RECORDS_PER_FILE).' },
+  GKB_POLL_INITIAL: { default: '1m', doc: 'First wait before asking GKB for a package\'s import status; doubles up to GKB_POLL_MAX.' },
+  GKB_POLL_MAX: { default: '1h', doc: 'Longest wait between two status polls of one package.' },
+  GKB_DICTIONARY_JSON: { default: '', doc: 'JSON object overriding GKB dictionary ids (domain/gkb/dossier.ts DEFAULT_GKB_DICTIONARY), e.g. {"fundingType":"2","branchLocationKatoId":"750000000"}.' },
 
+  SIM_HOST: { default: '127.0.0.1', doc: 'Interface the simulators listen on (0.0.0.0 in containers).' },
+  EKO_SIM_K2_URL: { default: '', doc: 'EKO simulator: base URL of K2 for statuses (default http://127.0.0.1:K2_API_PORT).' },
   ABS_SIM_PORT: { default: '8091', doc: 'Port of the ABS simulator.' },
   GKB_SIM_PORT: { default: '8092', doc: 'Port of the GKB sandbox.' },
   EKO_SIM_PORT: { default: '8093', doc: 'Port of the EKO simulator.' },
+  GKB_SIM_STEP: { default: '2s', doc: 'GKB sandbox: how long each of the first status texts lasts.' },
+  GKB_SIM_PROCESSING: { default: '5s', doc: 'GKB sandbox: how long «Файл находится в процессе обработки» lasts.' },
   EKO_SIM_STATUS_DELAY: { default: '5s', doc: 'EKO simulator: delay before it answers PC1 (PC3 follows after the same delay).' },
   SIM_FAULTS: { default: '', doc: 'Fault injection for the simulators, e.g. "abs.http5xx=0.3,abs.latencyMs=200,gkb.systemFault=0.1".' },
 } as const;
@@ -100,8 +108,13 @@ export interface Config {
     batchIntervalMs: number;
     batchMinRecords: number;
     maxRecordsPerFile: number;
+    batchMaxRecords: number;
+    pollInitialMs: number;
+    pollMaxMs: number;
+    /** Partial override of the GKB dictionary (validated as a JSON object here, applied in domain/gkb). */
+    dictionaryOverride: Record<string, unknown>;
   };
-  simulators: { absPort: number; gkbPort: number; ekoPort: number; ekoStatusDelayMs: number; faults: string };
+  simulators: { host: string; ekoK2Url: string; absPort: number; gkbPort: number; ekoPort: number; ekoStatusDelayMs: number; gkbStepMs: number; gkbProcessingMs: number; faults: string };
 }
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
@@ -146,6 +159,19 @@ export function loadConfig(env: Env = process.env): Config {
       problems.push(`${key}="${raw}": expected an http(s) URL`);
     }
     return raw;
+  };
+
+  const jsonObject = (key: ConfigKey): Record<string, unknown> => {
+    const raw = get(key);
+    if (!raw) return {};
+    try {
+      const v = JSON.parse(raw);
+      if (v && typeof v === 'object' && !Array.isArray(v)) return v;
+    } catch {
+      /* reported below */
+    }
+    problems.push(`${key}: expected a JSON object`);
+    return {};
   };
 
   const dataDir = path.resolve(get('K2_DATA_DIR'));
@@ -200,12 +226,20 @@ export function loadConfig(env: Env = process.env): Config {
       batchIntervalMs: duration('GKB_BATCH_INTERVAL'),
       batchMinRecords: int('GKB_BATCH_MIN_RECORDS', 1, 1_000_000),
       maxRecordsPerFile: int('GKB_MAX_RECORDS_PER_FILE', 1, 10_000),
+      batchMaxRecords: int('GKB_BATCH_MAX_RECORDS', 1, 1_000_000),
+      pollInitialMs: duration('GKB_POLL_INITIAL'),
+      pollMaxMs: duration('GKB_POLL_MAX'),
+      dictionaryOverride: jsonObject('GKB_DICTIONARY_JSON'),
     },
     simulators: {
+      host: get('SIM_HOST'),
+      ekoK2Url: get('EKO_SIM_K2_URL') ? url('EKO_SIM_K2_URL') : `http://127.0.0.1:${get('K2_API_PORT')}`,
       absPort: port('ABS_SIM_PORT'),
       gkbPort: port('GKB_SIM_PORT'),
       ekoPort: port('EKO_SIM_PORT'),
       ekoStatusDelayMs: duration('EKO_SIM_STATUS_DELAY'),
+      gkbStepMs: duration('GKB_SIM_STEP'),
+      gkbProcessingMs: duration('GKB_SIM_PROCESSING'),
       faults: get('SIM_FAULTS'),
     },
   };

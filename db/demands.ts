@@ -38,6 +38,10 @@ export async function issueDemand(db: Db, demand: NewDemand, now = new Date()): 
   return db.transaction(async (trx) => {
     const existing = await trx('payment_demands').where({ case_id: demand.caseId }).first('reference');
     if (existing?.reference) return existing.reference as string;
+    // Two attempts of the same case may race (a retried activity whose first attempt is still
+    // running): on PostgreSQL both see no row above, and a plain insert would fail the second with
+    // a unique violation on case_id. ON CONFLICT DO NOTHING makes the second wait for the first to
+    // commit and insert nothing; it then reads the reference the first one issued.
     const [row] = await trx('payment_demands')
       .insert({
         case_id: demand.caseId,
@@ -51,7 +55,14 @@ export async function issueDemand(db: Db, demand: NewDemand, now = new Date()): 
         status: 'issued',
         created_at: now.toISOString(),
       })
+      .onConflict('case_id')
+      .ignore()
       .returning('id');
+    if (row === undefined) {
+      const winner = await trx('payment_demands').where({ case_id: demand.caseId }).first('reference');
+      if (!winner?.reference) throw new Error(`payment demand of case ${demand.caseId}: a concurrent issue left no reference`);
+      return winner.reference as string;
+    }
     const id = Number(typeof row === 'object' ? row.id : row);
     const reference = formatDemandReference(id);
     await trx('payment_demands').where({ id }).update({ reference });

@@ -3,6 +3,7 @@
  * the API and the tests. Pure: no I/O, no Temporal imports.
  */
 import type { Loan } from './loan';
+import type { GkbDossier } from './gkb/dossier';
 
 /** The stages of DOMAIN.md §2, in order. */
 export const CASE_STAGES = [
@@ -124,6 +125,8 @@ export interface CarriedCaseState {
   scan?: DocumentRef;
   demand?: DemandInfo;
   gkb: GkbOutcome;
+  /** How many GKB reports the case has queued (each gets its own report key). */
+  gkbReports: number;
   updates: number;
 }
 
@@ -146,4 +149,37 @@ export function findLoanAccount(
 /** The statement line that proves the disbursement: a debit to the loan account in the loan's currency. */
 export function findDisbursementLine(lines: readonly DisbursementLine[], currency: string): DisbursementLine | undefined {
   return lines.find((l) => l.DC === 'D' && l.cur === currency);
+}
+
+/** Kazakhstan has one time zone, UTC+5, since 2024: GKB's accounting date is the local date. */
+export function kazakhstanDate(epochMs: number): string {
+  return new Date(epochMs + 5 * 3600_000).toISOString().slice(0, 10);
+}
+
+/**
+ * The case's GKB dossier (DOMAIN.md §7) for its overdue report, or for the final report that says
+ * the contract is no longer overdue (the contract itself stays active: `debt` is the overdue debt).
+ */
+export function gkbDossierOf(
+  c: { loan: Loan; client?: ClientInfo; disbursement?: DisbursementLine },
+  kind: 'overdue' | 'closure',
+  reportDate: string,
+): GkbDossier | { missing: string } {
+  if (!c.client) return { missing: 'the client check from ABS' };
+  if (!c.disbursement) return { missing: 'the disbursement line from ABS' };
+  return {
+    contractNumber: c.loan.contract_number,
+    dbzContractNumber: c.loan.dbz_contract_number,
+    agreementStartDate: c.loan.dbz_date,
+    phase: 'active',
+    overdueDays: kind === 'closure' ? 0 : c.loan.overdue_days,
+    debt: kind === 'closure' ? '0.00' : c.loan.debt,
+    outBal: c.disbursement.out_bal,
+    creditLimit: c.disbursement.amount,
+    currency: c.loan.cur,
+    iinbin: c.loan.iinbin,
+    fullname: c.client.fullname,
+    residfl: c.client.residfl,
+    reportDate,
+  };
 }

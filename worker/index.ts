@@ -1,23 +1,40 @@
 /**
- * The worker: runs case (and batch) workflows and their activities against ABS, EKO and the
- * document store. createCaseWorker is shared by the worker process and the tests.
+ * The worker: runs the case and GKB batch workflows and their activities against ABS, EKO, GKB
+ * and the document store. Shared by the worker process and the tests.
  */
 import path from 'node:path';
+import { Client, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import { NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../config';
-import { createActivities, ActivityDeps } from '../activities';
+import { createActivities } from '../activities';
+import { createGkbActivities } from '../activities/gkb';
 import { createAbsClient } from '../integrations/abs';
 import { createEkoClient } from '../integrations/eko';
+import { createGkbClient } from '../integrations/gkb/soap-client';
 import { createDocumentStore } from '../documents/store';
+import { DEFAULT_GKB_DICTIONARY, GkbDictionary } from '../domain/gkb/dossier';
 import type { Db } from '../db';
+import type { Logger } from '../observability/logger';
+import type { GkbBatchInput } from '../workflows/gkb-batch';
+
+export const GKB_SCHEDULE_ID = 'gkb-batch';
 
 export function workflowsPath(): string {
   // Works from the sources (ts-jest) and from dist/ alike.
   return require.resolve(path.join(__dirname, '..', 'workflows'));
 }
 
-export function buildActivityDeps(config: Config, db: Db): ActivityDeps {
-  return {
+export function gkbDictionary(config: Config): GkbDictionary {
+  return { ...DEFAULT_GKB_DICTIONARY, ...(config.gkb.dictionaryOverride as Partial<GkbDictionary>) };
+}
+
+export function gkbBatchInput(config: Config): GkbBatchInput {
+  return { settings: { pollInitialMs: config.gkb.pollInitialMs, pollMaxMs: config.gkb.pollMaxMs, maxHistoryEvents: 2000 } };
+}
+
+/** Every activity the worker runs, wired to the real ABS, EKO and GKB clients. */
+export function createWorkerActivities(config: Config, db: Db, temporal: Client, logger: Logger) {
+  const caseActivities = createActivities({
     db,
     abs: createAbsClient({
       clientUrl: config.abs.clientUrl,
@@ -28,12 +45,49 @@ export function buildActivityDeps(config: Config, db: Db): ActivityDeps {
     }),
     eko: createEkoClient({ demandUrl: config.eko.demandUrl, timeoutMs: config.eko.timeoutMs }),
     documents: createDocumentStore({ db, dir: path.join(config.dataDir, 'documents') }),
+  });
+  const gkbActivities = createGkbActivities({
+    db,
+    gkb: createGkbClient({ url: config.gkb.url, clientId: config.gkb.clientId, password: config.gkb.password, userId: config.gkb.userId, timeoutMs: config.gkb.timeoutMs }),
+    temporal,
+    dictionary: gkbDictionary(config),
+    filesDir: path.join(config.dataDir, 'gkb'),
+    maxRecordsPerFile: config.gkb.maxRecordsPerFile,
+    batchMaxRecords: config.gkb.batchMaxRecords,
+    batchMinRecords: config.gkb.batchMinRecords,
+    triggerBatch: () => temporal.schedule.getHandle(GKB_SCHEDULE_ID).trigger(ScheduleOverlapPolicy.ALLOW_ALL),
+    logger: logger.child({ part: 'gkb' }),
+  });
+  return { ...caseActivities, ...gkbActivities };
+}
+
+/**
+ * The schedule that starts a GKB batch every GKB_BATCH_INTERVAL. Batches may overlap: one can poll
+ * GKB for days while the next is built. Created or brought up to date at every worker start.
+ */
+export async function ensureGkbSchedule(client: Client, config: Config): Promise<void> {
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: 'gkbBatchWorkflow',
+    workflowId: GKB_SCHEDULE_ID,
+    taskQueue: config.temporal.taskQueue,
+    args: [gkbBatchInput(config)],
   };
+  const spec = { intervals: [{ every: config.gkb.batchIntervalMs }] };
+  const policies = { overlap: ScheduleOverlapPolicy.ALLOW_ALL, catchupWindow: '1 hour' as const };
+  try {
+    await client.schedule.getHandle(GKB_SCHEDULE_ID).update((prev) => ({ ...prev, spec, action, policies }));
+  } catch (err) {
+    if (!(err instanceof ScheduleNotFoundError)) throw err;
+    await client.schedule.create({ scheduleId: GKB_SCHEDULE_ID, spec, action, policies }).catch((e: Error) => {
+      if (e.name !== 'ScheduleAlreadyRunning') throw e; // another worker created it meanwhile
+    });
+  }
 }
 
 export async function createCaseWorker(
   config: Config,
-  deps: ActivityDeps,
+  activities: object,
   connection: NativeConnection,
   overrides: Partial<WorkerOptions> = {},
 ): Promise<Worker> {
@@ -42,7 +96,7 @@ export async function createCaseWorker(
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: workflowsPath(),
-    activities: createActivities(deps),
+    activities,
     maxConcurrentActivityTaskExecutions: 100,
     ...overrides,
   });

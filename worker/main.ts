@@ -1,9 +1,10 @@
 /** Worker process: `node dist/worker/main.js`. Stops gracefully on SIGINT/SIGTERM (in-flight tasks finish). */
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { openDb } from '../db';
 import { createLogger } from '../observability/logger';
-import { buildActivityDeps, createCaseWorker } from './index';
+import { createCaseWorker, createWorkerActivities, ensureGkbSchedule } from './index';
 
 async function main() {
   const config = loadConfig();
@@ -11,9 +12,13 @@ async function main() {
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const db = await openDb(config.db);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const worker = await createCaseWorker(config, buildActivityDeps(config, db), connection);
-  logger.info('worker ready', { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address });
+  const clientConnection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  await ensureGkbSchedule(client, config);
+  const worker = await createCaseWorker(config, createWorkerActivities(config, db, client, logger), connection);
+  logger.info('worker ready', { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address, gkbBatchEvery: config.gkb.batchIntervalMs });
   await worker.run();
+  await clientConnection.close();
   await connection.close();
   await db.destroy();
   logger.info('worker stopped');

@@ -24,6 +24,7 @@ import {
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { CaseActivities } from '../activities';
+import type { GkbActivities, GkbRecordResult } from '../activities/gkb';
 import {
   Attention,
   AttentionCode,
@@ -35,6 +36,8 @@ import {
   DemandStatusCode,
   findDisbursementLine,
   findLoanAccount,
+  gkbDossierOf,
+  kazakhstanDate,
   OperatorAction,
 } from '../domain/case';
 import type { Loan } from '../domain/loan';
@@ -42,6 +45,7 @@ import type { Loan } from '../domain/loan';
 export const loanUpdatedSignal = defineSignal<[Loan]>('loanUpdated');
 export const demandStatusSignal = defineSignal<[{ reference: string; status: DemandStatusCode }]>('demandStatus');
 export const operatorActionSignal = defineSignal<[OperatorAction]>('operatorAction');
+export const gkbResultSignal = defineSignal<[GkbRecordResult]>('gkbResult');
 export const caseStatusQuery = defineQuery<CaseStatus>('caseStatus');
 
 /** Custom search attributes (registered on the server at start-up). No personal data in any of them. */
@@ -57,7 +61,7 @@ const ZERO = /^0+(\.0+)?$/;
 
 export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   const { settings } = input;
-  const carried: CarriedCaseState = input.carried ?? { stage: 'received', gkb: { state: 'not-reported' }, updates: 0 };
+  const carried: CarriedCaseState = input.carried ?? { stage: 'received', gkb: { state: 'not-reported' }, gkbReports: 0, updates: 0 };
   const state = {
     ...carried,
     loan: input.loan,
@@ -65,6 +69,8 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     closeRequested: undefined as undefined | 'repaid' | 'operator',
     /** Bumped by anything that may unblock a parked stage (new loan data, an operator's retry). */
     resumeToken: 0,
+    /** GKB results received, by record id (a batch may deliver one twice). */
+    gkbResults: new Map<string, GkbRecordResult>(),
   };
   const info = workflowInfo();
   const caseId = `${info.workflowId}/${info.firstExecutionRunId}`;
@@ -75,7 +81,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     scheduleToCloseTimeout: settings.absHorizonMs,
     retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
   });
-  const local = proxyActivities<CaseActivities>({
+  const local = proxyActivities<CaseActivities & GkbActivities>({
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
   });
@@ -144,6 +150,10 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     demand.status = demand.inCardIndex ? 'PC3' : 'PC1';
   });
 
+  setHandler(gkbResultSignal, (result) => {
+    state.gkbResults.set(result.recordId, result);
+  });
+
   setHandler(operatorActionSignal, (action) => {
     if (state.stage === 'closed') return;
     if (action.action === 'close') state.closeRequested = 'operator';
@@ -155,16 +165,17 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   async function continueAsNewIfLong(): Promise<void> {
     const i = workflowInfo();
     if (state.closeRequested || (!i.continueAsNewSuggested && i.historyLength < settings.maxHistoryEvents)) return;
-    const { loan, attention: _a, closeRequested: _c, resumeToken: _r, ...rest } = state;
+    const { loan, attention: _a, closeRequested: _c, resumeToken: _r, gkbResults: _g, ...rest } = state;
     await continueAsNew<typeof caseWorkflow>({ loan, settings, carried: rest });
   }
 
-  async function park(stage: CaseStage, code: AttentionCode, reason: string, recheckMs?: number): Promise<void> {
+  async function park(stage: CaseStage, code: AttentionCode, reason: string, recheckMs?: number, closing = false): Promise<void> {
     state.attention = { code, reason, stage, since: new Date().toISOString() };
     publish();
     log.info('case needs attention', { code, stage });
     const seen = state.resumeToken;
-    const unblocked = () => state.resumeToken !== seen || state.closeRequested !== undefined;
+    // While the case is closing, only an operator's action (or a timer) unblocks it.
+    const unblocked = () => state.resumeToken !== seen || (!closing && state.closeRequested !== undefined);
     if (recheckMs === undefined) await condition(unblocked);
     else await condition(unblocked, recheckMs);
     state.attention = undefined;
@@ -172,10 +183,10 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     await continueAsNewIfLong();
   }
 
-  /** Runs one stage until it yields a value; parks in between. Undefined when the case is closing. */
-  async function untilDone<T>(stage: CaseStage, attempt: () => Promise<Outcome<T>>): Promise<T | undefined> {
+  /** Runs one stage until it yields a value; parks in between. Undefined when the case is closing (unless the stage is part of closing). */
+  async function untilDone<T>(stage: CaseStage, attempt: () => Promise<Outcome<T>>, closing = false): Promise<T | undefined> {
     for (;;) {
-      if (state.closeRequested) return undefined;
+      if (state.closeRequested && !closing) return undefined;
       let outcome: Outcome<T>;
       try {
         outcome = await attempt();
@@ -183,8 +194,45 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
         outcome = { park: parkingFor(err) };
       }
       if ('value' in outcome) return outcome.value;
-      await park(stage, outcome.park.code, outcome.park.reason, outcome.park.recheckMs);
+      await park(stage, outcome.park.code, outcome.park.reason, outcome.park.recheckMs, closing);
     }
+  }
+
+  /**
+   * Stage 6: queue the case's GKB record and wait for its own import result. A rejection parks the
+   * case with GKB's text; an operator's retry queues a new report. Returns false when the case
+   * started closing meanwhile (the closing report then follows).
+   */
+  async function reportToGkb(kind: 'overdue' | 'closure'): Promise<boolean> {
+    const closing = kind === 'closure';
+    const stage: CaseStage = closing ? 'closed' : 'demand-issued';
+    const done = await untilDone(
+      stage,
+      async () => {
+        const dossier = gkbDossierOf(state, kind, kazakhstanDate(Date.now()));
+        if ('missing' in dossier) return { park: { code: 'gkb-record-incomplete', reason: `the GKB record lacks ${dossier.missing}` } };
+        state.gkbReports += 1;
+        const queued = await local.enqueueGkbReport({ reportKey: `${caseId}/${kind}/${state.gkbReports}`, caseId, workflowId: info.workflowId, dossier });
+        if (queued.state === 'not-applicable') {
+          state.gkb = { state: 'not-applicable', reason: queued.reason };
+          return { value: true };
+        }
+        if (queued.state === 'incomplete') return { park: { code: 'gkb-record-incomplete', reason: `no GKB record can be built: ${queued.reason}` } };
+        const recordId = queued.recordId;
+        state.gkb = { state: 'queued', recordId };
+        await condition(() => state.gkbResults.has(recordId) || (!closing && state.closeRequested !== undefined));
+        const result = state.gkbResults.get(recordId);
+        if (!result) return { value: false };
+        if (result.outcome === 'accepted') {
+          state.gkb = { state: 'accepted', recordId, result: result.text };
+          return { value: true };
+        }
+        state.gkb = { state: 'rejected', recordId, message: result.text };
+        return { park: { code: 'gkb-rejected', reason: `GKB rejected the record: ${result.text}` } };
+      },
+      closing,
+    );
+    return done === true;
   }
 
   const absBusiness = (errorCode: number, errorText: string) => `ABS answered error_code ${errorCode}: ${errorText}`;
@@ -261,7 +309,12 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     if (sent && demand.status === 'issued') demand.status = 'sent';
   }
 
-  // Stage 7 happens through signals; the case now waits until it is closed.
+  // Stage 6: reported to GKB (stage 7, the demand's statuses, arrives through signals meanwhile).
+  if (!reached('reported-to-gkb') && !state.closeRequested) {
+    if (await reportToGkb('overdue')) moveTo('reported-to-gkb');
+  }
+
+  // The case now waits until it is closed.
   for (;;) {
     const waited = await condition(() => state.closeRequested !== undefined, '30 days');
     if (waited) break;
@@ -270,6 +323,10 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
 
   state.stage = 'closed';
   publish();
+  // Stage 8: a contract GKB has heard about as overdue is reported as no longer overdue.
+  if (state.gkb.state === 'accepted' || state.gkb.state === 'queued' || state.gkb.state === 'rejected') {
+    await reportToGkb('closure');
+  }
   log.info('case closed', { reason: state.closeRequested });
   return status();
 }

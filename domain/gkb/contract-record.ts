@@ -3,10 +3,27 @@
  * Pure functions, no I/O. Section numbers (§3.1, §6 ...) are those of the GKB document
  * "Загрузка данных"-Ломбард (gkb-batch-upload.txt); its examples fix element names and order.
  *
+ * PRODUCT DECISION: operation 2 ("update") need not carry the blocks K2 has no source for.
+ *   K2 never creates contracts at GKB. The bank's lending system reported each contract, with its
+ *   collateral, subject addresses and contacts, when the loan was issued. K2 reports the overdue
+ *   state of that existing contract with operation 2 ("Обновить"). Per the document (§4 "Механизм
+ *   обновления/добавления данных", item 2) an update keeps the previous values for fields it leaves
+ *   empty. So:
+ *    - operation 2: Collaterals, subject Addresses and subject Communications are optional. They are
+ *      sent when the dossier has them and left out when it has none. GKB then keeps what the
+ *      lending system reported. A configured dict.defaultCollateral is NOT used here, because a
+ *      stand-in in an update would replace the real collateral;
+ *    - operation 1 ("Вставить"): the §3.1 note "Все вышеуказанные блоки обязательны для заполнения"
+ *      applies to the letter. A dossier without those blocks is refused, and the reason names them.
+ *   The type-1 XSD (integrations/gkb/schema/gkb-records.xsd) cannot make an element's presence
+ *   depend on the operation attribute (XSD 1.0), so it makes the three blocks minOccurs="0". The
+ *   operation-1 completeness rule is enforced here (K2 side) and by the sandbox's business rules
+ *   (simulators/gkb/sandbox.ts, GKB side).
+ *
  * Two file types (DOMAIN.md §5, document §4.1.1 / §6):
  *  - 1 "Кредитный договор": §3.1 says every block is mandatory ("Все вышеуказанные блоки обязательны
  *    для заполнения"): General, credit data, collaterals, subjects with identifications, addresses
- *    and communications, accounting dates.
+ *    and communications, accounting dates. For operation 2 K2 relaxes the last three, as decided above.
  *  - 3 "Оперативная загрузка" (one-day): only newly issued contracts; a smaller mandatory set, shown
  *    by the §6.1 example. We send exactly that set (extra fields would be accepted but not stored).
  */
@@ -61,7 +78,9 @@ export interface GkbIndividual {
   dateOfBirth: string;
   citizenshipId?: GkbId;
   identifications: GkbIdentification[];
+  /** Always present in an operation-1 type-1 record; absent in operation 2 when the dossier has none. */
   addresses?: GkbAddress[];
+  /** Same rule as addresses; never in file type 3 (§6.1). */
   communications?: Array<{ typeId: GkbId; value: string }>;
 }
 
@@ -97,6 +116,7 @@ export interface ContractRecord {
     endDate?: string;
     realPaymentDate?: string;
     branchLocationKatoId?: string;
+    /** Type 1 only: always present for operation 1; absent in operation 2 when the dossier has none. */
     collaterals?: GkbCollateral[];
     subjects: GkbSubject[];
   };
@@ -218,6 +238,8 @@ export interface MapOptions {
 /**
  * The case's GKB record, or why there is none. Nothing is invented: a record missing data the
  * format requires is not produced; every missing item is named in one reason, for the operator.
+ * What is required depends on the operation: an insert (1) of file type 1 needs every §3.1 block,
+ * an update (2) leaves out the collateral, address and contact blocks the dossier lacks (see the top).
  * A legal entity (BIN) is not applicable (G3), not an error.
  */
 export function mapDossierToContract(
@@ -327,9 +349,15 @@ export function mapDossierToContract(
     if (residencyId === undefined) invalid.push('client is a non-resident and no GKB Residency id is configured for non-residents');
   } else invalid.push(`resident flag residfl "${residfl}" is neither 1 (resident) nor 0/2 (non-resident)`);
 
-  // Blocks §3.1 declares mandatory for file type 1 that no K2 source fills today.
-  const collaterals = dossier.collaterals?.length ? dossier.collaterals : dict.defaultCollateral ? [dict.defaultCollateral] : [];
-  if (fileType === 1) {
+  // Blocks §3.1 declares mandatory for file type 1 that no K2 source fills today. Mandatory for an
+  // insert (operation 1); for an update (operation 2) sent only when the dossier has them (see the
+  // product decision at the top of this file). The configured stand-in collateral is for inserts only.
+  const collaterals = dossier.collaterals?.length
+    ? dossier.collaterals
+    : operation === 1 && dict.defaultCollateral
+      ? [dict.defaultCollateral]
+      : [];
+  if (fileType === 1 && operation === 1) {
     if (collaterals.length === 0) missing.push('collateral block (mandatory in file type 1, GKB document §3.1)');
     if (!dossier.addresses?.length) missing.push('subject address (mandatory in file type 1, GKB document §3.1)');
     if (!dossier.communications?.length) missing.push('subject contact details (mandatory in file type 1, GKB document §3.1)');
@@ -376,7 +404,10 @@ export function mapDossierToContract(
     // §6.1 omits Gender, Citizenship and Communications; §3.1 has them.
     individual.gender = holder.gender;
     individual.citizenshipId = dossier.citizenshipId ?? dict.citizenship.default;
-    individual.communications = dossier.communications!.map((c) => ({ typeId: c.typeId, value: c.value }));
+    // Checked above for operation 1; for operation 2 absent means "keep what GKB has".
+    if (dossier.communications?.length) {
+      individual.communications = dossier.communications.map((c) => ({ typeId: c.typeId, value: c.value }));
+    }
   }
   if (dossier.addresses?.length) {
     individual.addresses = dossier.addresses.map((a) => ({
@@ -402,7 +433,8 @@ export function mapDossierToContract(
       startDate: dossier.agreementStartDate!,
       ...(dossier.agreementEndDate ? { endDate: dossier.agreementEndDate } : {}),
       ...(fileType === 1 && dossier.realPaymentDate ? { realPaymentDate: dossier.realPaymentDate } : {}),
-      ...(fileType === 1 ? { branchLocationKatoId: dict.branchLocationKatoId, collaterals: collaterals.map((c) => toCollateral(c)) } : {}),
+      ...(fileType === 1 ? { branchLocationKatoId: dict.branchLocationKatoId } : {}),
+      ...(fileType === 1 && collaterals.length > 0 ? { collaterals: collaterals.map((c) => toCollateral(c)) } : {}),
       subjects: [{ roleId: dict.subjectRole.borrower, individual }],
     },
     credit: {

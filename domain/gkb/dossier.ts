@@ -75,7 +75,12 @@ export interface GkbDossier {
   reportDate: string;
   /** Citizenship dictionary id when a source knows it; else the dictionary default. */
   citizenshipId?: GkbId;
-  /** Blocks the type-1 format requires (§3.1 note) but no K2 source provides today; see mapping. */
+  /**
+   * Blocks the §3.1 note makes mandatory in file type 1. No K2 source provides them today; the bank's
+   * lending system reported them when the loan was issued. Required for operation 1 (insert).
+   * Optional for operation 2 (update): left out of the record when absent, so GKB keeps its values
+   * (product decision, see domain/gkb/contract-record.ts).
+   */
   addresses?: GkbAddressInput[];
   communications?: GkbCommunicationInput[];
   collaterals?: GkbCollateralInput[];
@@ -103,7 +108,10 @@ export interface GkbDictionary {
   /** `nonResident` is not in DOMAIN.md §5: undefined until a deployment configures it. */
   residency: { resident: GkbId; nonResident?: GkbId };
   identification: { iin: { rank: GkbId; typeId: GkbId } };
-  /** Used for type-1 records when the dossier has no collateral (e.g. an unsecured loan), if set. */
+  /**
+   * Used for operation-1 (insert) type-1 records when the dossier has no collateral (e.g. an unsecured
+   * loan), if set. Never used for operation 2: a stand-in would overwrite the collateral GKB already has.
+   */
   defaultCollateral?: GkbCollateralInput;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Runs the ABS simulator on 127.0.0.1:ABS_SIM_PORT with the 'abs.*' faults of SIM_FAULTS.
+ * Runs the ABS simulator on SIM_HOST:ABS_SIM_PORT with the 'abs.*' faults of SIM_FAULTS.
  * Stops cleanly on SIGINT/SIGTERM: requests held by the timeout fault are ended, not left hanging.
  */
 import { loadConfig } from '../../config';
@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   const log = createLogger('abs-sim', config.logLevel);
   const faults = Faults.fromSpec('abs', config.simulators.faults);
   const sim = createAbsSimulator({ faults });
-  const port = await sim.listen(config.simulators.absPort, '127.0.0.1');
+  const port = await sim.listen(config.simulators.absPort, config.simulators.host);
   log.info('abs simulator ready', {
     port,
     paths: ABS_SIM_PATHS,

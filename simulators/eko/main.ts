@@ -1,5 +1,5 @@
 /**
- * Runs the EKO simulator on 127.0.0.1:EKO_SIM_PORT, reporting statuses to the local K2 API.
+ * Runs the EKO simulator on SIM_HOST:EKO_SIM_PORT, reporting statuses to K2 at EKO_SIM_K2_URL.
  * Stops cleanly on SIGINT/SIGTERM: pending status timers are cancelled, not left to fire.
  */
 import { loadConfig } from '../../config';
@@ -11,8 +11,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('eko-sim', config.logLevel);
   const faults = Faults.fromSpec('eko', config.simulators.faults);
-  // K2 may listen on every interface; the simulator always reaches it over loopback.
-  const k2BaseUrl = `http://127.0.0.1:${config.api.port}`;
+  const k2BaseUrl = config.simulators.ekoK2Url;
   const sim = createEkoSimulator({
     faults,
     statusDelayMs: config.simulators.ekoStatusDelayMs,
@@ -20,7 +19,7 @@ async function main(): Promise<void> {
     k2AuthHeader: k2AuthHeader(config.api.auth),
     logger: log,
   });
-  const port = await sim.listen(config.simulators.ekoPort, '127.0.0.1');
+  const port = await sim.listen(config.simulators.ekoPort, config.simulators.host);
   log.info('eko simulator ready', {
     port,
     demandUrl: `http://127.0.0.1:${port}${EKO_DEMAND_PATH}`,

@@ -12,7 +12,13 @@
  *   injectable clock (so a test can make processing take days and move the clock instead of waiting);
  * - per-record business rules when a file's processing ends: required fields, IIN/BIN check digit,
  *   StartDate ≤ accounting date, contract identity code + StartDate + provider (operation 1 on an existing
- *   contract is an error; operation 2 creates or updates, as the document's §4 says), subjects by IIN;
+ *   contract is an error; operation 2 creates or updates, as the document's §4 says: GKB looks the contract
+ *   up whatever the operation and creates it when missing, «Создан новый контракт.»), subjects by IIN;
+ * - the §3.1 note «Все вышеуказанные блоки обязательны для заполнения» for operation 1 (insert) in files
+ *   checked with the type-1 schema (file types 1 and 2). K2's type-1 XSD makes Collaterals, subject Addresses
+ *   and subject Communications optional, because an operation-2 update may leave them out and GKB keeps the
+ *   previous values (see integrations/gkb/schema/gkb-records.xsd). XSD 1.0 cannot tie them to the operation,
+ *   so this business rule rejects an operation-1 record that lacks one: «Не заполнен обязательный блок: Collaterals …»;
  * - getImportInfo (with a packageId, or without one: the provider's files, newest first) and
  *   getImportDetailInfo with every recordGroupStatus, both paginated.
  *
@@ -291,7 +297,19 @@ function isDate(s: string | undefined): s is string {
   return !!s && ISO_DATE.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`));
 }
 
-function parseContracts(xml: string): ParsedContract[] {
+/**
+ * The blocks the §3.1 note makes mandatory that K2's type-1 XSD leaves optional (for operation 2). An
+ * operation-1 record of a type-1 (or type-2) file must carry them. Messages name the element and the
+ * document's name of the block.
+ */
+export const MANDATORY_BLOCK_TEXTS = {
+  Collaterals: 'Не заполнен обязательный блок: Collaterals (информация по обеспечениям).',
+  Addresses: 'Не заполнен обязательный блок: Addresses (информация по адресам субъекта).',
+  Communications: 'Не заполнен обязательный блок: Communications (информация по контактным данным субъекта).',
+} as const;
+
+/** fileType: the upload's file type; the operation-1 block rule applies to files checked with the type-1 schema. */
+function parseContracts(xml: string, fileType: number): ParsedContract[] {
   const root = create(xml).root().node as unknown as El;
   if (root.nodeName !== 'Records') throw new Error(`root element is <${root.nodeName}>, expected <Records>`);
   return kids(root, 'Contract').map((c) => {
@@ -305,6 +323,10 @@ function parseContracts(xml: string): ParsedContract[] {
     if (!isDate(startDate)) problems.push('Не заполнено или неверно обязательное поле «Дата начала действия договора» (StartDate).');
     const phase = kid(general, 'ContractPhase')?.getAttribute('id');
     if (!phase) problems.push('Не заполнено обязательное поле «Фаза контракта» (ContractPhase).');
+    // §3.1 note, for an insert: every block. Operation 2 may omit them (previous values are kept, §4).
+    const insertNeedsAllBlocks = operation === '1' && fileType !== 3;
+    const missingBlocks = new Set<keyof typeof MANDATORY_BLOCK_TEXTS>();
+    if (insertNeedsAllBlocks && kids(kid(general, 'Collaterals'), 'Collateral').length === 0) missingBlocks.add('Collaterals');
 
     const subjects: ParsedSubject[] = [];
     const subjectEls = kids(kid(general, 'Subjects'), 'Subject');
@@ -320,8 +342,11 @@ function parseContracts(xml: string): ParsedContract[] {
       const iinBin = textOf(kid(iinEl, 'Number'));
       if (!iinBin) problems.push('Не указан ИИН субъекта (Identification typeId="14").');
       else if (iinBinProblem(iinBin) !== undefined) problems.push('ИИН/БИН субъекта не прошел проверку (контрольный разряд или структура номера).');
+      if (insertNeedsAllBlocks && kids(kid(person, 'Addresses'), 'Address').length === 0) missingBlocks.add('Addresses');
+      if (insertNeedsAllBlocks && kids(kid(person, 'Communications'), 'Communication').length === 0) missingBlocks.add('Communications');
       subjects.push({ iinBin, name: [surname, firstName, fathersName].filter(Boolean).join(' ') });
     }
+    for (const block of missingBlocks) problems.push(MANDATORY_BLOCK_TEXTS[block]);
 
     const credit = kid(c, 'Type', 'Credit');
     if (!kid(credit, 'CreditLimit')) problems.push('Не заполнено обязательное поле «Лимит кредита» (CreditLimit).');
@@ -578,7 +603,7 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
         );
       }
       try {
-        parsed.push({ name: x.name, contracts: parseContracts(x.xml) });
+        parsed.push({ name: x.name, contracts: parseContracts(x.xml, fileType) });
       } catch (e) {
         throw scbFault('ScbValidationFault', 'XML_MALFORMED', `Файл ${x.name} не является корректным XML.`, [{ propertyPath: x.name, message: (e as Error).message }]);
       }

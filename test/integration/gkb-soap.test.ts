@@ -35,8 +35,12 @@ function badIin(serial: number): string {
   return good.slice(0, 11) + String((Number(good[11]) + 1) % 10);
 }
 
+type OptionalBlock = 'Collaterals' | 'Addresses' | 'Communications';
+
 interface TestContract {
   op?: 1 | 2;
+  /** Blocks to leave out (K2's type-1 XSD allows it; GKB's business rules refuse it for operation 1). */
+  omit?: OptionalBlock[];
   code: string;
   start?: string;
   accountingDate?: string;
@@ -45,6 +49,7 @@ interface TestContract {
 }
 
 function contractXml(c: TestContract): string {
+  const has = (block: OptionalBlock) => !c.omit?.includes(block);
   return `  <Contract operation="${c.op ?? 1}">
     <General>
       <ContractCode>${c.code}</ContractCode>
@@ -56,8 +61,7 @@ function contractXml(c: TestContract): string {
       <ContractStatus id="11"/>
       <StartDate>${c.start ?? '2024-01-15'}</StartDate>
       <BranchLocation katoId="710000000"/>
-      <Collaterals><Collateral statusId="1" typeId="5"/></Collaterals>
-      <Subjects>
+${has('Collaterals') ? '      <Collaterals><Collateral statusId="1" typeId="5"/></Collaterals>\n' : ''}      <Subjects>
         <Subject roleId="1">
           <Entity>
             <Individual>
@@ -70,9 +74,9 @@ function contractXml(c: TestContract): string {
               <Identifications>
                 <Identification rank="1" typeId="14"><Number>${c.iin}</Number></Identification>
               </Identifications>
-              <Addresses><Address katoId="750000000" locationId="110" typeId="1"/></Addresses>
-              <Communications><Communication typeId="3">87019303855</Communication></Communications>
-            </Individual>
+${has('Addresses') ? '              <Addresses><Address katoId="750000000" locationId="110" typeId="1"/></Addresses>\n' : ''}${
+  has('Communications') ? '              <Communications><Communication typeId="3">87019303855</Communication></Communications>\n' : ''
+}            </Individual>
           </Entity>
         </Subject>
       </Subjects>
@@ -271,6 +275,62 @@ describe('GKB SOAP client against the GKB sandbox', () => {
     const again = await processed((await gkb.uploadFile({ file: batchXml([{ op: 1, code: 'UPD-1', iin: subject }]), fileName: nextName(), fileType: 1 })).batchPackageId);
     expect(again).toMatchObject({ numberOfContracts: 0, numberOfErrors: 1 });
     expect((await detail(again.fileId, 0)).records[0].message).toMatch(/уже существует/);
+  });
+
+  describe('operation 2 without the blocks K2 has no source for (product decision)', () => {
+    const NONE: OptionalBlock[] = ['Collaterals', 'Addresses', 'Communications'];
+
+    test('operation 2 of an unknown contract, without Collaterals/Addresses/Communications, creates it', async () => {
+      const subject = iin(50);
+      const xml = batchXml([{ op: 2, code: 'OP2-NEW', iin: subject, omit: NONE }]);
+      expect(xml.toString('utf8')).not.toMatch(/<Collaterals|<Addresses|<Communications/);
+      const f = await processed((await gkb.uploadFile({ file: xml, fileName: nextName(), fileType: 1 })).batchPackageId);
+      expect(f).toMatchObject({ status: 'processed', numberOfContracts: 1, newContracts: 1, updatedContracts: 0, numberOfErrors: 0, newSubjects: 1 });
+      const created = await detail(f.fileId, 1);
+      expect(created.records.map((r) => r.result)).toEqual(['Создан новый контракт.', 'Создан новый субъект.']);
+      expect(created.records[0]).toMatchObject({ contractCode: 'OP2-NEW' });
+
+      // The next overdue report is an update of the same contract.
+      const next = await processed(
+        (await gkb.uploadFile({ file: batchXml([{ op: 2, code: 'OP2-NEW', iin: subject, accountingDate: '2024-06-02', omit: NONE }]), fileName: nextName(), fileType: 1 })).batchPackageId,
+      );
+      expect(next).toMatchObject({ newContracts: 0, updatedContracts: 1, numberOfErrors: 0 });
+      const updated = await detail(next.fileId, 2);
+      expect(updated.records.map((r) => r.result)).toEqual(['Контракт обновлен.', 'Субъект обновлен.']);
+      expect(updated.records[0].contractId).toBe(created.records[0].contractId);
+    });
+
+    test('operation 1 missing a mandatory block is rejected, naming the block; complete records in the file load', async () => {
+      const f = await processed(
+        (
+          await gkb.uploadFile({
+            file: batchXml([
+              { op: 1, code: 'OP1-NO-COLL', iin: iin(60), omit: ['Collaterals'] },
+              { op: 1, code: 'OP1-NO-ADDR', iin: iin(61), omit: ['Addresses'] },
+              { op: 1, code: 'OP1-NO-COMM', iin: iin(62), omit: ['Communications'] },
+              { op: 1, code: 'OP1-NONE', iin: iin(63), omit: NONE },
+              { op: 1, code: 'OP1-FULL', iin: iin(64) },
+            ]),
+            fileName: nextName(),
+            fileType: 1,
+          })
+        ).batchPackageId,
+      );
+      expect(f).toMatchObject({ status: 'processed', numberOfContracts: 1, newContracts: 1, numberOfErrors: 4 });
+      const errors = await detail(f.fileId, 0);
+      const byCode = Object.fromEntries(errors.records.map((r) => [r.contractCode, r]));
+      expect(byCode['OP1-NO-COLL'].message).toBe('Не заполнен обязательный блок: Collaterals (информация по обеспечениям).');
+      expect(byCode['OP1-NO-COLL'].result).toBe('Запись не загружена.');
+      expect(byCode['OP1-NO-ADDR'].message).toBe('Не заполнен обязательный блок: Addresses (информация по адресам субъекта).');
+      expect(byCode['OP1-NO-COMM'].message).toBe('Не заполнен обязательный блок: Communications (информация по контактным данным субъекта).');
+      expect(byCode['OP1-NONE'].message).toMatch(/Collaterals.*Addresses.*Communications/);
+      expect((await detail(f.fileId, 1)).records[0]).toMatchObject({ contractCode: 'OP1-FULL', result: 'Создан новый контракт.' });
+    });
+
+    test('the operation-1 block rule is that of file type 1: a one-day file (type 3) does not require them', async () => {
+      const f = await processed((await gkb.uploadFile({ file: batchXml([{ op: 1, code: 'OP1-ONEDAY', iin: iin(70), omit: NONE }]), fileName: nextName(), fileType: 3 })).batchPackageId);
+      expect(f).toMatchObject({ newContracts: 1, numberOfErrors: 0 });
+    });
   });
 
   test('detail pages for every recordGroupStatus, with pagination', async () => {

@@ -214,6 +214,66 @@ describe('mapDossierToContract, file type 1', () => {
   });
 });
 
+describe('mapDossierToContract, file type 1: blocks K2 has no source for (product decision)', () => {
+  const bare = (over: Partial<GkbDossier> = {}) => sampleDossier({ addresses: undefined, communications: undefined, collaterals: undefined, ...over });
+  const BLOCKS = ['Collaterals', 'Collateral', 'Addresses', 'Address', 'Communications', 'Communication'];
+
+  test('operation 2 without collaterals, addresses and contacts: a record, and the XML leaves the blocks out', () => {
+    const rec = mapOk(bare(), 1, 2);
+    expect(rec.operation).toBe(2);
+    expect(rec.general.collaterals).toBeUndefined();
+    const ind = rec.general.subjects[0].individual;
+    expect(ind.addresses).toBeUndefined();
+    expect(ind.communications).toBeUndefined();
+    // Everything else of type 1 is still there.
+    expect(rec.general).toMatchObject({ creditPurpose2Id: '1', creditObjectId: '03', branchLocationKatoId: '710000000' });
+    expect(ind).toMatchObject({ gender: expect.stringMatching(/^[MF]$/), citizenshipId: '110' });
+    expect(rec.credit.records[0].overdueAmount).toEqual({ value: '125000.50', currency: 'KZT' });
+
+    const xml = writeContractXml(rec);
+    expect(xml).toMatch(/^  <Contract operation="2">\n/);
+    for (const el of BLOCKS) expect(xml).not.toMatch(new RegExp(`<${el}[\\s/>]`));
+    for (const el of ['CreditPurpose2', 'BranchLocation', 'Gender', 'Citizenship', 'Identifications', 'OverdueAmount']) expect(xml).toContain(`<${el}`);
+  });
+
+  test('operation 2 with empty arrays is the same as without them', () => {
+    const xml = writeContractXml(mapOk(bare({ addresses: [], communications: [], collaterals: [] }), 1, 2));
+    for (const el of BLOCKS) expect(xml).not.toMatch(new RegExp(`<${el}[\\s/>]`));
+  });
+
+  test('operation 2 still sends the blocks the dossier has', () => {
+    const rec = mapOk(bare({ communications: [{ typeId: '3', value: '87019303855' }] }), 1, 2);
+    expect(rec.general.subjects[0].individual.communications).toEqual([{ typeId: '3', value: '87019303855' }]);
+    const xml = writeContractXml(rec);
+    expect(xml).toContain('<Communication typeId="3">87019303855</Communication>');
+    expect(xml).not.toContain('<Collaterals');
+    expect(xml).not.toContain('<Addresses');
+    const full = writeContractXml(mapOk(sampleDossier(), 1, 2));
+    for (const el of ['Collaterals', 'Addresses', 'Communications']) expect(full).toContain(`<${el}>`);
+  });
+
+  test('operation 2 never sends the configured stand-in collateral (it would overwrite the real one)', () => {
+    const r = mapDossierToContract(bare(), { ...dict, defaultCollateral: { statusId: '1', typeId: '9' } }, { operation: 2, fileType: 1 });
+    expect(r.ok && r.record.general.collaterals).toBeUndefined();
+  });
+
+  test('operation 1 without them is refused, naming each missing block', () => {
+    const r = mapFail(bare());
+    expect(r.notApplicable).toBeUndefined();
+    expect(r.reason).toBe(
+      'missing collateral block (mandatory in file type 1, GKB document §3.1), subject address (mandatory in file type 1, GKB document §3.1), subject contact details (mandatory in file type 1, GKB document §3.1)',
+    );
+    expect(mapFail(sampleDossier({ communications: [] })).reason).toBe('missing subject contact details (mandatory in file type 1, GKB document §3.1)');
+    expect(mapFail(sampleDossier({ addresses: undefined })).reason).toBe('missing subject address (mandatory in file type 1, GKB document §3.1)');
+    expect(mapFail(sampleDossier({ collaterals: [] })).reason).toBe('missing collateral block (mandatory in file type 1, GKB document §3.1)');
+  });
+
+  test('operation 2 is relaxed for these blocks only: other missing data is still refused', () => {
+    const r = mapDossierToContract(bare({ agreementStartDate: undefined, outBal: '' }), dict, { operation: 2, fileType: 1 });
+    expect(r).toEqual({ ok: false, reason: 'missing agreement start date, residual amount (out_bal)' });
+  });
+});
+
 describe('mapDossierToContract, file type 3 (one-day, document §6)', () => {
   test('only the §6.1 fields, for a newly issued contract', () => {
     const rec = mapOk(sampleDossier({ overdueDays: 0, addresses: undefined, communications: undefined, collaterals: undefined }), 3);

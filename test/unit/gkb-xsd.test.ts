@@ -11,8 +11,8 @@ import { sampleDossier, sampleDossiers } from '../fixtures/gkb/sample-dossiers';
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'gkb');
 const fixture = (name: string) => readFileSync(path.join(FIXTURES, name), 'utf8');
 
-function record(d: GkbDossier, fileType: 1 | 3 = 1): ContractRecord {
-  const r = mapDossierToContract(d, DEFAULT_GKB_DICTIONARY, { operation: 1, fileType });
+function record(d: GkbDossier, fileType: 1 | 3 = 1, operation: 1 | 2 = 1): ContractRecord {
+  const r = mapDossierToContract(d, DEFAULT_GKB_DICTIONARY, { operation, fileType });
   if (!r.ok) throw new Error(r.reason);
   return r.record;
 }
@@ -52,6 +52,33 @@ describe('generated records', () => {
     expect((await validateGkbXml(oneDay, { fileType: 1 })).valid).toBe(false);
   });
 
+  test('a type-1 file of operation-2 records without Collaterals, Addresses and Communications validates', async () => {
+    const bare = (i: number) => sampleDossier({ contractNumber: `UPD-${i}`, addresses: undefined, communications: undefined, collaterals: undefined });
+    const xml = file(record(bare(1), 1, 2), record(bare(2), 1, 2), record(sampleDossier(), 1, 2));
+    expect(xml.match(/<Contract operation="2">/g)).toHaveLength(3);
+    expect(xml.match(/<Collaterals>/g)).toHaveLength(1); // only the third, full record
+    expect(xml.match(/<Addresses>/g)).toHaveLength(1);
+    expect(xml.match(/<Communications>/g)).toHaveLength(1);
+    expect(await validateGkbXml(xml, { fileType: 1 })).toEqual({ valid: true, errors: [] });
+  });
+
+  test('each of the three blocks may be left out on its own, in the document order', async () => {
+    const full = file(record(sampleDossier(), 1, 2));
+    for (const strip of [/\s*<Collaterals>[\s\S]*?<\/Collaterals>/, /\s*<Addresses>[\s\S]*?<\/Addresses>/, /\s*<Communications>[\s\S]*?<\/Communications>/]) {
+      const xml = full.replace(strip, '');
+      expect(xml).not.toBe(full);
+      expect(await validateGkbXml(xml)).toEqual({ valid: true, errors: [] });
+    }
+  });
+
+  test('XSD 1.0 cannot tie the blocks to the operation: an operation-1 record without them passes the schema', async () => {
+    // Enforced instead by mapDossierToContract (K2) and by the sandbox's business rules (GKB); see
+    // gkb-mapping.test.ts and gkb-soap.test.ts.
+    const xml = file(record(sampleDossier({ addresses: undefined, communications: undefined, collaterals: undefined }), 1, 2)).replace('operation="2"', 'operation="1"');
+    expect(await validateGkbXml(xml)).toEqual({ valid: true, errors: [] });
+    expect(mapDossierToContract(sampleDossier({ collaterals: undefined }), DEFAULT_GKB_DICTIONARY, { operation: 1, fileType: 1 }).ok).toBe(false);
+  });
+
   test('accepts a Buffer', async () => {
     expect((await validateGkbXml(Buffer.from(file(record(sampleDossier())), 'utf8'))).valid).toBe(true);
   });
@@ -74,6 +101,12 @@ describe('broken records fail with a useful error', () => {
     ['an empty surname', (x: string) => x.replace(/(<Surname>\s*<Text language="ru-RU">)[^<]+/, '$1'), /Element 'Text'/],
     ['an unknown language', (x: string) => x.replace('<Text language="ru-RU">', '<Text language="ru">'), /attribute 'language'/],
     ['a 5-digit KATO code', (x: string) => x.replace('katoId="710000000"', 'katoId="71000"'), /attribute 'katoId'/],
+    // The three optional blocks are optional, not loose: present means non-empty and in place.
+    ['an empty <Collaterals/>', (x: string) => x.replace(/<Collaterals>[\s\S]*?<\/Collaterals>/, '<Collaterals/>'), /Element 'Collaterals': Missing child element\(s\)\. Expected is \( Collateral \)/],
+    ['an empty <Addresses/>', (x: string) => x.replace(/<Addresses>[\s\S]*?<\/Addresses>/, '<Addresses/>'), /Element 'Addresses': Missing child element\(s\)\. Expected is \( Address \)/],
+    ['an empty <Communications/>', (x: string) => x.replace(/<Communications>[\s\S]*?<\/Communications>/, '<Communications></Communications>'), /Element 'Communications': Missing child element\(s\)\. Expected is \( Communication \)/],
+    ['Communications before Addresses', (x: string) => x.replace(/(\s*<Addresses>[\s\S]*?<\/Addresses>)(\s*<Communications>[\s\S]*?<\/Communications>)/, '$2$1'), /Element 'Addresses': This element is not expected/],
+    ['Collaterals after Subjects', (x: string) => x.replace(/(\s*<Collaterals>[\s\S]*?<\/Collaterals>)(\s*<Subjects>[\s\S]*?<\/Subjects>)/, '$2$1'), /Element 'Collaterals': This element is not expected/],
     ['a legal-entity subject', (x: string) => x.replace('<Individual>', '<Company>').replace('</Individual>', '</Company>'), /Element 'Company': This element is not expected. Expected is \( Individual \)/],
   ])('%s', async (_label, breakIt, expected) => {
     const xml = breakIt(good());

@@ -7,9 +7,10 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import type { CaseActivities } from '../../activities';
+import type { GkbActivities } from '../../activities/gkb';
 import { caseWorkflowId, CaseInput, CaseStatus } from '../../domain/case';
 import type { Loan } from '../../domain/loan';
-import { caseStatusQuery, caseWorkflow, demandStatusSignal, loanUpdatedSignal, operatorActionSignal } from '../../workflows';
+import { caseStatusQuery, caseWorkflow, demandStatusSignal, gkbResultSignal, loanUpdatedSignal, operatorActionSignal } from '../../workflows';
 import { workflowsPath } from '../../worker';
 import { timeSkippingEnv } from '../helpers/temporal';
 
@@ -31,10 +32,11 @@ const loan: Loan = {
 const settings = { absHorizonMs: 6 * 3600 * 1000, scanRecheckMs: DAY, maxHistoryEvents: 2000 };
 
 /** Fake ABS/EKO behaviour the tests steer. */
-function fakeActivities(opts: { scanAvailableAfter?: () => boolean; accountsCur?: string; protocolError?: boolean } = {}) {
+function fakeActivities(opts: { scanAvailableAfter?: () => boolean; accountsCur?: string; protocolError?: boolean; gkb?: 'queue' | 'not-applicable' } = {}) {
   const calls: string[] = [];
   let demandSeq = 0;
-  const acts: CaseActivities = {
+  let gkbSeq = 0;
+  const acts: CaseActivities & Pick<GkbActivities, 'enqueueGkbReport'> = {
     async checkClient() {
       calls.push('checkClient');
       if (opts.protocolError) throw ApplicationFailure.nonRetryable('ABS client info: fullname missing', 'AbsProtocolError');
@@ -61,6 +63,11 @@ function fakeActivities(opts: { scanAvailableAfter?: () => boolean; accountsCur?
     async sendDemand() {
       calls.push('sendDemand');
     },
+    async enqueueGkbReport(input) {
+      calls.push(`enqueueGkbReport:${input.dossier.overdueDays}`);
+      if (opts.gkb !== 'queue') return { state: 'not-applicable', reason: 'legal entity: the pawnshop GKB format covers individuals only (G3)' };
+      return { state: 'queued', recordId: String(++gkbSeq) };
+    },
   };
   return { acts, calls };
 }
@@ -77,7 +84,7 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-async function withWorker<T>(acts: CaseActivities, fn: () => Promise<T>): Promise<T> {
+async function withWorker<T>(acts: object, fn: () => Promise<T>): Promise<T> {
   taskQueue = `test-cases-${++queues}`;
   const worker = await Worker.create({
     connection: env.nativeConnection,
@@ -105,14 +112,19 @@ function start(id: string, input: Partial<CaseInput> = {}) {
   });
 }
 
-test('a case runs to its demand, follows PC3-before-PC1, and closes when the debt is repaid', async () => {
-  const { acts, calls } = fakeActivities();
+test('a case runs to its demand and GKB report, follows PC3-before-PC1, and reports the closure to GKB', async () => {
+  const { acts, calls } = fakeActivities({ gkb: 'queue' });
   await withWorker(acts, async () => {
     const handle = await start('KD-HAPPY');
-    const issued = await waitForStatus(handle, (s) => s.demand?.status === 'sent');
-    expect(issued.stage).toBe('demand-issued');
+    const issued = await waitForStatus(handle, (s) => s.gkb.state === 'queued');
+    expect(issued).toMatchObject({ stage: 'demand-issued', gkb: { state: 'queued', recordId: '1' }, demand: { status: 'sent' } });
     expect(issued.scan?.sha256).toBe('a'.repeat(64));
-    expect(calls).toEqual(['checkClient', 'listAccounts', 'fetchStatement', 'fetchScan', 'issueDemand', 'sendDemand']);
+    expect(calls).toEqual(['checkClient', 'listAccounts', 'fetchStatement', 'fetchScan', 'issueDemand', 'sendDemand', 'enqueueGkbReport:90']);
+
+    await handle.signal(gkbResultSignal, { recordId: '99', outcome: 'rejected', text: 'someone else' });
+    await handle.signal(gkbResultSignal, { recordId: '1', outcome: 'accepted', text: 'Создан новый контракт.' });
+    const reported = await waitForStatus(handle, (s) => s.stage === 'reported-to-gkb');
+    expect(reported.gkb).toEqual({ state: 'accepted', recordId: '1', result: 'Создан новый контракт.' });
 
     await handle.signal(demandStatusSignal, { reference: issued.demand!.reference, status: 'PC3' });
     const pc3 = await waitForStatus(handle, (s) => s.demand?.inCardIndex === true);
@@ -121,8 +133,12 @@ test('a case runs to its demand, follows PC3-before-PC1, and closes when the deb
     await handle.signal(demandStatusSignal, { reference: 'PTP99999999999', status: 'PC1' });
 
     await handle.signal(loanUpdatedSignal, { ...loan, contract_number: 'KD-HAPPY', debt: '0.00' });
+    // Closing reports the contract as no longer overdue, and the case waits for GKB's answer.
+    await waitForStatus(handle, (s) => s.stage === 'closed' && s.gkb.state === 'queued' && (s.gkb as { recordId: string }).recordId === '2');
+    expect(calls[calls.length - 1]).toBe('enqueueGkbReport:0');
+    await handle.signal(gkbResultSignal, { recordId: '2', outcome: 'accepted', text: 'Контракт обновлен.' });
     const result = await handle.result();
-    expect(result).toMatchObject({ stage: 'closed', closedReason: 'repaid', debt: '0.00', demand: { status: 'PC3' } });
+    expect(result).toMatchObject({ stage: 'closed', closedReason: 'repaid', debt: '0.00', demand: { status: 'PC3' }, gkb: { state: 'accepted', recordId: '2' } });
   });
 });
 
@@ -140,7 +156,7 @@ test('a missing scan waits in Needs attention and is picked up by the daily re-c
     await env.sleep(DAY + 60_000); // time-skipping: a day passes in a moment
     expect((await handle.query(caseStatusQuery)).attention?.code).toBe('scan-missing');
     await env.sleep(DAY);
-    const done = await waitForStatus(handle, (s) => s.stage === 'demand-issued');
+    const done = await waitForStatus(handle, (s) => s.demand?.status === 'sent');
     expect(done.attention).toBeUndefined();
     expect(scanRequests).toBe(3);
     expect((await env.currentTimeMs()) - parkedAt).toBeGreaterThanOrEqual(2 * DAY);
@@ -152,7 +168,7 @@ test('a missing scan waits in Needs attention and is picked up by the daily re-c
 test('a currency mismatch parks the case with its reason until an operator retries', async () => {
   const behaviour = { accountsCur: 'USD' };
   const { acts } = fakeActivities(behaviour);
-  const wrapped: CaseActivities = { ...acts, listAccounts: async (iin) => ({ ok: true, value: [{ iban: loan.iban, cur: behaviour.accountsCur }] }) };
+  const wrapped = { ...acts, listAccounts: async (_iin: string) => ({ ok: true, value: [{ iban: loan.iban, cur: behaviour.accountsCur }] }) };
   await withWorker(wrapped, async () => {
     const handle = await start('KD-CUR');
     const parked = await waitForStatus(handle, (s) => s.attention !== undefined);
@@ -161,7 +177,7 @@ test('a currency mismatch parks the case with its reason until an operator retri
 
     behaviour.accountsCur = 'KZT'; // ABS corrected by the bank
     await handle.signal(operatorActionSignal, { action: 'retry', note: 'account currency fixed in ABS' });
-    await waitForStatus(handle, (s) => s.stage === 'demand-issued' && s.attention === undefined);
+    await waitForStatus(handle, (s) => s.demand?.status === 'sent' && s.attention === undefined);
     await handle.terminate('test done');
   });
 });
@@ -175,7 +191,7 @@ test('a loan without agreement date waits until EKO re-sends it with one (gap G1
     expect(calls).not.toContain('fetchStatement');
     expect(parked.stage).toBe('account-checked');
     await handle.signal(loanUpdatedSignal, { ...loan, contract_number: 'KD-G1', dbz_date: '2020-02-03', overdue_days: 95 });
-    const done = await waitForStatus(handle, (s) => s.stage === 'demand-issued');
+    const done = await waitForStatus(handle, (s) => s.demand?.status === 'sent');
     expect(done).toMatchObject({ dbzDate: '2020-02-03', overdueDays: 95, updates: 1 });
     await handle.terminate('test done');
   });

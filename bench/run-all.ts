@@ -1,0 +1,113 @@
+/**
+ * Runs every benchmark and writes bench/reports/<name>.json (each benchmark writes its own) plus
+ * bench/reports/summary.md: one table of measure, value, goal, met?.
+ *
+ *   npm run bench          (installs/builds first; see scripts/bench.sh)
+ *   node dist/bench/run-all.js [--only gkb-files,api-ingest]
+ *
+ * Benchmarks measure: a missed goal is reported, not an error. The exit code is 1 only when a
+ * benchmark itself crashed (its row in summary.md says so).
+ *
+ * Order: gkb-files first, because it samples this process's RSS and must not see the memory the
+ * API benchmark's client holds (60,000 generated loans).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { runApiIngestBench, type ApiIngestReport } from './api-ingest';
+import { runGkbFilesBench, type GkbFilesReport } from './gkb-files';
+import { repoRoot } from '../scripts/system';
+
+interface Row {
+  bench: string;
+  measure: string;
+  value: string;
+  goal: string;
+  met: string;
+}
+
+const fmt = (n: number) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: 2 }) : String(n));
+const metText = (met: boolean | null) => (met === null ? '—' : met ? '✅ yes' : '❌ no');
+
+function apiIngestRows(r: ApiIngestReport): Row[] {
+  const rows: Row[] = [];
+  const add = (measure: string, value: string, goal = '—', met: boolean | null = null) => rows.push({ bench: 'api-ingest', measure, value, goal, met: metText(met) });
+  for (const g of r.goals) add(g.measure, `${fmt(Number(g.value))} ${g.unit}`, g.goal, g.met);
+  for (const b of r.bare) add(`bare Temporal ${b.kind} rate (${b.workflows} workflows, concurrency ${b.concurrency})`, `${fmt(b.perSecond)} /s (p50 ${fmt(b.latencyMs.p50)} ms)`);
+  for (const b of r.batches) {
+    add(`${fmt(b.items)} loans (${fmt(b.bodyMiB)} MiB): accepted items/s`, `${fmt(b.acceptedItemsPerSecond)} /s (${fmt(b.acceptMs)} ms)`);
+    add(`${fmt(b.items)} loans: POST → all cases running`, `${fmt(b.allRunningMs)} ms (dispatch alone ${fmt(b.dispatchItemsPerSecond)} /s)`);
+    add(`${fmt(b.items)} loans: case start rate ÷ bare signalWithStart / ÷ bare start`, `${fmt(b.ratioToBareSignalWithStart)} / ${fmt(b.ratioToBareStart)}`);
+    add(`${fmt(b.items)} loans: caseWorkflow count in Temporal (expected)`, `${b.temporalCaseCount ?? 'n/a'} (${b.temporalCaseCountExpected})`, '= expected', b.temporalCaseCount === b.temporalCaseCountExpected);
+  }
+  for (const s of r.single) {
+    add(`single-item POSTs, ${s.label}: p50 / p99 / max (${s.requests} requests, ${s.concurrency} clients)`, `${fmt(s.latencyMs.p50)} / ${fmt(s.latencyMs.p99)} / ${fmt(s.latencyMs.max)} ms, ${fmt(s.requestsPerSecond)} req/s, ${s.nonZero} not error_code 0`);
+  }
+  for (const [name, v] of Object.entries(r.peakRssMiB)) add(`peak RSS (VmHWM) of ${name}`, typeof v === 'number' ? `${fmt(v)} MiB` : v);
+  return rows;
+}
+
+function gkbRows(r: GkbFilesReport): Row[] {
+  const rows: Row[] = [];
+  const add = (measure: string, value: string) => rows.push({ bench: 'gkb-files', measure, value, goal: '—', met: '—' });
+  for (const run of r.runs) {
+    add(`${fmt(run.contracts)} contracts → ${run.files} file(s): end to end`, `${fmt(run.totalMs)} ms, ${fmt(run.contractsPerSecondEndToEnd)} contracts/s`);
+    add(`${fmt(run.contracts)} contracts: build / validate / zip`, `${fmt(run.buildMs)} / ${fmt(run.validateMs)} / ${fmt(run.zipMs)} ms`);
+    add(`${fmt(run.contracts)} contracts: peak RSS (sampled)`, `${fmt(run.peakRssMiB)} MiB`);
+  }
+  add('RSS growth 10k → 50k (should stay near 0, see bench/gkb-files.ts)', `${fmt(r.rssGrowth10kTo50kMiB)} MiB`);
+  return rows;
+}
+
+const BENCHES: { name: string; run: () => Promise<Row[]> }[] = [
+  { name: 'gkb-files', run: async () => gkbRows(await runGkbFilesBench()) },
+  { name: 'api-ingest', run: async () => apiIngestRows(await runApiIngestBench()) },
+];
+
+async function main(): Promise<number> {
+  const onlyArg = process.argv.find((a) => a.startsWith('--only'));
+  const only = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : process.argv[process.argv.indexOf(onlyArg) + 1]).split(',') : undefined;
+  const rows: Row[] = [];
+  const crashed: string[] = [];
+  const durations: string[] = [];
+  for (const bench of BENCHES) {
+    if (only && !only.includes(bench.name)) continue;
+    console.error(`[run-all] ${bench.name}`);
+    const t = performance.now();
+    try {
+      rows.push(...(await bench.run()));
+    } catch (err) {
+      crashed.push(bench.name);
+      console.error(`[run-all] ${bench.name} crashed:`, err);
+      rows.push({ bench: bench.name, measure: 'benchmark crashed', value: String((err as Error)?.message ?? err).replace(/\|/g, '\\|').slice(0, 300), goal: '—', met: '—' });
+    }
+    durations.push(`${bench.name} ${Math.round((performance.now() - t) / 1000)} s`);
+  }
+  const cpus = os.cpus();
+  const lines = [
+    '# K2 benchmarks — summary',
+    '',
+    `Generated ${new Date().toISOString()} by \`npm run bench\` on ${cpus.length} × ${cpus[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB, Node ${process.version}; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}.`,
+    `Durations: ${durations.join(', ')}. Details: \`bench/reports/<name>.json\`; meaning of each number: \`bench/README.md\`.`,
+    '',
+    '| bench | measure | value | goal | met? |',
+    '|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.bench} | ${r.measure} | ${r.value} | ${r.goal} | ${r.met} |`),
+    '',
+  ];
+  const out = path.join(repoRoot(), 'bench', 'reports', 'summary.md');
+  await mkdir(path.dirname(out), { recursive: true });
+  await writeFile(out, lines.join('\n'));
+  console.log(lines.join('\n'));
+  return crashed.length ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);

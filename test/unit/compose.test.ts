@@ -1,0 +1,265 @@
+/**
+ * Static checks of docker-compose.yml (no Docker engine needed): the topology, the environment of the
+ * K2 services against CONFIG_KEYS, ports against the configuration defaults, and URLs against the
+ * services that exist in the file.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { CONFIG_KEYS, ConfigKey } from '../../config';
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string | string[];
+  environment?: Record<string, string | number | boolean | null> | string[];
+  ports?: Array<string | number | { target: number; published?: string | number }>;
+  expose?: Array<string | number>;
+  profiles?: string[];
+  depends_on?: string[] | Record<string, { condition?: string }>;
+  healthcheck?: { test?: string | string[] };
+  volumes?: unknown[];
+}
+
+const COMPOSE_FILE = path.join(__dirname, '..', '..', 'docker-compose.yml');
+const source = fs.readFileSync(COMPOSE_FILE, 'utf8');
+const compose = YAML.parse(source, { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
+const services = compose.services;
+
+const K2_SERVICES = ['k2-worker', 'k2-api'];
+const SIMULATORS = ['abs-simulator', 'gkb-sandbox', 'eko-simulator'];
+/** The configuration key holding the port each K2-image service listens on. */
+const LISTEN_PORT_KEY: Record<string, ConfigKey> = {
+  'k2-api': 'K2_API_PORT',
+  'abs-simulator': 'ABS_SIM_PORT',
+  'gkb-sandbox': 'GKB_SIM_PORT',
+  'eko-simulator': 'EKO_SIM_PORT',
+};
+const SECRET_KEYS = ['K2_API_PASSWORD', 'GKB_PASSWORD', 'K2_API_TOKEN'];
+
+/** Compose interpolation as the engine would do it with an empty environment (required values become a placeholder). */
+function interpolate(value: string): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g, (_m, _name, op: string | undefined, arg: string) => {
+    if (op === ':-' || op === '-') return arg;
+    if (op === ':?' || op === '?') return 'placeholder-secret';
+    return '';
+  });
+}
+
+function envOf(service: Service): Record<string, string> {
+  const env = service.environment ?? {};
+  const entries: Array<[string, string]> = Array.isArray(env)
+    ? env.map((line) => {
+        const i = line.indexOf('=');
+        return i < 0 ? [line, ''] : [line.slice(0, i), line.slice(i + 1)];
+      })
+    : Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]);
+  return Object.fromEntries(entries);
+}
+
+function containerPorts(service: Service): number[] {
+  const fromPorts = (service.ports ?? []).map((p) => {
+    if (typeof p === 'object') return Number(p.target);
+    const parts = String(p).split('/')[0].split(':');
+    return Number(parts[parts.length - 1]);
+  });
+  const fromExpose = (service.expose ?? []).map((p) => Number(String(p).split('/')[0]));
+  return [...new Set([...fromPorts, ...fromExpose])];
+}
+
+/** Ports a service listens on inside its container. */
+function listeningPorts(name: string): number[] {
+  const service = services[name];
+  const key = LISTEN_PORT_KEY[name];
+  if (key) return [Number(envOf(service)[key] ?? CONFIG_KEYS[key].default)];
+  return containerPorts(service);
+}
+
+function dependsOn(service: Service): string[] {
+  const d = service.depends_on;
+  if (!d) return [];
+  return Array.isArray(d) ? d : Object.keys(d);
+}
+
+function commandText(service: Service): string {
+  return Array.isArray(service.command) ? service.command.join(' ') : String(service.command ?? '');
+}
+
+describe('docker-compose.yml', () => {
+  it('parses and declares the expected services', () => {
+    expect(Object.keys(services)).toEqual(
+      expect.arrayContaining(['temporal', 'postgres', 'temporal-ui', 'k2-worker', 'k2-api', 'abs-simulator', 'gkb-sandbox', 'eko-simulator']),
+    );
+  });
+
+  it('gives every service an image or a build', () => {
+    for (const [name, service] of Object.entries(services)) {
+      expect({ name, hasImageOrBuild: Boolean(service.image || service.build) }).toEqual({ name, hasImageOrBuild: true });
+    }
+  });
+
+  it('pins every third-party image to a version', () => {
+    for (const [name, service] of Object.entries(services)) {
+      if (service.build) continue;
+      expect({ name, image: service.image }).toEqual({ name, image: expect.stringMatching(/^[\w./-]+:\d[\w.-]*$/) });
+    }
+    expect(services.temporal.image).toMatch(/^temporalio\/(auto-setup|server):1\.\d+/);
+    expect(services['temporal-ui'].image).toMatch(/^temporalio\/ui:2\.\d+/);
+    expect(services.postgres.image).toMatch(/^postgres:\d+/);
+  });
+
+  it('gives PostgreSQL a volume and a healthcheck', () => {
+    expect(services.postgres.volumes?.length).toBeGreaterThan(0);
+    expect(JSON.stringify(services.postgres.healthcheck?.test)).toContain('pg_isready');
+  });
+
+  it('registers the K2 search attributes in a one-shot admin-tools service', () => {
+    const registrar = Object.values(services).find((s) => s.image?.startsWith('temporalio/admin-tools:'));
+    expect(registrar).toBeDefined();
+    const script = commandText(registrar!);
+    expect(script).toContain('temporal operator search-attribute create');
+    for (const sa of ['K2Stage=Keyword', 'K2NeedsAttention=Bool', 'K2AttentionReason=Keyword', 'K2BatchState=Keyword']) expect(script).toContain(sa);
+  });
+
+  it('builds the K2 services and simulators from the Dockerfile and runs the right entry point', () => {
+    const entry: Record<string, string> = {
+      'k2-worker': 'dist/worker/main.js',
+      'k2-api': 'dist/api/main.js',
+      'abs-simulator': 'dist/simulators/abs/main.js',
+      'gkb-sandbox': 'dist/simulators/gkb/main.js',
+      'eko-simulator': 'dist/simulators/eko/main.js',
+    };
+    for (const [name, script] of Object.entries(entry)) {
+      expect({ name, build: services[name].build }).toEqual({ name, build: expect.anything() });
+      expect({ name, command: commandText(services[name]) }).toEqual({ name, command: `node ${script}` });
+    }
+    expect(fs.existsSync(path.join(__dirname, '..', '..', 'Dockerfile'))).toBe(true);
+  });
+
+  it('puts the simulators, and only them, under the simulators profile', () => {
+    for (const name of SIMULATORS) expect({ name, profiles: services[name].profiles }).toEqual({ name, profiles: ['simulators'] });
+    for (const name of ['temporal', 'postgres', 'temporal-ui', ...K2_SERVICES]) expect({ name, profiles: services[name].profiles }).toEqual({ name, profiles: undefined });
+  });
+
+  it('sets only CONFIG_KEYS variables on the K2 services and simulators', () => {
+    for (const name of [...K2_SERVICES, ...SIMULATORS]) {
+      const unknown = Object.keys(envOf(services[name])).filter((k) => !(k in CONFIG_KEYS));
+      expect({ name, unknown }).toEqual({ name, unknown: [] });
+    }
+  });
+
+  it('keeps secrets out of the file (required ${VAR:?message} interpolation)', () => {
+    for (const [name, service] of Object.entries(services)) {
+      const env = envOf(service);
+      for (const key of [...SECRET_KEYS, 'POSTGRES_PASSWORD', 'POSTGRES_PWD']) {
+        if (env[key] === undefined) continue;
+        expect({ name, key, value: env[key] }).toEqual({ name, key, value: expect.stringMatching(/^\$\{[A-Z0-9_]+:\?[^}]+\}$/) });
+      }
+    }
+    expect(envOf(services['k2-api']).K2_API_PASSWORD).toMatch(/^\$\{K2_API_PASSWORD:\?/);
+    expect(envOf(services['k2-worker']).GKB_PASSWORD).toMatch(/^\$\{GKB_PASSWORD:\?/);
+  });
+
+  it('runs K2 on PostgreSQL and the API on every interface', () => {
+    for (const name of K2_SERVICES) {
+      const env = envOf(services[name]);
+      expect({ name, client: env.K2_DB_CLIENT }).toEqual({ name, client: 'pg' });
+      expect(interpolate(env.K2_DB_URL)).toMatch(/^postgres:\/\/[^@]+@postgres:5432\/k2$/);
+      expect(env.TEMPORAL_ADDRESS).toBe('temporal:7233');
+    }
+    expect(envOf(services['k2-api']).K2_API_HOST).toBe('0.0.0.0');
+  });
+
+  it('publishes k2-api and the simulators on the ports of the configuration defaults', () => {
+    for (const name of Object.keys(LISTEN_PORT_KEY)) {
+      const key = LISTEN_PORT_KEY[name];
+      const expected = Number(CONFIG_KEYS[key].default);
+      const env = envOf(services[name]);
+      if (env[key] !== undefined) expect({ name, key, value: Number(env[key]) }).toEqual({ name, key, value: expected });
+      const ports = containerPorts(services[name]);
+      expect({ name, ports }).toEqual({ name, ports: [expected] });
+    }
+    expect(containerPorts(services['k2-api'])).toEqual([8080]);
+    expect(containerPorts(services['abs-simulator'])).toEqual([8091]);
+    expect(containerPorts(services['gkb-sandbox'])).toEqual([8092]);
+    expect(containerPorts(services['eko-simulator'])).toEqual([8093]);
+  });
+
+  it('checks the API health on /health at its port', () => {
+    const test = JSON.stringify(services['k2-api'].healthcheck?.test ?? '');
+    expect(test).toContain(`:${CONFIG_KEYS.K2_API_PORT.default}/health`);
+  });
+
+  it('points every URL and address at a service of this file, on the port that service listens on', () => {
+    const checked: string[] = [];
+    for (const name of [...K2_SERVICES, ...SIMULATORS]) {
+      for (const [key, raw] of Object.entries(envOf(services[name]))) {
+        const value = interpolate(raw);
+        let host: string;
+        let port: number;
+        if (key === 'TEMPORAL_ADDRESS') {
+          [host, port] = [value.split(':')[0], Number(value.split(':')[1])];
+        } else if (/^(https?|postgres(ql)?):\/\//.test(value)) {
+          const url = new URL(value);
+          host = url.hostname;
+          port = Number(url.port || { 'http:': 80, 'https:': 443 }[url.protocol] || 5432);
+        } else continue;
+        checked.push(`${name}.${key}`);
+        expect({ where: `${name}.${key}`, hostIsService: host in services }).toEqual({ where: `${name}.${key}`, hostIsService: true });
+        expect({ where: `${name}.${key}`, port, listening: listeningPorts(host) }).toEqual({
+          where: `${name}.${key}`,
+          port,
+          listening: expect.arrayContaining([port]),
+        });
+      }
+    }
+    expect(checked).toEqual(
+      expect.arrayContaining([
+        'k2-worker.TEMPORAL_ADDRESS',
+        'k2-worker.K2_DB_URL',
+        'k2-worker.ABS_GET_CLI_URL',
+        'k2-worker.ABS_GET_ACC_URL',
+        'k2-worker.ABS_GET_ACC_STMT_DT_URL',
+        'k2-worker.ABS_GET_PDF_URL',
+        'k2-worker.EKO_DEMAND_URL',
+        'k2-worker.GKB_URL',
+        'k2-api.TEMPORAL_ADDRESS',
+        'k2-api.K2_DB_URL',
+      ]),
+    );
+  });
+
+  it('uses paths of the simulators that the K2 defaults use', () => {
+    const worker = envOf(services['k2-worker']);
+    for (const key of ['ABS_GET_CLI_URL', 'ABS_GET_ACC_URL', 'ABS_GET_ACC_STMT_DT_URL', 'ABS_GET_PDF_URL', 'EKO_DEMAND_URL', 'GKB_URL'] as const) {
+      expect({ key, path: new URL(interpolate(worker[key])).pathname }).toEqual({ key, path: new URL(CONFIG_KEYS[key].default).pathname });
+    }
+  });
+
+  it('depends only on services that exist', () => {
+    for (const [name, service] of Object.entries(services)) {
+      const missing = dependsOn(service).filter((d) => !(d in services));
+      expect({ name, missing }).toEqual({ name, missing: [] });
+    }
+    expect(dependsOn(services['k2-worker'])).toEqual(expect.arrayContaining(['postgres', 'temporal']));
+    expect(dependsOn(services['k2-api'])).toContain('postgres');
+  });
+
+  it('does not make an always-on service depend on a profile-only one', () => {
+    for (const [name, service] of Object.entries(services)) {
+      if (service.profiles) continue;
+      const onProfiled = dependsOn(service).filter((d) => services[d]?.profiles);
+      expect({ name, onProfiled }).toEqual({ name, onProfiled: [] });
+    }
+  });
+
+  it('declares every named volume it mounts', () => {
+    for (const [name, service] of Object.entries(services)) {
+      for (const v of service.volumes ?? []) {
+        const source = typeof v === 'string' ? v.split(':')[0] : (v as { source?: string }).source;
+        if (!source || source.startsWith('.') || source.startsWith('/')) continue;
+        expect({ name, source, declared: source in (compose.volumes ?? {}) }).toEqual({ name, source, declared: true });
+      }
+    }
+  });
+});

@@ -1,0 +1,148 @@
+/**
+ * One GKB batch (DOMAIN.md §5): claim the queued records, build and validate the files, upload
+ * each, then poll GKB with durable timers and growing intervals for as long as it takes (hours or
+ * days), and when every file is final collect every record's result and deliver it to its case.
+ *
+ * Started by a Temporal Schedule (every GKB_BATCH_INTERVAL) and by that schedule's trigger when
+ * enough records wait. Polling continues as new before its history grows large.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  continueAsNew,
+  defineQuery,
+  log,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { GkbActivities, GkbFileProgress } from '../activities/gkb';
+
+export const BATCH_STATE = defineSearchAttributeKey('K2BatchState', SearchAttributeType.KEYWORD);
+
+export interface GkbBatchSettings {
+  pollInitialMs: number;
+  pollMaxMs: number;
+  maxHistoryEvents: number;
+}
+
+export interface GkbBatchInput {
+  settings: GkbBatchSettings;
+  /** Set when the batch continues as new while polling. */
+  carried?: { batchId: string; files: GkbFileProgress[]; pollDelayMs: number; polls: number };
+}
+
+export interface GkbBatchSummary {
+  batchId: string;
+  records: number;
+  files: GkbFileProgress[];
+  polls: number;
+  accepted: number;
+  rejected: number;
+}
+
+export const batchProgressQuery = defineQuery<GkbBatchSummary>('batchProgress');
+
+const local = proxyActivities<GkbActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+const building = proxyActivities<GkbActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '10 seconds', maximumInterval: '5 minutes' },
+});
+/** GKB itself: transient faults retried with backoff for up to a day, permanent faults not at all. */
+const soap = proxyActivities<GkbActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '2 minutes',
+  scheduleToCloseTimeout: '1 day',
+  retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
+});
+
+function failureText(err: unknown): string | undefined {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) return err.cause.message;
+  return undefined;
+}
+
+export async function gkbBatchWorkflow(input: GkbBatchInput): Promise<GkbBatchSummary> {
+  const { settings } = input;
+  const batchId = input.carried?.batchId ?? workflowInfo().workflowId;
+  const summary: GkbBatchSummary = { batchId, records: 0, files: input.carried?.files ?? [], polls: input.carried?.polls ?? 0, accepted: 0, rejected: 0 };
+  summary.records = summary.files.reduce((n, f) => n + f.records, 0);
+  const setState = (state: string) => upsertSearchAttributes([{ key: BATCH_STATE, value: state }]);
+  setHandler(batchProgressQuery, () => summary);
+
+  if (!input.carried) {
+    const claimed = await local.claimGkbRecords({ batchId });
+    if (claimed === 0) {
+      setState('empty');
+      return summary;
+    }
+    setState('building');
+    try {
+      summary.files = await building.buildGkbFiles({ batchId });
+    } catch (err) {
+      const text = failureText(err);
+      if (!text) throw err;
+      summary.files = [{ fileName: '(none)', records: claimed, sha256: '', failure: text }];
+      await local.failGkbFile({ batchId, reason: text });
+    }
+    summary.records = claimed;
+
+    setState('uploading');
+    for (const file of summary.files) {
+      if (file.packageId || file.failure) continue;
+      try {
+        file.packageId = (await soap.uploadGkbFile({ batchId, fileName: file.fileName })).packageId;
+      } catch (err) {
+        const text = failureText(err);
+        if (!text) throw err;
+        file.failure = text; // ScbBusinessFault / ScbValidationFault: the batch's file fails visibly
+        log.warn('GKB refused a file', { batchId, fileName: file.fileName, failure: text });
+      }
+    }
+    await local.saveGkbBatch({ batchId, state: 'uploaded', files: summary.files });
+  }
+
+  // Poll with durable timers: 1 min, 2, 4, … up to the maximum, for as long as GKB takes.
+  setState('polling');
+  let delay = input.carried?.pollDelayMs ?? settings.pollInitialMs;
+  const pending = () => summary.files.filter((f) => f.packageId && !f.final && !f.failure);
+  while (pending().length > 0) {
+    await sleep(delay);
+    summary.polls += 1;
+    for (const file of pending()) {
+      const statuses = await soap.pollGkbPackage({ packageId: file.packageId! });
+      const status = statuses.find((s) => s.fileName === file.fileName) ?? (statuses.length === 1 ? statuses[0] : undefined);
+      if (!status) continue;
+      file.fileId = status.fileId;
+      file.statusText = status.statusText;
+      file.final = status.final;
+      if (status.failed) file.failure = `GKB could not process file ${file.fileName}: «${status.statusText}»`;
+    }
+    delay = Math.min(delay * 2, settings.pollMaxMs);
+    const info = workflowInfo();
+    if (pending().length > 0 && (info.continueAsNewSuggested || info.historyLength > settings.maxHistoryEvents)) {
+      await local.saveGkbBatch({ batchId, state: 'polling', files: summary.files });
+      await continueAsNew<typeof gkbBatchWorkflow>({ settings, carried: { batchId, files: summary.files, pollDelayMs: delay, polls: summary.polls } });
+    }
+  }
+
+  setState('collecting');
+  for (const file of summary.files) {
+    if (file.collected || file.fileName === '(none)') continue;
+    const counts = await soap.collectGkbResults({ batchId, fileName: file.fileName, fileId: file.fileId, failure: file.failure });
+    summary.accepted += counts.accepted;
+    summary.rejected += counts.rejected;
+    file.collected = true;
+  }
+  await local.saveGkbBatch({ batchId, state: 'delivering', files: summary.files });
+  await building.deliverGkbResults({ batchId });
+  await local.saveGkbBatch({ batchId, state: 'done', files: summary.files });
+  setState('done');
+  return summary;
+}
