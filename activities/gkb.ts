@@ -196,7 +196,11 @@ export function createGkbActivities(deps: GkbActivityDeps) {
           Context.current().heartbeat({ group, first });
           for (const r of page.records) {
             if (!r.contractCode) continue;
-            results.set(r.contractCode, { accepted, text: (accepted ? r.result : r.message ?? r.result) ?? (accepted ? 'accepted' : 'rejected without a message') });
+            // GKB answers per contract and per subject; a contract's texts are joined, an error wins.
+            const text = (accepted ? r.result : r.message ?? r.result) ?? (accepted ? 'accepted' : 'rejected without a message');
+            const seen = results.get(r.contractCode);
+            if (seen && seen.accepted !== accepted) continue;
+            results.set(r.contractCode, { accepted, text: seen && !seen.text.includes(text) ? `${seen.text} ${text}` : text });
           }
           if (page.records.length === 0 || first + DETAIL_PAGE >= page.count) break;
         }

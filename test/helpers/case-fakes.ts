@@ -1,0 +1,64 @@
+/** In-test fakes of the case's ABS and EKO activities, shared by the workflow tests. */
+import { ApplicationFailure } from '@temporalio/common';
+import type { CaseActivities } from '../../activities';
+import type { GkbActivities } from '../../activities/gkb';
+import type { Loan } from '../../domain/loan';
+
+export const DAY = 24 * 3600 * 1000;
+
+export const loan: Loan = {
+  iban: 'KZ86125KZT5004100100',
+  cur: 'KZT',
+  debt: '2000000.00',
+  fullname: 'Тестов Тест Тестович',
+  contract_number: 'KD0000000001',
+  dbz_contract_number: 'DBZ-0001',
+  iinbin: '890101402471',
+  overdue_days: 90,
+  system: 'way4',
+  dbz_date: '2020-01-01',
+};
+
+export const settings = { absHorizonMs: 6 * 3600 * 1000, scanRecheckMs: DAY, maxHistoryEvents: 2000 };
+
+/** Fake ABS/EKO behaviour the tests steer; GKB enqueueing is faked too unless the test brings its own. */
+export function fakeCaseActivities(opts: { scanAvailableAfter?: () => boolean; accountsCur?: string; protocolError?: boolean; gkb?: 'queue' | 'not-applicable' } = {}) {
+  const calls: string[] = [];
+  let demandSeq = 0;
+  let gkbSeq = 0;
+  const acts: CaseActivities & Pick<GkbActivities, 'enqueueGkbReport'> = {
+    async checkClient() {
+      calls.push('checkClient');
+      if (opts.protocolError) throw ApplicationFailure.nonRetryable('ABS client info: fullname missing', 'AbsProtocolError');
+      return { ok: true, value: { fullname: 'Тестов Тест Тестович', sectecon: 9, residfl: 1 } };
+    },
+    async listAccounts() {
+      calls.push('listAccounts');
+      return { ok: true, value: [{ iban: loan.iban, cur: opts.accountsCur ?? 'KZT' }] };
+    },
+    async fetchStatement() {
+      calls.push('fetchStatement');
+      return { ok: true, value: [{ purpose: 'Предоставление кредита по договору', amount: '900000.00', cur: 'KZT', DC: 'D', out_bal: '900000.00' }] };
+    },
+    async fetchScan() {
+      calls.push('fetchScan');
+      if (opts.scanAvailableAfter && !opts.scanAvailableAfter()) return { found: false };
+      return { found: true, ref: { sha256: 'a'.repeat(64), size: 1234, mediaType: 'application/pdf', fileName: 'Имяфайла.pdf' } };
+    },
+    async issueDemand() {
+      calls.push('issueDemand');
+      demandSeq += 1;
+      return `PTP${String(demandSeq).padStart(11, '0')}`;
+    },
+    async sendDemand() {
+      calls.push('sendDemand');
+    },
+    async enqueueGkbReport(input) {
+      calls.push(`enqueueGkbReport:${input.dossier.overdueDays}`);
+      if (opts.gkb !== 'queue') return { state: 'not-applicable', reason: 'legal entity: the pawnshop GKB format covers individuals only (G3)' };
+      return { state: 'queued', recordId: String(++gkbSeq) };
+    },
+  };
+  return { acts, calls };
+}
+

@@ -1,0 +1,198 @@
+/**
+ * GKB reporting end to end on the time-skipping server: real case workflows (ABS/EKO faked) queue
+ * their records in a real SQLite database; the batch workflow builds and validates real files (split
+ * in two), uploads them over SOAP to the real GKB sandbox, polls through two days of processing
+ * (continuing as new on the way), pages through the results and fans them back to the cases.
+ *
+ * The sandbox lives on the workflow's clock: every GKB activity sets the sandbox's "now" to the
+ * time Temporal scheduled it, so days of GKB processing pass as the test server skips time.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createGkbActivities, GkbActivities } from '../../activities/gkb';
+import { Db, openDb } from '../../db';
+import { caseWorkflowId, CaseStatus } from '../../domain/case';
+import { generateIin, mulberry32 } from '../../domain/generate';
+import { DEFAULT_GKB_DICTIONARY } from '../../domain/gkb/dossier';
+import { createGkbClient } from '../../integrations/gkb/soap-client';
+import { createLogger } from '../../observability/logger';
+import { createGkbSandbox } from '../../simulators/gkb/sandbox';
+import { Faults } from '../../simulators/faults';
+import { caseStatusQuery, caseWorkflow, gkbBatchWorkflow } from '../../workflows';
+import { workflowsPath } from '../../worker';
+import { DAY, fakeCaseActivities, loan, settings } from '../helpers/case-fakes';
+import { timeSkippingEnv } from '../helpers/temporal';
+
+jest.setTimeout(180_000);
+
+const credentials = { clientId: 'k2-test', password: 'k2-test-secret', userId: 'k2-operator' };
+let env: TestWorkflowEnvironment;
+let db: Db;
+let dir: string;
+let sandbox: ReturnType<typeof createGkbSandbox>;
+let gkbUrl: string;
+let sandboxNow = Date.now();
+
+beforeAll(async () => {
+  env = await timeSkippingEnv();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-gkb-batch-'));
+  db = await openDb({ client: 'sqlite', url: path.join(dir, 'k2.sqlite') });
+  sandbox = createGkbSandbox({
+    faults: new Faults('gkb'),
+    credentials,
+    timing: { stepMs: 3600_000, processingMs: 2 * DAY, now: () => sandboxNow },
+  });
+  gkbUrl = (await sandbox.listen(0, '127.0.0.1')).url;
+});
+
+afterAll(async () => {
+  await sandbox?.close();
+  await db?.destroy();
+  await env?.teardown();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Wraps each GKB activity so the sandbox's clock is the workflow's clock. */
+function onWorkflowClock(acts: GkbActivities): GkbActivities {
+  return Object.fromEntries(
+    Object.entries(acts).map(([name, fn]) => [
+      name,
+      async (...args: unknown[]) => {
+        sandboxNow = Context.current().info.currentAttemptScheduledTimestampMs;
+        return (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+      },
+    ]),
+  ) as GkbActivities;
+}
+
+async function statuses(ids: string[]): Promise<CaseStatus[]> {
+  return Promise.all(ids.map((id) => env.client.workflow.getHandle(id).query(caseStatusQuery)));
+}
+
+async function waitFor(ids: string[], pred: (s: CaseStatus) => boolean): Promise<CaseStatus[]> {
+  for (let i = 0; i < 300; i++) {
+    const all = await statuses(ids);
+    if (all.every(pred)) return all;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('cases did not get there: ' + JSON.stringify(await statuses(ids)));
+}
+
+test('a batch split in two files is polled for days and its mixed results reach exactly their cases', async () => {
+  const gkbActivities = createGkbActivities({
+    db,
+    gkb: createGkbClient({ url: gkbUrl, ...credentials, timeoutMs: 10_000 }),
+    temporal: env.client,
+    dictionary: DEFAULT_GKB_DICTIONARY,
+    filesDir: path.join(dir, 'gkb'),
+    maxRecordsPerFile: 3,
+    batchMaxRecords: 1000,
+    batchMinRecords: 1000,
+    triggerBatch: async () => undefined,
+    logger: createLogger('test', 'error'),
+  });
+  const { acts } = fakeCaseActivities();
+  const { enqueueGkbReport: _fake, ...caseActs } = acts;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: 'gkb-batch-test',
+    workflowsPath: workflowsPath(),
+    activities: { ...caseActs, ...onWorkflowClock(gkbActivities) },
+  });
+
+  await worker.runUntil(async () => {
+    // Five cases; GKB will reject two of them: their agreement starts after the accounting date.
+    const rand = mulberry32(77);
+    const rejectedContracts = new Set(['GKB-2', 'GKB-4']);
+    const ids: string[] = [];
+    for (let i = 1; i <= 5; i++) {
+      const contract = `GKB-${i}`;
+      ids.push(caseWorkflowId(contract));
+      await env.client.workflow.start(caseWorkflow, {
+        workflowId: caseWorkflowId(contract),
+        taskQueue: 'gkb-batch-test',
+        args: [{ loan: { ...loan, contract_number: contract, iinbin: generateIin(rand), dbz_date: rejectedContracts.has(contract) ? '2099-01-01' : '2020-01-01' }, settings }],
+      });
+    }
+    const queued = await waitFor(ids, (s) => s.gkb.state === 'queued');
+    expect(queued.map((s) => s.stage)).toEqual(Array(5).fill('demand-issued'));
+
+    const started = await env.currentTimeMs();
+    const batch = await env.client.workflow.start(gkbBatchWorkflow, {
+      workflowId: 'gkb-batch-test-1',
+      taskQueue: 'gkb-batch-test',
+      args: [{ settings: { pollInitialMs: 60_000, pollMaxMs: 6 * 3600_000, maxHistoryEvents: 60 } }],
+    });
+    const firstRunId = batch.firstExecutionRunId;
+    const summary = await batch.result();
+
+    expect(summary.records).toBe(5);
+    expect(summary.files.map((f) => [f.fileName, f.records])).toEqual([
+      ['K2_gkb-batch-test-1_1.zip', 3],
+      ['K2_gkb-batch-test-1_2.zip', 2],
+    ]);
+    expect(summary.files.every((f) => f.packageId && f.final && f.collected && !f.failure)).toBe(true);
+    expect(summary.files.map((f) => f.statusText)).toEqual(['Файл обработан.', 'Файл обработан.']);
+    expect(summary).toMatchObject({ accepted: 3, rejected: 2 });
+    expect((await env.currentTimeMs()) - started).toBeGreaterThanOrEqual(2 * DAY); // GKB took two days
+    expect((await batch.describe()).runId).not.toBe(firstRunId); // polling continued as new
+
+    const after = await waitFor(ids, (s) => s.gkb.state === 'accepted' || s.attention?.code === 'gkb-rejected');
+    after.forEach((s) => {
+      if (rejectedContracts.has(s.contractNumber)) {
+        expect(s.gkb.state).toBe('rejected');
+        expect(s.attention?.reason).toMatch(/^GKB rejected the record: .*раньше даты начала действия договора \(StartDate\) 2099-01-01/);
+      } else {
+        expect(s).toMatchObject({ stage: 'reported-to-gkb', gkb: { state: 'accepted' } });
+        expect((s.gkb as { result: string }).result).toContain('Создан новый контракт.');
+        expect(s.attention).toBeUndefined();
+      }
+    });
+    const rows = await db('gkb_records').select('contract_code', 'state', 'delivered_at').orderBy('contract_code');
+    expect(rows.map((r) => [r.contract_code, r.state])).toEqual([
+      ['GKB-1', 'accepted'],
+      ['GKB-2', 'rejected'],
+      ['GKB-3', 'accepted'],
+      ['GKB-4', 'rejected'],
+      ['GKB-5', 'accepted'],
+    ]);
+    expect(rows.every((r) => r.delivered_at)).toBe(true);
+    for (const id of ids) await env.client.workflow.getHandle(id).terminate('test done');
+  });
+});
+
+test('a batch with nothing queued ends at once', async () => {
+  const { acts } = fakeCaseActivities();
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: 'gkb-batch-empty',
+    workflowsPath: workflowsPath(),
+    activities: {
+      ...acts,
+      ...createGkbActivities({
+        db,
+        gkb: createGkbClient({ url: gkbUrl, ...credentials, timeoutMs: 10_000 }),
+        temporal: env.client,
+        dictionary: DEFAULT_GKB_DICTIONARY,
+        filesDir: path.join(dir, 'gkb'),
+        maxRecordsPerFile: 3,
+        batchMaxRecords: 1000,
+        batchMinRecords: 1000,
+        triggerBatch: async () => undefined,
+        logger: createLogger('test', 'error'),
+      }),
+    },
+  });
+  const summary = await worker.runUntil(
+    env.client.workflow.execute(gkbBatchWorkflow, {
+      workflowId: 'gkb-batch-empty-1',
+      taskQueue: 'gkb-batch-empty',
+      args: [{ settings: { pollInitialMs: 60_000, pollMaxMs: 3600_000, maxHistoryEvents: 2000 } }],
+    }),
+  );
+  expect(summary).toMatchObject({ records: 0, files: [], polls: 0 });
+});
