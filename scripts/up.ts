@@ -6,6 +6,7 @@ import path from 'node:path';
 import { loadConfig } from '../config';
 import { DEFAULT_PORTS, repoRoot, startSystem } from './system';
 import { feedDemoLoans } from '../simulators/eko/demo-feeder';
+import { demoScenarioLoans } from '../simulators/eko/demo-scenarios';
 
 async function main() {
   const dataDir = path.join(repoRoot(), '.data');
@@ -24,7 +25,14 @@ async function main() {
   const system = await startSystem({
     dataDir,
     ports,
-    env: { K2_API_AUTH: 'none', EKO_SIM_STATUS_DELAY: process.env.EKO_SIM_STATUS_DELAY ?? '10s' },
+    // Demo pace: statuses within seconds, a GKB batch every minute polled every few seconds.
+    env: {
+      K2_API_AUTH: 'none',
+      EKO_SIM_STATUS_DELAY: process.env.EKO_SIM_STATUS_DELAY ?? '10s',
+      GKB_BATCH_INTERVAL: process.env.GKB_BATCH_INTERVAL ?? '1m',
+      GKB_POLL_INITIAL: process.env.GKB_POLL_INITIAL ?? '5s',
+      GKB_POLL_MAX: process.env.GKB_POLL_MAX ?? '30s',
+    },
     onLine: (name, line) => {
       if (/"level":"(warn|error)"|level=ERROR/.test(line)) console.log(`[${name}] ${line}`);
     },
@@ -44,13 +52,19 @@ async function main() {
   const k2 = `http://127.0.0.1:${ports.api}`;
   const seed = Date.now() % 1_000_000;
   const contracts = await feedDemoLoans({ k2BaseUrl: k2, absSimUrl: `http://127.0.0.1:${ports.abs}`, count: demoCount, seed });
+  // A few loans that need an operator, straight to K2 (ABS answers them from its named scenarios).
+  const scenarios = demoScenarioLoans(seed);
+  const posted = await fetch(`${k2}/restapi/services/k2loan_from_eko`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(scenarios) });
+  const answer = (await posted.json()) as { error_code: number; error_text: string };
+  if (answer.error_code !== 0) console.log(`Scenario loans refused: ${answer.error_text}`);
   const ui = `http://127.0.0.1:${ports.ui}`;
   const query = encodeURIComponent('WorkflowType="caseWorkflow"');
   console.log(`
-K2 is up. ${contracts.length} demo loans posted (seed ${seed}).
+K2 is up. ${contracts.length} demo loans posted (seed ${seed}), and ${scenarios.length} that will need an operator.
 
   Temporal Web UI   ${ui}/namespaces/default/workflows?query=${query}
   Needs attention   ${ui}/namespaces/default/workflows?query=${encodeURIComponent('K2NeedsAttention=true')}
+  GKB batches       ${ui}/namespaces/default/workflows?query=${encodeURIComponent('WorkflowType="gkbBatchWorkflow"')}   (schedule: ${ui}/namespaces/default/schedules/gkb-batch)
   K2 API            ${k2}/restapi/services/k2loan_from_eko   (OpenAPI: ${k2}/openapi.json, ${k2}/ready, ${k2}/metrics)
   ABS simulator     http://127.0.0.1:${ports.abs}
   GKB sandbox       http://127.0.0.1:${ports.gkb}/BatchProcessingService?wsdl

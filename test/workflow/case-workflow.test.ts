@@ -9,6 +9,7 @@ import { caseWorkflowId, CaseInput, CaseStatus } from '../../domain/case';
 import { caseStatusQuery, caseWorkflow, demandStatusSignal, gkbResultSignal, loanUpdatedSignal, operatorActionSignal } from '../../workflows';
 import { workflowsPath } from '../../worker';
 import { timeSkippingEnv } from '../helpers/temporal';
+import { recordHistory } from '../helpers/histories';
 import { DAY, fakeCaseActivities as fakeActivities, loan, settings } from '../helpers/case-fakes';
 
 
@@ -80,6 +81,7 @@ test('a case runs to its demand and GKB report, follows PC3-before-PC1, and repo
     await handle.signal(gkbResultSignal, { recordId: '2', outcome: 'accepted', text: 'Контракт обновлен.' });
     const result = await handle.result();
     expect(result).toMatchObject({ stage: 'closed', closedReason: 'repaid', debt: '0.00', demand: { status: 'PC3' }, gkb: { state: 'accepted', recordId: '2' } });
+    await recordHistory(handle, 'case-happy-path');
   });
 });
 
@@ -103,6 +105,7 @@ test('a missing scan waits in Needs attention and is picked up by the daily re-c
     expect((await env.currentTimeMs()) - parkedAt).toBeGreaterThanOrEqual(2 * DAY);
     await handle.signal(operatorActionSignal, { action: 'close' });
     expect(await handle.result()).toMatchObject({ closedReason: 'operator' });
+    await recordHistory(handle, 'case-scan-missing-recheck');
   });
 });
 
@@ -120,6 +123,7 @@ test('a currency mismatch parks the case with its reason until an operator retri
     await handle.signal(operatorActionSignal, { action: 'retry', note: 'account currency fixed in ABS' });
     await waitForStatus(handle, (s) => s.demand?.status === 'sent' && s.attention === undefined);
     await handle.terminate('test done');
+    await recordHistory(handle, 'case-currency-mismatch-retry');
   });
 });
 
@@ -135,6 +139,7 @@ test('a loan without agreement date waits until EKO re-sends it with one (gap G1
     const done = await waitForStatus(handle, (s) => s.demand?.status === 'sent');
     expect(done).toMatchObject({ dbzDate: '2020-02-03', overdueDays: 95, updates: 1 });
     await handle.terminate('test done');
+    await recordHistory(handle, 'case-agreement-date-missing');
   });
 });
 

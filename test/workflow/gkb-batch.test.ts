@@ -26,6 +26,7 @@ import { caseStatusQuery, caseWorkflow, gkbBatchWorkflow } from '../../workflows
 import { workflowsPath } from '../../worker';
 import { DAY, fakeCaseActivities, loan, settings } from '../helpers/case-fakes';
 import { timeSkippingEnv } from '../helpers/temporal';
+import { recordHistory } from '../helpers/histories';
 
 jest.setTimeout(180_000);
 
@@ -161,6 +162,8 @@ test('a batch split in two files is polled for days and its mixed results reach 
       ['GKB-5', 'accepted'],
     ]);
     expect(rows.every((r) => r.delivered_at)).toBe(true);
+    await recordHistory(batch, 'gkb-batch-split-mixed-results');
+    await recordHistory(env.client.workflow.getHandle(ids[1]), 'case-gkb-rejected');
     for (const id of ids) await env.client.workflow.getHandle(id).terminate('test done');
   });
 });
