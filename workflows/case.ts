@@ -78,8 +78,9 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   const abs = proxyActivities<CaseActivities>({
     startToCloseTimeout: '2 minutes',
     // Transient ABS trouble is retried with backoff for as long as the horizon allows, then parks.
+    // The interval stops growing at a minute: a flaky ABS should not hold a case for long after it recovers.
     scheduleToCloseTimeout: settings.absHorizonMs,
-    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
   });
   const local = proxyActivities<CaseActivities & GkbActivities>({
     startToCloseTimeout: '30 seconds',
