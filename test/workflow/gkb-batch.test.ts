@@ -168,6 +168,81 @@ test('a batch split in two files is polled for days and its mixed results reach 
   });
 });
 
+test('GKB refuses one file (ScbBusinessFault) while system faults come and go: its cases get the fault, the other file is accepted', async () => {
+  // A GKB whose package limit is 2 records refuses our 3-record file; a third of all calls fail transiently.
+  const strictGkb = createGkbSandbox({
+    faults: new Faults('gkb', { systemFault: 0.3 }),
+    credentials,
+    timing: { stepMs: 600_000, processingMs: 3600_000, now: () => sandboxNow },
+    limits: { maxRecordsPerPackage: 2 },
+  });
+  const { url } = await strictGkb.listen(0, '127.0.0.1');
+  try {
+    const { acts } = fakeCaseActivities();
+    const { enqueueGkbReport: _fake, ...caseActs } = acts;
+    const gkbActivities = createGkbActivities({
+      db,
+      gkb: createGkbClient({ url, ...credentials, timeoutMs: 10_000 }),
+      temporal: env.client,
+      dictionary: DEFAULT_GKB_DICTIONARY,
+      filesDir: path.join(dir, 'gkb'),
+      maxRecordsPerFile: 3,
+      batchMaxRecords: 1000,
+      batchMinRecords: 1000,
+      triggerBatch: async () => undefined,
+      logger: createLogger('test', 'error'),
+    });
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: 'gkb-batch-refused',
+      workflowsPath: workflowsPath(),
+      activities: { ...caseActs, ...onWorkflowClock(gkbActivities) },
+    });
+    await worker.runUntil(async () => {
+      const rand = mulberry32(99);
+      const ids: string[] = [];
+      for (let i = 1; i <= 4; i++) {
+        const contract = `REF-${i}`;
+        ids.push(caseWorkflowId(contract));
+        await env.client.workflow.start(caseWorkflow, {
+          workflowId: caseWorkflowId(contract),
+          taskQueue: 'gkb-batch-refused',
+          args: [{ loan: { ...loan, contract_number: contract, iinbin: generateIin(rand) }, settings }],
+        });
+      }
+      await waitFor(ids, (s) => s.gkb.state === 'queued');
+      const summary = await env.client.workflow.execute(gkbBatchWorkflow, {
+        workflowId: 'gkb-batch-refused-1',
+        taskQueue: 'gkb-batch-refused',
+        args: [{ settings: { pollInitialMs: 60_000, pollMaxMs: 3600_000, maxHistoryEvents: 2000 } }],
+      });
+      expect(summary.files.map((f) => f.records)).toEqual([3, 1]);
+      expect(summary.files[0].failure).toMatch(/^GKB ScbBusinessFault RECORDS_LIMIT_EXCEEDED: В одном пакете можно передавать до 2 записей/);
+      expect(summary.files[0].packageId).toBeUndefined();
+      expect(summary.files[1]).toMatchObject({ final: true, statusText: 'Файл обработан.' });
+      expect(summary).toMatchObject({ accepted: 1, rejected: 3 });
+
+      // Cases queue in whatever order they ran; the database says which contract went into which file.
+      const refusedFile = summary.files[0].fileName;
+      const filed = await db('gkb_records').where({ batch_id: 'gkb-batch-refused-1' }).select('contract_code', 'file_name');
+      const refused = new Set(filed.filter((r) => r.file_name === refusedFile).map((r) => r.contract_code));
+      expect(refused.size).toBe(3);
+      const after = await waitFor(ids, (s) => s.gkb.state === 'accepted' || s.attention?.code === 'gkb-rejected');
+      for (const s of after) {
+        if (refused.has(s.contractNumber)) {
+          expect(s.gkb.state).toBe('rejected');
+          expect(s.attention?.reason).toMatch(/^GKB rejected the record: GKB ScbBusinessFault RECORDS_LIMIT_EXCEEDED/);
+        } else {
+          expect(s.gkb.state).toBe('accepted');
+        }
+      }
+      for (const id of ids) await env.client.workflow.getHandle(id).terminate('test done');
+    });
+  } finally {
+    await strictGkb.close();
+  }
+});
+
 test('a batch with nothing queued ends at once', async () => {
   const { acts } = fakeCaseActivities();
   const worker = await Worker.create({
