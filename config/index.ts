@@ -23,6 +23,7 @@ export const CONFIG_KEYS = {
   TEMPORAL_NAMESPACE: { default: 'default', doc: 'Temporal namespace.' },
   TEMPORAL_TASK_QUEUE: { default: 'k2-cases', doc: 'Task queue of the case and batch workflows.' },
   TEMPORAL_UI_PORT: { default: '8233', doc: 'Port of the Temporal Web UI (dev server only).' },
+  K2_WORKER_METRICS: { default: '127.0.0.1:9464', doc: 'host:port where the worker serves its Prometheus metrics (Temporal SDK metrics at /metrics).' },
 
   K2_DB_CLIENT: { default: 'sqlite', doc: 'sqlite | pg.' },
   K2_DB_URL: { default: '', doc: 'PostgreSQL connection string (pg) or SQLite file (sqlite; default <data>/k2.sqlite).' },
@@ -78,7 +79,7 @@ export type ConfigKey = keyof typeof CONFIG_KEYS;
 export interface Config {
   dataDir: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
-  temporal: { address: string; namespace: string; taskQueue: string; uiPort: number };
+  temporal: { address: string; namespace: string; taskQueue: string; uiPort: number; workerMetrics: string };
   db: { client: 'sqlite' | 'pg'; url: string };
   api: {
     host: string;
@@ -196,6 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
       namespace: get('TEMPORAL_NAMESPACE'),
       taskQueue: get('TEMPORAL_TASK_QUEUE'),
       uiPort: port('TEMPORAL_UI_PORT'),
+      workerMetrics: get('K2_WORKER_METRICS'),
     },
     db: { client: dbClient, url: dbUrl },
     api: {
@@ -244,6 +246,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
   };
   if (!/^[\w.-]+:\d+$/.test(config.temporal.address)) problems.push(`TEMPORAL_ADDRESS="${config.temporal.address}": expected host:port`);
+  if (!/^[\w.-]+:\d+$/.test(config.temporal.workerMetrics)) problems.push(`K2_WORKER_METRICS="${config.temporal.workerMetrics}": expected host:port`);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

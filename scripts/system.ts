@@ -39,9 +39,10 @@ export interface Ports {
   abs: number;
   gkb: number;
   eko: number;
+  workerMetrics: number;
 }
 
-export const DEFAULT_PORTS: Ports = { temporal: 7233, ui: 8233, api: 8080, abs: 8091, gkb: 8092, eko: 8093 };
+export const DEFAULT_PORTS: Ports = { temporal: 7233, ui: 8233, api: 8080, abs: 8091, gkb: 8092, eko: 8093, workerMetrics: 9464 };
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -55,7 +56,7 @@ export async function freePort(): Promise<number> {
 }
 
 export async function freePorts(): Promise<Ports> {
-  return { temporal: await freePort(), ui: await freePort(), api: await freePort(), abs: await freePort(), gkb: await freePort(), eko: await freePort() };
+  return { temporal: await freePort(), ui: await freePort(), api: await freePort(), abs: await freePort(), gkb: await freePort(), eko: await freePort(), workerMetrics: await freePort() };
 }
 
 /** The environment every K2 process gets, pointing the services at each other. */
@@ -65,6 +66,7 @@ export function systemEnv(dataDir: string, ports: Ports, extra: Record<string, s
     K2_DATA_DIR: dataDir,
     TEMPORAL_ADDRESS: `127.0.0.1:${ports.temporal}`,
     TEMPORAL_UI_PORT: String(ports.ui),
+    K2_WORKER_METRICS: `127.0.0.1:${ports.workerMetrics}`,
     K2_API_PORT: String(ports.api),
     ABS_GET_CLI_URL: `${abs}/client`,
     ABS_GET_ACC_URL: `${abs}/accounts`,

@@ -20,6 +20,7 @@ async function main() {
     abs: config.simulators.absPort,
     gkb: config.simulators.gkbPort,
     eko: config.simulators.ekoPort,
+    workerMetrics: Number(config.temporal.workerMetrics.split(':')[1]),
   };
   console.log('Starting K2: Temporal dev server, simulators (ABS, GKB, EKO), worker, API …');
   const system = await startSystem({
@@ -65,6 +66,7 @@ K2 is up. ${contracts.length} demo loans posted (seed ${seed}), and ${scenarios.
   Temporal Web UI   ${ui}/namespaces/default/workflows?query=${query}
   Needs attention   ${ui}/namespaces/default/workflows?query=${encodeURIComponent('K2NeedsAttention=true')}
   GKB batches       ${ui}/namespaces/default/workflows?query=${encodeURIComponent('WorkflowType="gkbBatchWorkflow"')}   (schedule: ${ui}/namespaces/default/schedules/gkb-batch)
+  Worker metrics    http://${config.temporal.workerMetrics}/metrics
   K2 API            ${k2}/restapi/services/k2loan_from_eko   (OpenAPI: ${k2}/openapi.json, ${k2}/ready, ${k2}/metrics)
   ABS simulator     http://127.0.0.1:${ports.abs}
   GKB sandbox       http://127.0.0.1:${ports.gkb}/BatchProcessingService?wsdl

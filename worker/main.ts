@@ -9,14 +9,17 @@ import { createCaseWorker, createWorkerActivities, ensureGkbSchedule } from './i
 async function main() {
   const config = loadConfig();
   const logger = createLogger('worker', config.logLevel);
-  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  Runtime.install({
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
+    telemetryOptions: { metrics: { prometheus: { bindAddress: config.temporal.workerMetrics } } },
+  });
   const db = await openDb(config.db);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
   await ensureGkbSchedule(client, config);
   const worker = await createCaseWorker(config, createWorkerActivities(config, db, client, logger), connection);
-  logger.info('worker ready', { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address, gkbBatchEvery: config.gkb.batchIntervalMs });
+  logger.info('worker ready', { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address, metrics: `http://${config.temporal.workerMetrics}/metrics`, gkbBatchEvery: config.gkb.batchIntervalMs });
   await worker.run();
   await clientConnection.close();
   await connection.close();

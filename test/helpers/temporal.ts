@@ -1,5 +1,6 @@
 /** Temporal test environments on the project-local binaries (never downloaded at run time). */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { temporalCliPath, testServerPath, SEARCH_ATTRIBUTES } from '../../scripts/system';
 
@@ -9,8 +10,18 @@ const INDEXED_TYPES: Record<string, temporal.api.enums.v1.IndexedValueType> = {
   Int: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
 };
 
+/** Worker logs at WARN in tests, so a failure's output is readable. Once per test file (jest isolates modules per file). */
+function quietRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // already installed for this test file
+  }
+}
+
 /** The time-skipping server, with K2's search attributes registered as the dev server has them. */
 export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: testServerPath() } },
   });
@@ -19,7 +30,9 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   return env;
 }
 
+/** A real Temporal dev server (in-memory), with K2's search attributes. */
 export function localEnv(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCliPath() },
