@@ -26,10 +26,11 @@ async function main() {
   const system = await startSystem({
     dataDir,
     ports,
-    // Demo pace: statuses within seconds, a GKB batch every minute polled every few seconds.
+    // Demo pace: statuses within seconds, scans re-checked and a GKB batch started every minute.
     env: {
       K2_API_AUTH: 'none',
       EKO_SIM_STATUS_DELAY: process.env.EKO_SIM_STATUS_DELAY ?? '10s',
+      CASE_SCAN_RECHECK: process.env.CASE_SCAN_RECHECK ?? '1m',
       GKB_BATCH_INTERVAL: process.env.GKB_BATCH_INTERVAL ?? '1m',
       GKB_POLL_INITIAL: process.env.GKB_POLL_INITIAL ?? '5s',
       GKB_POLL_MAX: process.env.GKB_POLL_MAX ?? '30s',
