@@ -18,6 +18,7 @@ import { answer, ErrorCodeName } from './error-codes';
 import { openApiDocument } from './openapi';
 
 export const MAX_LOANS_PER_REQUEST = 50_000;
+const SIGNAL_DEADLINE_MS = 5_000;
 
 /** How long /ready waits for Temporal: a readiness probe must answer in time, not after the client's ~20 s connect retries. */
 export const READY_TEMPORAL_TIMEOUT_MS = 2000;
@@ -142,7 +143,10 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
       if (!demand) return send(res, endpoint, 'UNKNOWN_REFERENCE', `reference ${result.reference}: no payment demand with this reference was issued`);
       await recordDemandStatus(db, result.reference, result.status);
       try {
-        await temporal.workflow.getHandle(demand.workflow_id).signal('demandStatus', { reference: result.reference, status: result.status });
+        // A deadline, so that EKO hears "temporarily unavailable" in seconds when Temporal is away.
+        await temporal.connection.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () =>
+          temporal.workflow.getHandle(demand.workflow_id).signal('demandStatus', { reference: result.reference, status: result.status }),
+        );
       } catch (err) {
         // A closed case still gets its status recorded in the database; nothing else to move.
         if (!(err instanceof WorkflowNotFoundError)) throw err;
