@@ -6,9 +6,12 @@ cd "$(dirname "$0")/.."
 stamp=node_modules/.k2-lock-sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "ensure-deps: npm ci" >&2
-  npm ci --no-audit --no-fund --loglevel=error
-  echo "$want" > "$stamp"
+  # `npm install`, not `npm ci`: with the platform-specific optional packages (@swc/core-*, …) the
+  # registry serves here, npm 11 writes lockfiles that its own `npm ci` then rejects as out of sync.
+  # With the lockfile present, `npm install` installs exactly the locked versions.
+  echo "ensure-deps: npm install (from package-lock.json)" >&2
+  npm install --no-audit --no-fund --loglevel=error
+  sha256sum package-lock.json | cut -d' ' -f1 > "$stamp"
 fi
 bash scripts/install-temporal.sh >/dev/null
 echo "ensure-deps: compiling TypeScript" >&2
