@@ -466,8 +466,17 @@ function toCollateral(c: GkbCollateralInput): GkbCollateral {
 // Record → XML
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Everything escapeXml must look at: the characters it replaces and those xmlTextProblem refuses
+ * (controls, surrogates — a valid pair is checked by the slow path —, U+FFFE/U+FFFF). Most values
+ * (codes, dates, ids, amounts, plain names) contain none, and are returned as they are.
+ */
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPE_OR_CHECK = /[&<>"'\u0000-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/;
+
 /** Escapes text content and attribute values (we always quote attributes with "). */
 export function escapeXml(s: string): string {
+  if (!NEEDS_ESCAPE_OR_CHECK.test(s)) return s;
   const p = xmlTextProblem(s);
   if (p) throw new RangeError(`cannot write ${JSON.stringify(s)} to XML: ${p}`);
   return s.replace(/[&<>"'\t\n\r]/g, (c) => ESCAPES[c]);
@@ -484,121 +493,135 @@ const ESCAPES: Record<string, string> = {
   '\r': '&#13;',
 };
 
+// The writer below builds one string by concatenation (no per-line arrays, closures or
+// Object.entries per element: it runs once per contract, tens of thousands of times per file).
+const PADS: string[] = [];
+/** Indentation for `depth` (two spaces a level), computed once per depth. */
+function pad(depth: number): string {
+  return PADS[depth] ?? (PADS[depth] = '  '.repeat(depth));
+}
+/** ` name="value"`, or '' when the value is absent. */
+function attr(name: string, value: string | number | undefined): string {
+  return value === undefined ? '' : ` ${name}="${escapeXml(String(value))}"`;
+}
+function leaf(d: number, name: string, text: string, attrs = ''): string {
+  return `${pad(d)}<${name}${attrs}>${escapeXml(text)}</${name}>\n`;
+}
+function empty(d: number, name: string, attrs: string): string {
+  return `${pad(d)}<${name}${attrs}/>\n`;
+}
+function open(d: number, name: string, attrs = ''): string {
+  return `${pad(d)}<${name}${attrs}>\n`;
+}
+function close(d: number, name: string): string {
+  return `${pad(d)}</${name}>\n`;
+}
+function texts(d: number, name: string, t: GkbText[]): string {
+  let s = open(d, name);
+  for (const x of t) s += leaf(d + 1, 'Text', x.text, attr('language', x.language));
+  return s + close(d, name);
+}
+function money(d: number, name: string, m: GkbMoney): string {
+  return leaf(d, name, m.value, attr('currency', m.currency));
+}
+
 /**
  * One <Contract operation="…"> element, in the element order and names of §3.1 (file type 1) or
  * §6.1 (file type 3; the record simply has fewer fields). One element per line, indented, so that
  * XSD error line numbers point at one field. `indent` is the depth of <Contract> (1 inside <Records>).
  */
 export function writeContractXml(record: ContractRecord, indent = 1): string {
-  const out: string[] = [];
-  const pad = (depth: number) => '  '.repeat(depth);
-  const attrs = (a: Record<string, string | number | undefined>) =>
-    Object.entries(a)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => ` ${k}="${escapeXml(String(v))}"`)
-      .join('');
-  const leaf = (d: number, name: string, text: string, a: Record<string, string | number | undefined> = {}) =>
-    out.push(`${pad(d)}<${name}${attrs(a)}>${escapeXml(text)}</${name}>`);
-  const empty = (d: number, name: string, a: Record<string, string | number | undefined>) => out.push(`${pad(d)}<${name}${attrs(a)}/>`);
-  const open = (d: number, name: string, a: Record<string, string | number | undefined> = {}) => out.push(`${pad(d)}<${name}${attrs(a)}>`);
-  const close = (d: number, name: string) => out.push(`${pad(d)}</${name}>`);
-  const texts = (d: number, name: string, t: GkbText[]) => {
-    open(d, name);
-    for (const x of t) leaf(d + 1, 'Text', x.text, { language: x.language });
-    close(d, name);
-  };
-  const money = (d: number, name: string, m: GkbMoney) => leaf(d, name, m.value, { currency: m.currency });
-
   const g = record.general;
   let d = indent;
-  open(d, 'Contract', { operation: record.operation });
-  open(++d, 'General');
+  let s = open(d, 'Contract', attr('operation', record.operation));
+  s += open(++d, 'General');
   d++;
-  leaf(d, 'ContractCode', g.contractCode);
-  leaf(d, 'AgreementNumber', g.agreementNumber);
-  empty(d, 'FundingType', { id: g.fundingTypeId });
-  if (g.creditPurpose2Id !== undefined) empty(d, 'CreditPurpose2', { id: g.creditPurpose2Id });
-  if (g.creditObjectId !== undefined) empty(d, 'CreditObject', { id: g.creditObjectId });
-  empty(d, 'ContractPhase', { id: g.contractPhaseId });
-  empty(d, 'ContractStatus', { id: g.contractStatusId });
-  leaf(d, 'StartDate', g.startDate);
-  if (g.endDate !== undefined) leaf(d, 'EndDate', g.endDate);
-  if (g.realPaymentDate !== undefined) leaf(d, 'RealPaymentDate', g.realPaymentDate);
-  if (g.branchLocationKatoId !== undefined) empty(d, 'BranchLocation', { katoId: g.branchLocationKatoId });
+  s += leaf(d, 'ContractCode', g.contractCode);
+  s += leaf(d, 'AgreementNumber', g.agreementNumber);
+  s += empty(d, 'FundingType', attr('id', g.fundingTypeId));
+  if (g.creditPurpose2Id !== undefined) s += empty(d, 'CreditPurpose2', attr('id', g.creditPurpose2Id));
+  if (g.creditObjectId !== undefined) s += empty(d, 'CreditObject', attr('id', g.creditObjectId));
+  s += empty(d, 'ContractPhase', attr('id', g.contractPhaseId));
+  s += empty(d, 'ContractStatus', attr('id', g.contractStatusId));
+  s += leaf(d, 'StartDate', g.startDate);
+  if (g.endDate !== undefined) s += leaf(d, 'EndDate', g.endDate);
+  if (g.realPaymentDate !== undefined) s += leaf(d, 'RealPaymentDate', g.realPaymentDate);
+  if (g.branchLocationKatoId !== undefined) s += empty(d, 'BranchLocation', attr('katoId', g.branchLocationKatoId));
   if (g.collaterals?.length) {
-    open(d, 'Collaterals');
+    s += open(d, 'Collaterals');
     for (const c of g.collaterals) {
+      const ca = attr('statusId', c.statusId) + attr('typeId', c.typeId);
       if (!c.pledgeName && !c.value) {
-        empty(d + 1, 'Collateral', { statusId: c.statusId, typeId: c.typeId });
+        s += empty(d + 1, 'Collateral', ca);
         continue;
       }
-      open(d + 1, 'Collateral', { statusId: c.statusId, typeId: c.typeId });
-      if (c.pledgeName) texts(d + 2, 'PledgeName', c.pledgeName);
-      if (c.value) leaf(d + 2, 'Value', c.value.value, { currency: c.value.currency, typeId: c.value.typeId });
-      close(d + 1, 'Collateral');
+      s += open(d + 1, 'Collateral', ca);
+      if (c.pledgeName) s += texts(d + 2, 'PledgeName', c.pledgeName);
+      if (c.value) s += leaf(d + 2, 'Value', c.value.value, attr('currency', c.value.currency) + attr('typeId', c.value.typeId));
+      s += close(d + 1, 'Collateral');
     }
-    close(d, 'Collaterals');
+    s += close(d, 'Collaterals');
   }
-  open(d, 'Subjects');
-  for (const s of g.subjects) {
-    const p = s.individual;
-    open(d + 1, 'Subject', { roleId: s.roleId });
-    open(d + 2, 'Entity');
-    open(d + 3, 'Individual');
+  s += open(d, 'Subjects');
+  for (const subject of g.subjects) {
+    const p = subject.individual;
+    s += open(d + 1, 'Subject', attr('roleId', subject.roleId));
+    s += open(d + 2, 'Entity');
+    s += open(d + 3, 'Individual');
     const i = d + 4;
-    texts(i, 'FirstName', p.firstName);
-    texts(i, 'Surname', p.surname);
-    if (p.fathersName) texts(i, 'FathersName', p.fathersName);
-    if (p.gender !== undefined) leaf(i, 'Gender', p.gender);
-    empty(i, 'Residency', { id: p.residencyId });
-    leaf(i, 'DateOfBirth', p.dateOfBirth);
-    if (p.citizenshipId !== undefined) empty(i, 'Citizenship', { id: p.citizenshipId });
-    open(i, 'Identifications');
+    s += texts(i, 'FirstName', p.firstName);
+    s += texts(i, 'Surname', p.surname);
+    if (p.fathersName) s += texts(i, 'FathersName', p.fathersName);
+    if (p.gender !== undefined) s += leaf(i, 'Gender', p.gender);
+    s += empty(i, 'Residency', attr('id', p.residencyId));
+    s += leaf(i, 'DateOfBirth', p.dateOfBirth);
+    if (p.citizenshipId !== undefined) s += empty(i, 'Citizenship', attr('id', p.citizenshipId));
+    s += open(i, 'Identifications');
     for (const id of p.identifications) {
-      open(i + 1, 'Identification', { rank: id.rank, typeId: id.typeId });
-      leaf(i + 2, 'Number', id.number);
-      if (id.issueDate !== undefined) leaf(i + 2, 'IssueDate', id.issueDate);
-      close(i + 1, 'Identification');
+      s += open(i + 1, 'Identification', attr('rank', id.rank) + attr('typeId', id.typeId));
+      s += leaf(i + 2, 'Number', id.number);
+      if (id.issueDate !== undefined) s += leaf(i + 2, 'IssueDate', id.issueDate);
+      s += close(i + 1, 'Identification');
     }
-    close(i, 'Identifications');
+    s += close(i, 'Identifications');
     if (p.addresses?.length) {
-      open(i, 'Addresses');
+      s += open(i, 'Addresses');
       for (const a of p.addresses) {
-        open(i + 1, 'Address', { katoId: a.katoId, locationId: a.locationId, typeId: a.typeId });
-        if (a.streetName) texts(i + 2, 'StreetName', a.streetName);
-        if (a.streetNumber !== undefined) leaf(i + 2, 'StreetNumber', a.streetNumber);
-        if (a.additionalInformation !== undefined) leaf(i + 2, 'AdditionalInformation', a.additionalInformation);
-        close(i + 1, 'Address');
+        s += open(i + 1, 'Address', attr('katoId', a.katoId) + attr('locationId', a.locationId) + attr('typeId', a.typeId));
+        if (a.streetName) s += texts(i + 2, 'StreetName', a.streetName);
+        if (a.streetNumber !== undefined) s += leaf(i + 2, 'StreetNumber', a.streetNumber);
+        if (a.additionalInformation !== undefined) s += leaf(i + 2, 'AdditionalInformation', a.additionalInformation);
+        s += close(i + 1, 'Address');
       }
-      close(i, 'Addresses');
+      s += close(i, 'Addresses');
     }
     if (p.communications?.length) {
-      open(i, 'Communications');
-      for (const c of p.communications) leaf(i + 1, 'Communication', c.value, { typeId: c.typeId });
-      close(i, 'Communications');
+      s += open(i, 'Communications');
+      for (const c of p.communications) s += leaf(i + 1, 'Communication', c.value, attr('typeId', c.typeId));
+      s += close(i, 'Communications');
     }
-    close(d + 3, 'Individual');
-    close(d + 2, 'Entity');
-    close(d + 1, 'Subject');
+    s += close(d + 3, 'Individual');
+    s += close(d + 2, 'Entity');
+    s += close(d + 1, 'Subject');
   }
-  close(d, 'Subjects');
-  close(--d, 'General');
-  open(d, 'Type');
-  open(d + 1, 'Credit');
-  money(d + 2, 'CreditLimit', record.credit.creditLimit);
-  open(d + 2, 'RecordsList');
+  s += close(d, 'Subjects');
+  s += close(--d, 'General');
+  s += open(d, 'Type');
+  s += open(d + 1, 'Credit');
+  s += money(d + 2, 'CreditLimit', record.credit.creditLimit);
+  s += open(d + 2, 'RecordsList');
   for (const r of record.credit.records) {
-    open(d + 3, 'Record', { accountingDate: r.accountingDate });
-    money(d + 4, 'ResidualAmount', r.residualAmount);
-    if (r.overdueInstalmentCount !== undefined) leaf(d + 4, 'OverdueInstalmentCount', String(r.overdueInstalmentCount));
-    if (r.overdueAmount !== undefined) money(d + 4, 'OverdueAmount', r.overdueAmount);
-    if (r.prolongationEndDate !== undefined) leaf(d + 4, 'ProlongationEndDate', r.prolongationEndDate);
-    if (r.lastPaymentDate !== undefined) leaf(d + 4, 'LastPaymentDate', r.lastPaymentDate);
-    close(d + 3, 'Record');
+    s += open(d + 3, 'Record', attr('accountingDate', r.accountingDate));
+    s += money(d + 4, 'ResidualAmount', r.residualAmount);
+    if (r.overdueInstalmentCount !== undefined) s += leaf(d + 4, 'OverdueInstalmentCount', String(r.overdueInstalmentCount));
+    if (r.overdueAmount !== undefined) s += money(d + 4, 'OverdueAmount', r.overdueAmount);
+    if (r.prolongationEndDate !== undefined) s += leaf(d + 4, 'ProlongationEndDate', r.prolongationEndDate);
+    if (r.lastPaymentDate !== undefined) s += leaf(d + 4, 'LastPaymentDate', r.lastPaymentDate);
+    s += close(d + 3, 'Record');
   }
-  close(d + 2, 'RecordsList');
-  close(d + 1, 'Credit');
-  close(d, 'Type');
-  close(--d, 'Contract');
-  return out.join('\n') + '\n';
+  s += close(d + 2, 'RecordsList');
+  s += close(d + 1, 'Credit');
+  s += close(d, 'Type');
+  s += close(--d, 'Contract');
+  return s;
 }

@@ -7,20 +7,24 @@
  * most 10,000 records; larger batches become several files. The document also asks for 10,000-50,000
  * contracts per file; the hard 10,000-record package limit wins.
  *
- * Memory: one contract's XML at a time is in memory while writing (stream backpressure respected),
- * plus per file the contract codes and their line numbers (≤ maxRecordsPerFile). Validation reads
- * one finished file (≤ maxBytes), so the peak depends on the file limits, not on the batch size.
+ * Memory: contracts are written in chunks of up to WRITE_CHUNK_BYTES (512 KiB of UTF-8, one
+ * stream write per chunk instead of one per contract; stream backpressure respected), plus per file
+ * the contract codes (≤ maxRecordsPerFile; their line numbers are found only for a file that fails
+ * the XSD). Validation streams the finished
+ * file from disk in one long-lived validator worker (integrations/gkb/xsd.ts), so this process never
+ * holds a whole file, and the peak depends on the file limits, not on the batch size.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import * as path from 'node:path';
+import { createInterface } from 'node:readline';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as yazl from 'yazl';
 import { writeContractXml, type ContractRecord } from '../../domain/gkb/contract-record';
-import { validateGkbXml } from './xsd';
+import { validateGkbXmlFile } from './xsd';
 
 export const GKB_MAX_RECORDS_PER_PACKAGE = 10_000;
 export const GKB_MAX_PACKAGE_BYTES = 100 * 1024 * 1024;
@@ -116,23 +120,65 @@ interface OpenPart {
   xmlPath: string;
   zipPath: string;
   out: WriteStream;
+  /** UTF-8 of the contracts not yet handed to the stream: pending[0, pendingBytes). */
+  pending: Buffer;
+  pendingBytes: number;
   bytes: number;
-  lines: number;
   contractCodes: string[];
   startedAt: number;
-  /** 1-based line of each contract's <Contract> tag, to name the contract in an XSD error. */
-  startLines: number[];
 }
 
-async function write(out: WriteStream, chunk: string): Promise<void> {
+/**
+ * Contracts are encoded (UTF-8) into chunks of this many bytes (~190 contracts) before one stream
+ * write: a write per contract (~2.7 KB) costs a stream round trip each and, with the default 16 KiB
+ * high-water mark, a wait for 'drain' every few contracts. Encoding each contract straight into the
+ * chunk also gives its byte length (for the size limit) without a separate Buffer.byteLength pass,
+ * and the stream gets bytes, not a string to convert again.
+ */
+const WRITE_CHUNK_BYTES = 512 * 1024;
+/** The XML stream's buffer: a few chunks, so encoding the next chunk overlaps with the disk write. */
+const WRITE_HIGH_WATER_MARK = 2 * WRITE_CHUNK_BYTES;
+
+async function write(out: WriteStream, chunk: Buffer): Promise<void> {
   if (!out.write(chunk)) await once(out, 'drain');
 }
 
-function countLines(s: string): number {
-  let n = 0;
-  for (let i = s.indexOf('\n'); i !== -1; i = s.indexOf('\n', i + 1)) n++;
-  return n;
+/** Hands the pending bytes to the stream; the stream keeps that Buffer, so a new one is started. */
+async function flushPending(p: OpenPart): Promise<void> {
+  if (p.pendingBytes === 0) return;
+  const chunk = p.pending.subarray(0, p.pendingBytes);
+  p.pending = Buffer.allocUnsafe(WRITE_CHUNK_BYTES);
+  p.pendingBytes = 0;
+  await write(p.out, chunk);
 }
+
+/** Appends encoded bytes to the part's pending chunk, writing the chunk out when it is full. */
+async function appendBytes(p: OpenPart, bytes: Buffer): Promise<void> {
+  if (p.pendingBytes + bytes.length > p.pending.length) await flushPending(p);
+  if (bytes.length > p.pending.length) {
+    await write(p.out, Buffer.from(bytes)); // a contract larger than a chunk: on its own
+    return;
+  }
+  p.pendingBytes += bytes.copy(p.pending, p.pendingBytes);
+}
+
+/**
+ * 1-based line of each contract's <Contract> tag in a written file, to name the contract in an XSD
+ * error. Computed only when a file fails (streamed from disk), not for every contract written: each
+ * contract starts on a line beginning with CONTRACT_LINE_START (writeContractXml at depth 1, which
+ * escapes "<" and line breaks in values), and no other line does.
+ */
+async function contractStartLines(xmlPath: string): Promise<number[]> {
+  const starts: number[] = [];
+  let line = 0;
+  // Our files hold no raw "\r" (escapeXml writes &#13;), so readline's breaks are the "\n"s.
+  for await (const text of createInterface({ input: createReadStream(xmlPath, 'utf8'), crlfDelay: Infinity })) {
+    line++;
+    if (text.startsWith(CONTRACT_LINE_START)) starts.push(line);
+  }
+  return starts;
+}
+const CONTRACT_LINE_START = '  <Contract ';
 
 /**
  * Writes the records as one or more validated GKB files (XML + ZIP). Throws on the first file that
@@ -156,30 +202,33 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
   const footerBytes = Buffer.byteLength(XML_FOOTER);
   const done: BatchFileInfo[] = [];
   let current: OpenPart | undefined;
+  /** Each contract's UTF-8, before it is copied into the part's pending chunk. */
+  let scratch = Buffer.allocUnsafe(64 * 1024);
 
   const openPart = async (part: number): Promise<OpenPart> => {
     const fileName = fileNameFor(options.baseName, part);
     const stem = fileName.replace(/\.zip$/, '');
     const xmlPath = path.join(options.dir, `${stem}.xml`);
-    const out = createWriteStream(xmlPath, { encoding: 'utf8' });
+    const out = createWriteStream(xmlPath, { encoding: 'utf8', highWaterMark: WRITE_HIGH_WATER_MARK });
     const p: OpenPart = {
       part, fileName, xmlPath, zipPath: path.join(options.dir, fileName), out,
-      bytes: headerBytes, lines: countLines(XML_HEADER), contractCodes: [], startLines: [], startedAt: performance.now(),
+      pending: Buffer.allocUnsafe(WRITE_CHUNK_BYTES), pendingBytes: 0,
+      bytes: headerBytes, contractCodes: [], startedAt: performance.now(),
     };
-    await write(out, XML_HEADER);
+    await appendBytes(p, Buffer.from(XML_HEADER));
     return p;
   };
 
   const finishPart = async (p: OpenPart): Promise<void> => {
-    await write(p.out, XML_FOOTER);
+    await appendBytes(p, Buffer.from(XML_FOOTER));
+    await flushPending(p);
     p.out.end();
     await once(p.out, 'finish');
     const written = performance.now();
-    let xml: Buffer | undefined = await readFile(p.xmlPath);
-    const xmlBytes = xml.byteLength;
-    const check = await validateGkbXml(xml, { fileType });
-    xml = undefined; // up to 100 MB: let it go before zipping
-    if (!check.valid) throw new Error(describeXsdFailure(p, check.errors));
+    const xmlBytes = (await stat(p.xmlPath)).size;
+    // Validated from disk by the validator worker: the file is never read into this process.
+    const check = await validateGkbXmlFile(p.xmlPath, { fileType });
+    if (!check.valid) throw new Error(describeXsdFailure(p, check.errors, await contractStartLines(p.xmlPath)));
     const validated = performance.now();
     const zip = await zipFile(p.xmlPath, p.zipPath, path.basename(p.xmlPath), options.mtime ?? new Date());
     done.push({
@@ -195,7 +244,9 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
         throw new Error(`contract ${record.general.contractCode} was built for file type ${record.fileType}, this batch is type ${fileType}: one-day records need their own file (GKB document §6)`);
       }
       const chunk = writeContractXml(record, 1);
-      const chunkBytes = Buffer.byteLength(chunk);
+      // UTF-8 is at most 3 bytes per UTF-16 unit, so the scratch buffer sized below always fits.
+      if (scratch.length < chunk.length * 3) scratch = Buffer.allocUnsafe(chunk.length * 3);
+      const chunkBytes = scratch.write(chunk, 0, 'utf8');
       if (headerBytes + chunkBytes + footerBytes > maxBytes) {
         throw new Error(`contract ${record.general.contractCode} alone (${chunkBytes} bytes) exceeds the file size limit of ${maxBytes} bytes`);
       }
@@ -204,11 +255,9 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
         current = undefined;
       }
       if (!current) current = await openPart(done.length + 1);
-      current.startLines.push(current.lines + 1);
       current.contractCodes.push(record.general.contractCode);
-      await write(current.out, chunk);
+      await appendBytes(current, scratch.subarray(0, chunkBytes));
       current.bytes += chunkBytes;
-      current.lines += countLines(chunk);
     }
     if (current) {
       const last = current;
@@ -221,11 +270,11 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
   return done;
 }
 
-function describeXsdFailure(p: OpenPart, errors: string[]): string {
+function describeXsdFailure(p: OpenPart, errors: string[], startLines: number[]): string {
   const first = errors.slice(0, 5).map((e) => {
     const m = /^line (\d+):/.exec(e);
     if (!m) return e;
-    const code = contractAtLine(p, Number(m[1]));
+    const code = contractAtLine(p, startLines, Number(m[1]));
     return code === undefined ? e : `${e} (contract ${code})`;
   });
   const more = errors.length > first.length ? ` … and ${errors.length - first.length} more` : '';
@@ -233,13 +282,13 @@ function describeXsdFailure(p: OpenPart, errors: string[]): string {
 }
 
 /** The contract whose XML holds `line` (binary search over the start lines). */
-function contractAtLine(p: OpenPart, line: number): string | undefined {
+function contractAtLine(p: OpenPart, startLines: number[], line: number): string | undefined {
   let lo = 0;
-  let hi = p.startLines.length - 1;
+  let hi = startLines.length - 1;
   let found = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    if (p.startLines[mid] <= line) {
+    if (startLines[mid] <= line) {
       found = mid;
       lo = mid + 1;
     } else hi = mid - 1;

@@ -9,7 +9,8 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { memoryPages, validateXML } from 'xmllint-wasm';
+import { Worker } from 'node:worker_threads';
+import { memoryPages } from 'xmllint-wasm';
 
 export interface GkbXsdResult {
   valid: boolean;
@@ -73,21 +74,36 @@ const MAX_MEMORY_PAGES = 64 * memoryPages.MiB;
  * wasm heap), so a fixed 64 MiB cap is plenty; measured: a 27 MB file validates even in 16 MiB.
  */
 export async function validateGkbXml(xml: string | Buffer, options: ValidateGkbXmlOptions = {}): Promise<GkbXsdResult> {
+  const contents = typeof xml === 'string' ? xml : new Uint8Array(xml.buffer, xml.byteOffset, xml.byteLength);
+  const bytes = typeof xml === 'string' ? Buffer.byteLength(xml) : xml.byteLength;
+  return validate({ contents }, bytes, options);
+}
+
+/**
+ * Validates a GKB XML file on disk, like validateGkbXml. The validator worker reads the file itself,
+ * so this thread never holds it (a file may be up to 100 MB) and it is not copied between threads.
+ */
+export async function validateGkbXmlFile(xmlPath: string, options: ValidateGkbXmlOptions = {}): Promise<GkbXsdResult> {
+  return validate({ xmlPath }, undefined, options);
+}
+
+async function validate(input: { contents?: string | Uint8Array; xmlPath?: string }, bytes: number | undefined, options: ValidateGkbXmlOptions): Promise<GkbXsdResult> {
   const fileType = options.fileType ?? 1;
   if (fileType !== 1 && fileType !== 3) throw new RangeError(`no GKB schema for file type ${String(fileType)}`);
   const { common, byType } = await loadSchemas();
-  const contents = typeof xml === 'string' ? xml : new Uint8Array(xml.buffer, xml.byteOffset, xml.byteLength);
-  const bytes = typeof xml === 'string' ? Buffer.byteLength(xml) : xml.byteLength;
 
-  let result;
+  let result: XmllintOutput;
   try {
-    result = await validateXML({
-      xml: { fileName: XML_FILE_NAME, contents },
-      schema: [{ fileName: SCHEMA_FILES[fileType], contents: byType[fileType] }],
-      preload: [{ fileName: COMMON_FILE, contents: common }],
-      stream: true,
-      initialMemoryPages: memoryPages.defaultInitialMemoryPages,
-      maxMemoryPages: MAX_MEMORY_PAGES,
+    result = await runXmllint({
+      ...input,
+      // The same command line xmllint-wasm's validateXML({ schema, stream: true }) builds.
+      args: ['--schema', SCHEMA_FILES[fileType], '--noout', '--stream', XML_FILE_NAME],
+      files: [
+        { fileName: SCHEMA_FILES[fileType], contents: byType[fileType] },
+        { fileName: COMMON_FILE, contents: common },
+      ],
+      initialMemory: memoryPages.defaultInitialMemoryPages,
+      maxMemory: MAX_MEMORY_PAGES,
     });
   } catch (e) {
     // xmllint exits with 1 (XMLLINT_ERR_UNCLASS) when the document cannot be parsed: not
@@ -96,7 +112,8 @@ export async function validateGkbXml(xml: string | Buffer, options: ValidateGkbX
     const err = e as Error & { code?: number };
     // libxml2 reports a failed allocation as an error at the current line, so check the text first.
     if (/memory/i.test(String(err.message ?? ''))) {
-      throw new Error(`GKB XSD validation ran out of memory (${bytes} bytes of XML, max ${MAX_MEMORY_PAGES} wasm pages): ${String(err.message).slice(0, 300)}`);
+      const size = bytes ?? (input.xmlPath ? `${input.xmlPath}:` : '?');
+      throw new Error(`GKB XSD validation ran out of memory (${size} bytes of XML, max ${MAX_MEMORY_PAGES} wasm pages): ${String(err.message).slice(0, 300)}`);
     }
     if (err.code === 1) {
       return { valid: false, errors: ['not well-formed XML', ...formatErrors(String(err.message ?? '').split('\n'))] };
@@ -104,8 +121,184 @@ export async function validateGkbXml(xml: string | Buffer, options: ValidateGkbX
     throw err;
   }
   if (result.valid) return { valid: true, errors: [] };
-  const errors = formatErrors(result.errors.map((e) => e.rawMessage));
-  return { valid: false, errors: errors.length ? errors : [result.rawOutput.trim() || 'invalid (xmllint gave no message)'] };
+  // As xmllint-wasm's parseErrors: every stderr line but the last two ("… fails to validate", "").
+  const errors = formatErrors(result.stderr.split('\n').slice(0, -2));
+  return { valid: false, errors: errors.length ? errors : [result.stderr.trim() || 'invalid (xmllint gave no message)'] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The validator worker
+// ---------------------------------------------------------------------------------------------
+//
+// xmllint-wasm's validateXML starts a new worker thread per call: a new V8 isolate, a fresh
+// compilation of the 1.5 MB wasm module, the XML copied into the worker, and (glibc) often a new
+// malloc arena that keeps its pages after the thread ends. Per batch file that is ~0.1 s and
+// tens of MiB of RSS that grow with the number of files. Here one long-lived worker runs the same
+// Emscripten module (xmllint-wasm's xmllint-node.js, a fresh instance and wasm heap per run, so no
+// state is shared between runs) with the compiled WebAssembly.Module kept, one run at a time.
+// The worker is unref'd while idle (it never keeps the process alive) and ends after
+// WORKER_IDLE_MS without work, giving its memory back.
+
+const WORKER_IDLE_MS = 10_000;
+const MESSAGE_KEY = 'k2-gkb-xsd';
+
+interface XmllintJob {
+  contents?: string | Uint8Array;
+  xmlPath?: string;
+  args: string[];
+  files: Array<{ fileName: string; contents: string }>;
+  initialMemory: number;
+  maxMemory: number;
+}
+interface XmllintOutput {
+  valid: boolean;
+  stderr: string;
+}
+
+/** Runs in the worker (plain JS, eval'd): one xmllint main() per message. */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const Module = require(workerData.xmllintPath);
+const KEY = ${JSON.stringify(MESSAGE_KEY)};
+let compiled;
+function instantiateWasm(imports, receive) {
+  compiled ??= new WebAssembly.Module(fs.readFileSync(workerData.wasmPath));
+  WebAssembly.instantiate(compiled, imports).then((instance) => receive(instance, compiled), (e) => done({ exitCode: -1, stderr: 'WASM instantiate: ' + e }));
+  return {};
+}
+let done = () => {};
+parentPort.on('message', (job) => {
+  if (!job || job[KEY] !== true) return;
+  let stderr = '';
+  let answered = false;
+  let fd;
+  done = (m) => {
+    if (answered) return;
+    answered = true;
+    if (fd !== undefined) fs.closeSync(fd);
+    parentPort.postMessage({ [KEY]: true, id: job.id, ...m });
+  };
+  try {
+    let inputFiles = job.files;
+    let onRuntimeInitialized;
+    if (job.xmlPath !== undefined) {
+      // The file is read from disk as libxml2's stream reader asks for it (a character device in
+      // the Emscripten FS), 1 MiB at a time: neither this thread nor the wasm heap holds it whole.
+      fd = fs.openSync(job.xmlPath, 'r');
+      const buf = Buffer.allocUnsafe(1024 * 1024);
+      let len = 0;
+      let pos = 0;
+      let eof = false;
+      const input = () => {
+        if (pos === len) {
+          if (eof) return null;
+          len = fs.readSync(fd, buf, 0, buf.length, null);
+          pos = 0;
+          if (len === 0) {
+            eof = true;
+            return null;
+          }
+        }
+        return buf[pos++];
+      };
+      onRuntimeInitialized = function () { this.FS_createDevice('/', job.xmlName, input); };
+    } else {
+      inputFiles = [{ fileName: job.xmlName, contents: job.contents }, ...job.files];
+    }
+    const module = {
+      inputFiles,
+      arguments: job.args,
+      print() {},
+      printErr(text) { stderr += text + '\\n'; },
+      onExit(exitCode) { done({ exitCode, stderr }); },
+      onAbort(reason) { done({ exitCode: -1, stderr: 'WASM Abort: ' + reason }); },
+      wasmMemory: new WebAssembly.Memory({ initial: job.initialMemory, maximum: job.maxMemory }),
+      instantiateWasm,
+    };
+    if (onRuntimeInitialized) module.onRuntimeInitialized = onRuntimeInitialized.bind(module);
+    const run = Module(module);
+    if (run && typeof run.catch === 'function') run.catch((e) => done({ exitCode: -1, stderr: String((e && e.message) || e) }));
+  } catch (e) {
+    done({ error: String((e && e.message) || e) });
+  }
+});
+`;
+
+let worker: Worker | undefined;
+let idleTimer: NodeJS.Timeout | undefined;
+let queue: Promise<unknown> = Promise.resolve();
+let nextId = 1;
+const pending = new Map<number, { resolve: (m: WorkerReply) => void; reject: (e: Error) => void }>();
+
+interface WorkerReply {
+  exitCode?: number;
+  stderr?: string;
+  error?: string;
+}
+
+function getWorker(): Worker {
+  if (worker) return worker;
+  const xmllintPath = require.resolve('xmllint-wasm/xmllint-node.js');
+  const w = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: { xmllintPath, wasmPath: path.join(path.dirname(xmllintPath), 'xmllint.wasm') },
+  });
+  const failAll = (e: Error) => {
+    if (worker === w) worker = undefined;
+    for (const p of pending.values()) p.reject(e);
+    pending.clear();
+  };
+  w.on('message', (m: WorkerReply & { id?: number } & Record<string, unknown>) => {
+    if (!m || m[MESSAGE_KEY] !== true || m.id === undefined) return;
+    const p = pending.get(m.id);
+    pending.delete(m.id);
+    p?.resolve(m);
+  });
+  w.on('error', failAll);
+  w.on('exit', (code) => failAll(new Error(`GKB XSD validator worker exited (code ${code})`)));
+  w.unref();
+  worker = w;
+  return w;
+}
+
+/** One xmllint run in the shared worker; runs are queued (one at a time: one wasm heap, one file). */
+function runXmllint(job: XmllintJob): Promise<XmllintOutput> {
+  const run = queue.then(() => runNow(job));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+async function runNow(job: XmllintJob): Promise<XmllintOutput> {
+  if (idleTimer) clearTimeout(idleTimer);
+  idleTimer = undefined;
+  const w = getWorker();
+  w.ref(); // a run in progress keeps the process alive, as xmllint-wasm's own worker does
+  const id = nextId++;
+  try {
+    const reply = await new Promise<WorkerReply>((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      w.postMessage({ [MESSAGE_KEY]: true, id, xmlName: XML_FILE_NAME, ...job });
+    });
+    if (reply.error !== undefined) throw new Error(reply.error);
+    const exitCode = reply.exitCode ?? -1;
+    const stderr = reply.stderr ?? '';
+    // xmllint-wasm: 0 valid, 3 / 4 validation error, anything else a failure of the run.
+    if (exitCode === 0 || exitCode === 3 || exitCode === 4) return { valid: exitCode === 0, stderr };
+    throw Object.assign(new Error(stderr), { code: exitCode });
+  } finally {
+    if (worker === w) {
+      w.unref();
+      idleTimer = setTimeout(() => {
+        idleTimer = undefined;
+        if (worker === w && pending.size === 0) {
+          worker = undefined;
+          void w.terminate();
+        }
+      }, WORKER_IDLE_MS);
+      idleTimer.unref();
+    }
+  }
 }
 
 /** "gkb-batch.xml:12: element X: Schemas validity error : Element 'X': ..." → "line 12: Element 'X': ...". */
