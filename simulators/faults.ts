@@ -1,3 +1,5 @@
+import { json, Router } from 'express';
+
 /**
  * Fault injection shared by the ABS, GKB and EKO simulators.
  * Set at start from SIM_FAULTS ("abs.http5xx=0.3,abs.latencyMs=200") and changed at run time
@@ -43,3 +45,41 @@ export class Faults {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The run-time fault control every simulator serves at /_sim/faults: GET shows the faults and the
+ * knobs, POST a JSON object of knobs changes them (unknown knobs are refused), DELETE clears them.
+ */
+export function faultControl(faults: Faults, knobs: Record<string, string>, onChange?: (snapshot: FaultSettings) => void): Router {
+  const router = Router();
+  const state = () => ({ faults: faults.snapshot(), knobs });
+  router.get('/_sim/faults', (_req, res) => {
+    res.json(state());
+  });
+  router.post('/_sim/faults', json(), (req, res) => {
+    const body: unknown = req.body;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      res.status(400).json({ error: 'expected a JSON object of fault knobs, e.g. {"http5xx": 0.3}', knobs });
+      return;
+    }
+    const unknown = Object.keys(body).filter((k) => !(k in knobs));
+    if (unknown.length > 0) {
+      res.status(400).json({ error: `unknown fault knob(s): ${unknown.join(', ')}`, knobs });
+      return;
+    }
+    try {
+      faults.set(body as FaultSettings);
+    } catch (err) {
+      res.status(400).json({ error: (err as Error).message, knobs });
+      return;
+    }
+    onChange?.(faults.snapshot());
+    res.json(state());
+  });
+  router.delete('/_sim/faults', (_req, res) => {
+    faults.reset();
+    onChange?.(faults.snapshot());
+    res.json(state());
+  });
+  return router;
+}

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { sleep, type Faults } from '../faults';
+import { faultControl, sleep, type Faults } from '../faults';
 import type { AbsAccountWire, AbsAccountsWire, AbsAnswerWire, AbsClientWire, AbsStatementLineWire, AbsStatementWire } from '../../integrations/abs';
 import { classifyIinBin, isValidIinBin } from '../../domain/iin';
 import { isValidKzIban, kzIbanCheckDigits } from '../../domain/iban';
@@ -430,27 +430,7 @@ export function createAbsSimulator(options: AbsSimulatorOptions): AbsSimulator {
   });
 
   // --- simulator control -------------------------------------------------------------------
-  app.get('/_sim/faults', (_req, res) => {
-    res.json(faults.snapshot());
-  });
-  app.post('/_sim/faults', express.json(), (req, res) => {
-    const body: unknown = req.body;
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      res.status(400).json({ error: 'expected a JSON object such as {"http5xx": 0.3}' });
-      return;
-    }
-    try {
-      faults.set(body as Record<string, number>);
-    } catch (err) {
-      res.status(400).json({ error: (err as Error).message });
-      return;
-    }
-    res.json(faults.snapshot());
-  });
-  app.delete('/_sim/faults', (_req, res) => {
-    faults.reset();
-    res.json(faults.snapshot());
-  });
+  app.use(faultControl(faults, ABS_FAULT_KEYS));
   // 50,000 loans are about 17 MB of JSON.
   app.post('/_sim/loans', express.json({ limit: '100mb' }), (req, res) => {
     const read = readLoanBook(req.body);

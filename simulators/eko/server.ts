@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../../config';
 import { createLogger, type Logger } from '../../observability/logger';
-import type { Faults } from '../faults';
+import { faultControl, type Faults } from '../faults';
 import { ERROR_CODES } from '../../api/error-codes';
 import type { DemandStatusCode } from '../../domain/demand-status';
 import { EKO_ERROR, validatePaymentDemand, type EkoAnswer, type PaymentDemand } from '../../integrations/eko';
@@ -328,27 +328,7 @@ export function createEkoSimulator(options: EkoSimulatorOptions): EkoSimulator {
     res.json(record);
   });
 
-  app.get('/_sim/faults', (_req, res) => {
-    res.json({ faults: faults.snapshot(), knobs: EKO_FAULT_KEYS });
-  });
-  app.post('/_sim/faults', (req, res) => {
-    const body = req.body as Record<string, unknown> | undefined;
-    if (!body || typeof body !== 'object' || Array.isArray(body)) return res.status(400).json({ error: 'expected a JSON object of fault knobs' });
-    const unknown = Object.keys(body).filter((k) => !(k in EKO_FAULT_KEYS));
-    if (unknown.length > 0) return res.status(400).json({ error: `unknown fault knob(s): ${unknown.join(', ')}`, knobs: EKO_FAULT_KEYS });
-    try {
-      faults.set(body as Record<string, number>);
-    } catch (err) {
-      return res.status(400).json({ error: (err as Error).message });
-    }
-    log.info('faults changed', { faults: faults.snapshot() });
-    res.json({ faults: faults.snapshot() });
-  });
-  app.delete('/_sim/faults', (_req, res) => {
-    faults.reset();
-    log.info('faults cleared');
-    res.json({ faults: faults.snapshot() });
-  });
+  app.use(faultControl(faults, EKO_FAULT_KEYS, (snapshot) => log.info('faults changed', { faults: snapshot })));
 
   // Malformed JSON and other body errors answer in EKO's shape, not as an HTML page.
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {

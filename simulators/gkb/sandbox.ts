@@ -39,7 +39,7 @@ import express from 'express';
 import * as soap from 'soap';
 import yauzl from 'yauzl';
 import { create } from 'xmlbuilder2';
-import { Faults } from '../faults';
+import { faultControl, Faults } from '../faults';
 import { iinBinProblem } from '../../domain/iin';
 import { DEFAULT_WSDL_PATH } from '../../integrations/gkb/soap-client';
 import { validateGkbXml } from '../../integrations/gkb/xsd';
@@ -370,6 +370,17 @@ function gkbTime(ms: number): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** The sandbox's fault knobs ('gkb.*' in SIM_FAULTS, or /_sim/faults). */
+export const GKB_FAULT_KEYS = {
+  systemFault: 'rate: ScbSystemFault on any call',
+  uploadTimeout: 'rate: accept an upload but answer it too late (outcome unknown)',
+  slowFactor: 'multiplies the processing time of files uploaded from now on (default 1)',
+  processingError: 'rate: a file ends «Ошибка обработки.» and loads no record',
+  recordRejectRate: 'rate: a record is rejected with a business error',
+  latencyMs: 'milliseconds: wait this long before every SOAP answer',
+  http5xx: 'rate: a bare HTTP 503 from "the proxy" (no SOAP body)',
+} as const;
 
 export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
   const faults = options.faults ?? new Faults('gkb');
@@ -713,21 +724,7 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
 
   const app = express();
   // Fault control on the same server, like the other simulators.
-  app.get('/_sim/faults', (_req, res) => {
-    res.json(faults.snapshot());
-  });
-  app.post('/_sim/faults', express.json(), (req, res) => {
-    try {
-      faults.set((req.body ?? {}) as Record<string, number>);
-      res.json(faults.snapshot());
-    } catch (e) {
-      res.status(400).json({ error: (e as Error).message });
-    }
-  });
-  app.delete('/_sim/faults', (_req, res) => {
-    faults.reset();
-    res.json(faults.snapshot());
-  });
+  app.use(faultControl(faults, GKB_FAULT_KEYS));
   // In front of the SOAP service, like a proxy: added latency and bare 503s.
   app.use(GKB_SOAP_PATH, async (_req, res, next) => {
     const latency = faults.get('latencyMs');

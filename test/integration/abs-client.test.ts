@@ -326,10 +326,11 @@ describe('faults and their classification', () => {
   const iin = S.ordinary;
 
   it('are set, read and reset over HTTP', async () => {
-    expect(await postJson('/_sim/faults', { http5xx: 0.5, latencyMs: 10 })).toEqual({ status: 200, json: { http5xx: 0.5, latencyMs: 10 } });
-    expect(await fetch(`${base}/_sim/faults`).then((r) => r.json())).toEqual({ http5xx: 0.5, latencyMs: 10 });
+    expect(await postJson('/_sim/faults', { http5xx: 0.5, latencyMs: 10 })).toMatchObject({ status: 200, json: { faults: { http5xx: 0.5, latencyMs: 10 } } });
+    expect(await fetch(`${base}/_sim/faults`).then((r) => r.json())).toMatchObject({ faults: { http5xx: 0.5, latencyMs: 10 } });
     expect((await postJson('/_sim/faults', { http5xx: 'often' })).status).toBe(400);
-    expect(await postJson('/_sim/faults', undefined, 'DELETE')).toEqual({ status: 200, json: {} });
+    expect((await postJson('/_sim/faults', { http5xxx: 1 })).status).toBe(400);
+    expect(await postJson('/_sim/faults', undefined, 'DELETE')).toMatchObject({ status: 200, json: { faults: {} } });
     expect(await fetch(`${base}/health`).then((r) => r.json())).toEqual({ status: 'ok' });
   });
 
