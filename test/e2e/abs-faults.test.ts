@@ -183,6 +183,6 @@ test(`${CASES} cases at 30% ABS 5xx all reach their demand, none needs attention
   }
 
   // The simulator really did fail calls: the ABS simulator's faults are what was asked.
-  const { faults } = await (await fetch(`http://127.0.0.1:${ports.abs}/_sim/faults`)).json();
+  const { faults } = (await (await fetch(`http://127.0.0.1:${ports.abs}/_sim/faults`)).json()) as { faults: Record<string, number> };
   expect(faults).toMatchObject({ http5xx: 0.3 });
 });

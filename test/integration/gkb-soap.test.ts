@@ -391,13 +391,14 @@ describe('GKB SOAP client against the GKB sandbox', () => {
     test('ScbSystemFault (set through POST /_sim/faults) is transient; DELETE clears it', async () => {
       const base = `http://127.0.0.1:${port}/_sim/faults`;
       const set = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ systemFault: 1 }) });
-      expect((await set.json()).faults).toEqual({ systemFault: 1 });
+      const faultsOf = async (r: Response) => ((await r.json()) as { faults: Record<string, number> }).faults;
+      expect(await faultsOf(set)).toEqual({ systemFault: 1 });
       const err = await caught(gkb.getImportInfo({ firstResult: 0, maxResults: 1 }));
       expect(err).toBeInstanceOf(GkbTransientError);
       expect(isTransientGkbError(err)).toBe(true);
       expect(err).toMatchObject({ reason: 'ScbSystemFault', code: 'SYSTEM_ERROR' });
-      expect((await (await fetch(base, { method: 'DELETE' })).json()).faults).toEqual({});
-      expect((await (await fetch(base)).json()).faults).toEqual({});
+      expect(await faultsOf(await fetch(base, { method: 'DELETE' }))).toEqual({});
+      expect(await faultsOf(await fetch(base))).toEqual({});
       await expect(gkb.getImportInfo({ firstResult: 0, maxResults: 1 })).resolves.toBeDefined();
     });
 
