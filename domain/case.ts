@@ -127,6 +127,8 @@ export interface CarriedCaseState {
   gkb: GkbOutcome;
   /** How many GKB reports the case has queued (each gets its own report key). */
   gkbReports: number;
+  /** The overdue state GKB last accepted for this contract, to report again when it changes. */
+  gkbReported?: { debt: string; overdueDays: number };
   updates: number;
 }
 

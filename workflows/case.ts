@@ -16,6 +16,7 @@ import {
   defineQuery,
   defineSignal,
   log,
+  patched,
   proxyActivities,
   setHandler,
   TimeoutFailure,
@@ -226,6 +227,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
         if (!result) return { value: false };
         if (result.outcome === 'accepted') {
           state.gkb = { state: 'accepted', recordId, result: result.text };
+          state.gkbReported = { debt: dossier.debt, overdueDays: dossier.overdueDays };
           return { value: true };
         }
         state.gkb = { state: 'rejected', recordId, message: result.text };
@@ -315,10 +317,19 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     if (await reportToGkb('overdue')) moveTo('reported-to-gkb');
   }
 
-  // The case now waits until it is closed.
+  // The case now waits until it is closed; when EKO re-sends the loan with a new overdue state,
+  // GKB hears of it (one report at a time, after GKB accepted the previous one).
+  const reportedStale = () =>
+    state.gkb.state === 'accepted' &&
+    state.gkbReported !== undefined &&
+    (state.gkbReported.debt !== state.loan.debt || state.gkbReported.overdueDays !== state.loan.overdue_days);
   for (;;) {
-    const waited = await condition(() => state.closeRequested !== undefined, '30 days');
-    if (waited) break;
+    await condition(() => state.closeRequested !== undefined || reportedStale(), '30 days');
+    if (state.closeRequested) break;
+    if (reportedStale() && patched('gkb-report-on-update')) {
+      await reportToGkb('overdue');
+      continue;
+    }
     await continueAsNewIfLong();
   }
 

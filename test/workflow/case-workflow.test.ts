@@ -85,6 +85,30 @@ test('a case runs to its demand and GKB report, follows PC3-before-PC1, and repo
   });
 });
 
+test('EKO re-sending the loan with a new overdue state reports it to GKB again, once the previous report is accepted', async () => {
+  const { acts, calls } = fakeActivities({ gkb: 'queue' });
+  await withWorker(acts, async () => {
+    const handle = await start('KD-REPORT');
+    await waitForStatus(handle, (s) => s.gkb.state === 'queued');
+    // Updated while the first report waits at GKB: nothing new is queued yet.
+    await handle.signal(loanUpdatedSignal, { ...loan, contract_number: 'KD-REPORT', overdue_days: 95 });
+    await handle.signal(gkbResultSignal, { recordId: '1', outcome: 'accepted', text: 'Контракт обновлен.' });
+    const second = await waitForStatus(handle, (s) => s.gkb.state === 'queued' && (s.gkb as { recordId: string }).recordId === '2');
+    expect(second).toMatchObject({ stage: 'reported-to-gkb', overdueDays: 95 });
+    expect(calls.filter((c) => c.startsWith('enqueueGkbReport'))).toEqual(['enqueueGkbReport:90', 'enqueueGkbReport:95']);
+
+    await handle.signal(gkbResultSignal, { recordId: '2', outcome: 'accepted', text: 'Контракт обновлен.' });
+    await waitForStatus(handle, (s) => s.gkb.state === 'accepted' && (s.gkb as { recordId: string }).recordId === '2');
+    // The same state again (an identical re-send) reports nothing new.
+    await handle.signal(loanUpdatedSignal, { ...loan, contract_number: 'KD-REPORT', overdue_days: 95 });
+    await handle.signal(demandStatusSignal, { reference: second.demand!.reference, status: 'PC1' });
+    await waitForStatus(handle, (s) => s.demand?.status === 'PC1');
+    expect(calls.filter((c) => c.startsWith('enqueueGkbReport'))).toHaveLength(2);
+    await handle.terminate('test done');
+    await recordHistory(handle, 'case-gkb-report-on-update');
+  });
+});
+
 test('a missing scan waits in Needs attention and is picked up by the daily re-check two days later', async () => {
   let scanRequests = 0;
   // ABS has the scan from the third request on: after two daily re-checks.
