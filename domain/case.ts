@@ -4,6 +4,7 @@
  */
 import type { Loan } from './loan';
 import type { GkbDossier } from './gkb/dossier';
+import type { DemandStatusCode } from './demand-status';
 
 /** The stages of DOMAIN.md §2, in order. */
 export const CASE_STAGES = [
@@ -64,7 +65,7 @@ export interface DocumentRef {
   fileName: string;
 }
 
-export type DemandStatusCode = 'PC1' | 'PC3';
+export type { DemandStatusCode };
 
 export interface DemandInfo {
   reference: string;
