@@ -13,7 +13,13 @@
  *      outbox is drained (k2_outbox_dispatched_total grew by the batch and k2_outbox_pending is 0,
  *      i.e. every signalWithStart returned = every case is running), cross-checked by counting
  *      caseWorkflow executions in Temporal's visibility;
- *   c2. single-item POSTs again, now while the worker is busy with the 60,000 cases.
+ *   c2. single-item POSTs again, now while the worker is busy with the 60,000 cases;
+ *   d. worker stopped (system.kill('worker')): the bare rates again, then one POST of 10,000 loans
+ *      until all are running — so the case start rate is compared with the bare rate under the same
+ *      conditions (Temporal's CPU not shared with case execution); the worker is restarted after.
+ * Each single-item phase runs closed-loop (50 clients, each sending its next request when the last
+ * was answered) and open-loop (a fixed arrival rate, 100 and 200 req/s, latency counted from the
+ * scheduled send time so a stalled server is not hidden by clients that stopped sending).
  * CPU seconds of every process are taken from /proc around each phase, to show who was busy.
  * A missed goal is recorded, never thrown: only a crash of the benchmark itself rejects.
  */
@@ -37,6 +43,8 @@ export interface Goal {
 
 export interface BareRate {
   kind: 'start' | 'signalWithStart';
+  /** 'worker running' (phase a: the worker polls its queue, idle) or 'worker stopped' (phase d). */
+  conditions: string;
   workflows: number;
   concurrency: number;
   ms: number;
@@ -56,6 +64,8 @@ export interface LatencyStats {
 
 export interface BatchRun {
   items: number;
+  /** 'worker executing cases' (phase b) or 'worker stopped' (phase d). */
+  conditions: string;
   seed: number;
   bodyMiB: number;
   /** POST sent → error_code 0 received. */
@@ -69,9 +79,12 @@ export interface BatchRun {
   dispatchItemsPerSecond: number;
   /** items / allRunningMs. */
   caseStartsPerSecond: number;
-  /** caseStartsPerSecond / bare signalWithStart rate, and / bare start rate. */
+  /** caseStartsPerSecond / bare signalWithStart rate, and / bare start rate (bare rates measured under `bareConditions`). */
   ratioToBareSignalWithStart: number;
   ratioToBareStart: number;
+  bareConditions: string;
+  bareSignalWithStartPerSecond: number;
+  bareStartPerSecond: number;
   dispatchFailures: number;
   /** caseWorkflow executions Temporal's visibility counts once the outbox is drained (cumulative). */
   temporalCaseCount: number | null;
@@ -83,7 +96,11 @@ export interface BatchRun {
 
 export interface SingleRun {
   label: string;
+  /** closed-loop: `concurrency` clients, each sending when answered; open-loop: requests sent at `targetPerSecond` whatever the answers. */
+  mode: 'closed-loop' | 'open-loop';
+  targetPerSecond: number | null;
   requests: number;
+  /** closed-loop: clients; open-loop: the most requests that were in flight at once. */
   concurrency: number;
   ms: number;
   requestsPerSecond: number;
@@ -246,7 +263,7 @@ async function metric(apiUrl: string, names: string[]): Promise<Record<string, n
 
 // --- phases -------------------------------------------------------------------------------------
 
-async function bareRate(client: Client, procs: ProcInfo[], kind: BareRate['kind'], workflows: number, concurrency: number, tag: string): Promise<BareRate> {
+async function bareRate(client: Client, procs: ProcInfo[], kind: BareRate['kind'], workflows: number, concurrency: number, tag: string, conditions = 'worker running'): Promise<BareRate> {
   const cpu0 = cpuSeconds(procs);
   const started = performance.now();
   const latencies = await pool(workflows, concurrency, async (i) => {
@@ -255,7 +272,7 @@ async function bareRate(client: Client, procs: ProcInfo[], kind: BareRate['kind'
     else await client.workflow.signalWithStart('benchNoop', { ...opts, signal: 'loanUpdated', signalArgs: [{ i }] });
   });
   const ms = performance.now() - started;
-  return { kind, workflows, concurrency, ms: round(ms), perSecond: Math.round(workflows / (ms / 1000)), latencyMs: stats(latencies), cpuSeconds: cpuDelta(cpu0, cpuSeconds(procs), ms) };
+  return { kind, conditions, workflows, concurrency, ms: round(ms), perSecond: Math.round(workflows / (ms / 1000)), latencyMs: stats(latencies), cpuSeconds: cpuDelta(cpu0, cpuSeconds(procs), ms) };
 }
 
 async function registerWithAbs(absUrl: string, loans: EkoLoanItem[]): Promise<void> {
@@ -272,7 +289,8 @@ async function runBatch(
   loans: EkoLoanItem[],
   seed: number,
   casesBefore: number,
-  bare: { start: number; signalWithStart: number },
+  bare: { start: number; signalWithStart: number; conditions: string },
+  conditions: string,
 ): Promise<BatchRun> {
   const body = JSON.stringify(loans);
   const m0 = await metric(sys.apiUrl, ['k2_outbox_dispatched_total', 'k2_outbox_dispatch_failures_total']);
@@ -320,6 +338,7 @@ async function runBatch(
   const caseRate = loans.length / (allRunningMs / 1000);
   return {
     items: loans.length,
+    conditions,
     seed,
     bodyMiB: round(Buffer.byteLength(body) / 1024 / 1024, 2),
     acceptMs: round(acceptMs),
@@ -331,6 +350,9 @@ async function runBatch(
     caseStartsPerSecond: Math.round(caseRate),
     ratioToBareSignalWithStart: round(caseRate / bare.signalWithStart, 3),
     ratioToBareStart: round(caseRate / bare.start, 3),
+    bareConditions: bare.conditions,
+    bareSignalWithStartPerSecond: bare.signalWithStart,
+    bareStartPerSecond: bare.start,
     dispatchFailures: m1.k2_outbox_dispatch_failures_total - m0.k2_outbox_dispatch_failures_total,
     temporalCaseCount,
     temporalCaseCountExpected: expected,
@@ -352,8 +374,60 @@ async function runSingles(sys: { apiUrl: string; procs: ProcInfo[] }, label: str
   const ms = performance.now() - started;
   return {
     label,
+    mode: 'closed-loop',
+    targetPerSecond: null,
     requests: bodies.length,
     concurrency,
+    ms: round(ms),
+    requestsPerSecond: Math.round(bodies.length / (ms / 1000)),
+    nonZero,
+    latencyMs: stats(latencies),
+    cpuSeconds: cpuDelta(cpu0, cpuSeconds(sys.procs), ms),
+  };
+}
+
+/**
+ * Open loop: request i is sent at start + i / perSecond, whether or not earlier ones were answered;
+ * latency runs from that scheduled time to the full answer (so it includes any delay in sending).
+ */
+async function runSinglesOpenLoop(sys: { apiUrl: string; procs: ProcInfo[] }, label: string, loans: EkoLoanItem[], perSecond: number): Promise<SingleRun> {
+  const bodies = loans.map((l) => JSON.stringify([l]));
+  let nonZero = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const url = `${sys.apiUrl}/restapi/services/k2loan_from_eko`;
+  const latencies: number[] = new Array(bodies.length);
+  const calls: Promise<void>[] = [];
+  const cpu0 = cpuSeconds(sys.procs);
+  const started = performance.now();
+  for (let i = 0; i < bodies.length; i++) {
+    const due = started + (i * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    calls.push(
+      post(url, bodies[i], 30_000).then(
+        (res) => {
+          if (res.status !== 200 || JSON.parse(res.text).error_code !== 0) nonZero++;
+        },
+        () => {
+          nonZero++;
+        },
+      ).finally(() => {
+        inFlight--;
+        latencies[i] = performance.now() - due;
+      }),
+    );
+  }
+  await Promise.all(calls);
+  const ms = performance.now() - started;
+  return {
+    label,
+    mode: 'open-loop',
+    targetPerSecond: perSecond,
+    requests: bodies.length,
+    concurrency: maxInFlight,
     ms: round(ms),
     requestsPerSecond: Math.round(bodies.length / (ms / 1000)),
     nonZero,
@@ -395,25 +469,43 @@ export interface ApiIngestOptions {
   batchSizes?: number[];
   singleRequests?: number;
   singleConcurrency?: number;
+  /** Open-loop single-item rates (req/s) and how long each runs (s). */
+  openLoopRates?: number[];
+  openLoopSeconds?: number;
+  /** The batch POSTed while the worker is stopped (0: skip that phase). */
+  stoppedBatchSize?: number;
   /** Keep the temp data dir (logs, databases) for inspection. */
   keepDataDir?: boolean;
   log?: (msg: string) => void;
 }
 
+const envIntEarly = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
+
 export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise<ApiIngestReport> {
   const log = options.log ?? ((msg: string) => console.error(`[api-ingest] ${msg}`));
-  const bareN = options.bareWorkflows ?? 2_000;
-  const batchSizes = options.batchSizes ?? [10_000, 50_000];
-  const singleN = options.singleRequests ?? 2_000;
+  // K2_BENCH_* overrides are for quick iterations only; reports for the issue use the defaults.
+  const bareN = options.bareWorkflows ?? envIntEarly('K2_BENCH_BARE') ?? 2_000;
+  const batchSizes = options.batchSizes ?? (process.env.K2_BENCH_BATCHES ? process.env.K2_BENCH_BATCHES.split(',').map(Number) : [10_000, 50_000]);
+  const singleN = options.singleRequests ?? envIntEarly('K2_BENCH_SINGLE') ?? 2_000;
   const singleConcurrency = options.singleConcurrency ?? 50;
+  const openLoopRates = options.openLoopRates ?? [100, 200];
+  const openLoopSeconds = options.openLoopSeconds ?? 10;
+  const stoppedBatchSize = options.stoppedBatchSize ?? envIntEarly('K2_BENCH_STOPPED') ?? 10_000;
   const dispatchConcurrency = 32; // K2_DISPATCH_CONCURRENCY's default, left unset below
   const notes: string[] = [];
   const loadAvgAtStart = os.loadavg().map((x) => round(x, 2));
   agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
   log('generating loans');
-  const [single1, single2, ...batchData] = disjointBatches([singleN, singleN, ...batchSizes], 20_261_122);
-  const allLoans = [...single1.loans, ...single2.loans, ...batchData.flatMap((b) => b.loans)];
+  const openN = openLoopRates.map((r) => Math.round(r * openLoopSeconds));
+  const warmupN = 100;
+  const [warmup, ...generated] = disjointBatches([warmupN, singleN, singleN, ...openN, ...openN, ...(stoppedBatchSize > 0 ? [stoppedBatchSize] : []), ...batchSizes], 20_261_122);
+  const [single1, single2] = generated;
+  const openQuiet = generated.slice(2, 2 + openN.length);
+  const openBusy = generated.slice(2 + openN.length, 2 + 2 * openN.length);
+  const stoppedBatch = stoppedBatchSize > 0 ? generated[2 + 2 * openN.length] : undefined;
+  const batchData = generated.slice(2 + 2 * openN.length + (stoppedBatch ? 1 : 0));
+  const allLoans = [...warmup.loans, ...generated.flatMap((b) => b.loans)];
 
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'k2-bench-api-'));
   let system: RunningSystem | undefined;
@@ -443,9 +535,25 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
     log(`bare: start ${bareStart.perSecond}/s, signalWithStart ${bareSws.perSecond}/s`);
 
     // c1. single items on a quiet system
+    // Warm-up, not counted (like the bare rate's): opens the 50 keep-alive connections and lets the
+    // API's code paths (JSON parsing, validation, the first group commits, the first dispatches) warm up.
+    log(`single-item warm-up: ${warmupN} POSTs at concurrency ${singleConcurrency} (not counted)`);
+    await runSingles(sys, 'warm-up', warmup.loans, singleConcurrency);
+    await waitDrained(apiUrl, 120_000);
     log(`single-item POSTs (quiet): ${singleN} at concurrency ${singleConcurrency}`);
     const singleQuiet = await runSingles(sys, 'quiet system', single1.loans, singleConcurrency);
     log(`single quiet: p50 ${singleQuiet.latencyMs.p50} ms, p99 ${singleQuiet.latencyMs.p99} ms`);
+    const singles: SingleRun[] = [singleQuiet];
+    const openLoop = async (label: string, sets: { loans: EkoLoanItem[] }[]) => {
+      for (let k = 0; k < openLoopRates.length; k++) {
+        await waitDrained(apiUrl, 120_000);
+        log(`single-item POSTs (${label}): open loop at ${openLoopRates[k]} req/s for ${openLoopSeconds} s`);
+        const run = await runSinglesOpenLoop(sys, label, sets[k].loans, openLoopRates[k]);
+        singles.push(run);
+        log(`open loop ${openLoopRates[k]}/s (${label}): p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms, ${run.nonZero} not 0`);
+      }
+    };
+    await openLoop('quiet system', openQuiet);
     await waitDrained(apiUrl, 120_000);
     let cases = await countCases(client);
 
@@ -453,7 +561,7 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
     const batches: BatchRun[] = [];
     for (const { seed, loans } of batchData) {
       log(`batch of ${loans.length}`);
-      const run = await runBatch(sys, loans, seed, cases, { start: bareStart.perSecond, signalWithStart: bareSws.perSecond });
+      const run = await runBatch(sys, loans, seed, cases, { start: bareStart.perSecond, signalWithStart: bareSws.perSecond, conditions: bareStart.conditions }, 'worker executing cases');
       batches.push(run);
       cases = run.temporalCaseCount ?? cases + loans.length;
       log(`batch ${loans.length}: accepted in ${run.acceptMs} ms (code ${run.errorCode}), all running after ${run.allRunningMs} ms = ${run.caseStartsPerSecond}/s`);
@@ -463,38 +571,68 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
     log(`single-item POSTs (busy): ${singleN} at concurrency ${singleConcurrency}`);
     const singleBusy = await runSingles(sys, 'worker busy with the batch cases', single2.loans, singleConcurrency);
     log(`single busy: p50 ${singleBusy.latencyMs.p50} ms, p99 ${singleBusy.latencyMs.p99} ms`);
+    singles.push(singleBusy);
+    await openLoop('worker busy with the batch cases', openBusy);
+    await waitDrained(apiUrl, 120_000);
 
+    // Peak RSS (VmHWM) of every process, read here for the worker (phase d replaces its process) and again at the end for the others.
     const peakRssMiB: Record<string, number | string> = {};
     for (const p of procs) peakRssMiB[p.name] = vmHwmMiB(p.pid);
 
+    // d. worker stopped: bare rates and a batch under the same conditions (no case executes)
+    const bare: BareRate[] = [bareStart, bareSws];
+    if (stoppedBatch) {
+      log('stopping the worker');
+      await system.kill('worker', 'SIGINT');
+      await sleep(3000);
+      cases = (await countCases(client).catch(() => null)) ?? cases;
+      const cond = 'worker stopped';
+      log(`bare rate (worker stopped): ${bareN} starts and ${bareN} signalWithStarts`);
+      const stStart = await bareRate(client, procs, 'start', bareN, dispatchConcurrency, 'stopped', cond);
+      const stSws = await bareRate(client, procs, 'signalWithStart', bareN, dispatchConcurrency, 'stopped', cond);
+      bare.push(stStart, stSws);
+      log(`bare (worker stopped): start ${stStart.perSecond}/s, signalWithStart ${stSws.perSecond}/s`);
+      log(`batch of ${stoppedBatch.loans.length} (worker stopped)`);
+      const run = await runBatch(sys, stoppedBatch.loans, stoppedBatch.seed, cases, { start: stStart.perSecond, signalWithStart: stSws.perSecond, conditions: cond }, cond);
+      batches.push(run);
+      log(`batch ${run.items} (worker stopped): accepted in ${run.acceptMs} ms, all running after ${run.allRunningMs} ms = ${run.caseStartsPerSecond}/s (bare sws ${stSws.perSecond}/s)`);
+      log('restarting the worker');
+      await system.restart('worker');
+    }
+
+    for (const p of procs) if (p.name !== 'worker') peakRssMiB[p.name] = vmHwmMiB(p.pid);
+
     const goals: Goal[] = [];
-    const b10 = batches.find((b) => b.items === 10_000);
+    const b10 = batches.find((b) => b.items === 10_000 && b.conditions === 'worker executing cases') ?? batches.find((b) => b.items === 10_000);
     if (b10) goals.push({ measure: '10,000 loans accepted (POST → error_code 0)', value: b10.acceptMs, unit: 'ms', goal: '< 5000 ms', met: b10.errorCode === 0 && b10.acceptMs < 5000 });
     for (const b of batches) {
       goals.push({
-        measure: `case start rate, ${b.items.toLocaleString('en-US')} batch (items / POST → all running)`,
+        measure: `case start rate, ${b.items.toLocaleString('en-US')} batch, ${b.conditions} (items / POST → all running)`,
         value: b.caseStartsPerSecond,
         unit: '/s',
-        goal: `≥ 0.8 × bare signalWithStart (${Math.round(0.8 * bareSws.perSecond)}/s)`,
+        goal: `≥ 0.8 × bare signalWithStart, ${b.bareConditions} (${Math.round(0.8 * b.bareSignalWithStartPerSecond)}/s)`,
         met: b.ratioToBareSignalWithStart >= 0.8,
       });
     }
-    for (const s of [singleQuiet, singleBusy]) {
-      goals.push({ measure: `single-item POST p99, ${s.label}`, value: s.latencyMs.p99, unit: 'ms', goal: '< 50 ms', met: s.nonZero === 0 && s.latencyMs.p99 < 50 });
+    for (const s of singles.filter((x) => x.mode === 'closed-loop')) {
+      goals.push({ measure: `single-item POST p99, ${s.concurrency} closed-loop clients, ${s.label}`, value: s.latencyMs.p99, unit: 'ms', goal: '< 50 ms', met: s.nonZero === 0 && s.latencyMs.p99 < 50 });
     }
     notes.push(
-      'The bare rate is measured on an idle system; the case start rate is measured while the worker executes the cases already started (2 cores shared by all processes).',
+      'Phase b: the bare rate is measured on an idle system (worker running, idle); the case start rate while the worker executes the cases already started (2 cores shared by all processes).',
+      'Phase d: with the worker stopped, the bare rates and a batch\'s case start rate are measured under the same conditions: "cases running" = started in Temporal (signalWithStart returned), none executing.',
+      'Open-loop single-item runs send at a fixed rate whatever the answers; their latency is counted from the scheduled send time. Only the closed-loop runs (the issue\'s 50 clients) carry the p99 goal.',
       'Ratios are given to both bare starts and bare signalWithStarts; the goal uses signalWithStart, which is what the dispatcher calls.',
+      'Before the first single-item run, 100 single-item POSTs from the 50 clients warm up connections and code paths; they are not counted.',
       'Latencies are measured by the benchmark client (same machine), so they include its own event-loop delay.',
     );
     const cpus = os.cpus();
     const report: ApiIngestReport = {
       generatedAt: new Date().toISOString(),
       machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? '?', memGiB: round(os.totalmem() / 1024 ** 3), node: process.version, platform: `${process.platform} ${process.arch}`, loadAvgAtStart },
-      settings: { bareWorkflows: bareN, dispatchConcurrency, dispatchBatch: 200, singleRequests: singleN, singleConcurrency, batchSizes: batchSizes.join(','), auth: 'none' },
-      bare: [bareStart, bareSws],
+      settings: { bareWorkflows: bareN, dispatchConcurrency, dispatchBatch: 200, singleRequests: singleN, singleConcurrency, openLoopRates: openLoopRates.join(','), openLoopSeconds, stoppedBatchSize, batchSizes: batchSizes.join(','), auth: 'none' },
+      bare,
       batches,
-      single: [singleQuiet, singleBusy],
+      single: singles,
       peakRssMiB,
       goals,
       notes,
