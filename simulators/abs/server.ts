@@ -14,9 +14,9 @@
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { faultControl, sleep, type Faults } from '../faults';
+import { closeServer, listenOn, portOf } from '../http';
 import type { AbsAccountWire, AbsAccountsWire, AbsAnswerWire, AbsClientWire, AbsStatementLineWire, AbsStatementWire } from '../../integrations/abs';
 import { classifyIinBin, isValidIinBin } from '../../domain/iin';
 import { isValidKzIban, kzIbanCheckDigits } from '../../domain/iban';
@@ -565,26 +565,16 @@ export function createAbsSimulator(options: AbsSimulatorOptions): AbsSimulator {
   return {
     app,
     faults,
-    listen(port, host = '127.0.0.1') {
-      return new Promise((resolve, reject) => {
-        const s = http.createServer(app);
-        s.once('error', reject);
-        s.listen(port, host, () => {
-          server = s;
-          resolve((s.address() as AddressInfo).port);
-        });
-      });
+    async listen(port, host = '127.0.0.1') {
+      server = await listenOn(app, port, host);
+      return portOf(server);
     },
     async close() {
       for (const res of held) res.destroy();
       held.clear();
       const s = server;
       server = undefined;
-      if (!s) return;
-      await new Promise<void>((resolve) => {
-        s.close(() => resolve());
-        s.closeAllConnections();
-      });
+      await closeServer(s);
     },
   };
 }

@@ -8,11 +8,11 @@
  * nothing running.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../../config';
 import { createLogger, type Logger } from '../../observability/logger';
 import { faultControl, type Faults } from '../faults';
+import { closeServer, listenOn, portOf } from '../http';
 import { ERROR_CODES } from '../../api/error-codes';
 import type { DemandStatusCode } from '../../domain/demand-status';
 import { EKO_ERROR, validatePaymentDemand, type EkoAnswer, type PaymentDemand } from '../../integrations/eko';
@@ -343,15 +343,9 @@ export function createEkoSimulator(options: EkoSimulatorOptions): EkoSimulator {
 
   return {
     app,
-    listen(port: number, host = '127.0.0.1') {
-      return new Promise<number>((resolve, reject) => {
-        const s = http.createServer(app);
-        s.once('error', reject);
-        s.listen(port, host, () => {
-          server = s;
-          resolve((s.address() as AddressInfo).port);
-        });
-      });
+    async listen(port: number, host = '127.0.0.1') {
+      server = await listenOn(app, port, host);
+      return portOf(server);
     },
     async close() {
       stopped = true;
@@ -361,14 +355,9 @@ export function createEkoSimulator(options: EkoSimulatorOptions): EkoSimulator {
         cancel();
       }
       timers.clear();
-      if (server) {
-        const s = server;
-        server = undefined;
-        await new Promise<void>((resolve) => {
-          s.close(() => resolve());
-          s.closeAllConnections();
-        });
-      }
+      const s = server;
+      server = undefined;
+      await closeServer(s);
       await Promise.allSettled([...runs]);
     },
     demand: (reference) => demands.get(reference),

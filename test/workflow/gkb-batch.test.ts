@@ -57,6 +57,22 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** The real GKB activities against a sandbox URL, files of at most three records. */
+function realGkbActivities(url: string): GkbActivities {
+  return createGkbActivities({
+    db,
+    gkb: createGkbClient({ url, ...credentials, timeoutMs: 10_000 }),
+    temporal: env.client,
+    dictionary: DEFAULT_GKB_DICTIONARY,
+    filesDir: path.join(dir, 'gkb'),
+    maxRecordsPerFile: 3,
+    batchMaxRecords: 1000,
+    batchMinRecords: 1000,
+    triggerBatch: async () => undefined,
+    logger: createLogger('test', 'error'),
+  });
+}
+
 /** Wraps each GKB activity so the sandbox's clock is the workflow's clock. */
 function onWorkflowClock(acts: GkbActivities): GkbActivities {
   return Object.fromEntries(
@@ -84,18 +100,7 @@ async function waitFor(ids: string[], pred: (s: CaseStatus) => boolean): Promise
 }
 
 test('a batch split in two files is polled for days and its mixed results reach exactly their cases', async () => {
-  const gkbActivities = createGkbActivities({
-    db,
-    gkb: createGkbClient({ url: gkbUrl, ...credentials, timeoutMs: 10_000 }),
-    temporal: env.client,
-    dictionary: DEFAULT_GKB_DICTIONARY,
-    filesDir: path.join(dir, 'gkb'),
-    maxRecordsPerFile: 3,
-    batchMaxRecords: 1000,
-    batchMinRecords: 1000,
-    triggerBatch: async () => undefined,
-    logger: createLogger('test', 'error'),
-  });
+  const gkbActivities = realGkbActivities(gkbUrl);
   const { acts } = fakeCaseActivities();
   const { enqueueGkbReport: _fake, ...caseActs } = acts;
   const worker = await Worker.create({
@@ -180,18 +185,7 @@ test('GKB refuses one file (ScbBusinessFault) while system faults come and go: i
   try {
     const { acts } = fakeCaseActivities();
     const { enqueueGkbReport: _fake, ...caseActs } = acts;
-    const gkbActivities = createGkbActivities({
-      db,
-      gkb: createGkbClient({ url, ...credentials, timeoutMs: 10_000 }),
-      temporal: env.client,
-      dictionary: DEFAULT_GKB_DICTIONARY,
-      filesDir: path.join(dir, 'gkb'),
-      maxRecordsPerFile: 3,
-      batchMaxRecords: 1000,
-      batchMinRecords: 1000,
-      triggerBatch: async () => undefined,
-      logger: createLogger('test', 'error'),
-    });
+    const gkbActivities = realGkbActivities(url);
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: 'gkb-batch-refused',
@@ -251,18 +245,7 @@ test('a batch with nothing queued ends at once', async () => {
     workflowsPath: workflowsPath(),
     activities: {
       ...acts,
-      ...createGkbActivities({
-        db,
-        gkb: createGkbClient({ url: gkbUrl, ...credentials, timeoutMs: 10_000 }),
-        temporal: env.client,
-        dictionary: DEFAULT_GKB_DICTIONARY,
-        filesDir: path.join(dir, 'gkb'),
-        maxRecordsPerFile: 3,
-        batchMaxRecords: 1000,
-        batchMinRecords: 1000,
-        triggerBatch: async () => undefined,
-        logger: createLogger('test', 'error'),
-      }),
+      ...realGkbActivities(gkbUrl),
     },
   });
   const summary = await worker.runUntil(
