@@ -15,6 +15,7 @@ import {
   proxyActivities,
   setHandler,
   sleep,
+  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -63,8 +64,11 @@ const soap = proxyActivities<GkbActivities>({
   retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
 });
 
+/** The text of a failure that retrying will not mend (a permanent fault, or GKB away beyond the retry horizon). */
 function failureText(err: unknown): string | undefined {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) return err.cause.message;
+  if (!(err instanceof ActivityFailure)) return undefined;
+  if (err.cause instanceof ApplicationFailure && err.cause.nonRetryable) return err.cause.message;
+  if (err.cause instanceof TimeoutFailure) return `GKB did not answer ${err.activityType} within its retry horizon (${err.cause.message})`;
   return undefined;
 }
 
@@ -116,7 +120,19 @@ export async function gkbBatchWorkflow(input: GkbBatchInput): Promise<GkbBatchSu
     await sleep(delay);
     summary.polls += 1;
     for (const file of pending()) {
-      const statuses = await soap.pollGkbPackage({ packageId: file.packageId! });
+      let statuses;
+      try {
+        statuses = await soap.pollGkbPackage({ packageId: file.packageId! });
+      } catch (err) {
+        if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure) {
+          log.warn('GKB unreachable for a whole retry horizon; polling goes on', { batchId, packageId: file.packageId });
+          continue;
+        }
+        const text = failureText(err);
+        if (!text) throw err;
+        file.failure = `GKB refused the status of package ${file.packageId}: ${text}`;
+        continue;
+      }
       const status = statuses.find((s) => s.fileName === file.fileName) ?? (statuses.length === 1 ? statuses[0] : undefined);
       if (!status) continue;
       file.fileId = status.fileId;
@@ -135,7 +151,15 @@ export async function gkbBatchWorkflow(input: GkbBatchInput): Promise<GkbBatchSu
   setState('collecting');
   for (const file of summary.files) {
     if (file.collected || file.fileName === '(none)') continue;
-    const counts = await soap.collectGkbResults({ batchId, fileName: file.fileName, fileId: file.fileId, failure: file.failure });
+    let counts;
+    try {
+      counts = await soap.collectGkbResults({ batchId, fileName: file.fileName, fileId: file.fileId, failure: file.failure });
+    } catch (err) {
+      const text = failureText(err);
+      if (!text) throw err;
+      file.failure = `GKB's results of file ${file.fileName} could not be read: ${text}`;
+      counts = await local.collectGkbResults({ batchId, fileName: file.fileName, failure: file.failure });
+    }
     summary.accepted += counts.accepted;
     summary.rejected += counts.rejected;
     file.collected = true;

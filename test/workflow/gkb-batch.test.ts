@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createGkbActivities, GkbActivities } from '../../activities/gkb';
@@ -235,6 +235,43 @@ test('GKB refuses one file (ScbBusinessFault) while system faults come and go: i
   } finally {
     await strictGkb.close();
   }
+});
+
+test('a package GKB no longer knows fails its file visibly: its cases get the reason, nothing hangs', async () => {
+  const { acts } = fakeCaseActivities();
+  const { enqueueGkbReport: _fake, ...caseActs } = acts;
+  const real = onWorkflowClock(realGkbActivities(gkbUrl));
+  const forgetful: GkbActivities = {
+    ...real,
+    pollGkbPackage: async ({ packageId }) => {
+      throw ApplicationFailure.nonRetryable(`GKB ScbBusinessFault PACKAGE_NOT_FOUND: Пакет ${packageId} не найден.`, 'ScbBusinessFault');
+    },
+  };
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: 'gkb-batch-forgotten',
+    workflowsPath: workflowsPath(),
+    activities: { ...caseActs, ...forgetful },
+  });
+  await worker.runUntil(async () => {
+    const id = caseWorkflowId('LOST-1');
+    await env.client.workflow.start(caseWorkflow, {
+      workflowId: id,
+      taskQueue: 'gkb-batch-forgotten',
+      args: [{ loan: { ...loan, contract_number: 'LOST-1', iinbin: generateIin(mulberry32(5)) }, settings }],
+    });
+    await waitFor([id], (s) => s.gkb.state === 'queued');
+    const summary = await env.client.workflow.execute(gkbBatchWorkflow, {
+      workflowId: 'gkb-batch-forgotten-1',
+      taskQueue: 'gkb-batch-forgotten',
+      args: [{ settings: { pollInitialMs: 60_000, pollMaxMs: 3600_000, maxHistoryEvents: 2000 } }],
+    });
+    expect(summary).toMatchObject({ records: 1, accepted: 0, rejected: 1 });
+    expect(summary.files[0].failure).toMatch(/^GKB refused the status of package \d+: GKB ScbBusinessFault PACKAGE_NOT_FOUND/);
+    const [parked] = await waitFor([id], (s) => s.attention?.code === 'gkb-rejected');
+    expect(parked.attention?.reason).toContain('PACKAGE_NOT_FOUND');
+    await env.client.workflow.getHandle(id).terminate('test done');
+  });
 });
 
 test('a batch with nothing queued ends at once', async () => {
