@@ -301,6 +301,8 @@ export class OutboxDispatcher {
       taskQueue: this.config.temporal.taskQueue,
       args: [{ loan, settings: caseSettingsFrom(this.config) }],
       signal: 'loanUpdated',
+      // Shown in the Web UI's list and header; no personal data.
+      staticSummary: `Overdue loan ${loan.contract_number} (${loan.system})`,
       signalArgs: [loan],
     });
   }

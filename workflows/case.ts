@@ -18,6 +18,7 @@ import {
   log,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   TimeoutFailure,
   upsertSearchAttributes,
@@ -98,8 +99,20 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     state.stage = stage;
     publish();
   };
+  /** What the Web UI shows as the case's current details: where it is and why, for the operator (no personal data). */
+  function refreshDetails() {
+    const lines = [`**Stage:** ${state.stage}`];
+    if (state.attention) lines.push(`**Needs attention** (${state.attention.code}, since ${state.attention.since}): ${state.attention.reason}`);
+    if (state.demand) lines.push(`**Demand:** ${state.demand.reference}, ${state.demand.status}`);
+    const gkb = state.gkb;
+    lines.push(`**GKB:** ${gkb.state}${'recordId' in gkb ? ` (record ${gkb.recordId})` : ''}${'message' in gkb ? `: ${gkb.message}` : ''}${'reason' in gkb ? `: ${gkb.reason}` : ''}`);
+    if (state.closeRequested) lines.push(`**Closing:** ${state.closeRequested}`);
+    setCurrentDetails(lines.join('\n\n'));
+  }
+
   let published = '';
   function publish() {
+    refreshDetails();
     const key = JSON.stringify([state.stage, state.attention?.code]);
     if (key === published) return;
     published = key;
@@ -125,7 +138,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     updates: state.updates,
   });
 
-  setHandler(caseStatusQuery, status);
+  setHandler(caseStatusQuery, status, { description: 'Where the case is, why it waits, its demand and GKB record (no personal data).' });
 
   setHandler(loanUpdatedSignal, (loan) => {
     if (state.stage === 'closed' || loan.contract_number !== state.loan.contract_number) return;
@@ -135,7 +148,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     state.updates += 1;
     state.resumeToken += 1;
     if (ZERO.test(loan.debt)) state.closeRequested = 'repaid';
-  });
+  }, { description: 'The loan as EKO re-sent it (through the K2 API): new debt, overdue_days, dbz_date; debt 0 closes the case.' });
 
   setHandler(demandStatusSignal, ({ reference, status }) => {
     const demand = state.demand;
@@ -150,17 +163,22 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
       demand.inCardIndex = true;
     }
     demand.status = demand.inCardIndex ? 'PC3' : 'PC1';
-  });
+    refreshDetails();
+  }, { description: 'A payment-demand status from EKO: {"reference":"PTP…","status":"PC1"|"PC3"}.' });
 
   setHandler(gkbResultSignal, (result) => {
     state.gkbResults.set(result.recordId, result);
-  });
+    refreshDetails();
+  }, { description: 'The import result of one of the case\'s GKB records, from a GKB batch.' });
 
   setHandler(operatorActionSignal, (action) => {
     if (state.stage === 'closed') return;
     if (action.action === 'close') state.closeRequested = 'operator';
     if (action.action === 'supply-agreement-date') state.loan = { ...state.loan, dbz_date: action.dbzDate };
     state.resumeToken += 1;
+  }, {
+    description:
+      'Operator: {"action":"retry"} re-runs the stage that needs attention; {"action":"supply-agreement-date","dbzDate":"YYYY-MM-DD"}; {"action":"close"}. An optional "note" is kept in history.',
   });
 
   /** Keeps history bounded: a case can wait for months with daily re-checks. */
@@ -217,20 +235,24 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
         const queued = await local.enqueueGkbReport({ reportKey: `${caseId}/${kind}/${state.gkbReports}`, caseId, workflowId: info.workflowId, dossier });
         if (queued.state === 'not-applicable') {
           state.gkb = { state: 'not-applicable', reason: queued.reason };
+          refreshDetails();
           return { value: true };
         }
         if (queued.state === 'incomplete') return { park: { code: 'gkb-record-incomplete', reason: `no GKB record can be built: ${queued.reason}` } };
         const recordId = queued.recordId;
         state.gkb = { state: 'queued', recordId };
+        refreshDetails();
         await condition(() => state.gkbResults.has(recordId) || (!closing && state.closeRequested !== undefined));
         const result = state.gkbResults.get(recordId);
         if (!result) return { value: false };
         if (result.outcome === 'accepted') {
           state.gkb = { state: 'accepted', recordId, result: result.text };
+          refreshDetails();
           state.gkbReported = { debt: dossier.debt, overdueDays: dossier.overdueDays };
           return { value: true };
         }
         state.gkb = { state: 'rejected', recordId, message: result.text };
+        refreshDetails();
         return { park: { code: 'gkb-rejected', reason: `GKB rejected the record: ${result.text}` } };
       },
       closing,
@@ -310,6 +332,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
       return { value: true };
     });
     if (sent && demand.status === 'issued') demand.status = 'sent';
+    refreshDetails();
   }
 
   // Stage 6: reported to GKB (stage 7, the demand's statuses, arrives through signals meanwhile).
