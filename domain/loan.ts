@@ -40,18 +40,7 @@ export interface Loan {
 }
 
 /** A loan as EKO sends it: `debt` is a JSON number or a decimal string, `dbz_date` may use dots. */
-export interface EkoLoanItem {
-  iban: string;
-  cur: string;
-  debt: number | string;
-  fullname: string;
-  contract_number: string;
-  dbz_contract_number: string;
-  iinbin: string;
-  overdue_days: number;
-  system: string;
-  dbz_date?: string;
-}
+export type EkoLoanItem = Omit<Loan, 'debt'> & { debt: number | string };
 
 /** `field` is '' when the problem is the item as a whole (e.g. it is not an object). */
 export interface ItemProblem {

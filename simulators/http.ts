@@ -2,6 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RequestListener } from 'node:http';
+import type { Logger } from '../observability/logger';
 
 /** Listens on host:port (0 for any free port) and resolves with the server once it listens. */
 export function listenOn(app: RequestListener, port: number, host: string): Promise<http.Server> {
@@ -21,4 +22,34 @@ export function closeServer(server: http.Server | undefined): Promise<void> {
     server.close(() => resolve());
     server.closeAllConnections();
   });
+}
+
+/** Runs a simulator's main: start it, stop it cleanly on SIGINT/SIGTERM, exit non-zero if it cannot start. */
+export function runSimulator(name: string, start: () => Promise<{ close: () => Promise<void>; log: Logger }>): void {
+  start().then(
+    ({ close, log }) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info(`${name} stopping`, { signal });
+        close().then(
+          () => {
+            log.info(`${name} stopped`);
+            process.exit(0);
+          },
+          (err: unknown) => {
+            log.error(`${name} did not stop cleanly`, { err });
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    },
+    (err: Error) => {
+      process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', component: name, msg: `${name} failed to start`, err: { name: err?.name, message: err?.message } })}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -3,11 +3,12 @@
  * Stops cleanly on SIGINT/SIGTERM: requests held by the timeout fault are ended, not left hanging.
  */
 import { loadConfig } from '../../config';
+import { runSimulator } from '../http';
 import { createLogger } from '../../observability/logger';
 import { Faults } from '../faults';
 import { ABS_SCENARIO_IINS, ABS_SIM_PATHS, createAbsSimulator } from './server';
 
-async function main(): Promise<void> {
+async function main() {
   const config = loadConfig();
   const log = createLogger('abs-sim', config.logLevel);
   const faults = Faults.fromSpec('abs', config.simulators.faults);
@@ -20,24 +21,7 @@ async function main(): Promise<void> {
     scenarioCount: Object.keys(ABS_SCENARIO_IINS).length,
   });
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info('abs simulator stopping', { signal });
-    sim.close().then(
-      () => process.exit(0),
-      (err) => {
-        log.error('abs simulator did not stop cleanly', { err });
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  return { close: () => sim.close(), log };
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', component: 'abs-sim', msg: 'abs simulator failed to start', err: { name: err.name, message: err.message } })}\n`);
-  process.exit(1);
-});
+runSimulator('abs simulator', main);

@@ -3,11 +3,12 @@
  * Stops cleanly on SIGINT/SIGTERM: pending status timers are cancelled, not left to fire.
  */
 import { loadConfig } from '../../config';
+import { runSimulator } from '../http';
 import { createLogger } from '../../observability/logger';
 import { Faults } from '../faults';
 import { createEkoSimulator, EKO_DEMAND_PATH, k2AuthHeader } from './server';
 
-async function main(): Promise<void> {
+async function main() {
   const config = loadConfig();
   const log = createLogger('eko-sim', config.logLevel);
   const faults = Faults.fromSpec('eko', config.simulators.faults);
@@ -28,27 +29,7 @@ async function main(): Promise<void> {
     faults: faults.snapshot(),
   });
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info('eko simulator stopping', { signal });
-    sim.close().then(
-      () => {
-        log.info('eko simulator stopped');
-        process.exit(0);
-      },
-      (err) => {
-        log.error('eko simulator did not stop cleanly', { err });
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  return { close: () => sim.close(), log };
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', component: 'eko-sim', msg: 'eko simulator failed to start', err: { name: err.name, message: err.message } })}\n`);
-  process.exit(1);
-});
+runSimulator('eko simulator', main);

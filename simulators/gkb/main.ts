@@ -11,11 +11,12 @@
  */
 import path from 'node:path';
 import { loadConfig } from '../../config';
+import { runSimulator } from '../http';
 import { createLogger } from '../../observability/logger';
 import { Faults } from '../faults';
 import { createGkbSandbox } from './sandbox';
 
-async function main(): Promise<void> {
+async function main() {
   const config = loadConfig();
   const log = createLogger('gkb-sandbox', config.logLevel);
   const faults = Faults.fromSpec('gkb', config.simulators.faults);
@@ -40,24 +41,7 @@ async function main(): Promise<void> {
     faults: faults.snapshot(),
   });
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info('gkb sandbox stopping', { signal });
-    sandbox.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error('gkb sandbox close failed', { err });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  return { close: () => sandbox.close(), log };
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${JSON.stringify({ level: 'error', component: 'gkb-sandbox', msg: 'start failed', error: String((err as Error)?.message ?? err) })}\n`);
-  process.exit(1);
-});
+runSimulator('gkb sandbox', main);
