@@ -21,6 +21,7 @@ import type { Db } from '../db';
 import { markDispatched, markDispatchFailed, pendingLoans, countPending, OutboxRow } from '../db/outbox';
 import { caseWorkflowId, CaseSettings } from '../domain/case';
 import type { Loan } from '../domain/loan';
+import { isZeroMoney } from '../domain/money';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 
@@ -28,7 +29,6 @@ export function caseSettingsFrom(config: Config): CaseSettings {
   return { absHorizonMs: config.abs.transientHorizonMs, scanRecheckMs: config.abs.scanRecheckMs, maxHistoryEvents: 2000 };
 }
 
-const ZERO = /^0+(\.0+)?$/;
 /** A nudge wakes the idle dispatcher after this delay, so a burst of small commits causes one read. */
 const NUDGE_DEBOUNCE_MS = 5;
 const IDLE_POLL_MS = 1000;
@@ -286,7 +286,7 @@ export class OutboxDispatcher {
 
   async dispatchLoan(loan: Loan): Promise<void> {
     const workflowId = caseWorkflowId(loan.contract_number);
-    if (ZERO.test(loan.debt)) {
+    if (isZeroMoney(loan.debt)) {
       // A repaid loan closes its open case; with no open case there is nothing to start.
       try {
         await this.client.workflow.getHandle(workflowId).signal('loanUpdated', loan);

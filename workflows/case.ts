@@ -43,6 +43,7 @@ import {
   OperatorAction,
 } from '../domain/case';
 import type { Loan } from '../domain/loan';
+import { isZeroMoney } from '../domain/money';
 
 export const loanUpdatedSignal = defineSignal<[Loan]>('loanUpdated');
 export const demandStatusSignal = defineSignal<[{ reference: string; status: DemandStatusCode }]>('demandStatus');
@@ -59,7 +60,6 @@ export const SEARCH_ATTRIBUTES = {
 
 type Outcome<T> = { value: T } | { park: { code: AttentionCode; reason: string; recheckMs?: number } };
 
-const ZERO = /^0+(\.0+)?$/;
 
 export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   const { settings } = input;
@@ -147,7 +147,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     state.loan = loan;
     state.updates += 1;
     state.resumeToken += 1;
-    if (ZERO.test(loan.debt)) state.closeRequested = 'repaid';
+    if (isZeroMoney(loan.debt)) state.closeRequested = 'repaid';
   }, { description: 'The loan as EKO re-sent it (through the K2 API): new debt, overdue_days, dbz_date; debt 0 closes the case.' });
 
   setHandler(demandStatusSignal, ({ reference, status }) => {

@@ -23,6 +23,7 @@ import { ABS_SCENARIO_IINS as S, ABS_SIM_ERRORS, ABS_SIM_PATHS, createAbsSimulat
 import { Faults } from '../../simulators/faults';
 import type { Db } from '../../db';
 import { testDatabases } from '../helpers/databases';
+import { filesBelow } from '../helpers/files';
 
 const SEED = 11;
 const TIMEOUT_MS = 400;
@@ -81,19 +82,7 @@ const scanInput = (over: Partial<{ caseId: string; dbzNum: string; dbzDate: stri
   ...over,
 });
 
-function storedFiles(): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) {
-        if (e.name !== '.tmp') walk(p);
-      } else out.push(p);
-    }
-  };
-  if (fs.existsSync(dir)) walk(dir);
-  return out;
-}
+const storedFiles = () => filesBelow(dir);
 
 beforeAll(async () => {
   faults = new Faults('abs');

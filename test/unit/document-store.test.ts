@@ -9,6 +9,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createDb, migrate, type Db } from '../../db';
 import { createDocumentStore, DocumentNotFoundError, DocumentRejectedError, type DocumentStore } from '../../documents/store';
+import { filesBelow } from '../helpers/files';
 
 let dir: string;
 let db: Db;
@@ -17,19 +18,7 @@ let store: DocumentStore;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** Files under the store, relative, excluding the temp folder. */
-function storedFiles(): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) {
-        if (e.name !== '.tmp') walk(p);
-      } else out.push(path.relative(path.join(dir, 'documents'), p));
-    }
-  };
-  if (fs.existsSync(path.join(dir, 'documents'))) walk(path.join(dir, 'documents'));
-  return out.sort();
-}
+const storedFiles = () => filesBelow(path.join(dir, 'documents'));
 
 function tempFiles(): string[] {
   const tmp = path.join(dir, 'documents', '.tmp');
