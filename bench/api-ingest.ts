@@ -399,18 +399,23 @@ async function runSingles(sys: { apiUrl: string; procs: ProcInfo[] }, label: str
     const res = await post(url, bodies[i], 30_000);
     if (res.status !== 200 || JSON.parse(res.text).error_code !== 0) nonZero++;
   });
-  const ms = performance.now() - started;
+  return singleRun({ label, mode: 'closed-loop', targetPerSecond: null, concurrency, nonZero, latencies, started, cpu0, procs: sys.procs });
+}
+
+/** A single-item run's report, from its latencies and the time and CPU counters taken at its start. */
+function singleRun(r: Pick<SingleRun, 'label' | 'mode' | 'targetPerSecond' | 'concurrency' | 'nonZero'> & { latencies: number[]; started: number; cpu0: Record<string, number>; procs: ProcInfo[] }): SingleRun {
+  const ms = performance.now() - r.started;
   return {
-    label,
-    mode: 'closed-loop',
-    targetPerSecond: null,
-    requests: bodies.length,
-    concurrency,
+    label: r.label,
+    mode: r.mode,
+    targetPerSecond: r.targetPerSecond,
+    requests: r.latencies.length,
+    concurrency: r.concurrency,
     ms: round(ms),
-    requestsPerSecond: Math.round(bodies.length / (ms / 1000)),
-    nonZero,
-    latencyMs: stats(latencies),
-    cpuSeconds: cpuDelta(cpu0, cpuSeconds(sys.procs), ms),
+    requestsPerSecond: Math.round(r.latencies.length / (ms / 1000)),
+    nonZero: r.nonZero,
+    latencyMs: stats(r.latencies),
+    cpuSeconds: cpuDelta(r.cpu0, cpuSeconds(r.procs), ms),
   };
 }
 
@@ -449,19 +454,7 @@ async function runSinglesOpenLoop(sys: { apiUrl: string; procs: ProcInfo[] }, la
     );
   }
   await Promise.all(calls);
-  const ms = performance.now() - started;
-  return {
-    label,
-    mode: 'open-loop',
-    targetPerSecond: perSecond,
-    requests: bodies.length,
-    concurrency: maxInFlight,
-    ms: round(ms),
-    requestsPerSecond: Math.round(bodies.length / (ms / 1000)),
-    nonZero,
-    latencyMs: stats(latencies),
-    cpuSeconds: cpuDelta(cpu0, cpuSeconds(sys.procs), ms),
-  };
+  return singleRun({ label, mode: 'open-loop', targetPerSecond: perSecond, concurrency: maxInFlight, nonZero, latencies, started, cpu0, procs: sys.procs });
 }
 
 async function waitDrained(apiUrl: string, timeoutMs: number): Promise<void> {
