@@ -24,6 +24,7 @@ import type { Loan } from '../domain/loan';
 import { isZeroMoney } from '../domain/money';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 
 export function caseSettingsFrom(config: Config): CaseSettings {
   return { absHorizonMs: config.abs.transientHorizonMs, scanRecheckMs: config.abs.scanRecheckMs, maxHistoryEvents: 2000 };
@@ -303,6 +304,11 @@ export class OutboxDispatcher {
       signal: 'loanUpdated',
       // Shown in the Web UI's list and header; no personal data.
       staticSummary: `Overdue loan ${loan.contract_number} (${loan.system})`,
+      // Listed under its stage from the start, even before a worker has run it.
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.stage, value: 'received' },
+        { key: SEARCH_ATTRIBUTES.needsAttention, value: false },
+      ],
       signalArgs: [loan],
     });
   }

@@ -18,13 +18,13 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { CaseActivities } from '../activities';
 import type { GkbActivities, GkbRecordResult } from '../activities/gkb';
 import {
@@ -44,6 +44,8 @@ import {
 } from '../domain/case';
 import type { Loan } from '../domain/loan';
 import { isZeroMoney } from '../domain/money';
+import { SEARCH_ATTRIBUTES } from './search-attributes';
+import { RetryState } from '@temporalio/common';
 
 export const loanUpdatedSignal = defineSignal<[Loan]>('loanUpdated');
 export const demandStatusSignal = defineSignal<[{ reference: string; status: DemandStatusCode }]>('demandStatus');
@@ -51,12 +53,10 @@ export const operatorActionSignal = defineSignal<[OperatorAction]>('operatorActi
 export const gkbResultSignal = defineSignal<[GkbRecordResult]>('gkbResult');
 export const caseStatusQuery = defineQuery<CaseStatus>('caseStatus');
 
-/** Custom search attributes (registered on the server at start-up). No personal data in any of them. */
-export const SEARCH_ATTRIBUTES = {
-  stage: defineSearchAttributeKey('K2Stage', SearchAttributeType.KEYWORD),
-  needsAttention: defineSearchAttributeKey('K2NeedsAttention', SearchAttributeType.BOOL),
-  attentionReason: defineSearchAttributeKey('K2AttentionReason', SearchAttributeType.KEYWORD),
-} as const;
+export { SEARCH_ATTRIBUTES };
+
+/** Everything the case calls: K2's own database, ABS, EKO, the GKB queue. */
+type Calls = CaseActivities & GkbActivities;
 
 type Outcome<T> = { value: T } | { park: { code: AttentionCode; reason: string; recheckMs?: number } };
 
@@ -77,22 +77,51 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   const info = workflowInfo();
   const caseId = `${info.workflowId}/${info.firstExecutionRunId}`;
 
-  const abs = proxyActivities<CaseActivities>({
+  const abs = proxyActivities<Calls>({
     startToCloseTimeout: '2 minutes',
     // Transient ABS trouble is retried with backoff for as long as the horizon allows, then parks.
     // The interval stops growing at a minute: a flaky ABS should not hold a case for long after it recovers.
     scheduleToCloseTimeout: settings.absHorizonMs,
     retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
   });
-  const local = proxyActivities<CaseActivities & GkbActivities>({
+  const k2 = proxyActivities<Calls>({
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
   });
-  const eko = proxyActivities<CaseActivities>({
+  const eko = proxyActivities<Calls>({
     startToCloseTimeout: '1 minute',
     scheduleToCloseTimeout: settings.absHorizonMs,
     retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
   });
+
+  /**
+   * Since the patch 'case-local-first' (older cases replay as they ran): every call is short, so
+   * it runs first as a local activity, inside the workflow task. A case then normally reaches its
+   * demand and its GKB queue in one workflow task, where each regular activity costs Temporal a
+   * task to schedule, dispatch and record and one more workflow task; in a burst of 50,000 cases
+   * that work is what slows their start (bench/README.md). Only when the quick attempts fail
+   * transiently does the call go to its regular activity above, with the full retry horizon,
+   * which the Web UI shows as a pending activity with its attempts and last error, the place an
+   * operator looks when a case hangs. A local call's result is in history as a marker.
+   */
+  const localFirst = patched('case-local-first');
+  const quick = proxyLocalActivities<Calls>({
+    startToCloseTimeout: '10 seconds',
+    retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '2 seconds', maximumAttempts: 3 },
+  });
+  async function call<K extends keyof Calls>(regular: Calls, name: K, ...args: Parameters<Calls[K]>): Promise<Awaited<ReturnType<Calls[K]>>> {
+    type Fn = (...a: Parameters<Calls[K]>) => Promise<Awaited<ReturnType<Calls[K]>>>;
+    if (localFirst) {
+      try {
+        return await (quick[name] as Fn)(...args);
+      } catch (err) {
+        if (!failedTransiently(err)) throw asActivityFailure(err, name);
+        log.info('quick attempts failed transiently; the call goes on as a regular activity', { activity: name });
+      }
+    }
+    flushSearchAttributes();
+    return await (regular[name] as Fn)(...args);
+  }
 
   const reached = (stage: CaseStage) => CASE_STAGES.indexOf(state.stage) >= CASE_STAGES.indexOf(stage);
   const moveTo = (stage: CaseStage) => {
@@ -110,9 +139,26 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     setCurrentDetails(lines.join('\n\n'));
   }
 
-  let published = '';
+  // A case the dispatcher started carries K2Stage 'received' from its start; a continued run carries its predecessor's.
+  const startedWith = workflowInfo().typedSearchAttributes;
+  let published = localFirst ? JSON.stringify([startedWith.get(SEARCH_ATTRIBUTES.stage), startedWith.get(SEARCH_ATTRIBUTES.attentionReason)]) : '';
+  let unpublished = false;
+  /**
+   * Shows the case's stage and attention. With local-first calls the search attributes are
+   * upserted only before the case waits (flushSearchAttributes), so the several stages one
+   * workflow task passes through cost one visibility update, not one each.
+   */
   function publish() {
     refreshDetails();
+    if (localFirst) unpublished = true;
+    else upsertIfChanged();
+  }
+  function flushSearchAttributes() {
+    if (!unpublished) return;
+    unpublished = false;
+    upsertIfChanged();
+  }
+  function upsertIfChanged() {
     const key = JSON.stringify([state.stage, state.attention?.code]);
     if (key === published) return;
     published = key;
@@ -185,6 +231,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   async function continueAsNewIfLong(): Promise<void> {
     const i = workflowInfo();
     if (state.closeRequested || (!i.continueAsNewSuggested && i.historyLength < settings.maxHistoryEvents)) return;
+    flushSearchAttributes();
     const { loan, attention: _a, closeRequested: _c, resumeToken: _r, gkbResults: _g, ...rest } = state;
     await continueAsNew<typeof caseWorkflow>({ loan, settings, carried: rest });
   }
@@ -193,6 +240,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     state.attention = { code, reason, stage, since: new Date().toISOString() };
     publish();
     log.info('case needs attention', { code, stage });
+    flushSearchAttributes();
     const seen = state.resumeToken;
     // While the case is closing, only an operator's action (or a timer) unblocks it.
     const unblocked = () => state.resumeToken !== seen || (!closing && state.closeRequested !== undefined);
@@ -232,7 +280,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
         const dossier = gkbDossierOf(state, kind, kazakhstanDate(Date.now()));
         if ('missing' in dossier) return { park: { code: 'gkb-record-incomplete', reason: `the GKB record lacks ${dossier.missing}` } };
         state.gkbReports += 1;
-        const queued = await local.enqueueGkbReport({ reportKey: `${caseId}/${kind}/${state.gkbReports}`, caseId, workflowId: info.workflowId, dossier });
+        const queued = await call(k2, 'enqueueGkbReport', { reportKey: `${caseId}/${kind}/${state.gkbReports}`, caseId, workflowId: info.workflowId, dossier });
         if (queued.state === 'not-applicable') {
           state.gkb = { state: 'not-applicable', reason: queued.reason };
           refreshDetails();
@@ -242,6 +290,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
         const recordId = queued.recordId;
         state.gkb = { state: 'queued', recordId };
         refreshDetails();
+        flushSearchAttributes();
         await condition(() => state.gkbResults.has(recordId) || (!closing && state.closeRequested !== undefined));
         const result = state.gkbResults.get(recordId);
         if (!result) return { value: false };
@@ -267,7 +316,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   // Stage 2: client checked.
   if (!reached('client-checked')) {
     const client = await untilDone('received', async () => {
-      const answer = await abs.checkClient(state.loan.iinbin);
+      const answer = await call(abs, 'checkClient', state.loan.iinbin);
       if (!answer.ok) return { park: { code: 'client-unknown', reason: absBusiness(answer.errorCode, answer.errorText) } };
       return { value: answer.value };
     });
@@ -280,7 +329,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   // Stage 3: account checked (the loan's IBAN among the client's accounts, same currency).
   if (!reached('account-checked') && !state.closeRequested) {
     const ok = await untilDone('client-checked', async () => {
-      const answer = await abs.listAccounts(state.loan.iinbin);
+      const answer = await call(abs, 'listAccounts', state.loan.iinbin);
       if (!answer.ok) return { park: { code: 'iban-not-found', reason: absBusiness(answer.errorCode, answer.errorText) } };
       const check = findLoanAccount(state.loan, answer.value);
       return check.ok ? { value: true } : { park: { code: check.code, reason: check.reason } };
@@ -294,13 +343,13 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
       const dbzDate = state.loan.dbz_date;
       if (!dbzDate) return { park: { code: 'agreement-date-missing', reason: 'the loan carries no agreement date (dbz_date); EKO must re-send it or an operator must supply it' } };
       if (!state.disbursement) {
-        const answer = await abs.fetchStatement(state.loan.iban, dbzDate);
+        const answer = await call(abs, 'fetchStatement', state.loan.iban, dbzDate);
         if (!answer.ok) return { park: { code: 'no-disbursement-line', reason: absBusiness(answer.errorCode, answer.errorText) } };
         const line = findDisbursementLine(answer.value, state.loan.cur);
         if (!line) return { park: { code: 'no-disbursement-line', reason: `the statement at ${dbzDate} has no debit line in ${state.loan.cur} proving the disbursement` } };
         state.disbursement = line;
       }
-      const scan = await abs.fetchScan({ caseId, dbzNum: state.loan.dbz_contract_number, dbzDate, iinbin: state.loan.iinbin });
+      const scan = await call(abs, 'fetchScan', { caseId, dbzNum: state.loan.dbz_contract_number, dbzDate, iinbin: state.loan.iinbin });
       if (!scan.found) {
         return { park: { code: 'scan-missing', reason: `ABS has no scan of agreement ${state.loan.dbz_contract_number} dated ${dbzDate} (404); re-checked automatically`, recheckMs: settings.scanRecheckMs } };
       }
@@ -312,7 +361,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
 
   // Stage 5: payment demand issued and handed to EKO.
   if (!reached('demand-issued') && !state.closeRequested) {
-    const reference = await local.issueDemand({
+    const reference = await call(k2, 'issueDemand', {
       caseId,
       workflowId: info.workflowId,
       contractNumber: state.loan.contract_number,
@@ -328,7 +377,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   if (state.demand && state.demand.status === 'issued' && !state.closeRequested) {
     const demand = state.demand;
     const sent = await untilDone('demand-issued', async () => {
-      await eko.sendDemand(demand.reference);
+      await call(eko, 'sendDemand', demand.reference);
       return { value: true };
     });
     if (sent && demand.status === 'issued') demand.status = 'sent';
@@ -347,6 +396,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     state.gkbReported !== undefined &&
     (state.gkbReported.debt !== state.loan.debt || state.gkbReported.overdueDays !== state.loan.overdue_days);
   for (;;) {
+    flushSearchAttributes();
     await condition(() => state.closeRequested !== undefined || reportedStale(), '30 days');
     if (state.closeRequested) break;
     if (reportedStale() && patched('gkb-report-on-update')) {
@@ -362,8 +412,24 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   if (state.gkb.state === 'accepted' || state.gkb.state === 'queued' || state.gkb.state === 'rejected') {
     await reportToGkb('closure');
   }
+  flushSearchAttributes();
   log.info('case closed', { reason: state.closeRequested });
   return status();
+}
+
+/** The call ran out of quick attempts or time while its failure was retryable (a non-retryable one is final). */
+function failedTransiently(err: unknown): boolean {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof TimeoutFailure || (cause instanceof ApplicationFailure && !cause.nonRetryable);
+}
+
+/**
+ * This SDK hands a local activity's failure to the workflow unwrapped (the ApplicationFailure the
+ * activity threw); wrapped like a regular activity's, it reaches parkingFor with the call's name.
+ */
+function asActivityFailure(err: unknown, activityType: string): unknown {
+  if (!(err instanceof ApplicationFailure)) return err;
+  return new ActivityFailure('Local activity task failed', activityType, undefined, RetryState.NON_RETRYABLE_FAILURE, undefined, err);
 }
 
 /** What an activity failure means for the operator. */

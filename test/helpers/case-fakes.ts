@@ -22,14 +22,21 @@ export const loan: Loan = {
 export const settings = { absHorizonMs: 6 * 3600 * 1000, scanRecheckMs: DAY, maxHistoryEvents: 2000 };
 
 /** Fake ABS/EKO behaviour the tests steer; GKB enqueueing is faked too unless the test brings its own. */
-export function fakeCaseActivities(opts: { scanAvailableAfter?: () => boolean; accountsCur?: string; protocolError?: boolean; gkb?: 'queue' | 'not-applicable' } = {}) {
+export function fakeCaseActivities(
+  opts: { scanAvailableAfter?: () => boolean; accountsCur?: string; protocolError?: boolean; clientTransientFailures?: number; gkb?: 'queue' | 'not-applicable' } = {},
+) {
   const calls: string[] = [];
+  let clientFailuresLeft = opts.clientTransientFailures ?? 0;
   let demandSeq = 0;
   let gkbSeq = 0;
   const acts: CaseActivities & Pick<GkbActivities, 'enqueueGkbReport'> = {
     async checkClient() {
       calls.push('checkClient');
       if (opts.protocolError) throw ApplicationFailure.nonRetryable('ABS client info: fullname missing', 'AbsProtocolError');
+      if (clientFailuresLeft > 0) {
+        clientFailuresLeft -= 1;
+        throw new Error('ABS answered HTTP 503'); // transient: retried
+      }
       return { ok: true, value: { fullname: 'Тестов Тест Тестович', sectecon: 9, residfl: 1 } };
     },
     async listAccounts() {

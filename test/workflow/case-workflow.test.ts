@@ -4,6 +4,7 @@
  * against the real simulators in the end-to-end test.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { caseWorkflowId, CaseInput, CaseStatus } from '../../domain/case';
 import { caseStatusQuery, caseWorkflow, demandStatusSignal, gkbResultSignal, loanUpdatedSignal, operatorActionSignal } from '../../workflows';
@@ -13,6 +14,8 @@ import { recordHistory } from '../helpers/histories';
 import { DAY, fakeCaseActivities as fakeActivities, loan, settings } from '../helpers/case-fakes';
 
 
+
+const EventType = temporal.api.enums.v1.EventType;
 
 let env: TestWorkflowEnvironment;
 let taskQueue = 'test-cases';
@@ -44,6 +47,14 @@ async function waitForStatus(handle: { query: (q: typeof caseStatusQuery) => Pro
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error('status never reached: ' + JSON.stringify(await handle.query(caseStatusQuery)));
+}
+
+/** The K2Stage values the case upserted, in order. */
+function upsertedStages(events: temporal.api.history.v1.IHistoryEvent[]): string[] {
+  return events
+    .map((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.K2Stage)
+    .filter((p) => p?.data)
+    .map((p) => JSON.parse(Buffer.from(p!.data!).toString('utf8')));
 }
 
 function start(id: string, input: Partial<CaseInput> = {}) {
@@ -82,6 +93,44 @@ test('a case runs to its demand and GKB report, follows PC3-before-PC1, and repo
     const result = await handle.result();
     expect(result).toMatchObject({ stage: 'closed', closedReason: 'repaid', debt: '0.00', demand: { status: 'PC3' }, gkb: { state: 'accepted', recordId: '2' } });
     await recordHistory(handle, 'case-happy-path');
+  });
+});
+
+test('a case calls ABS, EKO and its queues as local activities: no activity task, one search-attribute update per wait', async () => {
+  const { acts } = fakeActivities({ gkb: 'queue' });
+  await withWorker(acts, async () => {
+    const handle = await start('KD-LOCAL');
+    await waitForStatus(handle, (s) => s.gkb.state === 'queued');
+    await handle.signal(gkbResultSignal, { recordId: '1', outcome: 'accepted', text: 'Создан новый контракт.' });
+    await waitForStatus(handle, (s) => s.stage === 'reported-to-gkb');
+    await handle.signal(operatorActionSignal, { action: 'close' });
+    await waitForStatus(handle, (s) => s.stage === 'closed' && s.gkb.state === 'queued');
+    const { events } = await handle.fetchHistory();
+    const types = events!.map((e) => e.eventType);
+    expect(types).not.toContain(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED);
+    const isLocalCall = (e: temporal.api.history.v1.IHistoryEvent) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity';
+    expect(events!.filter(isLocalCall)).toHaveLength(8); // checkClient … enqueueGkbReport, and the closure's enqueueGkbReport
+    // Stages passed without waiting share one update: the first is made when the GKB report waits.
+    expect(upsertedStages(events!)).toEqual(['demand-issued', 'reported-to-gkb', 'closed']);
+    await handle.terminate('test done');
+  });
+});
+
+test('a call whose quick local attempts fail transiently goes on as a regular activity, visible with its attempts', async () => {
+  const { acts, calls } = fakeActivities({ clientTransientFailures: 4 });
+  await withWorker(acts, async () => {
+    const handle = await start('KD-FALLBACK');
+    const done = await waitForStatus(handle, (s) => s.demand?.status === 'sent');
+    expect(done.attention).toBeUndefined();
+    // Three local attempts, then the regular activity: its first attempt fails, its second succeeds.
+    expect(calls.filter((c) => c === 'checkClient')).toHaveLength(5);
+    const { events } = await handle.fetchHistory();
+    const scheduled = events!.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType?.name);
+    expect(scheduled).toEqual(['checkClient']);
+    const started = events!.find((e) => e.activityTaskStartedEventAttributes)!.activityTaskStartedEventAttributes!;
+    expect(started.attempt).toBe(2);
+    await handle.terminate('test done');
+    await recordHistory(handle, 'case-abs-transient-regular-fallback');
   });
 });
 

@@ -1,0 +1,12 @@
+/**
+ * The case's custom search attributes (registered on the server at start-up, see scripts/system.ts).
+ * In their own module, free of workflow APIs, because the API's dispatcher sets them when it
+ * starts a case. No personal data in any of them.
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const SEARCH_ATTRIBUTES = {
+  stage: defineSearchAttributeKey('K2Stage', SearchAttributeType.KEYWORD),
+  needsAttention: defineSearchAttributeKey('K2NeedsAttention', SearchAttributeType.BOOL),
+  attentionReason: defineSearchAttributeKey('K2AttentionReason', SearchAttributeType.KEYWORD),
+} as const;
