@@ -15,6 +15,7 @@ import { validateStatusUpdate } from '../domain/demand-status';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { answer, ErrorCodeName } from './error-codes';
+import type { ArrivalRate } from './intake-first';
 import { openApiDocument } from './openapi';
 
 export const MAX_LOANS_PER_REQUEST = 50_000;
@@ -45,6 +46,8 @@ export interface ApiDeps {
   metrics: Metrics;
   /** Called after loans are committed, so the dispatcher sends them at once. */
   onLoansAccepted?: () => void;
+  /** Hears of every service request (the dispatcher holds back during bursts: intake-first.ts). */
+  arrivals?: ArrivalRate;
 }
 
 function safeEqual(a: string, b: string): boolean {
@@ -53,7 +56,7 @@ function safeEqual(a: string, b: string): boolean {
   return crypto.timingSafeEqual(ha, hb);
 }
 
-export function createApp({ config, db, temporal, logger, metrics, onLoansAccepted }: ApiDeps): express.Express {
+export function createApp({ config, db, temporal, logger, metrics, onLoansAccepted, arrivals }: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -86,6 +89,12 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
   });
 
   const services = express.Router();
+  if (arrivals) {
+    services.use((_req, _res, next) => {
+      arrivals.arrived(Date.now());
+      next();
+    });
+  }
   services.use((req, res, next) => {
     const endpoint = endpointLabel(req.path);
     const { mode, user, password, token } = config.api.auth;

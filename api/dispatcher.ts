@@ -25,6 +25,7 @@ import { isZeroMoney } from '../domain/money';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { IntakeFirst } from './intake-first';
 
 export function caseSettingsFrom(config: Config): CaseSettings {
   return { absHorizonMs: config.abs.transientHorizonMs, scanRecheckMs: config.abs.scanRecheckMs, maxHistoryEvents: 2000 };
@@ -38,6 +39,8 @@ const MARK_BATCH = 500;
 const MARK_EVERY_MS = 100;
 /** How often the pending gauge is recounted while a backlog is being drained. */
 const RECOUNT_EVERY_MS = 1000;
+/** While holding back for a burst of requests (intake-first.ts), how often the dispatcher looks again. */
+const HOLD_RECHECK_MS = 50;
 
 export class OutboxDispatcher {
   private running = false;
@@ -69,6 +72,7 @@ export class OutboxDispatcher {
   private lastRecount = 0;
   /** The last read returned fewer rows than asked: every pending row is in memory. */
   private exhausted = false;
+  private readonly intakeFirst: IntakeFirst;
 
   constructor(
     private readonly db: Db,
@@ -76,7 +80,14 @@ export class OutboxDispatcher {
     private readonly config: Config,
     private readonly logger: Logger,
     metrics: Metrics,
+    /** Service requests arriving per second (intake first). */
+    private readonly requestRate: () => number = () => 0,
   ) {
+    const held = metrics.counter('k2_outbox_dispatch_held_seconds_total', 'Time the dispatcher held back for bursts of EKO requests (intake first).');
+    this.intakeFirst = new IntakeFirst(
+      { rateLimit: config.api.dispatchHoldRate, maxHoldMs: config.api.dispatchHoldMaxMs, batch: config.api.dispatchBatch },
+      (ms) => held.inc(undefined, ms / 1000),
+    );
     this.dispatched = metrics.counter('k2_outbox_dispatched_total', 'Outbox items handed to Temporal.');
     this.failures = metrics.counter('k2_outbox_dispatch_failures_total', 'Failed attempts to hand an outbox item to Temporal.');
     this.pending = metrics.gauge('k2_outbox_pending', 'Accepted loan items not yet handed to Temporal.');
@@ -144,6 +155,10 @@ export class OutboxDispatcher {
           await this.readMore();
         }
         this.pump();
+        if (this.intakeFirst.holding && this.ready.length > 0) {
+          await this.idle(HOLD_RECHECK_MS);
+          continue;
+        }
         if (this.inFlight === 0 && this.queuedRows === 0) {
           await this.flushMarks();
           if (this.failedSinceReset) {
@@ -224,11 +239,12 @@ export class OutboxDispatcher {
   /** Starts calls for ready contracts while there are free slots. */
   private pump(): void {
     const max = this.config.api.dispatchConcurrency;
-    while (this.inFlight < max && this.ready.length && this.running) {
+    while (this.inFlight < max && this.ready.length && this.running && !this.intakeFirst.holds(Date.now(), this.requestRate())) {
       const contract = this.ready.shift()!;
       const chain = this.chains.get(contract);
       const row = chain?.[0];
       if (!row) continue;
+      this.intakeFirst.started();
       this.inFlight++;
       void this.dispatchRow(contract, row);
     }

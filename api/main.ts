@@ -6,6 +6,7 @@ import { createLogger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
 import { createApp } from './app';
 import { OutboxDispatcher } from './dispatcher';
+import { ArrivalRate } from './intake-first';
 
 async function main() {
   const config = loadConfig();
@@ -15,8 +16,9 @@ async function main() {
   const connection = Connection.lazy({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const metrics = new Metrics();
-  const dispatcher = new OutboxDispatcher(db, temporal, config, logger, metrics);
-  const app = createApp({ config, db, temporal, logger, metrics, onLoansAccepted: () => dispatcher.nudge() });
+  const arrivals = new ArrivalRate();
+  const dispatcher = new OutboxDispatcher(db, temporal, config, logger, metrics, () => arrivals.perSecond(Date.now()));
+  const app = createApp({ config, db, temporal, logger, metrics, onLoansAccepted: () => dispatcher.nudge(), arrivals });
   const server = app.listen(config.api.port, config.api.host, () => {
     logger.info('api ready', { url: `http://${config.api.host}:${config.api.port}`, auth: config.api.auth.mode });
   });

@@ -28,7 +28,8 @@
  */
 import fs from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,6 +112,8 @@ export interface SingleRun {
   nonZero: number;
   latencyMs: LatencyStats;
   cpuSeconds: Record<string, number>;
+  /** Who sent the requests: bench/loadgen (Go) for the closed loops when Go is there, else this Node.js process. */
+  client: string;
 }
 
 export interface ApiIngestReport {
@@ -389,6 +392,54 @@ async function runBatch(
   };
 }
 
+const execFileP = promisify(execFile);
+/** Warm-up loans that start real cases (the rest are repaid); see phase c1. */
+const WARMUP_REAL_CASES = 300;
+const NODE_CLIENT = 'the benchmark process (Node.js)';
+const LOADGEN_CLIENT = 'bench/loadgen (Go)';
+
+/**
+ * Builds the closed-loop client bench/loadgen (Go, standard library only, so no download) into
+ * .tools/bin. It spends a fraction of the CPU per request that this Node.js process does, CPU the
+ * measured API and Temporal would otherwise lose to their own load generator on the same 2 cores.
+ */
+async function buildLoadgen(): Promise<{ bin: string } | { unavailable: string }> {
+  const bin = path.join(repoRoot(), '.tools', 'bin', 'k2-loadgen');
+  try {
+    await execFileP('go', ['build', '-o', bin, '.'], {
+      cwd: path.join(repoRoot(), 'bench', 'loadgen'),
+      timeout: 300_000,
+      env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' },
+    });
+    return { bin };
+  } catch (err) {
+    return { unavailable: (err as Error).message.split('\n')[0] };
+  }
+}
+
+interface Loadgen {
+  bin: string;
+  workDir: string;
+  log: (msg: string) => void;
+}
+
+/** A closed-loop run sent by bench/loadgen: the bodies go to it in a file, the latencies come back as JSON. */
+async function runSinglesLoadgen(sys: { apiUrl: string; procs: ProcInfo[] }, label: string, loans: EkoLoanItem[], concurrency: number, loadgen: Loadgen): Promise<SingleRun> {
+  const bodies = path.join(loadgen.workDir, 'single-bodies.jsonl');
+  await writeFile(bodies, loans.map((l) => JSON.stringify([l])).join('\n') + '\n');
+  const url = `${sys.apiUrl}/restapi/services/k2loan_from_eko`;
+  const cpu0 = cpuSeconds(sys.procs);
+  const started = performance.now();
+  const { stdout } = await execFileP(loadgen.bin, ['-url', url, '-bodies', bodies, '-clients', String(concurrency), '-timeout', '30s'], { maxBuffer: 256 << 20, timeout: 900_000 });
+  const out = JSON.parse(stdout) as { latenciesMs: number[]; nonZero: number; cpuSeconds: number; firstError?: string };
+  if (out.firstError) loadgen.log(`loadgen (${label}): first failed request: ${out.firstError}`);
+  const run = singleRun({ label, mode: 'closed-loop', targetPerSecond: null, concurrency, nonZero: out.nonZero, latencies: out.latenciesMs, started, cpu0, procs: sys.procs, client: LOADGEN_CLIENT });
+  // The client is a child process, outside the /proc sampling: its CPU comes from its own report.
+  run.cpuSeconds.loadgen = round(out.cpuSeconds, 2);
+  run.cpuSeconds['not-ours'] = round(Math.max(0, run.cpuSeconds['not-ours'] - out.cpuSeconds), 2);
+  return run;
+}
+
 async function runSingles(sys: { apiUrl: string; procs: ProcInfo[] }, label: string, loans: EkoLoanItem[], concurrency: number): Promise<SingleRun> {
   const bodies = loans.map((l) => JSON.stringify([l]));
   let nonZero = 0;
@@ -399,11 +450,11 @@ async function runSingles(sys: { apiUrl: string; procs: ProcInfo[] }, label: str
     const res = await post(url, bodies[i], 30_000);
     if (res.status !== 200 || JSON.parse(res.text).error_code !== 0) nonZero++;
   });
-  return singleRun({ label, mode: 'closed-loop', targetPerSecond: null, concurrency, nonZero, latencies, started, cpu0, procs: sys.procs });
+  return singleRun({ label, mode: 'closed-loop', targetPerSecond: null, concurrency, nonZero, latencies, started, cpu0, procs: sys.procs, client: NODE_CLIENT });
 }
 
 /** A single-item run's report, from its latencies and the time and CPU counters taken at its start. */
-function singleRun(r: Pick<SingleRun, 'label' | 'mode' | 'targetPerSecond' | 'concurrency' | 'nonZero'> & { latencies: number[]; started: number; cpu0: Record<string, number>; procs: ProcInfo[] }): SingleRun {
+function singleRun(r: Pick<SingleRun, 'label' | 'mode' | 'targetPerSecond' | 'concurrency' | 'nonZero' | 'client'> & { latencies: number[]; started: number; cpu0: Record<string, number>; procs: ProcInfo[] }): SingleRun {
   const ms = performance.now() - r.started;
   return {
     label: r.label,
@@ -416,6 +467,7 @@ function singleRun(r: Pick<SingleRun, 'label' | 'mode' | 'targetPerSecond' | 'co
     nonZero: r.nonZero,
     latencyMs: stats(r.latencies),
     cpuSeconds: cpuDelta(r.cpu0, cpuSeconds(r.procs), ms),
+    client: r.client,
   };
 }
 
@@ -454,7 +506,7 @@ async function runSinglesOpenLoop(sys: { apiUrl: string; procs: ProcInfo[] }, la
     );
   }
   await Promise.all(calls);
-  return singleRun({ label, mode: 'open-loop', targetPerSecond: perSecond, concurrency: maxInFlight, nonZero, latencies, started, cpu0, procs: sys.procs });
+  return singleRun({ label, mode: 'open-loop', targetPerSecond: perSecond, concurrency: maxInFlight, nonZero, latencies, started, cpu0, procs: sys.procs, client: NODE_CLIENT });
 }
 
 async function waitDrained(apiUrl: string, timeoutMs: number): Promise<void> {
@@ -536,7 +588,7 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
   const log = options.log ?? ((msg: string) => console.error(`[api-ingest] ${msg}`));
   // K2_BENCH_* overrides are for quick iterations only; reports for the issue use the defaults.
   const bareN = options.bareWorkflows ?? envIntEarly('K2_BENCH_BARE') ?? 2_000;
-  const batchSizes = options.batchSizes ?? (process.env.K2_BENCH_BATCHES ? process.env.K2_BENCH_BATCHES.split(',').map(Number) : [10_000, 50_000]);
+  const batchSizes = options.batchSizes ?? (process.env.K2_BENCH_BATCHES ? process.env.K2_BENCH_BATCHES.split(',').filter((x) => x !== 'none').map(Number) : [10_000, 50_000]);
   const singleN = options.singleRequests ?? envIntEarly('K2_BENCH_SINGLE') ?? 6_000;
   const warmupN = options.singleWarmup ?? envIntEarly('K2_BENCH_SINGLE_WARMUP') ?? 2_000;
   const singleConcurrency = options.singleConcurrency ?? 50;
@@ -602,15 +654,23 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
 
     // c1. single items on a quiet system
     // Warm-up, not counted (like the bare rate's): opens the 50 keep-alive connections and lets V8
-    // optimise the API's request path (JSON parsing, validation, outbox commits). The warm-up loans
+    // optimise the API's request path (JSON parsing, validation, outbox commits). Most warm-up loans
     // are repaid (debt 0): the same path through the API, but no case to start and execute
     // afterwards, which would keep Temporal busy for minutes and the "quiet" run from being quiet.
+    // The first few hundred are real cases, so the worker has run its workflow and activity code
+    // before the measured run (a cold worker costs seconds of CPU on its first cases).
+    const built = await buildLoadgen();
+    const loadgen = 'bin' in built ? { bin: built.bin, workDir: dataDir, log } : undefined;
+    if ('unavailable' in built) notes.push(`bench/loadgen could not be built (${built.unavailable}); the closed-loop runs were sent by the benchmark's own Node.js process, which takes CPU from the system it measures.`);
+    /** A closed-loop run, sent by bench/loadgen when it is there. */
+    const closedLoop = (label: string, loans: EkoLoanItem[]) =>
+      loadgen ? runSinglesLoadgen(sys, label, loans, singleConcurrency, loadgen) : runSingles(sys, label, loans, singleConcurrency);
     log(`single-item warm-up: ${warmupN} POSTs of repaid loans at concurrency ${singleConcurrency} (not counted)`);
-    await runSingles(sys, 'warm-up', (await loansOf(warmup)).map((l) => ({ ...l, debt: 0 })), singleConcurrency);
+    await closedLoop('warm-up', (await loansOf(warmup)).map((l, i) => (i < WARMUP_REAL_CASES ? l : { ...l, debt: 0 })));
     const single1Loans = await loansOf(single1);
     if (!(await waitQuiet(apiUrl, procs, 300_000, log))) notes.push('The quiet-system single-item run started before Temporal and the worker had gone idle (5 min wait exceeded).');
     log(`single-item POSTs (quiet): ${singleN} at concurrency ${singleConcurrency}`);
-    const singleQuiet = await runSingles(sys, 'quiet system', single1Loans, singleConcurrency);
+    const singleQuiet = await closedLoop('quiet system', single1Loans);
     log(`single quiet: p50 ${singleQuiet.latencyMs.p50} ms, p99 ${singleQuiet.latencyMs.p99} ms`);
     const singles: SingleRun[] = [singleQuiet];
     const openLoop = async (label: string, sets: LoanSet[]) => {
@@ -641,7 +701,7 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
 
     // c2. single items while the worker works through the cases
     log(`single-item POSTs (busy): ${singleN} at concurrency ${singleConcurrency}`);
-    const singleBusy = await runSingles(sys, 'worker busy with the batch cases', await loansOf(single2), singleConcurrency);
+    const singleBusy = await closedLoop('worker busy with the batch cases', await loansOf(single2));
     log(`single busy: p50 ${singleBusy.latencyMs.p50} ms, p99 ${singleBusy.latencyMs.p99} ms`);
     singles.push(singleBusy);
     await openLoop('worker busy with the batch cases', openBusy);
@@ -702,8 +762,9 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
       'Phase d: with the worker stopped, the bare rates and a batch\'s case start rate are measured under the same conditions: "cases running" = started in Temporal (signalWithStart returned), none executing.',
       'Open-loop single-item runs send at a fixed rate whatever the answers; their latency is counted from the scheduled send time. Only the closed-loop runs (the issue\'s 50 clients) carry the p99 goal.',
       'Ratios are given to both bare starts and bare signalWithStarts; the goal uses signalWithStart, which is what the dispatcher calls.',
-      `Before the first single-item run, ${warmupN} single-item POSTs of repaid loans (debt 0: the same request path, no case to run afterwards) from the 50 clients warm up connections and code paths (V8 optimises a function only after many calls); they are not counted. The quiet run then waits until the outbox is drained and Temporal and the worker are nearly idle (below 0.3 and 0.15 core).`,
-      'Latencies are measured by the benchmark client (same machine), so they include its own event-loop delay.',
+      `Before the first single-item run, ${warmupN} single-item POSTs from the 50 clients warm up connections and code paths (V8 optimises a function only after many calls); they are not counted. The first ${WARMUP_REAL_CASES} start real cases (so the worker is warm too), the rest are repaid loans (debt 0: the same request path, no case to run afterwards). The quiet run then waits until the outbox is drained and Temporal and the worker are nearly idle (below 0.3 and 0.15 core).`,
+      'Intake first (api/intake-first.ts): while single items arrive at 300/s or more, the dispatcher holds the cases\' start (at most 5 s in a row) and starts them after the burst; the closed-loop runs\' cases start after them, the open loops (100 and 200/s) and the batches are not held.',
+      'Latencies are measured by the client on the same machine, so they include its own scheduling delay. The closed loops are sent by bench/loadgen (Go): the Node.js client spends several times its CPU per request (CPU the API and Temporal lose while measured); the open loops, at most a few requests in flight, by the benchmark process.',
     );
     const cpus = os.cpus();
     const report: ApiIngestReport = {

@@ -42,7 +42,7 @@ function apiIngestRows(r: ApiIngestReport): Row[] {
     add(`${what}: caseWorkflow count in Temporal (expected)`, `${b.temporalCaseCount ?? 'n/a'} (${b.temporalCaseCountExpected})`, '= expected', b.temporalCaseCount === b.temporalCaseCountExpected);
   }
   for (const s of r.single) {
-    const how = s.mode === 'open-loop' ? `open loop at ${fmt(s.targetPerSecond ?? NaN)} req/s, at most ${s.concurrency} in flight` : `${s.concurrency} closed-loop clients`;
+    const how = s.mode === 'open-loop' ? `open loop at ${fmt(s.targetPerSecond ?? NaN)} req/s, at most ${s.concurrency} in flight` : `${s.concurrency} closed-loop clients, sent by ${s.client ?? 'the benchmark process'}`;
     add(`single-item POSTs, ${s.label}: p50 / p99 / max (${s.requests} requests, ${how})`, `${fmt(s.latencyMs.p50)} / ${fmt(s.latencyMs.p99)} / ${fmt(s.latencyMs.max)} ms, ${fmt(s.requestsPerSecond)} req/s, ${s.nonZero} not error_code 0`);
   }
   for (const [name, v] of Object.entries(r.peakRssMiB)) add(`peak RSS (VmHWM) of ${name}`, typeof v === 'number' ? `${fmt(v)} MiB` : v);

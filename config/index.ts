@@ -38,6 +38,8 @@ export const CONFIG_KEYS = {
   K2_ABS_SYSTEMS: { default: 'way4,colvir', doc: 'Comma-separated ABS system codes accepted in loans.' },
   K2_DISPATCH_BATCH: { default: '200', doc: 'Outbox rows the dispatcher hands to Temporal per round.' },
   K2_DISPATCH_CONCURRENCY: { default: '32', doc: 'Parallel workflow starts/signals of the dispatcher.' },
+  K2_DISPATCH_HOLD_RATE: { default: '300', doc: 'Intake first: the dispatcher starts no case while EKO requests arrive at this many per second or more (0: never holds).' },
+  K2_DISPATCH_HOLD_MAX: { default: '5s', doc: 'The longest the dispatcher holds back in a row; then it hands over one batch before holding again.' },
 
   ABS_GET_CLI_URL: { default: 'http://127.0.0.1:8091/abs/client', doc: 'ABS client-info service (abs_get_cli_url).' },
   ABS_GET_ACC_URL: { default: 'http://127.0.0.1:8091/abs/accounts', doc: 'ABS account-list service (abs_get_acc_url).' },
@@ -89,6 +91,8 @@ export interface Config {
     absSystems: string[];
     dispatchBatch: number;
     dispatchConcurrency: number;
+    dispatchHoldRate: number;
+    dispatchHoldMaxMs: number;
   };
   abs: {
     clientUrl: string;
@@ -208,6 +212,8 @@ export function loadConfig(env: Env = process.env): Config {
       absSystems,
       dispatchBatch: int('K2_DISPATCH_BATCH', 1, 10_000),
       dispatchConcurrency: int('K2_DISPATCH_CONCURRENCY', 1, 1_000),
+      dispatchHoldRate: int('K2_DISPATCH_HOLD_RATE', 0, 1_000_000),
+      dispatchHoldMaxMs: duration('K2_DISPATCH_HOLD_MAX'),
     },
     abs: {
       clientUrl: url('ABS_GET_CLI_URL'),

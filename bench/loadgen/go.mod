@@ -1,0 +1,3 @@
+module k2/bench/loadgen
+
+go 1.22
