@@ -86,6 +86,10 @@ export function batchFileLabel(batchId: string): string {
 }
 
 const DETAIL_PAGE = 500;
+/** An early batch (batchMinRecords queued) is triggered at most this often. */
+const EARLY_BATCH_EVERY_MS = 60_000;
+/** The queue is counted for an early batch at most this often. */
+const COUNT_EVERY_MS = 1000;
 
 function permanentFailure(err: GkbPermanentError): ApplicationFailure {
   const violations = err.constraintViolations.map((v) => `${v.propertyPath ?? ''}: ${v.message ?? ''}`.trim()).join('; ');
@@ -96,6 +100,10 @@ function permanentFailure(err: GkbPermanentError): ApplicationFailure {
 export function createGkbActivities(deps: GkbActivityDeps) {
   const { db, gkb, temporal, logger } = deps;
   let lastTrigger = 0;
+  // Counting the queue scans every queued record: with tens of thousands queued, counting after
+  // each enqueue made every case pay for all the others. So the count is taken only when an early
+  // batch may be triggered, and at most once per COUNT_EVERY_MS.
+  let lastCount = 0;
 
   /** GKB calls: transient trouble is rethrown (Temporal retries), permanent faults are not retried. */
   async function callGkb<T>(fn: () => Promise<T>): Promise<T> {
@@ -114,10 +122,13 @@ export function createGkbActivities(deps: GkbActivityDeps) {
       const mapped = mapDossierToContract(input.dossier, deps.dictionary, { operation: 2, fileType: 1 });
       if (!mapped.ok) return mapped.notApplicable ? { state: 'not-applicable', reason: mapped.reason } : { state: 'incomplete', reason: mapped.reason };
       const id = await enqueueReport(db, { reportKey: input.reportKey, caseId: input.caseId, workflowId: input.workflowId, record: mapped.record });
-      const queued = await countQueued(db);
-      if (queued >= deps.batchMinRecords && Date.now() - lastTrigger > 60_000) {
-        lastTrigger = Date.now();
-        await deps.triggerBatch().catch((err) => logger.warn('early GKB batch not triggered', { err }));
+      const now = Date.now();
+      if (now - lastTrigger > EARLY_BATCH_EVERY_MS && now - lastCount >= COUNT_EVERY_MS) {
+        lastCount = now;
+        if ((await countQueued(db)) >= deps.batchMinRecords) {
+          lastTrigger = now;
+          await deps.triggerBatch().catch((err) => logger.warn('early GKB batch not triggered', { err }));
+        }
       }
       return { state: 'queued', recordId: String(id) };
     },

@@ -692,6 +692,9 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
     for (const set of batchData) {
       const loans = await loansOf(set);
       const seed = set.seed;
+      // Like the bare rate, a batch starts on a quiet system: the cases of the phases before it
+      // (thousands of single items) are done with their work, or would share Temporal's core.
+      if (!(await waitQuiet(apiUrl, procs, 300_000, log))) notes.push(`The ${loans.length.toLocaleString('en-US')} batch started before Temporal and the worker had gone idle (5 min wait exceeded).`);
       log(`batch of ${loans.length}`);
       const run = await runBatch(sys, loans, seed, cases, { start: bareExecStart.perSecond, signalWithStart: bareExecSws.perSecond, conditions: BARE_EXECUTED }, 'worker executing cases');
       batches.push(run);
