@@ -11,15 +11,20 @@ import { migrations } from './migrations';
 
 export type Db = Knex;
 
+/**
+ * compileSqlOnError false: a failed query's error names the SQL with its placeholders, not the
+ * values (IINs, names), because activity failures are logged and shown in the Web UI.
+ */
 export function createDb(db: Config['db']): Db {
   if (db.client === 'pg') {
-    return knexFactory({ client: 'pg', connection: db.url, pool: { min: 0, max: 10 } });
+    return knexFactory({ client: 'pg', connection: db.url, pool: { min: 0, max: 10 }, compileSqlOnError: false });
   }
   if (db.url !== ':memory:') fs.mkdirSync(path.dirname(db.url), { recursive: true });
   return knexFactory({
     client: 'better-sqlite3',
     connection: { filename: db.url },
     useNullAsDefault: true,
+    compileSqlOnError: false,
     pool: {
       min: 1,
       max: 1,

@@ -59,6 +59,14 @@ describe.each(testDatabases())('database: $name', (tdb: TestDatabase) => {
     await tdb.cleanup();
   });
 
+  it("a failed query's error names its SQL with placeholders, never the values (IINs in logs)", async () => {
+    const err = await db('payment_demands').insert({ iinbin: '890101402471', no_such_column: 'Тестов Тест' }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toContain('insert into');
+    expect((err as Error).message).not.toContain('890101402471');
+    expect((err as Error).message).not.toContain('Тестов');
+  });
+
   describe('migrations', () => {
     it('run up and down and up again on an empty database', async () => {
       const fresh = await tdb.open({ migrate: false });
