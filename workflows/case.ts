@@ -25,6 +25,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { RetryState } from '@temporalio/common';
 import type { CaseActivities } from '../activities';
 import type { GkbActivities, GkbRecordResult } from '../activities/gkb';
 import {
@@ -45,7 +46,6 @@ import {
 import type { Loan } from '../domain/loan';
 import { isZeroMoney } from '../domain/money';
 import { SEARCH_ATTRIBUTES } from './search-attributes';
-import { RetryState } from '@temporalio/common';
 
 export const loanUpdatedSignal = defineSignal<[Loan]>('loanUpdated');
 export const demandStatusSignal = defineSignal<[{ reference: string; status: DemandStatusCode }]>('demandStatus');
