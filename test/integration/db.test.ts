@@ -60,11 +60,13 @@ describe.each(testDatabases())('database: $name', (tdb: TestDatabase) => {
   });
 
   it("a failed query's error names its SQL with placeholders, never the values (IINs in logs)", async () => {
-    const err = await db('payment_demands').insert({ iinbin: '890101402471', no_such_column: 'Тестов Тест' }).catch((e: Error) => e);
-    expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toContain('insert into');
-    expect((err as Error).message).not.toContain('890101402471');
-    expect((err as Error).message).not.toContain('Тестов');
+    // (the driver's error class comes from outside jest's realm: checked by its message, not instanceof)
+    const message = await db('payment_demands')
+      .insert({ iinbin: '890101402471', no_such_column: 'Тестов Тест' })
+      .then(() => 'no error', (e: { message: string }) => e.message);
+    expect(message).toContain('insert into');
+    expect(message).not.toContain('890101402471');
+    expect(message).not.toContain('Тестов');
   });
 
   describe('migrations', () => {
