@@ -140,7 +140,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   }
 
   // A case the dispatcher started carries K2Stage 'received' from its start; a continued run carries its predecessor's.
-  const startedWith = workflowInfo().typedSearchAttributes;
+  const startedWith = info.typedSearchAttributes;
   let published = localFirst ? JSON.stringify([startedWith.get(SEARCH_ATTRIBUTES.stage), startedWith.get(SEARCH_ATTRIBUTES.attentionReason)]) : '';
   let unpublished = false;
   /**
