@@ -11,6 +11,33 @@ import { migrations } from './migrations';
 
 export type Db = Knex;
 
+/** True for the SQLite default (knex's better-sqlite3 dialect, here extended by ImmediateSqliteClient). */
+export const isSqlite = (db: Db): boolean => db.client.dialect === 'sqlite3';
+
+// knex's own SQLite classes (deep imports: knex ships no types for them, and no public hook for BEGIN).
+const BetterSqlite3Client: new (config: Knex.Config) => Knex.Client = require('knex/lib/dialects/better-sqlite3');
+const SqliteTransaction: new (client: Knex.Client, ...args: unknown[]) => { query(conn: unknown, sql: string): Promise<unknown> } = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction');
+
+/**
+ * The API and the worker write the same SQLite file. knex opens a transaction with a plain BEGIN,
+ * which takes the write lock only at the first write: a transaction that reads first (issueDemand,
+ * enqueueReport, claimRecords) and then finds the other process writing cannot wait for it
+ * (SQLite returns "database is locked" at once instead of calling the busy handler, because a
+ * reader waiting for the write lock could deadlock). BEGIN IMMEDIATE takes the write lock up front,
+ * where busy_timeout applies, so such a transaction waits its turn instead of failing. Every K2
+ * transaction writes, so none loses concurrency by it.
+ */
+class ImmediateSqliteTransaction extends SqliteTransaction {
+  begin(conn: unknown): Promise<unknown> {
+    return this.query(conn, 'BEGIN IMMEDIATE;');
+  }
+}
+class ImmediateSqliteClient extends BetterSqlite3Client {
+  override transaction(...args: unknown[]) {
+    return new ImmediateSqliteTransaction(this, ...args) as unknown as Knex.Transaction;
+  }
+}
+
 /**
  * compileSqlOnError false: a failed query's error names the SQL with its placeholders, not the
  * values (IINs, names), because activity failures are logged and shown in the Web UI.
@@ -21,7 +48,7 @@ export function createDb(db: Config['db']): Db {
   }
   if (db.url !== ':memory:') fs.mkdirSync(path.dirname(db.url), { recursive: true });
   return knexFactory({
-    client: 'better-sqlite3',
+    client: ImmediateSqliteClient as unknown as typeof Knex.Client,
     connection: { filename: db.url },
     useNullAsDefault: true,
     compileSqlOnError: false,

@@ -13,7 +13,7 @@
  * requests (none of their rows is committed). PostgreSQL keeps the knex path.
  */
 import crypto from 'node:crypto';
-import type { Db } from './index';
+import { isSqlite, type Db } from './index';
 import type { Loan } from '../domain/loan';
 
 export interface OutboxRow {
@@ -59,7 +59,6 @@ interface SqliteConnection {
   transaction<F extends (...args: never[]) => unknown>(fn: F): F;
 }
 
-const isSqlite = (db: Db) => db.client.config.client === 'better-sqlite3' || db.client.config.client === 'sqlite3';
 
 interface Prepared {
   insert: SqliteStatement;

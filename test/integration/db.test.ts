@@ -3,6 +3,7 @@
  * PostgreSQL when K2_TEST_PG_URL is set. The same migrations, outbox, demand references and
  * document metadata must behave the same on both.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -210,6 +211,35 @@ describe.each(testDatabases())('database: $name', (tdb: TestDatabase) => {
       expect(new Set(refs).size).toBe(1);
       expect(refs[0]).toMatch(REFERENCE);
       expect(Number((await db('payment_demands').where({ case_id: 'case-race/run' }).count({ n: '*' }))[0].n)).toBe(1);
+    });
+
+    // The worker and the API are two processes writing one SQLite file: a transaction that reads
+    // before it writes must wait for the other's write lock, not fail with "database is locked".
+    (tdb.name === 'sqlite' ? it : it.skip)('issues a demand while another process holds the write lock: it waits its turn', async () => {
+      const file = (db.client.config.connection as { filename: string }).filename;
+      const holder = spawn(
+        process.execPath,
+        [
+          '-e',
+          `const conn = new (require('better-sqlite3'))(${JSON.stringify(file)});
+           conn.pragma('busy_timeout = 5000');
+           conn.exec('BEGIN IMMEDIATE');
+           conn.prepare("update payment_demands set status = status where 0").run();
+           process.stdout.write('locked\\n');
+           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400);
+           conn.exec('COMMIT');`,
+        ],
+        { cwd: path.resolve(__dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const exited = new Promise<number | null>((resolve) => holder.on('exit', resolve));
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve());
+        holder.on('exit', (code) => reject(new Error(`lock holder exited early (${code})`)));
+      });
+      // reads the demand table first (a retry would find its reference there), then inserts
+      const reference = await issueDemand(db, demand('case-lock/run'));
+      expect(reference).toMatch(REFERENCE);
+      expect(await exited).toBe(0);
     });
 
     it('never moves a status back: issued → sent → PC3, then PC1 keeps PC3', async () => {
