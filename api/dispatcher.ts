@@ -25,7 +25,7 @@ import { isZeroMoney } from '../domain/money';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
-import { IntakeFirst } from './intake-first';
+import { IntakeFirst, type ArrivalRate } from './intake-first';
 
 export function caseSettingsFrom(config: Config): CaseSettings {
   return { absHorizonMs: config.abs.transientHorizonMs, scanRecheckMs: config.abs.scanRecheckMs, maxHistoryEvents: 2000 };
@@ -80,8 +80,8 @@ export class OutboxDispatcher {
     private readonly config: Config,
     private readonly logger: Logger,
     metrics: Metrics,
-    /** Service requests arriving per second (intake first). */
-    private readonly requestRate: () => number = () => 0,
+    /** The service requests' arrivals (intake first); without it the dispatcher never holds back. */
+    private readonly arrivals?: ArrivalRate,
   ) {
     const held = metrics.counter('k2_outbox_dispatch_held_seconds_total', 'Time the dispatcher held back for bursts of EKO requests (intake first).');
     this.intakeFirst = new IntakeFirst(
@@ -239,7 +239,7 @@ export class OutboxDispatcher {
   /** Starts calls for ready contracts while there are free slots. */
   private pump(): void {
     const max = this.config.api.dispatchConcurrency;
-    while (this.inFlight < max && this.ready.length && this.running && !this.intakeFirst.holds(Date.now(), this.requestRate())) {
+    while (this.inFlight < max && this.ready.length && this.running && !this.holdsForIntake()) {
       const contract = this.ready.shift()!;
       const chain = this.chains.get(contract);
       const row = chain?.[0];
@@ -248,6 +248,12 @@ export class OutboxDispatcher {
       this.inFlight++;
       void this.dispatchRow(contract, row);
     }
+  }
+
+  private holdsForIntake(): boolean {
+    if (!this.arrivals) return false;
+    const now = Date.now();
+    return this.intakeFirst.holds(now, this.arrivals.perSecond(now), this.arrivals.activeSince());
   }
 
   private async dispatchRow(contract: string, row: OutboxRow): Promise<void> {

@@ -17,7 +17,7 @@ async function main() {
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const metrics = new Metrics();
   const arrivals = new ArrivalRate();
-  const dispatcher = new OutboxDispatcher(db, temporal, config, logger, metrics, () => arrivals.perSecond(Date.now()));
+  const dispatcher = new OutboxDispatcher(db, temporal, config, logger, metrics, arrivals);
   const app = createApp({ config, db, temporal, logger, metrics, onLoansAccepted: () => dispatcher.nudge(), arrivals });
   const server = app.listen(config.api.port, config.api.host, () => {
     logger.info('api ready', { url: `http://${config.api.host}:${config.api.port}`, auth: config.api.auth.mode });

@@ -39,6 +39,36 @@ test('a hold lasts at most maxHoldMs in a row, then a batch goes out before the 
 
 test('rateLimit 0 turns the rule off', () => {
   const rule = new IntakeFirst({ ...settings, rateLimit: 0 });
-  expect(rule.holds(0, 1e9)).toBe(false);
+  expect(rule.holds(0, 1e9, 0)).toBe(false);
   expect(rule.holding).toBe(false);
+});
+
+test('the run of arrivals begins at the first request after a calm second', () => {
+  const rate = new ArrivalRate(250, 1000);
+  expect(rate.activeSince()).toBeUndefined();
+  rate.arrived(10_000);
+  rate.arrived(10_400);
+  rate.arrived(11_399); // each within a second of the one before: the same run
+  expect(rate.activeSince()).toBe(10_000);
+  rate.arrived(12_399); // a calm second before it: a new run
+  expect(rate.activeSince()).toBe(12_399);
+});
+
+test("a burst's first requests are held before the rate shows it; a lone request's case waits settleMs", () => {
+  const held: number[] = [];
+  const rule = new IntakeFirst({ ...settings, settleMs: 250 }, (ms) => held.push(ms));
+  // a burst after a calm: at its first request the measured rate is still low
+  expect(rule.holds(1000, 4, 1000)).toBe(true);
+  expect(rule.holds(1100, 1200, 1000)).toBe(true); // now the rate shows it
+  expect(rule.holds(1400, 1500, 1000)).toBe(true); // past settleMs, held for the burst
+  expect(rule.holds(2399, 0, 1000)).toBe(true);
+  expect(rule.holds(2400, 0, 1000)).toBe(false);
+  expect(held).toEqual([1400]);
+  // a lone request later: held until settleMs after it, then its case starts
+  expect(rule.holds(9000, 4, 9000)).toBe(true);
+  expect(rule.holds(9249, 4, 9000)).toBe(true);
+  expect(rule.holds(9250, 4, 9000)).toBe(false);
+  // a steady trickle: its run began long ago, nothing is held
+  expect(rule.holds(60_000, 20, 9000)).toBe(false);
+  expect(held).toEqual([1400, 250]);
 });
