@@ -521,19 +521,28 @@ async function waitDrained(apiUrl: string, timeoutMs: number): Promise<void> {
 
 /**
  * Waits until the outbox is drained and the cases of earlier phases are done with their work
- * (Temporal below 0.3 core and the worker below 0.15 core over 2 s; with thousands of cases open
- * Temporal never drops to zero), so a "quiet system" run does not share the cores with them.
+ * (Temporal below 0.3 core and the worker below 0.15 core in each 2-s window for QUIET_FOR_MS;
+ * with thousands of cases open Temporal never drops to zero), so a "quiet system" run does not
+ * share the cores with them. One quiet window is not enough: cases waiting for the EKO
+ * simulator's statuses (5 s apart) leave lulls, and the statuses then arrive during the run.
  */
 async function waitQuiet(apiUrl: string, procs: ProcInfo[], timeoutMs: number, log: (msg: string) => void): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   await waitDrained(apiUrl, timeoutMs);
   let lastLog = 0;
+  let quietSince: number | undefined;
   while (Date.now() < deadline) {
-    const a = cpuSeconds(procs);
+    const a = { at: Date.now(), cpu: cpuSeconds(procs) };
     await sleep(2000);
     const b = cpuSeconds(procs);
-    const busy = ['temporal', 'worker'].map((name) => (b[name] - a[name]) / 2);
-    if (!(busy[0] >= 0.3) && !(busy[1] >= 0.15)) return true;
+    const busy = ['temporal', 'worker'].map((name) => (b[name] - a.cpu[name]) / 2);
+    const quiet = !(busy[0] >= 0.3) && !(busy[1] >= 0.15); // a process not found counts as quiet
+    if (quiet) {
+      quietSince ??= a.at;
+      if (Date.now() - quietSince >= QUIET_FOR_MS) return true;
+      continue;
+    }
+    quietSince = undefined;
     if (Date.now() - lastLog >= 30_000) {
       lastLog = Date.now();
       log(`waiting for a quiet system: temporal ${round(busy[0], 2)}, worker ${round(busy[1], 2)} cores (${Math.round((deadline - Date.now()) / 1000)} s left)`);
@@ -569,6 +578,8 @@ function disjointLoanSets(sizes: number[], firstSeed: number): LoanSet[] {
   return out;
 }
 
+/** How long the system must stay quiet before a measured run (longer than the EKO simulator's 5-s status delay). */
+const QUIET_FOR_MS = 12_000;
 /** How long a batch waits for the cases of earlier phases to finish their work (see waitQuiet). */
 const BATCH_QUIET_WAIT_MS = 15 * 60_000;
 
@@ -774,7 +785,7 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
       'Phase d: with the worker stopped, the bare rates and a batch\'s case start rate are measured under the same conditions: "cases running" = started in Temporal (signalWithStart returned), none executing.',
       'Open-loop single-item runs send at a fixed rate whatever the answers; their latency is counted from the scheduled send time. Only the closed-loop runs (the issue\'s 50 clients) carry the p99 goal.',
       'Ratios are given to both bare starts and bare signalWithStarts; the goal uses signalWithStart, which is what the dispatcher calls.',
-      `Before the first single-item run, ${warmupN} single-item POSTs from the 50 clients warm up connections and code paths (V8 optimises a function only after many calls); they are not counted. The first ${WARMUP_REAL_CASES} start real cases (so the worker is warm too), the rest are repaid loans (debt 0: the same request path, no case to run afterwards). The quiet run then waits until the outbox is drained and Temporal and the worker are nearly idle (below 0.3 and 0.15 core).`,
+      `Before the first single-item run, ${warmupN} single-item POSTs from the 50 clients warm up connections and code paths (V8 optimises a function only after many calls); they are not counted. The first ${WARMUP_REAL_CASES} start real cases (so the worker is warm too), the rest are repaid loans (debt 0: the same request path, no case to run afterwards). The quiet run then waits until the outbox is drained and Temporal and the worker have been nearly idle (below 0.3 and 0.15 core) for 12 s.`,
       'Intake first (api/intake-first.ts): while single items arrive at 300/s or more, the dispatcher holds the cases\' start (at most 5 s in a row) and starts them after the burst, and when requests start arriving after a calm second it waits 250 ms before starting any (so a burst is recognised before its first cases start); the closed-loop runs\' cases start after them, the open loops (100 and 200/s) and the batches are not held beyond those 250 ms.',
       'Latencies are measured by the client on the same machine, so they include its own scheduling delay. The closed loops are sent by bench/loadgen (Go): the Node.js client spends several times its CPU per request (CPU the API and Temporal lose while measured); the open loops, at most a few requests in flight, by the benchmark process.',
     );
