@@ -59,7 +59,6 @@ interface SqliteConnection {
   transaction<F extends (...args: never[]) => unknown>(fn: F): F;
 }
 
-
 interface Prepared {
   insert: SqliteStatement;
   insertMany: (rows: InsertRow[]) => void;
