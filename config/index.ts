@@ -24,6 +24,9 @@ export const CONFIG_KEYS = {
   TEMPORAL_TASK_QUEUE: { default: 'k2-cases', doc: 'Task queue of the case and batch workflows.' },
   TEMPORAL_UI_PORT: { default: '8233', doc: 'Port of the Temporal Web UI (dev server only).' },
   K2_WORKER_METRICS: { default: '127.0.0.1:9464', doc: 'host:port where the worker serves its Prometheus metrics (Temporal SDK metrics at /metrics).' },
+  K2_WORKER_WORKFLOW_SLOTS: { default: '40', doc: 'Workflow tasks the worker runs at once (the Temporal SDK default).' },
+  K2_WORKER_INTAKE_BACKLOG: { default: '200', doc: 'Intake first, worker side: while at least this many accepted loans wait in the outbox for their case to start, the worker runs only K2_WORKER_INTAKE_SLOTS workflow tasks at once (0: never).' },
+  K2_WORKER_INTAKE_SLOTS: { default: '4', doc: 'Workflow tasks the worker runs at once while the outbox holds that backlog (2 to K2_WORKER_WORKFLOW_SLOTS).' },
 
   K2_DB_CLIENT: { default: 'sqlite', doc: 'sqlite | pg.' },
   K2_DB_URL: { default: '', doc: 'PostgreSQL connection string (pg) or SQLite file (sqlite; default <data>/k2.sqlite).' },
@@ -83,6 +86,7 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   temporal: { address: string; namespace: string; taskQueue: string; uiPort: number; workerMetrics: string };
   db: { client: 'sqlite' | 'pg'; url: string };
+  worker: { workflowSlots: number; intakeBacklog: number; intakeSlots: number };
   api: {
     host: string;
     port: number;
@@ -204,6 +208,11 @@ export function loadConfig(env: Env = process.env): Config {
       workerMetrics: get('K2_WORKER_METRICS'),
     },
     db: { client: dbClient, url: dbUrl },
+    worker: {
+      workflowSlots: int('K2_WORKER_WORKFLOW_SLOTS', 2, 10_000),
+      intakeBacklog: int('K2_WORKER_INTAKE_BACKLOG', 0, 10_000_000),
+      intakeSlots: int('K2_WORKER_INTAKE_SLOTS', 2, 10_000),
+    },
     api: {
       host: get('K2_API_HOST'),
       port: port('K2_API_PORT'),
@@ -253,6 +262,8 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (!/^[\w.-]+:\d+$/.test(config.temporal.address)) problems.push(`TEMPORAL_ADDRESS="${config.temporal.address}": expected host:port`);
   if (!/^[\w.-]+:\d+$/.test(config.temporal.workerMetrics)) problems.push(`K2_WORKER_METRICS="${config.temporal.workerMetrics}": expected host:port`);
+  const { workflowSlots, intakeSlots } = config.worker;
+  if (workflowSlots >= 2 && intakeSlots > workflowSlots) problems.push(`K2_WORKER_INTAKE_SLOTS="${intakeSlots}": at most K2_WORKER_WORKFLOW_SLOTS (${workflowSlots})`);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

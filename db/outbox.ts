@@ -196,6 +196,12 @@ export async function markDispatchFailed(db: Db, id: number, error: string): Pro
   await db('loan_outbox').where({ id }).update({ attempts: db.raw('attempts + 1'), last_error: error.slice(0, 1000) });
 }
 
+/** Whether at least `atLeast` rows wait for the dispatcher (reads at most that many index entries). */
+export async function hasPendingBacklog(db: Db, atLeast: number): Promise<boolean> {
+  const rows = await db('loan_outbox').whereNull('dispatched_at').orderBy('id').offset(atLeast - 1).limit(1).select('id');
+  return rows.length > 0;
+}
+
 export async function countPending(db: Db): Promise<number> {
   const [{ n }] = await db('loan_outbox').whereNull('dispatched_at').count({ n: '*' });
   return Number(n);

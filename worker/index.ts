@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { Client, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
-import { NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, SlotSupplier, Worker, WorkflowSlotInfo } from '@temporalio/worker';
 import type { Config } from '../config';
 import { createActivities } from '../activities';
 import { createGkbActivities } from '../activities/gkb';
@@ -85,11 +85,15 @@ export async function ensureGkbSchedule(client: Client, config: Config): Promise
   }
 }
 
+/**
+ * The case worker. Its workflow-task slots come from `workflowSlots` (intake first, see
+ * worker/intake-first.ts); activities and local activities have 100 slots each, as the SDK's default.
+ */
 export async function createCaseWorker(
   config: Config,
   activities: object,
   connection: NativeConnection,
-  overrides: Partial<WorkerOptions> = {},
+  workflowSlots: SlotSupplier<WorkflowSlotInfo> = { type: 'fixed-size', numSlots: config.worker.workflowSlots },
 ): Promise<Worker> {
   return Worker.create({
     connection,
@@ -97,7 +101,13 @@ export async function createCaseWorker(
     taskQueue: config.temporal.taskQueue,
     workflowsPath: workflowsPath(),
     activities,
-    maxConcurrentActivityTaskExecutions: 100,
-    ...overrides,
+    tuner: {
+      workflowTaskSlotSupplier: workflowSlots,
+      activityTaskSlotSupplier: { type: 'fixed-size', numSlots: 100 },
+      localActivityTaskSlotSupplier: { type: 'fixed-size', numSlots: 100 },
+      nexusTaskSlotSupplier: { type: 'fixed-size', numSlots: 100 },
+    },
+    // With a tuner the SDK polls up to 10 workflow tasks at once whatever the slots; as without one, no more than the slots.
+    workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: Math.min(10, config.worker.workflowSlots) },
   });
 }

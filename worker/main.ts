@@ -3,8 +3,10 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { openDb } from '../db';
+import { hasPendingBacklog } from '../db/outbox';
 import { createLogger } from '../observability/logger';
 import { createCaseWorker, createWorkerActivities, ensureGkbSchedule } from './index';
+import { IntakeFirstSlots, watchOutboxBacklog } from './intake-first';
 
 async function main() {
   const config = loadConfig();
@@ -18,9 +20,26 @@ async function main() {
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
   await ensureGkbSchedule(client, config);
-  const worker = await createCaseWorker(config, createWorkerActivities(config, db, client, logger), connection);
-  logger.info('worker ready', { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address, metrics: `http://${config.temporal.workerMetrics}/metrics`, gkbBatchEvery: config.gkb.batchIntervalMs });
+  const { workflowSlots, intakeSlots, intakeBacklog } = config.worker;
+  const slots = new IntakeFirstSlots({ maxSlots: workflowSlots, intakeSlots });
+  const worker = await createCaseWorker(config, createWorkerActivities(config, db, client, logger), connection, slots);
+  const intakeGauge = Runtime.instance().metricMeter.createGauge('k2_worker_intake_first', 'int', '', '1 while the outbox backlog limits the worker to K2_WORKER_INTAKE_SLOTS workflow tasks');
+  intakeGauge.set(0);
+  const stopWatching =
+    intakeBacklog > 0
+      ? watchOutboxBacklog(slots, () => hasPendingBacklog(db, intakeBacklog), {
+          everyMs: 1000,
+          onChange: (intake) => {
+            intakeGauge.set(intake ? 1 : 0);
+            if (intake) logger.info('intake first: the outbox holds a backlog; the worker runs fewer workflow tasks at once', { backlogAtLeast: intakeBacklog, workflowSlots: intakeSlots });
+            else logger.info('intake first: backlog gone; the worker runs workflow tasks at full width', { workflowSlots });
+          },
+          onError: (err) => logger.warn('intake first: the outbox backlog could not be read; the worker keeps its current width', { err: String((err as Error)?.message ?? err) }),
+        })
+      : () => undefined;
+  logger.info('worker ready', { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address, metrics: `http://${config.temporal.workerMetrics}/metrics`, gkbBatchEvery: config.gkb.batchIntervalMs, workflowSlots, intakeSlots, intakeBacklog });
   await worker.run();
+  stopWatching();
   await clientConnection.close();
   await connection.close();
   await db.destroy();

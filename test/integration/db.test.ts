@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { migrate, type Db } from '../../db';
 import { migrations } from '../../db/migrations';
-import { countPending, enqueueLoans, loanDigest, markDispatched, markDispatchFailed, pendingLoans } from '../../db/outbox';
+import { countPending, enqueueLoans, hasPendingBacklog, loanDigest, markDispatched, markDispatchFailed, pendingLoans } from '../../db/outbox';
 import { findDemand, issueDemand, markDemandSent, recordDemandStatus, type NewDemand } from '../../db/demands';
 import { createDocumentStore } from '../../documents/store';
 import { generateLoans } from '../../domain/generate';
@@ -167,6 +167,10 @@ describe.each(testDatabases())('database: $name', (tdb: TestDatabase) => {
       const rest = await pendingLoans(db, 2000);
       expect(rest.map((r) => r.id)).toEqual(pending.slice(1100).map((r) => r.id));
       expect(await countPending(db)).toBe(100);
+      // The worker's intake-first check: a backlog of at least N rows, dispatched rows not counted.
+      expect(await hasPendingBacklog(db, 100)).toBe(true);
+      expect(await hasPendingBacklog(db, 101)).toBe(false);
+      expect(await hasPendingBacklog(db, 1)).toBe(true);
       const stamped = await db('loan_outbox').whereIn('id', dispatched.slice(0, 5)).select('dispatched_at');
       expect(stamped.every((r) => r.dispatched_at !== null)).toBe(true);
 

@@ -27,6 +27,7 @@ describe('loadConfig defaults', () => {
     expect(c.api.absSystems).toEqual(['way4', 'colvir']);
     expect(c.api.dispatchBatch).toBe(200);
     expect(c.api.dispatchConcurrency).toBe(32);
+    expect(c.worker).toEqual({ workflowSlots: 40, intakeBacklog: 200, intakeSlots: 4 });
     expect(c.abs).toMatchObject({
       clientUrl: 'http://127.0.0.1:8091/abs/client',
       accountsUrl: 'http://127.0.0.1:8091/abs/accounts',
@@ -192,6 +193,9 @@ describe('loadConfig validation', () => {
     ['EKO_SIM_PORT', ' 8093'],
     ['K2_DISPATCH_BATCH', '0'],
     ['K2_DISPATCH_CONCURRENCY', '1001'],
+    ['K2_WORKER_INTAKE_SLOTS', '1'],
+    ['K2_WORKER_INTAKE_SLOTS', '41'],
+    ['K2_WORKER_WORKFLOW_SLOTS', '1'],
     ['ABS_TIMEOUT_MS', '99'],
     ['ABS_TRANSIENT_HORIZON', '6'],
     ['EKO_SIM_STATUS_DELAY', '5 s'],

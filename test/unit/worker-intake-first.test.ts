@@ -1,0 +1,112 @@
+/** The worker's intake-first slots (worker/intake-first.ts): how many workflow tasks it may run at once. */
+import { IntakeFirstSlots, watchOutboxBacklog } from '../../worker/intake-first';
+
+const ctx = {};
+/** Resolves to 'reserved' if the reservation completes within a few turns of the event loop, else 'waiting'. */
+async function settles(p: Promise<unknown>): Promise<'reserved' | 'waiting'> {
+  return Promise.race([p.then(() => 'reserved' as const), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 20))]);
+}
+
+test('hands out maxSlots permits, then makes the next reservation wait until one is released', async () => {
+  const slots = new IntakeFirstSlots({ maxSlots: 3, intakeSlots: 2 });
+  const signal = new AbortController().signal;
+  for (let i = 0; i < 3; i++) await slots.reserveSlot(ctx, signal);
+  expect(slots.inUse).toBe(3);
+  expect(slots.tryReserveSlot()).toBeNull();
+  const fourth = slots.reserveSlot(ctx, signal);
+  expect(await settles(fourth)).toBe('waiting');
+  slots.releaseSlot();
+  expect(await settles(fourth)).toBe('reserved');
+  expect(slots.inUse).toBe(3);
+});
+
+test('during intake only intakeSlots are handed out; permits already held are not taken back', async () => {
+  const slots = new IntakeFirstSlots({ maxSlots: 4, intakeSlots: 2 });
+  const signal = new AbortController().signal;
+  for (let i = 0; i < 3; i++) await slots.reserveSlot(ctx, signal);
+  expect(slots.setIntake(true)).toBe(true);
+  expect(slots.setIntake(true)).toBe(false);
+  expect(slots.limit).toBe(2);
+  expect(slots.inUse).toBe(3);
+
+  const next = slots.reserveSlot(ctx, signal);
+  slots.releaseSlot(); // 2 held: still at the intake limit
+  expect(await settles(next)).toBe('waiting');
+  slots.releaseSlot(); // 1 held
+  expect(await settles(next)).toBe('reserved');
+  expect(slots.tryReserveSlot()).toBeNull();
+});
+
+test('the end of intake lets waiting reservations through at once, up to maxSlots', async () => {
+  const slots = new IntakeFirstSlots({ maxSlots: 4, intakeSlots: 2 });
+  const signal = new AbortController().signal;
+  slots.setIntake(true);
+  await slots.reserveSlot(ctx, signal);
+  await slots.reserveSlot(ctx, signal);
+  const waiting = [1, 2, 3].map(() => slots.reserveSlot(ctx, signal));
+  expect(await Promise.all(waiting.map(settles))).toEqual(['waiting', 'waiting', 'waiting']);
+  slots.setIntake(false);
+  const outcome = await Promise.all(waiting.map(settles));
+  expect(outcome.filter((o) => o === 'reserved')).toHaveLength(2);
+  expect(slots.inUse).toBe(4);
+  slots.releaseSlot();
+  expect(await Promise.all(waiting.map(settles))).toEqual(['reserved', 'reserved', 'reserved']);
+});
+
+test('an aborted reservation rejects with the abort reason and holds no permit', async () => {
+  const slots = new IntakeFirstSlots({ maxSlots: 2, intakeSlots: 2 });
+  const free = new AbortController().signal;
+  await slots.reserveSlot(ctx, free);
+  await slots.reserveSlot(ctx, free);
+  const abort = new AbortController();
+  const pending = slots.reserveSlot(ctx, abort.signal);
+  const reason = new Error('poller gone');
+  abort.abort(reason);
+  await expect(pending).rejects.toBe(reason);
+  slots.releaseSlot();
+  expect(slots.inUse).toBe(1);
+  // The released slot went to nobody: the aborted reservation no longer waits for it.
+  expect(slots.tryReserveSlot()).toEqual({});
+  expect(slots.inUse).toBe(2);
+});
+
+test('intakeSlots must lie between 1 and maxSlots', () => {
+  expect(() => new IntakeFirstSlots({ maxSlots: 4, intakeSlots: 5 })).toThrow(RangeError);
+  expect(() => new IntakeFirstSlots({ maxSlots: 4, intakeSlots: 0 })).toThrow(RangeError);
+});
+
+test('the backlog watcher switches intake on and off and reports each switch once; a failed check changes nothing', async () => {
+  jest.useFakeTimers();
+  try {
+    const slots = new IntakeFirstSlots({ maxSlots: 40, intakeSlots: 4 });
+    const answers: Array<boolean | Error> = [true, true, new Error('database is locked'), false];
+    const changes: boolean[] = [];
+    const errors: unknown[] = [];
+    const stop = watchOutboxBacklog(
+      slots,
+      async () => {
+        const a = answers.shift();
+        if (a instanceof Error) throw a;
+        return a ?? false;
+      },
+      { everyMs: 1000, onChange: (intake) => changes.push(intake), onError: (e) => errors.push(e) },
+    );
+    const tick = async () => {
+      await jest.advanceTimersByTimeAsync(1000);
+    };
+    await tick();
+    expect(slots.limit).toBe(4);
+    await tick();
+    await tick();
+    expect(slots.inIntake).toBe(true);
+    expect(errors).toHaveLength(1);
+    await tick();
+    expect(slots.limit).toBe(40);
+    expect(changes).toEqual([true, false]);
+    stop();
+    await tick();
+    expect(changes).toEqual([true, false]);
+  } finally {
+    jest.useRealTimers();
+  }
+});

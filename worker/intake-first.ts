@@ -1,0 +1,130 @@
+/**
+ * Intake first, the worker's side (the API's side is api/intake-first.ts).
+ *
+ * Why: every case the worker executes costs Temporal about as much as starting one (its workflow
+ * task, its search attributes, then EKO's statuses and GKB's result). While the outbox holds a
+ * backlog of accepted loans whose cases are not started yet, Temporal divides its capacity between
+ * starting those and executing the ones already started; on the 2-core reference machine (one
+ * SQLite-backed dev server) a worker executing at full speed cut the start rate of a 10,000-loan
+ * batch to about 0.6 of the bare rate, a worker running 4 workflow tasks at once left it at about
+ * 0.9 (bench/README.md). An accepted loan whose case has not started is only an outbox row: the
+ * operator cannot find it in the Web UI yet. So starting every case comes first, and executing
+ * them catches up once the backlog is gone.
+ *
+ * Rule: the worker runs at most `maxSlots` workflow tasks at once; while the outbox holds at least
+ * `backlog` rows not yet handed to Temporal (checked every `everyMs`), at most `intakeSlots`. The
+ * worker never stops: cases, EKO's statuses and GKB's results keep moving, more slowly. A slot
+ * already handed out is not taken back; the limit applies to the next ones. `backlog` 0 turns the
+ * rule off.
+ */
+import type { CustomSlotSupplier, SlotPermit, WorkflowSlotInfo } from '@temporalio/worker';
+
+export interface IntakeFirstSlotSettings {
+  maxSlots: number;
+  intakeSlots: number;
+}
+
+/** The worker's workflow-task slots (a Temporal SDK custom slot supplier). */
+export class IntakeFirstSlots implements CustomSlotSupplier<WorkflowSlotInfo> {
+  readonly type = 'custom' as const;
+  /** Permits handed out and not yet released (reserved for a poll or running a task). */
+  private held = 0;
+  private intake = false;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly settings: IntakeFirstSlotSettings) {
+    if (settings.intakeSlots < 1 || settings.intakeSlots > settings.maxSlots) throw new RangeError('intakeSlots must be between 1 and maxSlots');
+  }
+
+  /** Whether the outbox holds a backlog; returns true when that changed. */
+  setIntake(busy: boolean): boolean {
+    if (busy === this.intake) return false;
+    this.intake = busy;
+    this.wake();
+    return true;
+  }
+
+  get inIntake(): boolean {
+    return this.intake;
+  }
+
+  get limit(): number {
+    return this.intake ? this.settings.intakeSlots : this.settings.maxSlots;
+  }
+
+  get inUse(): number {
+    return this.held;
+  }
+
+  async reserveSlot(_ctx: unknown, abortSignal: AbortSignal): Promise<SlotPermit> {
+    while (this.held >= this.limit) {
+      await new Promise<void>((resolve, reject) => {
+        if (abortSignal.aborted) return reject(abortSignal.reason);
+        const onAbort = () => {
+          const i = this.waiting.indexOf(ready);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(abortSignal.reason);
+        };
+        const ready = () => {
+          abortSignal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        abortSignal.addEventListener('abort', onAbort, { once: true });
+        this.waiting.push(ready);
+      });
+    }
+    this.held += 1;
+    return {};
+  }
+
+  tryReserveSlot(): SlotPermit | null {
+    if (this.held >= this.limit) return null;
+    this.held += 1;
+    return {};
+  }
+
+  markSlotUsed(): void {
+    // Nothing to track: a reserved slot counts against the limit whether it runs a task or waits in a poll.
+  }
+
+  releaseSlot(): void {
+    this.held = Math.max(0, this.held - 1);
+    this.wake();
+  }
+
+  /** Lets as many waiting reservations retry as the limit now allows. */
+  private wake(): void {
+    let free = this.limit - this.held;
+    while (free > 0 && this.waiting.length > 0) {
+      this.waiting.shift()!();
+      free -= 1;
+    }
+  }
+}
+
+/**
+ * Checks the outbox backlog every `everyMs` and sets the slots' intake mode; `onChange` hears each
+ * switch (for the log and the metric). A failed check leaves the mode as it was. Returns the stop
+ * function.
+ */
+export function watchOutboxBacklog(
+  slots: IntakeFirstSlots,
+  hasBacklog: () => Promise<boolean>,
+  options: { everyMs: number; onChange: (intake: boolean) => void; onError: (err: unknown) => void },
+): () => void {
+  let checking = false;
+  const timer = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    hasBacklog()
+      .then((busy) => {
+        if (slots.setIntake(busy)) options.onChange(busy);
+      })
+      .catch(options.onError)
+      .finally(() => {
+        checking = false;
+      });
+  }, options.everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
