@@ -11,12 +11,10 @@
  * minutes; the wait is bounded by K2_E2E_FAULTS_WAIT (default 15m, which only a call failing 10
  * times in a row exceeds: ~0.5% of runs) and the timings are printed either way.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { Client, Connection } from '@temporalio/client';
-import { freePorts, type RunningSystem, startSystem } from '../../scripts/system';
+import { Client } from '@temporalio/client';
+import { e2eSystem } from '../helpers/e2e-system';
 import { generateLoans } from '../../domain/generate';
 import { caseWorkflowId, CASE_STAGES, type CaseStatus } from '../../domain/case';
 import { parseDuration } from '../../config';
@@ -29,19 +27,7 @@ const REFERENCE = /^PTP\d{11}$/;
 
 jest.setTimeout(WAIT_MS + 5 * 60_000);
 
-let dataDir: string;
-let system: RunningSystem | undefined;
-let connection: Connection | undefined;
-
-beforeAll(() => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-e2e-abs-faults-'));
-});
-
-afterAll(async () => {
-  await connection?.close();
-  await system?.stop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
-});
+const e2e = e2eSystem('k2-e2e-abs-faults-');
 
 /** Maps with at most `limit` calls in flight. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -77,13 +63,7 @@ function everNeededAttention(history: { events?: Array<{ upsertWorkflowSearchAtt
 
 test(`${CASES} cases at 30% ABS 5xx all reach their demand, none needs attention, one reference each`, async () => {
   const t0 = Date.now();
-  const ports = await freePorts();
-  system = await startSystem({
-    dataDir,
-    ports,
-    headless: true,
-    env: { K2_API_AUTH: 'none', SIM_FAULTS: FAULTS, EKO_SIM_STATUS_DELAY: '1s' },
-  });
+  const { system, connection, ports } = await e2e.start({ K2_API_AUTH: 'none', SIM_FAULTS: FAULTS, EKO_SIM_STATUS_DELAY: '1s' });
   const started = Date.now();
 
   // 200 valid loans, known to ABS through its loan book, then handed to K2 as EKO would.
@@ -96,7 +76,6 @@ test(`${CASES} cases at 30% ABS 5xx all reach their demand, none needs attention
   expect(accepted).toMatchObject({ status: 200, json: { error_code: 0 } });
   const posted = Date.now();
 
-  connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
   const client = new Client({ connection });
   const ids = contracts.map(caseWorkflowId);
 

@@ -5,28 +5,15 @@
  * and the earlier cases are still there. Needs dist/ (scripts/test.sh builds it first).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { freePorts, RunningSystem, startSystem } from '../../scripts/system';
+import { Client } from '@temporalio/client';
+import { e2eSystem } from '../helpers/e2e-system';
 import { feedDemoLoans } from '../../simulators/eko/demo-feeder';
 import { caseWorkflowId, CaseStatus } from '../../domain/case';
 
 jest.setTimeout(300_000);
 
-let dataDir: string;
-let system: RunningSystem | undefined;
-let connection: Connection | undefined;
-
-beforeAll(() => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-e2e-'));
-});
-
-afterAll(async () => {
-  await connection?.close();
-  await system?.stop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
-});
+const e2e = e2eSystem('k2-e2e-');
 
 async function waitForCases(client: Client, ids: string[], pred: (s: CaseStatus) => boolean, timeoutMs = 120_000): Promise<CaseStatus[]> {
   const deadline = Date.now() + timeoutMs;
@@ -40,9 +27,8 @@ async function waitForCases(client: Client, ids: string[], pred: (s: CaseStatus)
 }
 
 test('loans posted to K2 become cases that reach their demand and its statuses, and survive a full restart', async () => {
-  const ports = await freePorts();
   const env = { K2_API_AUTH: 'none', EKO_SIM_STATUS_DELAY: '300ms' };
-  system = await startSystem({ dataDir, ports, env, headless: true });
+  const { connection, ports } = await e2e.start(env);
 
   const contracts = await feedDemoLoans({
     k2BaseUrl: `http://127.0.0.1:${ports.api}`,
@@ -53,7 +39,6 @@ test('loans posted to K2 become cases that reach their demand and its statuses, 
   expect(contracts).toHaveLength(3);
   const ids = contracts.map(caseWorkflowId);
 
-  connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
   const client = new Client({ connection });
   const cases = await waitForCases(client, ids, (s) => s.demand?.status === 'PC3');
   for (const c of cases) {
@@ -65,7 +50,7 @@ test('loans posted to K2 become cases that reach their demand and its statuses, 
   }
   // The scan is in the document store on disk, not in the history.
   const sha = cases[0].scan!.sha256;
-  expect(fs.existsSync(path.join(dataDir, 'documents', sha.slice(0, 2), sha.slice(2, 4), sha))).toBe(true);
+  expect(fs.existsSync(path.join(e2e.dataDir, 'documents', sha.slice(0, 2), sha.slice(2, 4), sha))).toBe(true);
   const history = await client.workflow.getHandle(ids[0]).fetchHistory();
   expect(JSON.stringify(history).length).toBeLessThan(200_000);
 
@@ -73,13 +58,10 @@ test('loans posted to K2 become cases that reach their demand and its statuses, 
   const described = await client.workflow.getHandle(ids[0]).describe();
   expect(described.searchAttributes).toMatchObject({ K2Stage: ['demand-issued'], K2NeedsAttention: [false] });
 
-  await connection.close();
-  connection = undefined;
-  await system.stop();
+  await e2e.stop();
 
   // Start again on the same data folder: the cases are still there and still answer.
-  system = await startSystem({ dataDir, ports, env, headless: true });
-  connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
-  const again = await waitForCases(new Client({ connection }), ids, (s) => s.demand?.status === 'PC3', 60_000);
+  const restarted = await e2e.start(env, ports);
+  const again = await waitForCases(new Client({ connection: restarted.connection }), ids, (s) => s.demand?.status === 'PC3', 60_000);
   expect(again.map((c) => c.demand?.reference)).toEqual(cases.map((c) => c.demand?.reference));
 });

@@ -5,35 +5,20 @@
  * still gets executed. Needs dist/ (scripts/test.sh builds it first).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { freePorts, RunningSystem, startSystem } from '../../scripts/system';
+import { Client } from '@temporalio/client';
+import { e2eSystem } from '../helpers/e2e-system';
 import { feedDemoLoans } from '../../simulators/eko/demo-feeder';
 
 jest.setTimeout(300_000);
 
 const LOANS = 600;
-let dataDir: string;
-let system: RunningSystem | undefined;
-let connection: Connection | undefined;
-
-beforeAll(() => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-intake-'));
-});
-
-afterAll(async () => {
-  await connection?.close();
-  await system?.stop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
-});
+const e2e = e2eSystem('k2-e2e-intake-');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test(`a POST of ${LOANS} loans narrows the worker while their cases wait to start, and every case is still executed`, async () => {
-  const ports = await freePorts();
-  const env = { K2_API_AUTH: 'none', K2_WORKER_INTAKE_BACKLOG: '50', K2_WORKER_INTAKE_SLOTS: '2', EKO_SIM_STATUS_DELAY: '1h' };
-  system = await startSystem({ dataDir, ports, env, headless: true });
+  const { connection, ports } = await e2e.start({ K2_API_AUTH: 'none', K2_WORKER_INTAKE_BACKLOG: '50', K2_WORKER_INTAKE_SLOTS: '2', EKO_SIM_STATUS_DELAY: '1h' });
   const metricsUrl = `http://127.0.0.1:${ports.workerMetrics}/metrics`;
   const intakeGauge = async (): Promise<number | undefined> => {
     const text = await (await fetch(metricsUrl)).text();
@@ -55,7 +40,6 @@ test(`a POST of ${LOANS} loans narrows the worker while their cases wait to star
   const contracts = await feedDemoLoans({ k2BaseUrl: `http://127.0.0.1:${ports.api}`, absSimUrl: `http://127.0.0.1:${ports.abs}`, count: LOANS, seed: 777 });
   expect(contracts).toHaveLength(LOANS);
 
-  connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
   const client = new Client({ connection });
   const count = async (query: string) => (await client.workflow.count(query)).count;
   // Every case executed: it reached its demand, or (the demo data has some on purpose) it needs attention.
@@ -69,7 +53,7 @@ test(`a POST of ${LOANS} loans narrows the worker while their cases wait to star
   expect(await count(notExecuted)).toBe(0);
   expect(await count('WorkflowType="caseWorkflow" AND K2Stage="demand-issued"')).toBeGreaterThan(LOANS / 2);
   expect(seen).toEqual([0, 1, 0]);
-  const log = fs.readFileSync(path.join(dataDir, 'logs', 'worker.log'), 'utf8');
+  const log = fs.readFileSync(path.join(e2e.dataDir, 'logs', 'worker.log'), 'utf8');
   const narrowed = log.indexOf('intake first: the outbox holds a backlog');
   const widened = log.indexOf('intake first: backlog gone');
   expect(narrowed).toBeGreaterThan(-1);
