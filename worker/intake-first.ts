@@ -14,8 +14,8 @@
  * Rule: the worker runs at most `maxSlots` workflow tasks at once; while the outbox holds at least
  * `backlog` rows not yet handed to Temporal (checked every `everyMs`), at most `intakeSlots`. The
  * worker never stops: cases, EKO's statuses and GKB's results keep moving, more slowly. A slot
- * already handed out is not taken back; the limit applies to the next ones. `backlog` 0 turns the
- * rule off.
+ * already handed out is not taken back; the limit applies to the next ones. The backlog comes from
+ * K2_WORKER_INTAKE_BACKLOG (worker/main.ts; 0 turns the rule off).
  */
 import type { CustomSlotSupplier, SlotPermit, WorkflowSlotInfo } from '@temporalio/worker';
 
@@ -104,7 +104,8 @@ export class IntakeFirstSlots implements CustomSlotSupplier<WorkflowSlotInfo> {
 
 /**
  * Checks the outbox backlog every `everyMs` and sets the slots' intake mode; `onChange` hears each
- * switch (for the log and the metric). A failed check leaves the mode as it was. Returns the stop
+ * switch (for the log and the metric). A failed check leaves the mode as it was; `onError` hears the
+ * first failure of a run of them, not one a second while the database is away. Returns the stop
  * function.
  */
 export function watchOutboxBacklog(
@@ -113,14 +114,19 @@ export function watchOutboxBacklog(
   options: { everyMs: number; onChange: (intake: boolean) => void; onError: (err: unknown) => void },
 ): () => void {
   let checking = false;
+  let failing = false;
   const timer = setInterval(() => {
     if (checking) return;
     checking = true;
     hasBacklog()
       .then((busy) => {
+        failing = false;
         if (slots.setIntake(busy)) options.onChange(busy);
       })
-      .catch(options.onError)
+      .catch((err) => {
+        if (!failing) options.onError(err);
+        failing = true;
+      })
       .finally(() => {
         checking = false;
       });

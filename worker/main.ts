@@ -34,7 +34,7 @@ async function main() {
             if (intake) logger.info('intake first: the outbox holds a backlog; the worker runs fewer workflow tasks at once', { backlogAtLeast: intakeBacklog, workflowSlots: intakeSlots });
             else logger.info('intake first: backlog gone; the worker runs workflow tasks at full width', { workflowSlots });
           },
-          onError: (err) => logger.warn('intake first: the outbox backlog could not be read; the worker keeps its current width', { err: String((err as Error)?.message ?? err) }),
+          onError: (err) => logger.warn('intake first: the outbox backlog cannot be read; the worker keeps its current width until it can', { err: String((err as Error)?.message ?? err) }),
         })
       : () => undefined;
   logger.info('worker ready', { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address, metrics: `http://${config.temporal.workerMetrics}/metrics`, gkbBatchEvery: config.gkb.batchIntervalMs, workflowSlots, intakeSlots, intakeBacklog });

@@ -75,11 +75,11 @@ test('intakeSlots must lie between 1 and maxSlots', () => {
   expect(() => new IntakeFirstSlots({ maxSlots: 4, intakeSlots: 0 })).toThrow(RangeError);
 });
 
-test('the backlog watcher switches intake on and off and reports each switch once; a failed check changes nothing', async () => {
+test('the backlog watcher switches intake on and off and reports each switch once; failed checks change nothing and are reported once per run', async () => {
   jest.useFakeTimers();
   try {
     const slots = new IntakeFirstSlots({ maxSlots: 40, intakeSlots: 4 });
-    const answers: Array<boolean | Error> = [true, true, new Error('database is locked'), false];
+    const answers: Array<boolean | Error> = [true, true, new Error('database is locked'), new Error('database is locked'), false, new Error('gone again')];
     const changes: boolean[] = [];
     const errors: unknown[] = [];
     const stop = watchOutboxBacklog(
@@ -98,11 +98,14 @@ test('the backlog watcher switches intake on and off and reports each switch onc
     expect(slots.limit).toBe(4);
     await tick();
     await tick();
+    await tick();
     expect(slots.inIntake).toBe(true);
     expect(errors).toHaveLength(1);
     await tick();
     expect(slots.limit).toBe(40);
     expect(changes).toEqual([true, false]);
+    await tick();
+    expect(errors).toHaveLength(2);
     stop();
     await tick();
     expect(changes).toEqual([true, false]);
