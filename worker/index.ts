@@ -86,15 +86,11 @@ export async function ensureGkbSchedule(client: Client, config: Config): Promise
 }
 
 /**
- * The case worker. Its workflow-task slots come from `workflowSlots` (intake first, see
- * worker/intake-first.ts); activities and local activities have 100 slots each, as the SDK's default.
+ * The case worker. Its workflow-task slots come from `workflowSlots` (worker/main.ts passes the
+ * intake-first slots, worker/intake-first.ts); activities and local activities have 100 slots each,
+ * as the SDK's default.
  */
-export async function createCaseWorker(
-  config: Config,
-  activities: object,
-  connection: NativeConnection,
-  workflowSlots: SlotSupplier<WorkflowSlotInfo> = { type: 'fixed-size', numSlots: config.worker.workflowSlots },
-): Promise<Worker> {
+export async function createCaseWorker(config: Config, activities: object, connection: NativeConnection, workflowSlots: SlotSupplier<WorkflowSlotInfo>): Promise<Worker> {
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
