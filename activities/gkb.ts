@@ -78,6 +78,10 @@ export interface GkbRecordResult {
   recordId: string;
   outcome: 'accepted' | 'rejected';
   text: string;
+  /** Accepted, but GKB did not know the contract and created it («Создан новый контракт.» to an update). */
+  newContract?: boolean;
+  /** Accepted as skipped: GKB already had this state (counted in skippedContracts, in no result group). */
+  skipped?: boolean;
 }
 
 /** Batch workflow IDs become file names, which GKB wants in Latin letters, digits, '.', '_' and '-'. */

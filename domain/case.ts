@@ -34,7 +34,15 @@ export type AttentionCode =
   | 'eko-rejected'
   | 'eko-unavailable'
   | 'gkb-rejected'
-  | 'gkb-record-incomplete';
+  | 'gkb-record-incomplete'
+  | 'k2-database-unavailable'
+  | 'k2-database-error'
+  | 'gkb-queue-unavailable'
+  | 'gkb-queue-error'
+  /** GKB answered an update (operation 2) with «Создан новый контракт.»: it did not know the contract (DOMAIN.md G6). Does not stop the case. */
+  | 'gkb-new-contract'
+  /** The case's GKB record has waited for GKB's result beyond the configured horizon. Does not stop the case. */
+  | 'gkb-waiting';
 
 export interface Attention {
   code: AttentionCode;
@@ -131,6 +139,15 @@ export interface CarriedCaseState {
   /** The overdue state GKB last accepted for this contract, to report again when it changes. */
   gkbReported?: { debt: string; overdueDays: number };
   updates: number;
+}
+
+/**
+ * What travels with a loan from the outbox to its case (second argument of the loanUpdated
+ * signal, and in the case's input): K2's acceptance order of the item, the outbox row id, which
+ * survives restarts. A case ignores an item older than the newest it applied.
+ */
+export interface LoanMeta {
+  acceptedSeq: number;
 }
 
 /** Workflow ID of a contract's case. The contract number is a bank reference, not personal data. */

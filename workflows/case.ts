@@ -13,8 +13,6 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   log,
   patched,
   proxyActivities,
@@ -36,22 +34,17 @@ import {
   CASE_STAGES,
   CaseStatus,
   CarriedCaseState,
-  DemandStatusCode,
   findDisbursementLine,
   findLoanAccount,
   gkbDossierOf,
   kazakhstanDate,
-  OperatorAction,
 } from '../domain/case';
-import type { Loan } from '../domain/loan';
 import { isZeroMoney } from '../domain/money';
 import { SEARCH_ATTRIBUTES } from './search-attributes';
 
-export const loanUpdatedSignal = defineSignal<[Loan]>('loanUpdated');
-export const demandStatusSignal = defineSignal<[{ reference: string; status: DemandStatusCode }]>('demandStatus');
-export const operatorActionSignal = defineSignal<[OperatorAction]>('operatorAction');
-export const gkbResultSignal = defineSignal<[GkbRecordResult]>('gkbResult');
-export const caseStatusQuery = defineQuery<CaseStatus>('caseStatus');
+import { caseStatusQuery, demandStatusSignal, gkbResultSignal, loanUpdatedSignal, operatorActionSignal } from './definitions';
+
+export { caseStatusQuery, demandStatusSignal, gkbResultSignal, loanUpdatedSignal, operatorActionSignal };
 
 export { SEARCH_ATTRIBUTES };
 

@@ -1,0 +1,16 @@
+/**
+ * The case workflow's messages, defined once: the API, the dispatcher, the GKB batch's
+ * activities and the tests send them by these definitions, never by a name string, so a rename
+ * fails at compile time. Only definitions here: importing this file runs no workflow code.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { GkbRecordResult } from '../activities/gkb';
+import type { CaseStatus, DemandStatusCode, LoanMeta, OperatorAction } from '../domain/case';
+import type { Loan } from '../domain/loan';
+
+/** The loan as EKO (re-)sent it; the meta is absent in histories recorded before it existed. */
+export const loanUpdatedSignal = defineSignal<[Loan, LoanMeta?]>('loanUpdated');
+export const demandStatusSignal = defineSignal<[{ reference: string; status: DemandStatusCode }]>('demandStatus');
+export const operatorActionSignal = defineSignal<[OperatorAction]>('operatorAction');
+export const gkbResultSignal = defineSignal<[GkbRecordResult]>('gkbResult');
+export const caseStatusQuery = defineQuery<CaseStatus>('caseStatus');
