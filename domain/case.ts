@@ -118,11 +118,17 @@ export interface CaseSettings {
   scanRecheckMs: number;
   /** How long an idle, open case waits before it continues as new to keep its history small. */
   maxHistoryEvents: number;
+  /** Timeout of one quick local attempt of a call (CASE_LOCAL_ATTEMPT_TIMEOUT), below the HTTP timeouts; absent in older inputs. */
+  localAttemptMs?: number;
+  /** How long a GKB record may wait for GKB's result before the case needs attention (GKB_RESULT_HORIZON); absent in older inputs. */
+  gkbResultHorizonMs?: number;
 }
 
 export interface CaseInput {
   loan: Loan;
   settings: CaseSettings;
+  /** The outbox item that started the case (absent in older inputs). */
+  meta?: LoanMeta;
   /** Set when the case continues as new: the state it had. */
   carried?: CarriedCaseState;
 }
