@@ -11,10 +11,19 @@
  *   empty. So:
  *    - operation 2: Collaterals, subject Addresses and subject Communications are optional. They are
  *      sent when the dossier has them and left out when it has none. GKB then keeps what the
- *      lending system reported. A configured dict.defaultCollateral is NOT used here, because a
- *      stand-in in an update would replace the real collateral;
+ *      lending system reported;
  *    - operation 1 ("Вставить"): the §3.1 note "Все вышеуказанные блоки обязательны для заполнения"
  *      applies to the letter. A dossier without those blocks is refused, and the reason names them.
+ *
+ * RULE: never send a value K2 does not know as of the record's accounting date (DOMAIN.md §7, G6).
+ *   A default or a stale value would overwrite what GKB has, since an update only keeps the fields it
+ *   leaves empty. So nothing is filled in by default: no stand-in collateral, no default Citizenship
+ *   (sent only when a source knows it), and no ResidualAmount from the statement's out_bal (the balance
+ *   right after disbursement; sent only when the dossier has the residual amount as of the report date).
+ *   What the mapping does send: codes, dates and names from EKO/ABS, Gender and DateOfBirth from the
+ *   IIN, Residency from ABS, CreditLimit (the disbursed amount, fixed for the contract's life),
+ *   OverdueAmount and ContractStatus from EKO's latest debt and overdue days, and the per-deployment
+ *   dictionary ids of DOMAIN.md §7 (FundingType, CreditPurpose2, CreditObject, BranchLocation).
  *   The type-1 XSD (integrations/gkb/schema/gkb-records.xsd) cannot make an element's presence
  *   depend on the operation attribute (XSD 1.0), so it makes the three blocks minOccurs="0". The
  *   operation-1 completeness rule is enforced here (K2 side) and by the sandbox's business rules
@@ -76,6 +85,7 @@ export interface GkbIndividual {
   gender?: 'M' | 'F';
   residencyId: GkbId;
   dateOfBirth: string;
+  /** Only when a source knows it; never a default (see the rule at the top). */
   citizenshipId?: GkbId;
   identifications: GkbIdentification[];
   /** Always present in an operation-1 type-1 record; absent in operation 2 when the dossier has none. */
@@ -92,7 +102,8 @@ export interface GkbSubject {
 /** One <Record accountingDate> of <RecordsList> (§3.2 / §6.2). */
 export interface GkbAccountingRecord {
   accountingDate: string;
-  residualAmount: GkbMoney;
+  /** Only when known as of accountingDate (see the rule at the top); always in file type 3. */
+  residualAmount?: GkbMoney;
   overdueInstalmentCount?: number;
   overdueAmount?: GkbMoney;
   prolongationEndDate?: string;
@@ -322,7 +333,9 @@ export function mapDossierToContract(
     return parseMoney(raw);
   };
   const creditLimit = amount('credit limit (disbursed amount)', dossier.creditLimit);
-  const residual = amount('residual amount (out_bal)', dossier.outBal);
+  // Type 1 leaves ResidualAmount out unless it is known as of the report date; the §6.2 record has nothing else.
+  const hasResidual = dossier.residualAmount !== undefined && String(dossier.residualAmount).trim() !== '';
+  const residual = hasResidual || fileType === 3 ? amount('residual amount as of the report date', dossier.residualAmount) : undefined;
   const overdueAmount = fileType === 1 ? amount('overdue amount (debt)', dossier.debt) : undefined;
   if (dossier.phase !== 'active' && overdueAmount !== undefined && overdueAmount !== '0.00') {
     invalid.push(`contract is ${dossier.phase} but its overdue amount is ${overdueAmount}`);
@@ -351,12 +364,8 @@ export function mapDossierToContract(
 
   // Blocks §3.1 declares mandatory for file type 1 that no K2 source fills today. Mandatory for an
   // insert (operation 1); for an update (operation 2) sent only when the dossier has them (see the
-  // product decision at the top of this file). The configured stand-in collateral is for inserts only.
-  const collaterals = dossier.collaterals?.length
-    ? dossier.collaterals
-    : operation === 1 && dict.defaultCollateral
-      ? [dict.defaultCollateral]
-      : [];
+  // product decision at the top of this file). Never a stand-in (G6).
+  const collaterals = dossier.collaterals ?? [];
   if (fileType === 1 && operation === 1) {
     if (collaterals.length === 0) missing.push('collateral block (mandatory in file type 1, GKB document §3.1)');
     if (!dossier.addresses?.length) missing.push('subject address (mandatory in file type 1, GKB document §3.1)');
@@ -403,7 +412,7 @@ export function mapDossierToContract(
   if (fileType === 1) {
     // §6.1 omits Gender, Citizenship and Communications; §3.1 has them.
     individual.gender = holder.gender;
-    individual.citizenshipId = dossier.citizenshipId ?? dict.citizenship.default;
+    if (dossier.citizenshipId !== undefined && dossier.citizenshipId !== '') individual.citizenshipId = dossier.citizenshipId;
     // Checked above for operation 1; for operation 2 absent means "keep what GKB has".
     if (dossier.communications?.length) {
       individual.communications = dossier.communications.map((c) => ({ typeId: c.typeId, value: c.value }));
@@ -442,7 +451,7 @@ export function mapDossierToContract(
       records: [
         {
           accountingDate: dossier.reportDate,
-          residualAmount: { value: residual!, currency },
+          ...(residual !== undefined ? { residualAmount: { value: residual, currency } } : {}),
           ...(fileType === 1 ? { overdueAmount: { value: overdueAmount!, currency } } : {}),
         },
       ],
@@ -612,7 +621,7 @@ export function writeContractXml(record: ContractRecord, indent = 1): string {
   s += open(d + 2, 'RecordsList');
   for (const r of record.credit.records) {
     s += open(d + 3, 'Record', attr('accountingDate', r.accountingDate));
-    s += money(d + 4, 'ResidualAmount', r.residualAmount);
+    if (r.residualAmount !== undefined) s += money(d + 4, 'ResidualAmount', r.residualAmount);
     if (r.overdueInstalmentCount !== undefined) s += leaf(d + 4, 'OverdueInstalmentCount', String(r.overdueInstalmentCount));
     if (r.overdueAmount !== undefined) s += money(d + 4, 'OverdueAmount', r.overdueAmount);
     if (r.prolongationEndDate !== undefined) s += leaf(d + 4, 'ProlongationEndDate', r.prolongationEndDate);

@@ -57,8 +57,18 @@ export interface GkbDossier {
   overdueDays: number;
   /** EKO `debt`: the overdue amount → OverdueAmount. Decimal string. */
   debt: string;
-  /** ABS statement `out_bal`: residual amount → ResidualAmount. Decimal string. */
-  outBal: string;
+  /**
+   * ABS statement `out_bal`. NOT sent to GKB: it is the balance right after disbursement, stale months
+   * later at the record's accounting date (DOMAIN.md §7, G6). Not read by the mapping; optional until
+   * gkbDossierOf stops filling it.
+   */
+  outBal?: string;
+  /**
+   * The residual amount as of `reportDate` → ResidualAmount, when a source knows it. No K2 source does
+   * today, so type-1 records leave ResidualAmount out (an update keeps GKB's value, G6); the one-day
+   * file (type 3) needs it and is refused without it.
+   */
+  residualAmount?: string;
   /** Disbursed amount from the ABS statement line → CreditLimit. Decimal string. */
   creditLimit: string;
   /** ISO 4217 code of the loan (all amounts of one contract are in it). */
@@ -73,7 +83,10 @@ export interface GkbDossier {
   residfl: number | string;
   /** The report date → Record accountingDate, `YYYY-MM-DD`. */
   reportDate: string;
-  /** Citizenship dictionary id when a source knows it; else the dictionary default. */
+  /**
+   * Citizenship dictionary id when a source knows it; otherwise Citizenship is left out. Never a default:
+   * in an update it would overwrite the real value GKB has (G6). No K2 source knows it today.
+   */
   citizenshipId?: GkbId;
   /**
    * Blocks the §3.1 note makes mandatory in file type 1. No K2 source provides them today; the bank's
@@ -104,15 +117,9 @@ export interface GkbDictionary {
   /** KATO code of the reporting branch, 9 digits. */
   branchLocationKatoId: string;
   subjectRole: { borrower: GkbId };
-  citizenship: { default: GkbId };
   /** `nonResident` is not in DOMAIN.md §5: undefined until a deployment configures it. */
   residency: { resident: GkbId; nonResident?: GkbId };
   identification: { iin: { rank: GkbId; typeId: GkbId } };
-  /**
-   * Used for operation-1 (insert) type-1 records when the dossier has no collateral (e.g. an unsecured
-   * loan), if set. Never used for operation 2: a stand-in would overwrite the collateral GKB already has.
-   */
-  defaultCollateral?: GkbCollateralInput;
 }
 
 /** DOMAIN.md §5 values. Deployment-specific ids (funding type, purpose, object, branch) are examples from the document's §3.1 XML. */
@@ -134,7 +141,6 @@ export const DEFAULT_GKB_DICTIONARY: GkbDictionary = Object.freeze({
   creditObject: '03',
   branchLocationKatoId: '710000000',
   subjectRole: { borrower: '1' },
-  citizenship: { default: '110' },
   residency: { resident: '1' },
   identification: { iin: { rank: '1', typeId: '14' } },
 }) as GkbDictionary;

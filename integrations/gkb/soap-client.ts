@@ -16,9 +16,11 @@
  *   1. Every batch file has a unique, deterministic, Latin-only name (derived from the batch id and part
  *      number), so the name identifies the file across attempts.
  *   2. Before uploading a file whose earlier attempt may have reached GKB (any retry, i.e. attempt > 1),
- *      the caller uses uploadFileOnce({ ..., searchFirst: true }): it lists the provider's files
- *      (getImportInfo without packageId) and adopts an existing package with that name instead of uploading
- *      again. uploadFileOnce also searches once right after an outcome-unknown failure.
+ *      the caller uses uploadFileOnce({ ..., searchFirst: true }): it lists every file the provider has
+ *      (getImportInfo without packageId, all pages by `count`) and adopts an existing package whose
+ *      batchPackage.packageName is that name instead of uploading again (a file's own fileName is the XML
+ *      inside the package, never compared). uploadFileOnce also searches once right after an
+ *      outcome-unknown failure.
  *   3. The document shows getImportInfo only with a packageId (its parameter table was lost), so listing
  *      without one may not exist on the real service. If GKB rejects the listing with a business or
  *      validation fault, findUploadedFile answers { status: 'unsupported' } and the file is uploaded again.
@@ -78,7 +80,12 @@ export interface BatchPackageInfo {
 
 export interface BatchFileInfo {
   fileId: string;
+  /** The XML file inside the package (for a ZIP, its entry name): NOT the name K2 uploaded. */
   fileName: string;
+  /** batchPackage.packageId: the package (one uploadFile call) this file belongs to. */
+  packageId?: string;
+  /** batchPackage.packageName: the fileName K2 gave uploadFile. Match K2's files by this. */
+  packageName?: string;
   uploadedTime?: string;
   /** The text as GKB sent it, e.g. «Файл обработан.». */
   batchUploadStatus: string;
@@ -99,10 +106,20 @@ export interface BatchFileInfo {
   batchPackage?: BatchPackageInfo;
 }
 
-export interface ImportInfo {
-  files: BatchFileInfo[];
-  /** Total number of files matching the query (all pages). */
+/**
+ * Paging (getImportInfo, getImportDetailInfo): ask again from `nextFirstResult` while `hasMore`. GKB may
+ * return fewer than maxResults; `nextFirstResult` counts what it did return, so nothing is skipped.
+ */
+export interface Page {
+  /** GKB's total for the query (all pages); when GKB leaves it out, the number known so far. */
   count: number;
+  hasMore: boolean;
+  nextFirstResult: number;
+}
+
+/** An answer without filesImportInfo (or with an empty list) means "nothing known yet": no files. */
+export interface ImportInfo extends Page {
+  files: BatchFileInfo[];
 }
 
 export interface BatchRecordInfo {
@@ -113,16 +130,18 @@ export interface BatchRecordInfo {
   subjectId?: string;
   subjectName?: string;
   iinBin?: string;
-  /** e.g. «Создан новый контракт.», «Субъект обновлен.». */
+  /** e.g. «Создан новый контракт.», «Субъект обновлен.» (several texts joined by a space). */
   result?: string;
-  /** Error text of a rejected record. */
+  /** Error text of a rejected record (several messages joined by a space). */
   message?: string;
+  /** The recordGroupStatus this record was asked for with (0 errors, 1 new, 2 updated, 3 merged, 4 all but errors). */
+  group: RecordGroupStatus;
+  /** result is «Создан новый контракт.»: GKB created the contract (for an update: it did not know it). */
+  newContract: boolean;
 }
 
-export interface ImportDetailInfo {
+export interface ImportDetailInfo extends Page {
   records: BatchRecordInfo[];
-  /** Total number of records in the group (all pages). */
-  count: number;
 }
 
 export interface UploadFileInput {
@@ -147,8 +166,8 @@ export interface GkbClient {
     maxResults?: number;
     language?: GkbLanguage;
   }): Promise<ImportDetailInfo>;
-  /** Searches the provider's uploaded files for a package or file with this name (outcome-unknown rule). */
-  findUploadedFile(fileName: string, options?: { pageSize?: number; maxPages?: number }): Promise<FindUploadedFileResult>;
+  /** Searches every file the provider has at GKB (all pages) for a package with this name (outcome-unknown rule). */
+  findUploadedFile(fileName: string, options?: { pageSize?: number }): Promise<FindUploadedFileResult>;
   /** uploadFile applying the outcome-unknown rule; `adopted` is true when an existing package was reused. */
   uploadFileOnce(input: UploadFileInput & { searchFirst: boolean }): Promise<{ batchPackageId: string; adopted: boolean }>;
 }
@@ -231,6 +250,18 @@ export function isFinalStatus(text: string | undefined | null): boolean {
   return status === 'processed' || status === 'failed';
 }
 
+/** «Создан новый контракт.» (document §4.1.3 example), compared like the status texts. */
+export function isNewContractResult(text: string | undefined | null): boolean {
+  return typeof text === 'string' && normaliseStatus(text) === 'создан новый контракт';
+}
+
+/** Where the next page starts and whether there is one: by GKB's count when it gives one, else by a full page. */
+export function pageAfter(firstResult: number, maxResults: number, received: number, count: number | undefined): Page {
+  const nextFirstResult = firstResult + received;
+  const hasMore = received > 0 && (count === undefined ? received >= maxResults : nextFirstResult < count);
+  return { count: count ?? nextFirstResult, hasMore, nextFirstResult };
+}
+
 /** GKB refuses Cyrillic file names; K2 also keeps them to what is safe in a path. */
 export const GKB_FILE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -296,6 +327,15 @@ class Reader {
     if (typeof v === 'object') throw new GkbProtocolError(this.operation, this.where(field), 'is not text');
     return String(v);
   }
+  /** A text GKB may repeat (a record with several messages): the non-empty ones joined by a space. */
+  joinedText(field: string): string | undefined {
+    const parts = asArray(this.obj[field] as unknown).map((v, i) => {
+      if (typeof v === 'object' && v !== null) throw new GkbProtocolError(this.operation, `${this.where(field)}[${i}]`, 'is not text');
+      return String(v).trim();
+    });
+    const joined = parts.filter((t) => t !== '').join(' ');
+    return joined === '' ? undefined : joined;
+  }
   /** Counters: absent means 0 (GKB leaves them out for files not processed yet). */
   count(field: string): number {
     const v = this.optionalId(field);
@@ -306,9 +346,13 @@ class Reader {
 function readBatchFile(r: Reader): BatchFileInfo {
   const batchUploadStatus = r.text('batchUploadStatus');
   const pkg = r.optionalChild('batchPackage');
+  const packageId = pkg?.id('packageId');
+  const packageName = pkg?.optionalText('packageName');
   return {
     fileId: r.id('fileId'),
     fileName: r.text('fileName'),
+    ...(packageId !== undefined ? { packageId } : {}),
+    ...(packageName !== undefined ? { packageName } : {}),
     uploadedTime: r.optionalText('uploadedTime'),
     batchUploadStatus,
     status: classifyBatchStatus(batchUploadStatus),
@@ -324,8 +368,8 @@ function readBatchFile(r: Reader): BatchFileInfo {
     mergedSubjects: r.count('mergedSubjects'),
     numberOfErrors: r.count('numberOfErrors'),
     batchPackage: pkg && {
-      packageId: pkg.id('packageId'),
-      packageName: pkg.optionalText('packageName'),
+      packageId: packageId!,
+      packageName,
       addTime: pkg.optionalText('addTime'),
       creditor: pkg.optionalText('creditor'),
       employee: pkg.optionalText('employee'),
@@ -333,8 +377,9 @@ function readBatchFile(r: Reader): BatchFileInfo {
   };
 }
 
-function readBatchRecord(r: Reader): BatchRecordInfo {
+function readBatchRecord(r: Reader, group: RecordGroupStatus): BatchRecordInfo {
   const phase = r.optionalId('contractPhase');
+  const result = r.joinedText('result');
   return {
     recordId: r.id('recordId'),
     contractCode: r.optionalText('contractCode'),
@@ -343,8 +388,10 @@ function readBatchRecord(r: Reader): BatchRecordInfo {
     subjectId: r.optionalId('subjectId'),
     subjectName: r.optionalText('subjectName'),
     iinBin: r.optionalText('iinBin'),
-    result: r.optionalText('result'),
-    message: r.optionalText('message'),
+    result,
+    message: r.joinedText('message'),
+    group,
+    newContract: isNewContractResult(result),
   };
 }
 
@@ -475,7 +522,10 @@ export function createGkbClient(options: GkbClientOptions): GkbClient {
     try {
       const [result] = await method.call(client, args, { timeout: options.timeoutMs, signal: controller.signal });
       log?.debug('gkb call', { operation, ms: Date.now() - started });
-      if (!isObj(result)) throw new GkbProtocolError(operation, `${operation}Response`, 'is missing or empty');
+      // An empty wrapper (<getImportInfoResponse/>) carries nothing; the readers decide whether that is
+      // "nothing known yet" (getImportInfo, getImportDetailInfo) or a broken answer (uploadFile).
+      if (result === null || result === undefined || result === '') return {};
+      if (!isObj(result)) throw new GkbProtocolError(operation, `${operation}Response`, 'is not an element');
       return result;
     } catch (err) {
       const classified = classifyGkbError(operation, err, timedOut);
@@ -512,10 +562,11 @@ export function createGkbClient(options: GkbClientOptions): GkbClient {
       if (packageId !== undefined) params.packageId = packageId;
       params.language = language;
       const answer = new Reader('getImportInfo', await call('getImportInfo', { params }), '');
-      const info = answer.child('filesImportInfo');
-      const files = info.list('batchFileDtoList').map(readBatchFile);
-      const count = info.optionalId('count');
-      return { files, count: count === undefined ? files.length : Number(count) };
+      // No filesImportInfo: GKB has nothing to show yet (e.g. a package not registered so far), not a broken answer.
+      const info = answer.optionalChild('filesImportInfo');
+      const files = info ? info.list('batchFileDtoList').map(readBatchFile) : [];
+      const count = info?.optionalId('count');
+      return { files, ...pageAfter(firstResult, maxResults, files.length, count === undefined ? undefined : Number(count)) };
     },
 
     async getImportDetailInfo({ fileId, recordGroupStatus, firstResult = 0, maxResults = 100, language = 'ru' }) {
@@ -523,18 +574,19 @@ export function createGkbClient(options: GkbClientOptions): GkbClient {
       const answer = new Reader('getImportDetailInfo', await call('getImportDetailInfo', { params }), '');
       // A file without records in that group may come back without recordsImportInfo at all.
       const info = answer.optionalChild('recordsImportInfo');
-      if (!info) return { records: [], count: 0 };
-      const records = info.list('batchRecordDtoList').map(readBatchRecord);
-      const count = info.optionalId('count');
-      return { records, count: count === undefined ? records.length : Number(count) };
+      const records = info ? info.list('batchRecordDtoList').map((r) => readBatchRecord(r, recordGroupStatus)) : [];
+      const count = info?.optionalId('count');
+      return { records, ...pageAfter(firstResult, maxResults, records.length, count === undefined ? undefined : Number(count)) };
     },
 
-    async findUploadedFile(fileName, { pageSize = 100, maxPages = 10 } = {}) {
+    async findUploadedFile(fileName, { pageSize = 100 } = {}) {
       const matches = new Map<string, BatchFileInfo[]>();
-      for (let page = 0; page < maxPages; page++) {
+      const seen = new Set<string>();
+      // Every page, however many files the provider has: a package uploaded long ago still counts.
+      for (let firstResult = 0, more = true; more; ) {
         let info: ImportInfo;
         try {
-          info = await client.getImportInfo({ firstResult: page * pageSize, maxResults: pageSize });
+          info = await client.getImportInfo({ firstResult, maxResults: pageSize });
         } catch (err) {
           // The service wants a packageId: listing is not possible, the caller falls back to uploading.
           if (err instanceof GkbPermanentError && (err.faultKind === 'ScbBusinessFault' || err.faultKind === 'ScbValidationFault' || err.faultKind === 'Protocol')) {
@@ -543,13 +595,18 @@ export function createGkbClient(options: GkbClientOptions): GkbClient {
           }
           throw err;
         }
-        for (const f of info.files) {
-          const pkg = f.batchPackage;
-          if (pkg && (pkg.packageName === fileName || f.fileName === fileName)) {
-            matches.set(pkg.packageId, [...(matches.get(pkg.packageId) ?? []), f]);
-          }
+        // A service that ignores firstResult would send the same page forever: listing does not work then.
+        if (info.hasMore && info.files.every((f) => seen.has(f.fileId))) {
+          log?.warn('gkb file search unsupported', { fileName, code: 'PAGINATION_IGNORED' });
+          return { status: 'unsupported', reason: `GKB getImportInfo ignores paginationSupportDto: the page from ${firstResult} repeats files already listed` };
         }
-        if ((page + 1) * pageSize >= info.count || info.files.length === 0) break;
+        for (const f of info.files) {
+          seen.add(f.fileId);
+          // The package name is what K2 uploaded; fileName is the XML inside the package.
+          if (f.packageId !== undefined && f.packageName === fileName) matches.set(f.packageId, [...(matches.get(f.packageId) ?? []), f]);
+        }
+        more = info.hasMore;
+        firstResult = info.nextFirstResult;
       }
       if (matches.size === 0) return { status: 'not-found' };
       // Should a duplicate exist after all, adopt the oldest package (lowest id) and name the others.

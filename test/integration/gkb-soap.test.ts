@@ -3,7 +3,10 @@
  * The sandbox runs on a clock the tests move, so "processing takes days" costs nothing.
  */
 import * as yazl from 'yazl';
+import { mapDossierToContract, writeContractXml } from '../../domain/gkb/contract-record';
+import { DEFAULT_GKB_DICTIONARY } from '../../domain/gkb/dossier';
 import { computeCheckDigit } from '../../domain/iin';
+import { XML_FOOTER, XML_HEADER } from '../../integrations/gkb/batch-file';
 import {
   classifyBatchStatus,
   createGkbClient,
@@ -16,6 +19,7 @@ import {
 } from '../../integrations/gkb/soap-client';
 import { Faults } from '../../simulators/faults';
 import { createGkbSandbox, type GkbSandbox } from '../../simulators/gkb/sandbox';
+import { sampleDossier } from '../fixtures/gkb/sample-dossiers';
 
 const CREDS = { clientId: 'k2-test', password: 'k2-test-secret', userId: 'k2-user-1' };
 const DAY = 86_400_000;
@@ -225,6 +229,8 @@ describe('GKB SOAP client against the GKB sandbox', () => {
     const f = await processed(batchPackageId);
     expect(f.fileName).toBe('K2_zip_inner.xml');
     expect(f.batchPackage?.packageName).toBe(fileName);
+    // The package is what K2 uploaded: match by it, never by the XML's name inside.
+    expect(f).toMatchObject({ packageId: batchPackageId, packageName: fileName });
     expect(f.status).toBe('processed');
     expect(f.newContracts).toBe(1);
     const records = await detail(f.fileId, 1);
@@ -325,6 +331,19 @@ describe('GKB SOAP client against the GKB sandbox', () => {
       expect(byCode['OP1-NO-COMM'].message).toBe('Не заполнен обязательный блок: Communications (информация по контактным данным субъекта).');
       expect(byCode['OP1-NONE'].message).toMatch(/Collaterals.*Addresses.*Communications/);
       expect((await detail(f.fileId, 1)).records[0]).toMatchObject({ contractCode: 'OP1-FULL', result: 'Создан новый контракт.' });
+    });
+
+    test('a record as K2 builds it (no ResidualAmount, no Citizenship, no blocks K2 has no source for) is accepted', async () => {
+      const mapped = mapDossierToContract(
+        sampleDossier({ contractNumber: 'K2-BUILT-1', outBal: '2000000', addresses: undefined, communications: undefined, collaterals: undefined }),
+        DEFAULT_GKB_DICTIONARY,
+        { operation: 2, fileType: 1 },
+      );
+      if (!mapped.ok) throw new Error(mapped.reason);
+      const xml = XML_HEADER + writeContractXml(mapped.record) + XML_FOOTER;
+      expect(xml).not.toMatch(/<ResidualAmount|<Citizenship|<Collaterals|<Addresses|<Communications/);
+      const f = await processed((await gkb.uploadFile({ file: Buffer.from(xml, 'utf8'), fileName: nextName(), fileType: 1 })).batchPackageId);
+      expect(f).toMatchObject({ status: 'processed', numberOfContracts: 1, numberOfErrors: 0 });
     });
 
     test('the operation-1 block rule is that of file type 1: a one-day file (type 3) does not require them', async () => {

@@ -12,7 +12,7 @@ import { sampleDossier, sampleDossiers } from '../fixtures/gkb/sample-dossiers';
 
 function* records(count: number, fileType: 1 | 3 = 1): Generator<ContractRecord> {
   for (const d of sampleDossiers(count)) {
-    const r = mapDossierToContract(fileType === 3 ? { ...d, overdueDays: 0 } : d, DEFAULT_GKB_DICTIONARY, { operation: 2, fileType });
+    const r = mapDossierToContract(fileType === 3 ? { ...d, overdueDays: 0, residualAmount: d.creditLimit } : d, DEFAULT_GKB_DICTIONARY, { operation: 2, fileType });
     if (!r.ok) throw new Error(r.reason);
     yield r.record;
   }

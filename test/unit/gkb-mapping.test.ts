@@ -116,12 +116,9 @@ describe('mapDossierToContract, file type 1', () => {
     const ind = rec.general.subjects[0].individual;
     expect(rec.general.subjects[0].roleId).toBe('1');
     expect(ind.residencyId).toBe('1');
-    expect(ind.citizenshipId).toBe('110');
     expect(ind.identifications).toEqual([{ rank: '1', typeId: '14', number: expect.stringMatching(/^\d{12}$/) }]);
     expect(rec.credit.creditLimit).toEqual({ value: '2000000.00', currency: 'KZT' });
-    expect(rec.credit.records).toEqual([
-      { accountingDate: '2024-06-30', residualAmount: { value: '1875000.00', currency: 'KZT' }, overdueAmount: { value: '125000.50', currency: 'KZT' } },
-    ]);
+    expect(rec.credit.records).toEqual([{ accountingDate: '2024-06-30', overdueAmount: { value: '125000.50', currency: 'KZT' } }]);
   });
 
   test('DateOfBirth and Gender come from the IIN', () => {
@@ -157,7 +154,7 @@ describe('mapDossierToContract, file type 1', () => {
       sampleDossier({
         agreementStartDate: undefined,
         dbzContractNumber: ' ',
-        outBal: '',
+        residualAmount: '1.005',
         debt: '-5',
         currency: 'tenge',
         fullname: 'Мадонна',
@@ -170,7 +167,7 @@ describe('mapDossierToContract, file type 1', () => {
     for (const part of [
       'agreement (DBZ) number',
       'agreement start date',
-      'residual amount (out_bal)',
+      'residual amount as of the report date "1.005" is not an amount',
       'overdue amount (debt) "-5" is not an amount',
       'currency "tenge"',
       'has one word',
@@ -195,11 +192,8 @@ describe('mapDossierToContract, file type 1', () => {
     expect(r.ok && r.record.general.subjects[0].individual.residencyId).toBe('2');
   });
 
-  test('a configured default collateral stands in for an unsecured loan', () => {
-    const d = sampleDossier({ collaterals: undefined });
-    expect(mapFail(d).reason).toContain('collateral block');
-    const r = mapDossierToContract(d, { ...dict, defaultCollateral: { statusId: '1', typeId: '9' } }, { operation: 1, fileType: 1 });
-    expect(r.ok && r.record.general.collaterals).toEqual([{ statusId: '1', typeId: '9' }]);
+  test('an insert without a collateral is refused: no stand-in collateral is invented (G6)', () => {
+    expect(mapFail(sampleDossier({ collaterals: undefined })).reason).toBe('missing collateral block (mandatory in file type 1, GKB document §3.1)');
   });
 
   test('an operator-supplied name split wins over fullname', () => {
@@ -227,13 +221,13 @@ describe('mapDossierToContract, file type 1: blocks K2 has no source for (produc
     expect(ind.communications).toBeUndefined();
     // Everything else of type 1 is still there.
     expect(rec.general).toMatchObject({ creditPurpose2Id: '1', creditObjectId: '03', branchLocationKatoId: '710000000' });
-    expect(ind).toMatchObject({ gender: expect.stringMatching(/^[MF]$/), citizenshipId: '110' });
+    expect(ind).toMatchObject({ gender: expect.stringMatching(/^[MF]$/) });
     expect(rec.credit.records[0].overdueAmount).toEqual({ value: '125000.50', currency: 'KZT' });
 
     const xml = writeContractXml(rec);
     expect(xml).toMatch(/^  <Contract operation="2">\n/);
     for (const el of BLOCKS) expect(xml).not.toMatch(new RegExp(`<${el}[\\s/>]`));
-    for (const el of ['CreditPurpose2', 'BranchLocation', 'Gender', 'Citizenship', 'Identifications', 'OverdueAmount']) expect(xml).toContain(`<${el}`);
+    for (const el of ['CreditPurpose2', 'BranchLocation', 'Gender', 'Identifications', 'OverdueAmount']) expect(xml).toContain(`<${el}`);
   });
 
   test('operation 2 with empty arrays is the same as without them', () => {
@@ -252,11 +246,6 @@ describe('mapDossierToContract, file type 1: blocks K2 has no source for (produc
     for (const el of ['Collaterals', 'Addresses', 'Communications']) expect(full).toContain(`<${el}>`);
   });
 
-  test('operation 2 never sends the configured stand-in collateral (it would overwrite the real one)', () => {
-    const r = mapDossierToContract(bare(), { ...dict, defaultCollateral: { statusId: '1', typeId: '9' } }, { operation: 2, fileType: 1 });
-    expect(r.ok && r.record.general.collaterals).toBeUndefined();
-  });
-
   test('operation 1 without them is refused, naming each missing block', () => {
     const r = mapFail(bare());
     expect(r.notApplicable).toBeUndefined();
@@ -269,14 +258,51 @@ describe('mapDossierToContract, file type 1: blocks K2 has no source for (produc
   });
 
   test('operation 2 is relaxed for these blocks only: other missing data is still refused', () => {
-    const r = mapDossierToContract(bare({ agreementStartDate: undefined, outBal: '' }), dict, { operation: 2, fileType: 1 });
-    expect(r).toEqual({ ok: false, reason: 'missing agreement start date, residual amount (out_bal)' });
+    const r = mapDossierToContract(bare({ agreementStartDate: undefined, debt: '' }), dict, { operation: 2, fileType: 1 });
+    expect(r).toEqual({ ok: false, reason: 'missing agreement start date, overdue amount (debt)' });
+  });
+});
+
+describe('never a value K2 does not know as of the accounting date (DOMAIN.md §7, G6)', () => {
+  // What gkbDossierOf builds today: out_bal from the disbursement line, no citizenship, no residual amount.
+  const today = () => sampleDossier({ outBal: '2000000.00', addresses: undefined, communications: undefined, collaterals: undefined });
+
+  test('the statement\'s out_bal (the balance right after disbursement) is not sent as ResidualAmount', () => {
+    const rec = mapOk(today(), 1, 2);
+    expect(rec.credit.records).toEqual([{ accountingDate: '2024-06-30', overdueAmount: { value: '125000.50', currency: 'KZT' } }]);
+    const xml = writeContractXml(rec);
+    expect(xml).not.toContain('<ResidualAmount');
+    expect(xml).not.toContain('2000000.00</ResidualAmount>');
+    expect(xml).toContain('<OverdueAmount currency="KZT">125000.50</OverdueAmount>');
+  });
+
+  test('no default Citizenship: it is left out when no source knows it', () => {
+    const rec = mapOk(today(), 1, 2);
+    expect(rec.general.subjects[0].individual.citizenshipId).toBeUndefined();
+    expect(writeContractXml(rec)).not.toContain('<Citizenship');
+    // An insert gets none either.
+    expect(mapOk(sampleDossier()).general.subjects[0].individual.citizenshipId).toBeUndefined();
+  });
+
+  test('what a source does know is sent: a residual amount as of the report date, a citizenship', () => {
+    const rec = mapOk({ ...today(), residualAmount: '1500000', citizenshipId: '110' }, 1, 2);
+    expect(rec.credit.records[0].residualAmount).toEqual({ value: '1500000.00', currency: 'KZT' });
+    expect(rec.general.subjects[0].individual.citizenshipId).toBe('110');
+    const xml = writeContractXml(rec);
+    expect(xml).toContain('<ResidualAmount currency="KZT">1500000.00</ResidualAmount>');
+    expect(xml).toContain('<Citizenship id="110"/>');
+  });
+
+  test('the dictionary has no default citizenship and no stand-in collateral to fall back on', () => {
+    expect(Object.keys(dict).sort()).toEqual(
+      ['branchLocationKatoId', 'contractPhase', 'contractStatus', 'creditObject', 'creditPurpose2', 'fundingType', 'identification', 'residency', 'subjectRole'],
+    );
   });
 });
 
 describe('mapDossierToContract, file type 3 (one-day, document §6)', () => {
   test('only the §6.1 fields, for a newly issued contract', () => {
-    const rec = mapOk(sampleDossier({ overdueDays: 0, addresses: undefined, communications: undefined, collaterals: undefined }), 3);
+    const rec = mapOk(sampleDossier({ overdueDays: 0, residualAmount: '1875000', addresses: undefined, communications: undefined, collaterals: undefined }), 3);
     expect(rec.fileType).toBe(3);
     expect(rec.general.creditPurpose2Id).toBeUndefined();
     expect(rec.general.creditObjectId).toBeUndefined();
@@ -290,13 +316,17 @@ describe('mapDossierToContract, file type 3 (one-day, document §6)', () => {
     expect(rec.credit.records[0]).toEqual({ accountingDate: '2024-06-30', residualAmount: { value: '1875000.00', currency: 'KZT' } });
   });
 
+  test('the §6.2 record is its ResidualAmount: without the amount as of the report date there is no record (out_bal is not it)', () => {
+    expect(mapFail(sampleDossier({ overdueDays: 0, outBal: '1875000' }), 3)).toEqual({ ok: false, reason: 'missing residual amount as of the report date' });
+  });
+
   test('overdue or closed contracts are not newly issued', () => {
     expect(mapFail(sampleDossier({ overdueDays: 12 }), 3)).toMatchObject({ notApplicable: true, reason: expect.stringMatching(/only for newly issued contracts.*12 days overdue/) });
     expect(mapFail(sampleDossier({ overdueDays: 0, phase: 'closed', debt: '0' }), 3).notApplicable).toBe(true);
   });
 
   test('the XML has no type-1-only elements', () => {
-    const xml = writeContractXml(mapOk(sampleDossier({ overdueDays: 0 }), 3));
+    const xml = writeContractXml(mapOk(sampleDossier({ overdueDays: 0, residualAmount: '0' }), 3));
     for (const el of ['CreditPurpose2', 'CreditObject', 'BranchLocation', 'Collaterals', 'Gender', 'Citizenship', 'Communications', 'OverdueAmount', 'StreetNumber']) {
       expect(xml).not.toContain(`<${el}`);
     }
@@ -306,8 +336,6 @@ describe('mapDossierToContract, file type 3 (one-day, document §6)', () => {
 
 describe('writeContractXml', () => {
   test('element order of the document §3.1 example', () => {
-    const xml = writeContractXml(mapOk(sampleDossier(), 1, 2));
-    const order = [...xml.matchAll(/<([A-Za-z0-9]+)[\s/>]/g)].map((m) => m[1]);
     const expected = [
       'Contract', 'General', 'ContractCode', 'AgreementNumber', 'FundingType', 'CreditPurpose2', 'CreditObject', 'ContractPhase',
       'ContractStatus', 'StartDate', 'EndDate', 'BranchLocation', 'Collaterals', 'Collateral', 'PledgeName', 'Text', 'Value',
@@ -316,6 +344,9 @@ describe('writeContractXml', () => {
       'Address', 'StreetName', 'Text', 'StreetNumber', 'Address', 'StreetName', 'Text', 'StreetNumber', 'Communications',
       'Communication', 'Type', 'Credit', 'CreditLimit', 'RecordsList', 'Record', 'ResidualAmount', 'OverdueAmount',
     ];
+    // Citizenship and ResidualAmount only appear when known; here they are, to check their place.
+    const xml = writeContractXml(mapOk(sampleDossier({ citizenshipId: '110', residualAmount: '1875000' }), 1, 2));
+    const order = [...xml.matchAll(/<([A-Za-z0-9]+)[\s/>]/g)].map((m) => m[1]);
     expect(order).toEqual(expected);
     expect(xml).toMatch(/^  <Contract operation="2">\n/);
     expect(xml).toContain('<Identification rank="1" typeId="14">');

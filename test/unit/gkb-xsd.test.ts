@@ -46,7 +46,7 @@ describe("the GKB document's own examples (verbatim, test/fixtures/gkb)", () => 
 describe('generated records', () => {
   test('type 1 and type 3 records validate', async () => {
     expect(await validateGkbXml(file(record(sampleDossier()), record(sampleDossier({ phase: 'closed', overdueDays: 0, debt: '0' }))))).toEqual({ valid: true, errors: [] });
-    const oneDay = file(record(sampleDossier({ overdueDays: 0, addresses: undefined, communications: undefined, collaterals: undefined }), 3));
+    const oneDay = file(record(sampleDossier({ overdueDays: 0, residualAmount: '2000000', addresses: undefined, communications: undefined, collaterals: undefined }), 3));
     expect(await validateGkbXml(oneDay, { fileType: 3 })).toEqual({ valid: true, errors: [] });
     // A one-day record lacks what type 1 requires.
     expect((await validateGkbXml(oneDay, { fileType: 1 })).valid).toBe(false);
@@ -69,6 +69,21 @@ describe('generated records', () => {
       expect(xml).not.toBe(full);
       expect(await validateGkbXml(xml)).toEqual({ valid: true, errors: [] });
     }
+  });
+
+  test('an operation-2 record without ResidualAmount and Citizenship (K2 does not know them, G6) validates', async () => {
+    const rec = record(sampleDossier({ outBal: '2000000', addresses: undefined, communications: undefined, collaterals: undefined }), 1, 2);
+    const xml = file(rec);
+    expect(xml).not.toMatch(/<ResidualAmount|<Citizenship/);
+    expect(await validateGkbXml(xml, { fileType: 1 })).toEqual({ valid: true, errors: [] });
+  });
+
+  test('when known, ResidualAmount and Citizenship are still checked in their place', async () => {
+    const xml = file(record(sampleDossier({ residualAmount: '1500000', citizenshipId: '110' }), 1, 2));
+    expect(await validateGkbXml(xml)).toEqual({ valid: true, errors: [] });
+    const misplaced = xml.replace(/(\s*<ResidualAmount[^>]*>[^<]*<\/ResidualAmount>)(\s*<OverdueAmount[^>]*>[^<]*<\/OverdueAmount>)/, '$2$1');
+    expect(misplaced).not.toBe(xml);
+    expect((await validateGkbXml(misplaced)).errors.join('\n')).toMatch(/Element 'ResidualAmount': This element is not expected/);
   });
 
   test('XSD 1.0 cannot tie the blocks to the operation: an operation-1 record without them passes the schema', async () => {
