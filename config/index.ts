@@ -43,12 +43,15 @@ export const CONFIG_KEYS = {
   K2_DISPATCH_CONCURRENCY: { default: '32', doc: 'Parallel workflow starts/signals of the dispatcher.' },
   K2_DISPATCH_HOLD_RATE: { default: '300', doc: 'Intake first: the dispatcher starts no case while EKO requests arrive at this many per second or more (0: never holds).' },
   K2_DISPATCH_HOLD_MAX: { default: '5s', doc: 'The longest the dispatcher holds back in a row; then it hands over one batch before holding again.' },
+  K2_OUTBOX_MAX_ATTEMPTS: { default: '10', doc: 'Failed hand-overs to Temporal of one outbox item before it moves to the dead letters (an integer, at least 1).' },
 
   ABS_GET_CLI_URL: { default: 'http://127.0.0.1:8091/abs/client', doc: 'ABS client-info service (abs_get_cli_url).' },
   ABS_GET_ACC_URL: { default: 'http://127.0.0.1:8091/abs/accounts', doc: 'ABS account-list service (abs_get_acc_url).' },
   ABS_GET_ACC_STMT_DT_URL: { default: 'http://127.0.0.1:8091/abs/statement', doc: 'ABS statement-at-date service (abs_get_acc_stmt_dt_url).' },
   ABS_GET_PDF_URL: { default: 'http://127.0.0.1:8091/abs/dbz-scan', doc: 'ABS loan-agreement scan service (abs_get_pdf_url).' },
   ABS_TIMEOUT_MS: { default: '10000', doc: 'Timeout of one ABS HTTP call.' },
+  ABS_DATE_FORMAT: { default: 'YYYY-MM-DD', doc: 'How dates are sent to ABS (dt of the statement, dbz_dt of the scan): YYYY-MM-DD | YYYY.MM.DD.' },
+  CASE_LOCAL_ATTEMPT_TIMEOUT: { default: '3s', doc: 'Timeout of one quick local attempt of a case\'s call (ABS, EKO, K2\'s database); below ABS_TIMEOUT_MS and EKO_TIMEOUT_MS. A timed-out attempt aborts its HTTP call; when the quick attempts fail, the call goes on as a regular activity.' },
   ABS_TRANSIENT_HORIZON: { default: '6h', doc: 'How long transient ABS trouble is retried before the case needs attention.' },
   CASE_SCAN_RECHECK: { default: '24h', doc: 'How often a case waiting for a missing scan asks ABS again.' },
 
@@ -61,11 +64,12 @@ export const CONFIG_KEYS = {
   GKB_USER_ID: { default: 'k2-operator', doc: 'GKB SOAP header userId.' },
   GKB_TIMEOUT_MS: { default: '60000', doc: 'Timeout of one GKB SOAP call.' },
   GKB_BATCH_INTERVAL: { default: '1h', doc: 'A GKB batch is started at least this often while records wait.' },
-  GKB_BATCH_MIN_RECORDS: { default: '5000', doc: 'A GKB batch starts early once this many records wait.' },
+  GKB_BATCH_MIN_RECORDS: { default: '10000', doc: 'A GKB batch starts early, before GKB_BATCH_INTERVAL, once this many records wait: at least a full package (GKB_MAX_RECORDS_PER_FILE; GKB takes 10,000 to 50,000 contracts per upload) and at most GKB_BATCH_MAX_RECORDS.' },
   GKB_MAX_RECORDS_PER_FILE: { default: '10000', doc: 'Records per GKB file (GKB limit: 10,000 per package).' },
   GKB_BATCH_MAX_RECORDS: { default: '50000', doc: 'Records one batch claims (split into files of GKB_MAX_RECORDS_PER_FILE).' },
   GKB_POLL_INITIAL: { default: '1m', doc: 'First wait before asking GKB for a package\'s import status; doubles up to GKB_POLL_MAX.' },
   GKB_POLL_MAX: { default: '1h', doc: 'Longest wait between two status polls of one package.' },
+  GKB_RESULT_HORIZON: { default: '3d', doc: 'How long a case waits for GKB\'s result of its record before it needs attention (gkb-waiting); it keeps waiting.' },
   GKB_DICTIONARY_JSON: { default: '', doc: 'JSON object overriding GKB dictionary ids (domain/gkb/dossier.ts DEFAULT_GKB_DICTIONARY), e.g. {"fundingType":"2","branchLocationKatoId":"750000000"}.' },
 
   SIM_HOST: { default: '127.0.0.1', doc: 'Interface the simulators listen on (0.0.0.0 in containers).' },
@@ -80,6 +84,9 @@ export const CONFIG_KEYS = {
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+export const ABS_DATE_FORMATS = ['YYYY-MM-DD', 'YYYY.MM.DD'] as const;
+export type AbsDateFormat = (typeof ABS_DATE_FORMATS)[number];
 
 export interface Config {
   dataDir: string;
@@ -97,6 +104,8 @@ export interface Config {
     dispatchConcurrency: number;
     dispatchHoldRate: number;
     dispatchHoldMaxMs: number;
+    /** Failed hand-overs to Temporal of one outbox item before it moves to the dead letters. */
+    outboxMaxAttempts: number;
   };
   abs: {
     clientUrl: string;
@@ -104,6 +113,10 @@ export interface Config {
     statementUrl: string;
     scanUrl: string;
     timeoutMs: number;
+    /** The date format ABS expects in dt and dbz_dt. */
+    dateFormat: AbsDateFormat;
+    /** Timeout of one local attempt of a case's call (ABS, EKO, database); below abs.timeoutMs and eko.timeoutMs. */
+    localAttemptMs: number;
     transientHorizonMs: number;
     scanRecheckMs: number;
   };
@@ -120,6 +133,8 @@ export interface Config {
     batchMaxRecords: number;
     pollInitialMs: number;
     pollMaxMs: number;
+    /** How long a case waits for GKB's result before it needs attention (gkb-waiting). */
+    resultHorizonMs: number;
     /** Partial override of the GKB dictionary (validated as a JSON object here, applied in domain/gkb). */
     dictionaryOverride: Record<string, unknown>;
   };
@@ -223,6 +238,7 @@ export function loadConfig(env: Env = process.env): Config {
       dispatchConcurrency: int('K2_DISPATCH_CONCURRENCY', 1, 1_000),
       dispatchHoldRate: int('K2_DISPATCH_HOLD_RATE', 0, 1_000_000),
       dispatchHoldMaxMs: duration('K2_DISPATCH_HOLD_MAX'),
+      outboxMaxAttempts: int('K2_OUTBOX_MAX_ATTEMPTS', 1, 1_000_000),
     },
     abs: {
       clientUrl: url('ABS_GET_CLI_URL'),
@@ -230,6 +246,8 @@ export function loadConfig(env: Env = process.env): Config {
       statementUrl: url('ABS_GET_ACC_STMT_DT_URL'),
       scanUrl: url('ABS_GET_PDF_URL'),
       timeoutMs: int('ABS_TIMEOUT_MS', 100, 600_000),
+      dateFormat: oneOf('ABS_DATE_FORMAT', ABS_DATE_FORMATS),
+      localAttemptMs: duration('CASE_LOCAL_ATTEMPT_TIMEOUT'),
       transientHorizonMs: duration('ABS_TRANSIENT_HORIZON'),
       scanRecheckMs: duration('CASE_SCAN_RECHECK'),
     },
@@ -246,6 +264,7 @@ export function loadConfig(env: Env = process.env): Config {
       batchMaxRecords: int('GKB_BATCH_MAX_RECORDS', 1, 1_000_000),
       pollInitialMs: duration('GKB_POLL_INITIAL'),
       pollMaxMs: duration('GKB_POLL_MAX'),
+      resultHorizonMs: duration('GKB_RESULT_HORIZON'),
       dictionaryOverride: jsonObject('GKB_DICTIONARY_JSON'),
     },
     simulators: {
@@ -264,8 +283,38 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^[\w.-]+:\d+$/.test(config.temporal.workerMetrics)) problems.push(`K2_WORKER_METRICS="${config.temporal.workerMetrics}": expected host:port`);
   const { workflowSlots, intakeSlots } = config.worker;
   if (workflowSlots >= 2 && intakeSlots > workflowSlots) problems.push(`K2_WORKER_INTAKE_SLOTS="${intakeSlots}": at most K2_WORKER_WORKFLOW_SLOTS (${workflowSlots})`);
+  problems.push(...crossProblems(config, problems, get));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** True when no problem names this key yet (a cross-check of a malformed value would only repeat it). */
+function isValid(key: ConfigKey, problems: readonly string[]): boolean {
+  return !problems.some((p) => p.startsWith(`${key}=`) || p.startsWith(`${key}:`));
+}
+
+/** Rules between keys, checked only when each key alone is valid. */
+function crossProblems(config: Config, problems: readonly string[], get: (key: ConfigKey) => string): string[] {
+  const found: string[] = [];
+  const local = config.abs.localAttemptMs;
+  // A local attempt that outlasts the HTTP timeout would never be cut short by its own timeout: the
+  // quick attempts would each wait for the full HTTP timeout inside one workflow task.
+  for (const [key, timeoutMs] of [['ABS_TIMEOUT_MS', config.abs.timeoutMs], ['EKO_TIMEOUT_MS', config.eko.timeoutMs]] as const) {
+    if (isValid('CASE_LOCAL_ATTEMPT_TIMEOUT', problems) && isValid(key, problems) && local >= timeoutMs) {
+      found.push(`CASE_LOCAL_ATTEMPT_TIMEOUT="${get('CASE_LOCAL_ATTEMPT_TIMEOUT')}": must be below ${key} (${timeoutMs} ms)`);
+    }
+  }
+  // An early batch starts once a full package waits (DOMAIN.md G7): GKB wants 10,000 to 50,000
+  // contracts per upload, fewer only when fewer wait in all (the scheduled batch sends those). So
+  // the threshold is at least one package, and at most what one batch claims.
+  const { batchMinRecords, maxRecordsPerFile, batchMaxRecords } = config.gkb;
+  if (isValid('GKB_BATCH_MIN_RECORDS', problems) && isValid('GKB_MAX_RECORDS_PER_FILE', problems) && batchMinRecords < maxRecordsPerFile) {
+    found.push(`GKB_BATCH_MIN_RECORDS="${batchMinRecords}": at least GKB_MAX_RECORDS_PER_FILE (${maxRecordsPerFile}): an early batch starts once a full package waits (GKB takes no smaller upload while more wait)`);
+  }
+  if (isValid('GKB_BATCH_MIN_RECORDS', problems) && isValid('GKB_BATCH_MAX_RECORDS', problems) && batchMinRecords > batchMaxRecords) {
+    found.push(`GKB_BATCH_MIN_RECORDS="${batchMinRecords}": at most GKB_BATCH_MAX_RECORDS (${batchMaxRecords}), the records one batch claims`);
+  }
+  return found;
 }
 
 /** Environment for the demo and tests: no API credential, everything on loopback. */

@@ -1,6 +1,6 @@
 /** Payment demands (stage 5): the reference sequence and the status trail, shared by the worker and the API. */
-import type { Db } from './index';
-import { formatDemandReference } from '../domain/demand-status';
+import { isSqlite, type Db } from './index';
+import { formatDemandReference, nextDemandNumber } from '../domain/demand-status';
 import type { DemandStatusCode, DocumentRef } from '../domain/case';
 
 export interface NewDemand {
@@ -29,21 +29,32 @@ export interface DemandRow {
   sent_at: string | null;
 }
 
+const COUNTER = 'demand_reference_counter';
+
 /**
  * Issues the case's demand once: a second call for the same case returns the same reference,
- * so the activity can be retried after a crash. The reference comes from the row id, which the
- * database makes unique across restarts and workers.
+ * so the activity can be retried after a crash. The reference's number is max(last + 1, the demand
+ * clock at `now`) (README "Demand references"): unique while the database lives, and not handed out
+ * again after the database is restored from a backup, as long as the clock is not set back.
  */
 export async function issueDemand(db: Db, demand: NewDemand, now = new Date()): Promise<string> {
   return db.transaction(async (trx) => {
+    // The counter row first: on PostgreSQL FOR UPDATE makes every issuer wait for the one before
+    // it to commit (SQLite: BEGIN IMMEDIATE, db/index.ts, already lets one writer in at a time), so
+    // the read below sees a reference a racing attempt of the same case has just issued.
+    const counter = await trx(COUNTER).where({ id: 1 }).modify((q) => (isSqlite(db) ? q : q.forUpdate())).first('last');
+    if (counter === undefined) throw new Error('payment demand: the reference counter is missing (migration 005_demand_reference)');
     const existing = await trx('payment_demands').where({ case_id: demand.caseId }).first('reference');
     if (existing?.reference) return existing.reference as string;
-    // Two attempts of the same case may race (a retried activity whose first attempt is still
-    // running): on PostgreSQL both see no row above, and a plain insert would fail the second with
-    // a unique violation on case_id. ON CONFLICT DO NOTHING makes the second wait for the first to
-    // commit and insert nothing; it then reads the reference the first one issued.
-    const [row] = await trx('payment_demands')
+
+    const number = nextDemandNumber(Number(counter.last), now);
+    const reference = formatDemandReference(number);
+    await trx(COUNTER).where({ id: 1 }).update({ last: number });
+    // ON CONFLICT DO NOTHING stays as a second guard for the same race (the counter lock makes it
+    // unreachable on both databases): a racing attempt inserts nothing and reads the winner's reference.
+    const inserted = await trx('payment_demands')
       .insert({
+        reference,
         case_id: demand.caseId,
         workflow_id: demand.workflowId,
         contract_number: demand.contractNumber,
@@ -57,16 +68,11 @@ export async function issueDemand(db: Db, demand: NewDemand, now = new Date()): 
       })
       .onConflict('case_id')
       .ignore()
-      .returning('id');
-    if (row === undefined) {
-      const winner = await trx('payment_demands').where({ case_id: demand.caseId }).first('reference');
-      if (!winner?.reference) throw new Error(`payment demand of case ${demand.caseId}: a concurrent issue left no reference`);
-      return winner.reference as string;
-    }
-    const id = Number(typeof row === 'object' ? row.id : row);
-    const reference = formatDemandReference(id);
-    await trx('payment_demands').where({ id }).update({ reference });
-    return reference;
+      .returning('reference');
+    if (inserted.length > 0) return reference;
+    const winner = await trx('payment_demands').where({ case_id: demand.caseId }).first('reference');
+    if (!winner?.reference) throw new Error(`payment demand of case ${demand.caseId}: a concurrent issue left no reference`);
+    return winner.reference as string;
   });
 }
 

@@ -29,6 +29,31 @@ export function isDemandStatusCode(s: unknown): s is DemandStatusCode {
   return typeof s === 'string' && Object.prototype.hasOwnProperty.call(DEMAND_STATUSES, s);
 }
 
+/**
+ * The clock demand numbers follow (README "Demand references"): 10 ms steps since 2026-01-01T00:00Z.
+ * 11 digits of 10 ms last until about 2057.
+ */
+export const DEMAND_CLOCK_EPOCH_MS = Date.UTC(2026, 0, 1);
+export const DEMAND_CLOCK_STEP_MS = 10;
+
+/** The demand clock at `now`: 10 ms steps since the epoch (0 before it, for a clock set far back). */
+export function demandClock(now: Date): number {
+  const ms = now.getTime();
+  if (!Number.isFinite(ms)) throw new RangeError('the demand clock needs a valid time');
+  return Math.max(0, Math.floor((ms - DEMAND_CLOCK_EPOCH_MS) / DEMAND_CLOCK_STEP_MS));
+}
+
+/**
+ * The number of the next demand: one above the last, or the clock when the clock is ahead. The clock
+ * keeps numbers unique across a restore from a backup, which rolls `last` back but not the clock.
+ */
+export function nextDemandNumber(last: number, now: Date): number {
+  if (!Number.isSafeInteger(last) || last < 0) throw new RangeError(`the last demand number must be a non-negative integer, got ${last}`);
+  const next = Math.max(last + 1, demandClock(now));
+  if (next > MAX_DEMAND_NUMBER) throw new RangeError(`demand numbers are exhausted: ${next} does not fit in ${DEMAND_REFERENCE_DIGITS} digits`);
+  return next;
+}
+
 /** `PTP` + the number zero-padded to 11 digits; throws for anything that does not fit. */
 export function formatDemandReference(n: number): string {
   if (!Number.isSafeInteger(n) || n < 0 || n > MAX_DEMAND_NUMBER) {

@@ -7,15 +7,22 @@
  *   statement     GET statementUrl?iban=&dt=       → {error_code, error_text, stmt[]: {purpose, amount, cur, DC, out_bal}}
  *   scan (ДБЗ)    GET scanUrl?dbz_num=&dbz_dt=&iinbin= → 200 PDF/TIFF with Content-Disposition, 404 when there is none
  *
+ * Dates go out in the configured format (`dateFormat`): the specification's examples show
+ * YYYY-MM-DD (the default), its field tables say ГГГГ.ММ.ДД; a bank's ABS may want either.
+ *
  * The wire types are written once here (the ABS simulator answers with the same types) and every
  * answer is validated at the edge by hand-written readers, so the rest of K2 sees only checked,
- * normalized values: money as decimal strings with two decimals ("900000.00"), dates sent as YYYY-MM-DD.
+ * normalized values: money as decimal strings with two decimals ("900000.00"). An answer is judged by
+ * what it is rather than by its headers: JSON that parses is read whatever its Content-Type, and a
+ * scan's type comes from its first bytes (PDF or TIFF), as ABS gateways often label both wrongly.
  *
  * Three kinds of outcome, because the case workflow treats them differently (DOMAIN.md §2, §4):
  *  - business answer (200 with error_code ≠ 0): returned as `{ ok: false, errorCode, errorText }`, never thrown;
  *  - AbsTransientError (network, timeout, 5xx, 408, 429): thrown, retried with backoff;
- *  - AbsProtocolError (malformed answer, wrong content type, other 4xx): thrown, retrying will not help.
- * Error messages name the call and the field, never the IIN, IBAN or a name (they reach logs and the Web UI).
+ *  - AbsProtocolError (malformed answer, a scan that is no PDF or TIFF, other 4xx): thrown, retrying will not help.
+ * The caller's cancellation (opts.signal) aborts the HTTP request and is rethrown as the signal's
+ * reason: it is neither kind, so it is never taken for trouble worth retrying. Error messages name the call and the field,
+ * never the IIN, IBAN or a name (they reach logs and the Web UI).
  */
 import { Readable } from 'node:stream';
 import { parseWireDate } from '../domain/dates';
@@ -112,7 +119,7 @@ export type AbsResult<T> = { ok: true; value: T } | { ok: false; errorCode: numb
 /** The loan agreement scan. The body must be consumed or destroyed: it holds the HTTP connection. */
 export type AbsScan =
   | { found: false }
-  | { found: true; mediaType: string; fileName: string; size?: number; body: Readable };
+  | { found: true; /** From the first bytes, whatever the Content-Type said. */ mediaType: ScanMediaType; fileName: string; size?: number; body: Readable };
 
 export type AbsCall = 'client' | 'accounts' | 'statement' | 'scan';
 
@@ -384,6 +391,52 @@ export function fileNameFromContentDisposition(header: string | null | undefined
 }
 
 // ---------------------------------------------------------------------------------------------
+// Dates, bodies and scans as they come: small pure helpers.
+// ---------------------------------------------------------------------------------------------
+
+/** How ABS wants dates in a query (dt, dbz_dt): the specification's examples show YYYY-MM-DD, its tables ГГГГ.ММ.ДД. */
+export type AbsDateFormat = 'YYYY-MM-DD' | 'YYYY.MM.DD';
+export const ABS_DATE_FORMATS: readonly AbsDateFormat[] = ['YYYY-MM-DD', 'YYYY.MM.DD'];
+
+/** A date in either wire form → the form ABS wants; undefined for anything that is not a real date. */
+export function formatAbsDate(value: string, format: AbsDateFormat): string | undefined {
+  const iso = parseWireDate(value);
+  if (iso === undefined) return undefined;
+  return format === 'YYYY.MM.DD' ? iso.replace(/-/g, '.') : iso;
+}
+
+export type ScanMediaType = 'application/pdf' | 'image/tiff';
+
+/** How many first bytes tell a scan's type. */
+export const SCAN_SIGNATURE_BYTES = 5;
+
+const PDF_SIGNATURE = [0x25, 0x50, 0x44, 0x46, 0x2d]; // %PDF-
+const TIFF_LITTLE_ENDIAN = [0x49, 0x49, 0x2a, 0x00]; // II*\0
+const TIFF_BIG_ENDIAN = [0x4d, 0x4d, 0x00, 0x2a]; // MM\0*
+
+/** A scan's type by its first bytes (PDF, or TIFF in either byte order); undefined for anything else. */
+export function scanTypeOf(head: Uint8Array): ScanMediaType | undefined {
+  const startsWith = (signature: number[]) => signature.every((byte, i) => head[i] === byte);
+  if (startsWith(PDF_SIGNATURE)) return 'application/pdf';
+  if (startsWith(TIFF_LITTLE_ENDIAN) || startsWith(TIFF_BIG_ENDIAN)) return 'image/tiff';
+  return undefined;
+}
+
+/** What a body that is not JSON looks like, without quoting it: it may hold personal data. */
+export function describeBody(text: string): string {
+  const bytes = Buffer.byteLength(text);
+  if (text.trim() === '') return bytes === 0 ? 'an empty body' : `${bytes} bytes of white space`;
+  if (text.trimStart().startsWith('<')) return `an HTML or XML page of ${bytes} bytes`;
+  return `${bytes} bytes of text`;
+}
+
+/** JSON.parse's complaint without the excerpt of the text that Node quotes in it (it may hold an IIN or a name). */
+function jsonProblem(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split('"')[0].replace(/[\s,]+$/, '').slice(0, 100);
+}
+
+// ---------------------------------------------------------------------------------------------
 // The client.
 // ---------------------------------------------------------------------------------------------
 
@@ -394,18 +447,20 @@ export interface AbsClientOptions {
   scanUrl: string;
   /** One JSON call as a whole; for the scan, the wait for headers and then for each next chunk. */
   timeoutMs: number;
+  /** The form of dt and dbz_dt in the query; YYYY-MM-DD by default. */
+  dateFormat?: AbsDateFormat;
   /** For tests; the global fetch by default. */
   fetch?: typeof fetch;
 }
 
-/** Per call: the caller's cancellation (e.g. a Temporal activity's cancellationSignal). */
+/** Per call: the caller's cancellation (e.g. a Temporal activity's cancellationSignal); it aborts the HTTP request. */
 export interface AbsCallOptions {
   signal?: AbortSignal;
 }
 
 export interface AbsScanRequest {
   dbzNum: string;
-  /** YYYY-MM-DD or YYYY.MM.DD; sent as YYYY-MM-DD. */
+  /** YYYY-MM-DD or YYYY.MM.DD; sent in the client's dateFormat. */
   dbzDate: string;
   iinbin: string;
 }
@@ -413,20 +468,14 @@ export interface AbsScanRequest {
 export interface AbsClient {
   getClient(iinbin: string, opts?: AbsCallOptions): Promise<AbsResult<AbsClientInfo>>;
   getAccounts(iinbin: string, opts?: AbsCallOptions): Promise<AbsResult<{ ibans: AbsAccount[] }>>;
-  /** `dt`: YYYY-MM-DD (YYYY.MM.DD accepted); sent as YYYY-MM-DD. */
+  /** `dt`: YYYY-MM-DD or YYYY.MM.DD; sent in the client's dateFormat. */
   getStatement(iban: string, dt: string, opts?: AbsCallOptions): Promise<AbsResult<{ stmt: AbsStatementLine[] }>>;
+  /** The type is known when this resolves (from the first bytes); the rest of the scan streams through `body`. */
   getScan(request: AbsScanRequest, opts?: AbsCallOptions): Promise<AbsScan>;
 }
 
-const SCAN_MEDIA_TYPES: Record<string, string> = {
-  'application/pdf': 'application/pdf',
-  'image/tiff': 'image/tiff',
-  'image/tif': 'image/tiff',
-};
-const SCAN_EXTENSIONS: Record<string, string> = { pdf: 'application/pdf', tif: 'image/tiff', tiff: 'image/tiff' };
-
 function mediaTypeOf(res: Response): string {
-  return (res.headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
+  return (res.headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase().slice(0, 80);
 }
 
 function retryAfterMs(res: Response): number | undefined {
@@ -442,16 +491,27 @@ function discard(res: Response): void {
   res.body?.cancel().catch(() => undefined);
 }
 
-/** The date as ABS gets it, or a programming error (the case holds validated dates). */
-function wireDate(call: AbsCall, field: string, value: string): string {
-  const date = parseWireDate(value);
-  if (date === undefined) throw new RangeError(`ABS ${call}: ${field} ${JSON.stringify(value)} is not a date (YYYY-MM-DD)`);
-  return date;
+type BodyReader = ReadableStreamDefaultReader<Uint8Array>;
+
+/** Reads chunks until the scan's signature can be told (or the body ends); `onChunk` re-arms the idle timeout. */
+async function readHead(reader: BodyReader, onChunk: () => void): Promise<{ head: Uint8Array[]; done: boolean }> {
+  const head: Uint8Array[] = [];
+  let size = 0;
+  while (size < SCAN_SIGNATURE_BYTES) {
+    const next = await reader.read();
+    if (next.done) return { head, done: true };
+    onChunk();
+    head.push(next.value);
+    size += next.value.length;
+  }
+  return { head, done: false };
 }
 
 export function createAbsClient(options: AbsClientOptions): AbsClient {
   const doFetch = options.fetch ?? fetch;
   const { timeoutMs } = options;
+  const dateFormat = options.dateFormat ?? 'YYYY-MM-DD';
+  if (!ABS_DATE_FORMATS.includes(dateFormat)) throw new RangeError(`ABS dateFormat must be one of ${ABS_DATE_FORMATS.join(', ')}, got ${JSON.stringify(dateFormat)}`);
   // Fail at start-up on a bad URL rather than on the first case.
   const urls = {
     client: new URL(options.clientUrl),
@@ -464,6 +524,13 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
     const url = new URL(urls[call]);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     return url;
+  };
+
+  /** The date as ABS gets it, or a programming error (the case holds validated dates). */
+  const wireDate = (call: AbsCall, field: string, value: string): string => {
+    const date = formatAbsDate(value, dateFormat);
+    if (date === undefined) throw new RangeError(`ABS ${call}: ${field} ${JSON.stringify(value)} is not a date (YYYY-MM-DD or YYYY.MM.DD)`);
+    return date;
   };
 
   /** Maps whatever fetch or a body read threw to our errors; the caller's own cancellation passes through. */
@@ -486,18 +553,19 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
     throw new AbsProtocolError(call, `unexpected HTTP ${res.status}`, res.status);
   };
 
+  /**
+   * JSON that parses is read whatever the Content-Type says (gateways send text/plain or text/html
+   * for JSON); when it does not parse, the error says what came instead.
+   */
   const getJson = async (call: AbsCall, query: Record<string, string>, opts: AbsCallOptions | undefined): Promise<unknown> => {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = opts?.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
     let text: string;
+    let type: string;
     try {
       const res = await doFetch(urlWith(call, query), { method: 'GET', headers: { accept: 'application/json' }, signal });
       checkStatus(call, res, false);
-      const type = mediaTypeOf(res);
-      if (type !== 'application/json' && !type.endsWith('+json')) {
-        discard(res);
-        throw new AbsProtocolError(call, `content type ${JSON.stringify(type || '(none)')} instead of application/json`, res.status);
-      }
+      type = mediaTypeOf(res);
       text = await res.text();
     } catch (err) {
       throw classify(call, err, opts?.signal);
@@ -505,7 +573,10 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
     try {
       return JSON.parse(text);
     } catch (err) {
-      throw new AbsProtocolError(call, `answer is not valid JSON (${(err as Error).message.slice(0, 100)})`, 200);
+      if (type === 'application/json' || type.endsWith('+json')) {
+        throw new AbsProtocolError(call, `answer is not valid JSON (${jsonProblem(err)}; ${describeBody(text)})`, 200);
+      }
+      throw new AbsProtocolError(call, `content type ${JSON.stringify(type || '(none)')} instead of application/json, and the answer is not JSON either (${describeBody(text)})`, 200);
     }
   };
 
@@ -534,7 +605,8 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
         clearTimeout(timer);
         timer = setTimeout(() => controller.abort(new DOMException(`no data within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
       };
-      const signal = opts?.signal ? AbortSignal.any([controller.signal, opts.signal]) : controller.signal;
+      const callerSignal = opts?.signal;
+      const signal = callerSignal ? AbortSignal.any([controller.signal, callerSignal]) : controller.signal;
 
       let res: Response;
       arm();
@@ -547,7 +619,7 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
         checkStatus(call, res, true);
       } catch (err) {
         clearTimeout(timer);
-        throw classify(call, err, opts?.signal);
+        throw classify(call, err, callerSignal);
       }
       if (res.status === 404) {
         clearTimeout(timer);
@@ -555,33 +627,49 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
         return { found: false };
       }
 
-      const declared = mediaTypeOf(res);
-      const fileNameSent = fileNameFromContentDisposition(res.headers.get('content-disposition'));
-      const extension = /\.([a-z]+)$/i.exec(fileNameSent ?? '')?.[1]?.toLowerCase() ?? '';
-      // application/octet-stream is common for files; the extension of the sent name then tells the type.
-      const mediaType = SCAN_MEDIA_TYPES[declared] ?? (declared === 'application/octet-stream' ? SCAN_EXTENSIONS[extension] : undefined);
-      if (!mediaType || !res.body) {
+      // The type comes from the first bytes, not the header (application/octet-stream, or a wrong
+      // type, is common for files); only these bytes are read before the scan is handed on.
+      const declared = JSON.stringify(mediaTypeOf(res) || '(none)');
+      const reader: BodyReader | undefined = res.body?.getReader();
+      let head: Uint8Array[] = [];
+      let done = true;
+      try {
+        if (reader) ({ head, done } = await readHead(reader, arm));
+      } catch (err) {
         clearTimeout(timer);
-        discard(res);
-        throw new AbsProtocolError(call, `content type ${JSON.stringify(declared || '(none)')} is not a PDF or TIFF scan`, res.status);
+        throw classify(call, err, callerSignal);
       }
-      const fileName = fileNameSent ?? `dbz-${date}.${mediaType === 'application/pdf' ? 'pdf' : 'tif'}`;
+      const first = Buffer.concat(head);
+      const mediaType = scanTypeOf(first);
+      if (!mediaType) {
+        clearTimeout(timer);
+        reader?.cancel().catch(() => undefined);
+        const what = first.length === 0 ? 'the scan is empty' : 'not a PDF or TIFF scan by its first bytes';
+        throw new AbsProtocolError(call, `${what} (content type ${declared})`, res.status);
+      }
+      const fileName = fileNameFromContentDisposition(res.headers.get('content-disposition')) ?? `dbz-${date}.${mediaType === 'application/pdf' ? 'pdf' : 'tif'}`;
       const length = res.headers.get('content-length');
       const size = length && /^\d+$/.test(length) ? Number(length) : undefined;
 
-      const webBody = res.body;
-      const callerSignal = opts?.signal;
       async function* chunks(): AsyncGenerator<Uint8Array> {
+        let finished = done;
         try {
-          for await (const chunk of webBody as unknown as AsyncIterable<Uint8Array>) {
+          yield* head;
+          while (!finished && reader) {
+            const next = await reader.read();
+            if (next.done) {
+              finished = true;
+              break;
+            }
             arm();
-            yield chunk;
+            yield next.value;
           }
         } catch (err) {
           throw classify(call, err, callerSignal);
         } finally {
-          // Also runs when the consumer destroys the stream early; leaving the loop cancels the body.
           clearTimeout(timer);
+          // The consumer destroyed the stream early (or a read failed): release the connection.
+          if (!finished) reader?.cancel().catch(() => undefined);
         }
       }
       return { found: true, mediaType, fileName, size, body: Readable.from(chunks(), { objectMode: false }) };

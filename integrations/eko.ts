@@ -182,12 +182,18 @@ export interface EkoClientOptions {
   authHeader?: string;
 }
 
+/** Per call: the caller's cancellation (e.g. a Temporal activity's cancellationSignal). */
+export interface EkoCallOptions {
+  signal?: AbortSignal;
+}
+
 export interface EkoClient {
   /**
-   * Sends one demand. Resolves with EKO's answer (error_code 0) — also for a repeat of a reference
-   * EKO already holds. Throws EkoTransientError or EkoRejectedError.
+   * Sends one demand, with its reference as Idempotency-Key. Resolves with EKO's answer
+   * (error_code 0) — also for a repeat of a reference EKO already holds. Throws EkoTransientError
+   * or EkoRejectedError; when the caller's signal aborts, throws the signal's reason instead.
    */
-  sendDemand(demand: PaymentDemand): Promise<EkoAnswer>;
+  sendDemand(demand: PaymentDemand, opts?: EkoCallOptions): Promise<EkoAnswer>;
 }
 
 function readAnswer(body: unknown): EkoAnswer | undefined {
@@ -201,7 +207,7 @@ export function createEkoClient(options: EkoClientOptions): EkoClient {
   const { demandUrl, timeoutMs, authHeader } = options;
 
   return {
-    async sendDemand(demand: PaymentDemand): Promise<EkoAnswer> {
+    async sendDemand(demand: PaymentDemand, opts?: EkoCallOptions): Promise<EkoAnswer> {
       // A malformed demand is K2's own bug: refuse it here rather than let EKO discover it.
       const checked = validatePaymentDemand(demand);
       if (!checked.ok) throw new EkoRejectedError(EKO_ERROR.VALIDATION, `not sent, the demand is invalid: ${checked.problems.join('; ')}`);
@@ -214,8 +220,9 @@ export function createEkoClient(options: EkoClientOptions): EkoClient {
       };
       if (authHeader) headers.Authorization = authHeader;
 
-      // One signal covers connect, send and reading the answer body.
-      const signal = AbortSignal.timeout(timeoutMs);
+      // One signal covers connect, send and reading the answer body; the caller's cancellation aborts it too.
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const signal = opts?.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
       let status: number;
       let text: string;
       try {
@@ -223,6 +230,8 @@ export function createEkoClient(options: EkoClientOptions): EkoClient {
         status = res.status;
         text = await res.text();
       } catch (err) {
+        // The caller's own cancellation is not EKO's trouble: it passes through as it is.
+        if (opts?.signal?.aborted) throw opts.signal.reason ?? err;
         const e = err as Error;
         if (e.name === 'TimeoutError' || e.name === 'AbortError') throw new EkoTransientError(`EKO did not answer within ${timeoutMs} ms`);
         const cause = (e as { cause?: { code?: string; message?: string } }).cause;
@@ -249,7 +258,8 @@ export function createEkoClient(options: EkoClientOptions): EkoClient {
       }
       // Any other status (4xx, or 3xx left unfollowed): retrying the same request will not change it.
       if (answer && answer.error_code !== EKO_ERROR.OK) throw new EkoRejectedError(answer.error_code, answer.error_text || `HTTP ${status}`, status);
-      throw new EkoRejectedError(status, `EKO answered HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`, status);
+      // The body is not quoted: it is no EKO answer (a proxy page, perhaps echoing the request with its personal data).
+      throw new EkoRejectedError(status, `EKO answered HTTP ${status} without {error_code, error_text} (${text.length} characters)`, status);
     },
   };
 }

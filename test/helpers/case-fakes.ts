@@ -43,6 +43,10 @@ export function fakeCaseActivities(
       calls.push('listAccounts');
       return { ok: true, value: [{ iban: loan.iban, cur: opts.accountsCur ?? 'KZT' }] };
     },
+    async fetchDisbursementLine() {
+      calls.push('fetchDisbursementLine');
+      return { ok: true, value: { purpose: 'Предоставление кредита по договору', amount: '900000.00', cur: 'KZT', DC: 'D', out_bal: '900000.00' } };
+    },
     async fetchStatement() {
       calls.push('fetchStatement');
       return { ok: true, value: [{ purpose: 'Предоставление кредита по договору', amount: '900000.00', cur: 'KZT', DC: 'D', out_bal: '900000.00' }] };

@@ -3,20 +3,23 @@
  * over HTTP (ephemeral port), each run inside MockActivityEnvironment so Context works as in a
  * worker. Every fault class ends where the workflow expects it:
  *  - business answer (200, error_code ≠ 0)  → returned as data, { ok: false }
- *  - malformed answer                       → non-retryable ApplicationFailure naming the call and field
- *  - 5xx, 429, timeout                      → thrown as a retryable error
+ *  - malformed answer                       → non-retryable ApplicationFailure AbsProtocolError naming the call and field
+ *  - 5xx, 429, timeout                      → retryable ApplicationFailure AbsUnavailable
  *  - no scan (404)                          → { found: false }
  *  - scan found                             → streamed into the document store, stored once
+ *  - the activity cancelled mid-download    → the HTTP call is aborted, nothing is stored
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { DefaultLogger } from '@temporalio/worker';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities, type CaseActivities } from '../../activities';
-import { AbsTransientError, createAbsClient } from '../../integrations/abs';
+import { createAbsClient } from '../../integrations/abs';
 import type { EkoClient } from '../../integrations/eko';
 import { createDocumentStore, type DocumentStore } from '../../documents/store';
 import { ABS_SCENARIO_IINS as S, ABS_SIM_ERRORS, ABS_SIM_PATHS, createAbsSimulator, deriveLoanAccount, type AbsSimulator } from '../../simulators/abs/server';
@@ -55,12 +58,12 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   throw new Error('expected the activity to fail');
 }
 
-/** What the worker would do with this error: retry unless it is a non-retryable ApplicationFailure. */
+/** ABS away: a retryable ApplicationFailure of type AbsUnavailable naming the call. */
 function expectRetryable(err: unknown, call: string): void {
-  expect(err).toBeInstanceOf(Error);
-  if (err instanceof ApplicationFailure) expect(err.nonRetryable).toBe(false);
-  expect(err).toBeInstanceOf(AbsTransientError);
-  expect((err as Error).message).toContain(`ABS ${call}`);
+  expect(err).toBeInstanceOf(ApplicationFailure);
+  const failure = err as ApplicationFailure;
+  expect({ type: failure.type, nonRetryable: failure.nonRetryable }).toEqual({ type: 'AbsUnavailable', nonRetryable: false });
+  expect(failure.message).toContain(`ABS ${call}`);
 }
 
 function expectPermanent(err: unknown, ...parts: string[]): ApplicationFailure {
@@ -128,6 +131,16 @@ describe('answers', () => {
     const answer = await run('fetchStatement', ordinaryLoan().iban, STATEMENT_DATE);
     expect(answer).toEqual({ ok: true, value: [{ purpose: expect.any(String), amount: ordinaryLoan().amount, cur: ordinaryLoan().cur, DC: 'D', out_bal: ordinaryLoan().amount }] });
   });
+
+  it('fetchDisbursementLine returns only the line proving the disbursement', async () => {
+    const answer = await run('fetchDisbursementLine', ordinaryLoan().iban, STATEMENT_DATE, ordinaryLoan().cur);
+    expect(answer).toEqual({ ok: true, value: { purpose: expect.any(String), amount: ordinaryLoan().amount, cur: ordinaryLoan().cur, DC: 'D', out_bal: ordinaryLoan().amount } });
+  });
+
+  it('fetchDisbursementLine returns null when no line is in the loan currency', async () => {
+    const other = ordinaryLoan().cur === 'KZT' ? 'USD' : 'KZT';
+    expect(await run('fetchDisbursementLine', ordinaryLoan().iban, STATEMENT_DATE, other)).toEqual({ ok: true, value: null });
+  });
 });
 
 describe('business answers (error_code ≠ 0) come back as data', () => {
@@ -137,9 +150,11 @@ describe('business answers (error_code ≠ 0) come back as data', () => {
     expect(await run('listAccounts', S.clientUnknown)).toEqual({ ok: false, errorCode: error_code, errorText: error_text });
   });
 
-  it('an unknown account: fetchStatement answers ok:false (code 3)', async () => {
+  it('an unknown account: fetchStatement and fetchDisbursementLine answer ok:false (code 3)', async () => {
     const unknownIban = 'KZ86125KZT5004100100';
-    expect(await run('fetchStatement', unknownIban, STATEMENT_DATE)).toEqual({ ok: false, errorCode: 3, errorText: ABS_SIM_ERRORS.ACCOUNT_NOT_FOUND.error_text });
+    const notFound = { ok: false, errorCode: 3, errorText: ABS_SIM_ERRORS.ACCOUNT_NOT_FOUND.error_text };
+    expect(await run('fetchStatement', unknownIban, STATEMENT_DATE)).toEqual(notFound);
+    expect(await run('fetchDisbursementLine', unknownIban, STATEMENT_DATE, 'KZT')).toEqual(notFound);
   });
 
   it('the businessError fault (code 99) on every JSON call', async () => {
@@ -157,6 +172,7 @@ describe('malformed answers become non-retryable ApplicationFailures naming the 
     expectPermanent(await rejection(run('checkClient', S.ordinary)), 'ABS client info', 'fullname', 'missing');
     expectPermanent(await rejection(run('listAccounts', S.ordinary)), 'ABS accounts', 'ibans[', '].cur', 'missing');
     expectPermanent(await rejection(run('fetchStatement', ordinaryLoan().iban, STATEMENT_DATE)), 'ABS statement', 'stmt[0].amount', 'missing');
+    expectPermanent(await rejection(run('fetchDisbursementLine', ordinaryLoan().iban, STATEMENT_DATE, 'KZT')), 'ABS statement', 'stmt[0].amount', 'missing');
   });
 
   it('truncated JSON (malformedKind 1)', async () => {
@@ -184,6 +200,7 @@ describe('transient trouble is thrown as a retryable error', () => {
       ['client', run('checkClient', S.ordinary)],
       ['accounts', run('listAccounts', S.ordinary)],
       ['statement', run('fetchStatement', ordinaryLoan().iban, STATEMENT_DATE)],
+      ['statement', run('fetchDisbursementLine', ordinaryLoan().iban, STATEMENT_DATE, 'KZT')],
       ['scan', run('fetchScan', scanInput())],
     ];
     for (const [call, p] of cases) {
@@ -244,5 +261,61 @@ describe('the loan-agreement scan', () => {
     const result = await env.run(acts.fetchScan, scanInput({ caseId: 'case-heartbeat/run' }));
     expect(result).toMatchObject({ found: true });
     expect(beats.length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('a cancelled activity aborts its HTTP call', () => {
+  /** A tiny ABS whose scan sends its first chunk at once and the rest only 8 s later (long after the test cancels). */
+  async function slowScanServer() {
+    let firstChunk!: () => void;
+    let ended!: (v: { finished: boolean }) => void;
+    const firstChunkSent = new Promise<void>((r) => (firstChunk = r));
+    /** Resolves when the response is over: finished true when the whole body went out. */
+    const responseEnded = new Promise<{ finished: boolean }>((r) => (ended = r));
+    const server = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/pdf', 'content-disposition': 'attachment; filename="dbz.pdf"', 'content-length': String(2 * 65536) });
+      res.on('close', () => ended({ finished: res.writableFinished }));
+      res.write(Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(65536 - 9, 0x20)]), () => firstChunk());
+      // Without the abort, the rest arrives and the whole scan would be stored.
+      const rest = setTimeout(() => res.end(Buffer.alloc(65536, 0x20)), 8_000);
+      req.on('close', () => clearTimeout(rest));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/scan`,
+      firstChunkSent,
+      responseEnded,
+      close: () =>
+        new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        }),
+    };
+  }
+
+  it('fetchScan cancelled mid-download: the server sees the connection closed before the body finished, nothing is stored', async () => {
+    const slow = await slowScanServer();
+    try {
+      // The client's own idle timeout is far away: only the cancellation can end the download early.
+      const slowAbs = createAbsClient({ clientUrl: slow.url, accountsUrl: slow.url, statementUrl: slow.url, scanUrl: slow.url, timeoutMs: 60_000 });
+      const slowActs = createActivities({ db, abs: slowAbs, eko: {} as EkoClient, documents });
+      const caseId = 'case-cancelled/run-1';
+      const filesBefore = storedFiles();
+      const env = new MockActivityEnvironment({ activityType: 'fetchScan' }, { logger: quiet });
+      const outcome = env.run(slowActs.fetchScan, scanInput({ caseId })).then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      );
+      await slow.firstChunkSent;
+      env.cancel();
+      expect(await slow.responseEnded).toEqual({ finished: false });
+      expect(await outcome).toEqual({ error: expect.any(CancelledFailure) });
+      expect(await documents.listForCase(caseId)).toEqual([]);
+      expect(storedFiles()).toEqual(filesBefore);
+      const tmp = path.join(dir, '.tmp');
+      expect(fs.existsSync(tmp) ? fs.readdirSync(tmp) : []).toEqual([]);
+    } finally {
+      await slow.close();
+    }
   });
 });

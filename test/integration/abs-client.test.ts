@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,8 +16,12 @@ import {
   createAbsClient,
   fileNameFromContentDisposition,
   isTransientAbsError,
+  describeBody,
+  formatAbsDate,
+  scanTypeOf,
   type AbsClient,
   type AbsClientOptions,
+  type AbsDateFormat,
   type AbsScan,
 } from '../../integrations/abs';
 import { ABS_SCENARIO_IINS as S, ABS_SIM_PATHS, createAbsSimulator, deriveClient, deriveLoanAccount, type AbsSimulator } from '../../simulators/abs/server';
@@ -175,6 +180,30 @@ describe('dates on the wire', () => {
     await found(await abs.getScan({ dbzNum: 'KD0000000001', dbzDate: '2020.01.05', iinbin: S.ordinary }));
     expect(new URL(seen[0]).searchParams.get('dt')).toBe('2020-01-05');
     expect(new URL(seen[1]).searchParams.get('dbz_dt')).toBe('2020-01-05');
+  });
+
+  it('sends YYYY.MM.DD when the client is configured so (the form of the specification\'s tables), from either input form', async () => {
+    const seen: string[] = [];
+    const recording: typeof fetch = (input, init) => {
+      seen.push(String(input));
+      return fetch(input, init);
+    };
+    const abs = makeClient({ fetch: recording, dateFormat: 'YYYY.MM.DD' });
+    const { iban } = deriveLoanAccount(S.ordinary, SEED);
+    // The simulator reads both forms, so the answers are the ordinary ones.
+    expect((await abs.getStatement(iban, '2020-01-05')).ok).toBe(true);
+    await found(await abs.getScan({ dbzNum: 'KD0000000001', dbzDate: '2020.01.05', iinbin: S.ordinary }));
+    expect(new URL(seen[0]).searchParams.get('dt')).toBe('2020.01.05');
+    expect(new URL(seen[1]).searchParams.get('dbz_dt')).toBe('2020.01.05');
+  });
+
+  it('formats a date for ABS in either form; refuses a format it does not know at start-up', () => {
+    expect(formatAbsDate('2020.01.05', 'YYYY-MM-DD')).toBe('2020-01-05');
+    expect(formatAbsDate('2020-01-05', 'YYYY.MM.DD')).toBe('2020.01.05');
+    expect(formatAbsDate('2024.02.29', 'YYYY.MM.DD')).toBe('2024.02.29');
+    expect(formatAbsDate('2023.02.29', 'YYYY.MM.DD')).toBeUndefined();
+    expect(formatAbsDate('05.01.2020', 'YYYY-MM-DD')).toBeUndefined();
+    expect(() => makeClient({ dateFormat: 'DD.MM.YYYY' as AbsDateFormat })).toThrow(/dateFormat must be one of YYYY-MM-DD, YYYY.MM.DD/);
   });
 
   it('refuses a date that is not a date before calling ABS (a programming error)', async () => {
@@ -405,14 +434,14 @@ describe('faults and their classification', () => {
     expect((await rejection(abs.getClient(S.clientUnknown))).message).toBe('ABS client: error_code missing');
   });
 
-  it('malformed: wrong content type → protocol error, for JSON calls and the scan', async () => {
+  it('malformed: an HTML page instead of JSON or a scan → protocol error saying what came', async () => {
     faults.set({ malformed: 1, malformedKind: 3 });
     const err = await rejection(makeClient().getAccounts(iin));
     expect(err).toBeInstanceOf(AbsProtocolError);
-    expect(err.message).toBe('ABS accounts: content type "text/html" instead of application/json');
+    expect(err.message).toMatch(/^ABS accounts: content type "text\/html" instead of application\/json, and the answer is not JSON either \(an HTML or XML page of \d+ bytes\)$/);
     const scanErr = await rejection(makeClient().getScan({ dbzNum: 'KD1', dbzDate: '2020-01-01', iinbin: iin }));
     expect(scanErr).toBeInstanceOf(AbsProtocolError);
-    expect(scanErr.message).toBe('ABS scan: content type "text/html" is not a PDF or TIFF scan');
+    expect(scanErr.message).toBe('ABS scan: not a PDF or TIFF scan by its first bytes (content type "text/html")');
   });
 
   it('an unexpected 4xx (a wrong URL) → protocol error', async () => {
@@ -468,5 +497,180 @@ describe('Content-Disposition file names', () => {
     ['attachment', undefined],
   ])('%s → %s', (header, expected) => {
     expect(fileNameFromContentDisposition(header)).toBe(expected);
+  });
+});
+
+describe('answers as they come, not as they are labelled (a tiny ABS over real HTTP)', () => {
+  type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  let handler: Handler;
+  let tiny: http.Server;
+  let tinyBase: string;
+  const timers = new Set<NodeJS.Timeout>();
+  const pdf = Buffer.from('%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n', 'latin1');
+  const tiffBigEndian = Buffer.concat([Buffer.from([0x4d, 0x4d, 0x00, 0x2a, 0, 0, 0, 8]), Buffer.alloc(64, 0xab)]);
+  const scanRequest = { dbzNum: 'KD0000000001', dbzDate: '2020-01-05', iinbin: S.ordinary };
+
+  const tinyClient = (over: Partial<AbsClientOptions> = {}): AbsClient =>
+    createAbsClient({ clientUrl: `${tinyBase}/c`, accountsUrl: `${tinyBase}/a`, statementUrl: `${tinyBase}/s`, scanUrl: `${tinyBase}/d`, timeoutMs: 5000, ...over });
+  const serve = (status: number, headers: Record<string, string>, body: string | Buffer): Handler => (_req, res) => {
+    res.writeHead(status, headers);
+    res.end(body);
+  };
+
+  beforeAll(async () => {
+    tiny = http.createServer((req, res) => handler(req, res));
+    await new Promise<void>((resolve) => tiny.listen(0, '127.0.0.1', resolve));
+    tinyBase = `http://127.0.0.1:${(tiny.address() as net.AddressInfo).port}`;
+  });
+  afterEach(() => {
+    for (const t of timers) clearInterval(t);
+    timers.clear();
+  });
+  afterAll(async () => {
+    // Only here: closing kept-alive connections between tests would fail the next request on a stale one.
+    tiny.closeAllConnections();
+    await new Promise<void>((resolve) => tiny.close(() => resolve()));
+  });
+
+  describe('JSON', () => {
+    const clientAnswer = JSON.stringify({ error_code: 0, error_text: '', iinbin: S.ordinary, fullname: 'Тестов Тест Тестович', sectecon: 9, residfl: 1 });
+
+    it.each(['text/plain', 'text/html;charset=utf-8', 'application/octet-stream'])('is read when it parses, also as %s', async (type) => {
+      handler = serve(200, { 'content-type': type }, clientAnswer);
+      expect(await tinyClient().getClient(S.ordinary)).toEqual({ ok: true, value: { iinbin: S.ordinary, fullname: 'Тестов Тест Тестович', sectecon: 9, residfl: 1 } });
+    });
+
+    it('that does not parse under another content type: the error says what came, never what it said', async () => {
+      handler = serve(200, { 'content-type': 'text/plain; charset=utf-8' }, `Клиент ${S.ordinary} не найден`);
+      const err = await rejection(tinyClient().getClient(S.ordinary));
+      expect(err).toBeInstanceOf(AbsProtocolError);
+      expect(err.message).toMatch(/^ABS client: content type "text\/plain" instead of application\/json, and the answer is not JSON either \(\d+ bytes of text\)$/);
+      expect(err.message).not.toContain(S.ordinary);
+
+      handler = serve(200, {}, '');
+      expect((await rejection(tinyClient().getAccounts(S.ordinary))).message).toBe(
+        'ABS accounts: content type "(none)" instead of application/json, and the answer is not JSON either (an empty body)',
+      );
+    });
+
+    it('labelled JSON but broken: the message quotes none of the text (Node quotes an excerpt in its own message)', async () => {
+      handler = serve(200, { 'content-type': 'application/json' }, `iinbin=${S.ordinary}&fullname=Тестов`);
+      const err = await rejection(tinyClient().getClient(S.ordinary));
+      expect(err).toBeInstanceOf(AbsProtocolError);
+      expect(err.message).toMatch(/^ABS client: answer is not valid JSON \(Unexpected token.*; \d+ bytes of text\)$/);
+      expect(err.message).not.toContain(S.ordinary);
+      expect(err.message).not.toContain('Тестов');
+    });
+
+    it('describes a body without quoting it', () => {
+      expect(describeBody('')).toBe('an empty body');
+      expect(describeBody(' \n')).toBe('2 bytes of white space');
+      expect(describeBody('  <!DOCTYPE html><p>Ошибка</p>')).toBe('an HTML or XML page of 36 bytes');
+      expect(describeBody('Ошибка')).toBe('12 bytes of text');
+    });
+  });
+
+  describe('scan', () => {
+    it('tells PDF and TIFF (both byte orders) by their first bytes, and nothing else', () => {
+      expect(scanTypeOf(Buffer.from('%PDF-1.7'))).toBe('application/pdf');
+      expect(scanTypeOf(Buffer.from([0x49, 0x49, 0x2a, 0x00, 8]))).toBe('image/tiff');
+      expect(scanTypeOf(Buffer.from([0x4d, 0x4d, 0x00, 0x2a, 0]))).toBe('image/tiff');
+      for (const other of ['%PDF', '%PDF 1.4', '<html>', '', 'GIF89a', '\xff\xd8\xff\xe0']) expect(scanTypeOf(Buffer.from(other, 'latin1'))).toBeUndefined();
+      expect(scanTypeOf(Buffer.from([0x49, 0x49, 0x00, 0x2a]))).toBeUndefined(); // little-endian mark with big-endian 42
+    });
+
+    it('a PDF served as application/octet-stream without a file name is a PDF', async () => {
+      handler = serve(200, { 'content-type': 'application/octet-stream' }, pdf);
+      const scan = await found(await tinyClient().getScan(scanRequest));
+      expect(scan).toEqual({ mediaType: 'application/pdf', fileName: 'dbz-2020-01-05.pdf', size: undefined, bytes: pdf });
+    });
+
+    it('the bytes win over a wrong header: a PDF labelled image/tiff, a TIFF labelled text/html', async () => {
+      handler = serve(200, { 'content-type': 'image/tiff', 'content-disposition': 'attachment; filename="scan.pdf"' }, pdf);
+      expect(await found(await tinyClient().getScan(scanRequest))).toMatchObject({ mediaType: 'application/pdf', fileName: 'scan.pdf', bytes: pdf });
+      handler = serve(200, { 'content-type': 'text/html' }, tiffBigEndian);
+      expect(await found(await tinyClient().getScan(scanRequest))).toMatchObject({ mediaType: 'image/tiff', fileName: 'dbz-2020-01-05.tif', bytes: tiffBigEndian });
+    });
+
+    it('bytes that are neither (whatever the header and the file name say): protocol error without personal data', async () => {
+      handler = serve(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="scan.pdf"' }, `<html>Нет скана для ${S.ordinary}</html>`);
+      const err = await rejection(tinyClient().getScan(scanRequest));
+      expect(err).toBeInstanceOf(AbsProtocolError);
+      expect(err.message).toBe('ABS scan: not a PDF or TIFF scan by its first bytes (content type "application/octet-stream")');
+
+      handler = serve(200, { 'content-type': 'application/pdf' }, '');
+      const empty = await rejection(tinyClient().getScan(scanRequest));
+      expect(empty).toBeInstanceOf(AbsProtocolError);
+      expect(empty.message).toBe('ABS scan: the scan is empty (content type "application/pdf")');
+    });
+
+    it('is typed from its first bytes while the rest still streams (nothing is buffered)', async () => {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        // The signature split over two writes, then the rest only when the test says so.
+        res.write(pdf.subarray(0, 2));
+        setTimeout(() => res.write(pdf.subarray(2, 12)), 30);
+        void released.then(() => res.end(pdf.subarray(12)));
+      };
+      const scan = await tinyClient().getScan(scanRequest);
+      if (!scan.found) throw new Error('expected a scan');
+      expect(scan.mediaType).toBe('application/pdf');
+      release();
+      expect(await readAll(scan.body)).toEqual(pdf);
+    });
+
+    it("a cancelled download aborts its HTTP request; the stream fails with the caller's reason, not an ABS error", async () => {
+      let serverSawClose!: () => void;
+      const closed = new Promise<void>((resolve) => (serverSawClose = resolve));
+      handler = (req, res) => {
+        res.writeHead(200, { 'content-type': 'application/pdf' });
+        res.write(pdf);
+        // A large scan that keeps coming.
+        const t = setInterval(() => res.write(Buffer.alloc(16 * 1024, 0x20)), 10);
+        timers.add(t);
+        res.on('close', () => {
+          clearInterval(t);
+          serverSawClose();
+        });
+        req.resume();
+      };
+      const controller = new AbortController();
+      const scan = await tinyClient().getScan(scanRequest, { signal: controller.signal });
+      if (!scan.found) throw new Error('expected a scan');
+      let received = 0;
+      const reading = (async () => {
+        for await (const chunk of scan.body) {
+          received += chunk.length;
+          if (received > 64 * 1024) controller.abort(new Error('local attempt timed out'));
+        }
+      })();
+      const err = await rejection(reading);
+      expect(err.message).toBe('local attempt timed out');
+      expect(isTransientAbsError(err)).toBe(false);
+      expect(err).not.toBeInstanceOf(AbsProtocolError);
+      await closed; // the connection is gone: the download does not go on in the background
+    });
+
+    it("an abort while waiting for the answer, or before the call, is the caller's reason for every call", async () => {
+      handler = () => undefined; // never answers
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error('cancelled')), 50);
+      const abs = tinyClient();
+      const scanErr = await rejection(abs.getScan(scanRequest, { signal: controller.signal }));
+      expect(scanErr.message).toBe('cancelled');
+      expect(isTransientAbsError(scanErr)).toBe(false);
+      for (const call of [
+        () => abs.getClient(S.ordinary, { signal: controller.signal }),
+        () => abs.getAccounts(S.ordinary, { signal: controller.signal }),
+        () => abs.getStatement('KZ86125KZT5004100100', '2020-01-05', { signal: controller.signal }),
+        () => abs.getScan(scanRequest, { signal: controller.signal }),
+      ]) {
+        const err = await rejection(call());
+        expect(err.message).toBe('cancelled');
+        expect(isTransientAbsError(err)).toBe(false);
+      }
+    });
   });
 });

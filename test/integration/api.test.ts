@@ -67,6 +67,9 @@ function fakeActivities(db: Db): CaseActivities & Pick<GkbActivities, 'enqueueGk
     async fetchStatement(_iban: string, _date: string) {
       return { ok: true, value: [{ purpose: 'Предоставление кредита по договору', amount: '1000000.00', cur: 'KZT', DC: 'D' as const, out_bal: '1000000.00' }] };
     },
+    async fetchDisbursementLine(_iban: string, _date: string, _currency: string) {
+      return { ok: true, value: { purpose: 'Предоставление кредита по договору', amount: '1000000.00', cur: 'KZT', DC: 'D' as const, out_bal: '1000000.00' } };
+    },
     async fetchScan(input: { caseId: string; dbzNum: string; dbzDate: string; iinbin: string }) {
       const sha256 = crypto.createHash('sha256').update(`${input.dbzNum}|${input.dbzDate}`).digest('hex');
       return { found: true as const, ref: { sha256, size: 1024, mediaType: 'application/pdf', fileName: `${input.dbzNum}.pdf` } };

@@ -254,6 +254,69 @@ describe('EKO client against the simulator', () => {
     }
   });
 
+  it('re-sends a demand with the same Idempotency-Key, its reference', async () => {
+    const app = express();
+    const keys: Array<string | undefined> = [];
+    let replies = [503, 200];
+    app.post('/x', (req, res) => {
+      keys.push(req.get('idempotency-key'));
+      const status = replies.shift() ?? 200;
+      res.status(status).json({ error_code: status === 200 ? 0 : EKO_ERROR.UNAVAILABLE, error_text: '' });
+    });
+    const server = http.createServer(app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`;
+    try {
+      const demand = demandFor();
+      // Two clients: a retry may come from another worker process, after a restart.
+      expect(await captureError(createEkoClient({ demandUrl: url, timeoutMs: 2_000 }).sendDemand(demand))).toBeInstanceOf(EkoTransientError);
+      await expect(createEkoClient({ demandUrl: url, timeoutMs: 2_000 }).sendDemand({ ...demand, issued_at: '2026-11-22T10:05:00.000Z' })).resolves.toEqual({ error_code: 0, error_text: '' });
+      replies = [200];
+      const other = demandFor();
+      await createEkoClient({ demandUrl: url, timeoutMs: 2_000 }).sendDemand(other);
+      expect(keys).toEqual([demand.reference, demand.reference, other.reference]);
+    } finally {
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+    }
+  });
+
+  it("aborts the call when the caller's signal aborts, and throws the signal's reason (not EKO trouble)", async () => {
+    faults.set({ latencyMs: 1_500 });
+    const controller = new AbortController();
+    const reason = new Error('activity cancelled');
+    const demand = demandFor();
+    const pending = captureError(client().sendDemand(demand, { signal: controller.signal }));
+    // The simulator holds the request; abort once it has arrived.
+    await new Promise((r) => setTimeout(r, 200));
+    controller.abort(reason);
+    expect(await pending).toBe(reason);
+  });
+
+  it('does not quote a 4xx body that is not an EKO answer', async () => {
+    const app = express();
+    app.post('/x', (_req, res) => {
+      res.status(403).send(`<html>forbidden for ${IIN} ${IBAN}</html>`);
+    });
+    const server = http.createServer(app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`;
+    try {
+      const err = await captureError(createEkoClient({ demandUrl: url, timeoutMs: 2_000 }).sendDemand(demandFor()));
+      expect(err).toBeInstanceOf(EkoRejectedError);
+      expect((err as Error).message).toMatch(/HTTP 403/);
+      expect((err as Error).message).not.toContain(IIN);
+      expect((err as Error).message).not.toContain(IBAN);
+    } finally {
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+    }
+  });
+
   it('recovers from a lost answer: the retry of the same reference answers 0, still one status run', async () => {
     faults.set({ http5xxAfterAccept: 1 });
     const demand = demandFor();

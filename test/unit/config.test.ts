@@ -27,6 +27,7 @@ describe('loadConfig defaults', () => {
     expect(c.api.absSystems).toEqual(['way4', 'colvir']);
     expect(c.api.dispatchBatch).toBe(200);
     expect(c.api.dispatchConcurrency).toBe(32);
+    expect(c.api.outboxMaxAttempts).toBe(10);
     expect(c.worker).toEqual({ workflowSlots: 40, intakeBacklog: 200, intakeSlots: 4 });
     expect(c.abs).toMatchObject({
       clientUrl: 'http://127.0.0.1:8091/abs/client',
@@ -34,6 +35,8 @@ describe('loadConfig defaults', () => {
       statementUrl: 'http://127.0.0.1:8091/abs/statement',
       scanUrl: 'http://127.0.0.1:8091/abs/dbz-scan',
       timeoutMs: 10_000,
+      dateFormat: 'YYYY-MM-DD',
+      localAttemptMs: 3000,
       transientHorizonMs: 6 * 3_600_000,
       scanRecheckMs: 24 * 3_600_000,
     });
@@ -45,8 +48,9 @@ describe('loadConfig defaults', () => {
       userId: 'k2-operator',
       timeoutMs: 60_000,
       batchIntervalMs: 3_600_000,
-      batchMinRecords: 5000,
+      batchMinRecords: 10_000,
       maxRecordsPerFile: 10_000,
+      resultHorizonMs: 3 * 86_400_000,
     });
     expect(c.simulators).toMatchObject({ absPort: 8091, gkbPort: 8092, ekoPort: 8093, ekoStatusDelayMs: 5000, faults: '' });
   });
@@ -203,10 +207,65 @@ describe('loadConfig validation', () => {
     ['GKB_URL', 'gkb.local/BatchProcessingService'],
     ['ABS_GET_PDF_URL', 'file:///etc/passwd'],
     ['TEMPORAL_ADDRESS', 'http://temporal:7233'],
+    ['ABS_DATE_FORMAT', 'DD.MM.YYYY'],
+    ['ABS_DATE_FORMAT', 'yyyy-mm-dd'],
+    ['CASE_LOCAL_ATTEMPT_TIMEOUT', '3'],
+    ['CASE_LOCAL_ATTEMPT_TIMEOUT', '0s'],
+    ['K2_OUTBOX_MAX_ATTEMPTS', '0'],
+    ['K2_OUTBOX_MAX_ATTEMPTS', '2.5'],
+    ['K2_OUTBOX_MAX_ATTEMPTS', 'ten'],
+    ['GKB_RESULT_HORIZON', '3 days'],
+    ['GKB_RESULT_HORIZON', '0d'],
+    ['GKB_BATCH_MIN_RECORDS', '0'],
   ])('reports %s=%j', (key, value) => {
     const problems = problemsOf({ K2_API_AUTH: 'none', [key]: value });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(new RegExp(`^${key}="`));
+  });
+});
+
+describe('loadConfig: the keys of issue 12', () => {
+  const base = { K2_API_AUTH: 'none' };
+
+  it('takes the ABS date format, the local attempt timeout, the outbox attempts and the GKB result horizon', () => {
+    const c = loadConfig({ ...base, ABS_DATE_FORMAT: 'YYYY.MM.DD', CASE_LOCAL_ATTEMPT_TIMEOUT: '1500ms', K2_OUTBOX_MAX_ATTEMPTS: '1', GKB_RESULT_HORIZON: '12h' });
+    expect(c.abs.dateFormat).toBe('YYYY.MM.DD');
+    expect(c.abs.localAttemptMs).toBe(1500);
+    expect(c.api.outboxMaxAttempts).toBe(1);
+    expect(c.gkb.resultHorizonMs).toBe(12 * 3_600_000);
+  });
+
+  it('requires the local attempt timeout below the ABS timeout', () => {
+    expect(problemsOf({ ...base, ABS_TIMEOUT_MS: '3000' })).toEqual(['CASE_LOCAL_ATTEMPT_TIMEOUT="3s": must be below ABS_TIMEOUT_MS (3000 ms)']);
+    expect(problemsOf({ ...base, CASE_LOCAL_ATTEMPT_TIMEOUT: '20s' })).toEqual([
+      'CASE_LOCAL_ATTEMPT_TIMEOUT="20s": must be below ABS_TIMEOUT_MS (10000 ms)',
+      'CASE_LOCAL_ATTEMPT_TIMEOUT="20s": must be below EKO_TIMEOUT_MS (10000 ms)',
+    ]);
+    expect(loadConfig({ ...base, ABS_TIMEOUT_MS: '3001' }).abs.localAttemptMs).toBe(3000);
+  });
+
+  it('requires the local attempt timeout below the EKO timeout', () => {
+    expect(problemsOf({ ...base, EKO_TIMEOUT_MS: '2000' })).toEqual(['CASE_LOCAL_ATTEMPT_TIMEOUT="3s": must be below EKO_TIMEOUT_MS (2000 ms)']);
+    expect(loadConfig({ ...base, EKO_TIMEOUT_MS: '2000', CASE_LOCAL_ATTEMPT_TIMEOUT: '1s' }).abs.localAttemptMs).toBe(1000);
+  });
+
+  it('does not repeat a malformed timeout as a cross-check problem', () => {
+    expect(problemsOf({ ...base, ABS_TIMEOUT_MS: '99', CASE_LOCAL_ATTEMPT_TIMEOUT: 'soon' })).toEqual([
+      'ABS_TIMEOUT_MS="99": expected an integer in 100..600000',
+      'CASE_LOCAL_ATTEMPT_TIMEOUT="soon": expected a duration such as 500ms, 30s, 15m, 6h or 2d',
+    ]);
+  });
+
+  it('starts an early GKB batch once a full package waits: at least GKB_MAX_RECORDS_PER_FILE, at most GKB_BATCH_MAX_RECORDS', () => {
+    expect(loadConfig({ ...base, GKB_BATCH_MIN_RECORDS: '10000', GKB_MAX_RECORDS_PER_FILE: '10000' }).gkb.batchMinRecords).toBe(10_000);
+    expect(loadConfig({ ...base, GKB_BATCH_MIN_RECORDS: '20000' }).gkb.batchMinRecords).toBe(20_000);
+    expect(loadConfig({ ...base, GKB_BATCH_MIN_RECORDS: '500', GKB_MAX_RECORDS_PER_FILE: '500' }).gkb.batchMinRecords).toBe(500);
+    expect(problemsOf({ ...base, GKB_BATCH_MIN_RECORDS: '5000' })).toEqual([
+      'GKB_BATCH_MIN_RECORDS="5000": at least GKB_MAX_RECORDS_PER_FILE (10000): an early batch starts once a full package waits (GKB takes no smaller upload while more wait)',
+    ]);
+    expect(problemsOf({ ...base, GKB_BATCH_MIN_RECORDS: '60000' })).toEqual(['GKB_BATCH_MIN_RECORDS="60000": at most GKB_BATCH_MAX_RECORDS (50000), the records one batch claims']);
+    // A malformed limit is reported once, not again as a cross-check.
+    expect(problemsOf({ ...base, GKB_MAX_RECORDS_PER_FILE: '10001' })).toHaveLength(1);
   });
 });
 

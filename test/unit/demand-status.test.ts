@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { DEMAND_STATUSES, formatDemandReference, isDemandReference, isDemandStatusCode, validateStatusUpdate } from '../../domain/demand-status';
+import { DEMAND_CLOCK_EPOCH_MS, DEMAND_STATUSES, demandClock, formatDemandReference, isDemandReference, isDemandStatusCode, nextDemandNumber, validateStatusUpdate } from '../../domain/demand-status';
 
 describe('demand statuses and references', () => {
   it('names the two statuses of the seed', () => {
@@ -96,5 +96,60 @@ describe('validateStatusUpdate', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('demand numbers: max(last + 1, the demand clock)', () => {
+  const at = (iso: string) => new Date(iso);
+
+  it('counts 10 ms steps since 2026-01-01T00:00Z, and 0 before', () => {
+    expect(DEMAND_CLOCK_EPOCH_MS).toBe(Date.parse('2026-01-01T00:00:00Z'));
+    expect(demandClock(at('2026-01-01T00:00:00.000Z'))).toBe(0);
+    expect(demandClock(at('2026-01-01T00:00:00.009Z'))).toBe(0);
+    expect(demandClock(at('2026-01-01T00:00:00.010Z'))).toBe(1);
+    expect(demandClock(at('2026-01-01T00:00:01Z'))).toBe(100);
+    expect(demandClock(at('2026-12-01T00:00:00Z'))).toBe(334 * 86_400 * 100);
+    expect(demandClock(at('2025-06-01T00:00:00Z'))).toBe(0);
+    expect(() => demandClock(new Date('nonsense'))).toThrow(RangeError);
+  });
+
+  it('takes the clock when it is ahead of the counter, last + 1 otherwise', () => {
+    const now = at('2026-12-01T00:00:00Z');
+    const clock = demandClock(now);
+    expect(nextDemandNumber(0, now)).toBe(clock);
+    expect(nextDemandNumber(clock - 5, now)).toBe(clock);
+    expect(nextDemandNumber(clock - 1, now)).toBe(clock);
+    expect(nextDemandNumber(clock, now)).toBe(clock + 1); // two in the same 10 ms
+    expect(nextDemandNumber(clock + 1000, now)).toBe(clock + 1001); // ahead of the clock: counts on
+    // A clock set back before the epoch: the counter alone keeps the numbers unique.
+    expect(nextDemandNumber(41, at('2020-01-01T00:00:00Z'))).toBe(42);
+    expect(() => nextDemandNumber(-1, now)).toThrow(RangeError);
+    expect(() => nextDemandNumber(1.5, now)).toThrow(RangeError);
+  });
+
+  it('lasts about 31 years: until September 2057, then refuses rather than wrap', () => {
+    expect(formatDemandReference(nextDemandNumber(0, at('2057-09-01T00:00:00Z')))).toMatch(/^PTP\d{11}$/);
+    expect(() => nextDemandNumber(0, at('2057-10-01T00:00:00Z'))).toThrow(/demand numbers are exhausted/);
+    expect(() => nextDemandNumber(99_999_999_999, at('2026-12-01T00:00:00Z'))).toThrow(/demand numbers are exhausted/);
+  });
+
+  it('is strictly increasing for any sequence of times, also a clock that goes back (property)', () => {
+    const times = fc.array(fc.integer({ min: Date.parse('2025-01-01T00:00:00Z'), max: Date.parse('2040-01-01T00:00:00Z') }), { minLength: 1, maxLength: 50 });
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1e9 }), times, (start, ms) => {
+      let last = start;
+      for (const t of ms) {
+        const next = nextDemandNumber(last, new Date(t));
+        expect(next).toBeGreaterThan(last);
+        expect(next).toBeGreaterThanOrEqual(demandClock(new Date(t)));
+        last = next;
+      }
+    }));
+  });
+
+  it('gives references EKO reads as before: PTP + 11 digits', () => {
+    const reference = formatDemandReference(nextDemandNumber(0, at('2026-12-01T09:30:00.123Z')));
+    expect(reference).toBe('PTP02889180012');
+    expect(isDemandReference(reference)).toBe(true);
+    expect(validateStatusUpdate({ reference, status_code: 'PC1' })).toEqual({ ok: true, reference, status: 'PC1' });
   });
 });
