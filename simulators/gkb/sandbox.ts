@@ -1,33 +1,36 @@
 /**
- * GKB sandbox: a stand-in for the bureau's BatchProcessingService, served by node-soap from the SAME WSDL
- * the K2 client uses (integrations/gkb/BatchProcessingService.wsdl). Used by the demo, tests and benchmarks.
+ * GKB sandbox: a stand-in for the bureau's BatchProcessingService, served by node-soap from the service's
+ * WSDL (integrations/gkb/BatchProcessingService.wsdl, the public contract). Used by the demo, tests and benchmarks.
+ *
+ * It judges K2's files by its OWN reading of the GKB document (rules.ts), never by K2's XSD or mapping code,
+ * so that a misreading shared by both cannot pass unseen. simulators/gkb/README.md lists every rule and its
+ * section in the document, and what the sandbox does not check.
  *
  * What it imitates (gkb-batch-upload.txt §4, DOMAIN.md §5):
  * - the ESB checks: HTTP Basic clientId:password (wrong → HTTP 401 + fault), then the <userId> header must be
  *   the user working for that client (missing or other → ScbBusinessFault);
  * - uploadFile: an XML file or a ZIP holding XML files (each XML in the ZIP is one batch file of the package);
- *   Latin-only file name, file type 1|2|3, ≤ 100 MB, ≤ 10,000 records per package, XSD validation of each XML;
- *   a rejected upload registers nothing;
+ *   Latin-only file name, file type 1|2|3, ≤ 100 MB, ≤ 10,000 records per package, the structure of the
+ *   document's examples (stage 1, «Проверка корректности структуры»); a rejected upload registers nothing;
  * - asynchronous processing through the real status texts, computed from the time since upload on an
  *   injectable clock (so a test can make processing take days and move the clock instead of waiting);
- * - per-record business rules when a file's processing ends: required fields, IIN/BIN check digit,
- *   StartDate ≤ accounting date, contract identity code + StartDate + provider (operation 1 on an existing
- *   contract is an error; operation 2 creates or updates, as the document's §4 says: GKB looks the contract
- *   up whatever the operation and creates it when missing, «Создан новый контракт.»), subjects by IIN;
- * - the §3.1 note «Все вышеуказанные блоки обязательны для заполнения» for operation 1 (insert) in files
- *   checked with the type-1 schema (file types 1 and 2). K2's type-1 XSD makes Collaterals, subject Addresses
- *   and subject Communications optional, because an operation-2 update may leave them out and GKB keeps the
- *   previous values (see integrations/gkb/schema/gkb-records.xsd). XSD 1.0 cannot tie them to the operation,
- *   so this business rule rejects an operation-1 record that lacks one: «Не заполнен обязательный блок: Collaterals …»;
+ * - business rules per record when a file's processing ends (stage 2): a record that breaks one is not
+ *   loaded and gets its error text (getImportDetailInfo group 0); a file whose records all break one, or that
+ *   breaks a file rule (one contract twice), loads nothing and ends «Ошибка обработки.»;
+ * - contract identity code + StartDate + provider: operation 1 on an existing contract is an error;
+ *   operation 2 of an unknown one creates it, «Создан новый контракт.» (§4: GKB looks the contract up
+ *   whatever the operation); a record equal to what the sandbox last loaded for that contract is skipped
+ *   (counted in skippedContracts, in no result group);
  * - getImportInfo (with a packageId, or without one: the provider's files, newest first) and
- *   getImportDetailInfo with every recordGroupStatus, both paginated.
+ *   getImportDetailInfo with every recordGroupStatus, both paginated; times in +06:00 and the response
+ *   header <userId>, <creditorId>, <timestamp> of the document's example answers.
  *
  * Fault injection ('gkb' entries of SIM_FAULTS, or POST/DELETE/GET /_sim/faults with a JSON object):
  *   systemFault       rate of ScbSystemFault on any call
  *   uploadTimeout     rate of uploads that are accepted but answered timing.lateAnswerMs later (outcome unknown)
  *   slowFactor        multiplies the processing schedule of files uploaded from now on (default 1)
  *   processingError   rate of files that end «Ошибка обработки.» (no record is loaded)
- *   recordRejectRate  rate of records rejected with a business error
+ *   recordRejectRate  rate of records rejected with a business error (the file itself still ends «Файл обработан.»)
  *   latencyMs         delay before every SOAP answer
  *   http5xx           rate of HTTP 503 answers from "the proxy" (no SOAP body)
  */
@@ -38,15 +41,16 @@ import type { AddressInfo, Socket } from 'node:net';
 import express from 'express';
 import * as soap from 'soap';
 import yauzl from 'yauzl';
-import { create } from 'xmlbuilder2';
 import { faultControl, Faults } from '../faults';
-import { iinBinProblem } from '../../domain/iin';
-import { DEFAULT_WSDL_PATH } from '../../integrations/gkb/soap-client';
-import { validateGkbXml } from '../../integrations/gkb/xsd';
 import type { Logger } from '../../observability/logger';
+import { elements, parseXml } from './dom';
+import { responseHeaderXml, toDocumentShape } from './envelope';
+import { DOCUMENT_DICTIONARIES, readContract, structureProblems, type ContractReading, type FileType, type GkbDictionaries } from './rules';
+
+export { MANDATORY_BLOCK_TEXTS } from './rules';
 
 export const GKB_SOAP_PATH = '/BatchProcessingService';
-const GKB_TIME_OFFSET = '+05:00'; // Kazakhstan time, as GKB writes its timestamps
+const GKB_TIME_OFFSET = '+06:00'; // as the document's example answers write GKB's times (uploadedTime, addTime)
 
 export const STATUS_TEXTS = {
   received: 'Файл получен',
@@ -65,7 +69,18 @@ export const RESULT_TEXTS = {
   rejected: 'Запись не загружена.',
 } as const;
 
-/** fileType selects the schema (1 or 3; guarantees, type 2, have no schema of their own in K2 and use type 1's). */
+/** The message of every record of a file that the processingError fault fails. */
+export const FILE_FAILED_TEXT = 'Ошибка обработки файла.';
+/** The file rule «one contract once per file»: GKB could not tell in which order to apply them. */
+export const DUPLICATE_CONTRACT_TEXT = 'Контракт (код + дата начала действия договора) передан в файле более одного раза; файл не обработан.';
+
+/** The WSDL beside K2's client in the source tree (tsc does not copy it to dist/). */
+const WSDL_PATH =
+  [path.resolve(__dirname, '..', '..', 'integrations', 'gkb', 'BatchProcessingService.wsdl'), path.resolve(__dirname, '..', '..', '..', 'integrations', 'gkb', 'BatchProcessingService.wsdl')].find((p) =>
+    fs.existsSync(p),
+  ) ?? path.resolve(__dirname, '..', '..', 'integrations', 'gkb', 'BatchProcessingService.wsdl');
+
+/** An extra check of each XML file at upload (e.g. K2's XSD, to compare two readings); fileType 2 is checked as 1. */
 export type XmlValidator = (xml: string | Buffer, fileType: 1 | 3) => Promise<{ valid: boolean; errors: string[] }>;
 
 export interface GkbSandboxTiming {
@@ -95,10 +110,15 @@ export interface GkbSandboxOptions {
    * the client's fallback can be exercised.
    */
   listWithoutPackageId?: boolean;
-  /** Names GKB shows in batchPackage. */
-  identity?: { creditor?: string; employee?: string };
-  /** XSD check of each XML file; default: validateGkbXml from integrations/gkb/xsd (K2's own XSD, DOMAIN §8 G4). */
+  /** Names GKB shows in batchPackage; creditorId is the <creditorId> of the response header. */
+  identity?: { creditor?: string; employee?: string; creditorId?: string };
+  /**
+   * An extra check of each XML file after the sandbox's own structure check (default: none). The sandbox never
+   * uses K2's XSD by itself: its reading must stay independent of K2's.
+   */
   validateXml?: XmlValidator;
+  /** Dictionary values the sandbox knows, replacing the document's (rules.ts DOCUMENT_DICTIONARIES) key by key. */
+  dictionaries?: Partial<GkbDictionaries>;
   logger?: Logger;
 }
 
@@ -117,19 +137,7 @@ export interface GkbSandbox {
 // ---------------------------------------------------------------------------------------------
 // State
 
-interface ParsedSubject {
-  iinBin?: string;
-  name: string;
-}
-
-interface ParsedContract {
-  operation: string;
-  contractCode?: string;
-  startDate?: string;
-  contractPhase?: number;
-  subjects: ParsedSubject[];
-  /** Problems found by reading the record alone (required fields, IIN, dates). */
-  problems: string[];
+interface ParsedContract extends Partial<Pick<ContractReading, 'complete' | 'fingerprint'>>, Omit<ContractReading, 'complete' | 'fingerprint'> {
   /** recordRejectRate fault, rolled at upload so the outcome does not depend on when it is looked at. */
   injectedReject: boolean;
 }
@@ -174,7 +182,10 @@ interface StoredFile {
   startingAt: number;
   processingAt: number;
   finalAt: number;
+  /** processingError fault, rolled at upload. */
   willFail: boolean;
+  /** Set when processing ends: the file ended «Ошибка обработки.» (absent in state saved by older sandboxes: willFail). */
+  failed?: boolean;
   contracts: ParsedContract[];
   settled: boolean;
   results: { group: RecordGroup; dto: RecordDto }[];
@@ -189,12 +200,21 @@ interface StoredPackage {
   fileIds: string[];
 }
 
+interface StoredContract {
+  contractId: string;
+  contractPhase?: number;
+  /** The last record loaded for it (rules.ts fingerprint): the same record again is skipped. */
+  fingerprint?: string;
+  /** Created by an update (operation 2) without the blocks an insert needs: «Предварительный» at GKB. */
+  incomplete?: boolean;
+}
+
 interface State {
   seq: { id: number; record: number; contract: number; subject: number };
   packages: Record<string, StoredPackage>;
   files: Record<string, StoredFile>;
   /** Key: provider | ContractCode | StartDate. */
-  contracts: Record<string, { contractId: string; contractPhase?: number }>;
+  contracts: Record<string, StoredContract>;
   /** Key: IIN/BIN. */
   subjects: Record<string, { subjectId: string }>;
 }
@@ -265,102 +285,13 @@ function unzip(buffer: Buffer): Promise<{ name: string; data: Buffer }[]> {
   });
 }
 
-// Minimal DOM typing: xmlbuilder2's DOM nodes.
-interface El {
-  nodeType: number;
-  nodeName: string;
-  childNodes: ArrayLike<El>;
-  textContent: string | null;
-  getAttribute(name: string): string | null;
-}
-
-function kids(el: El | undefined, name: string): El[] {
-  if (!el) return [];
-  return Array.from(el.childNodes).filter((n) => n.nodeType === 1 && n.nodeName === name);
-}
-function kid(el: El | undefined, ...names: string[]): El | undefined {
-  let cur = el;
-  for (const n of names) cur = kids(cur, n)[0];
-  return cur;
-}
-function textOf(el: El | undefined): string | undefined {
-  const t = el?.textContent?.trim();
-  return t ? t : undefined;
-}
-/** The ru-RU text of a multi-language name, else the first one. */
-function nameText(el: El | undefined): string | undefined {
-  const texts = kids(el, 'Text');
-  return textOf(texts.find((t) => t.getAttribute('language') === 'ru-RU') ?? texts[0]);
-}
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
-function isDate(s: string | undefined): s is string {
-  return !!s && ISO_DATE.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`));
-}
-
-/**
- * The blocks the §3.1 note makes mandatory that K2's type-1 XSD leaves optional (for operation 2). An
- * operation-1 record of a type-1 (or type-2) file must carry them. Messages name the element and the
- * document's name of the block.
- */
-export const MANDATORY_BLOCK_TEXTS = {
-  Collaterals: 'Не заполнен обязательный блок: Collaterals (информация по обеспечениям).',
-  Addresses: 'Не заполнен обязательный блок: Addresses (информация по адресам субъекта).',
-  Communications: 'Не заполнен обязательный блок: Communications (информация по контактным данным субъекта).',
-} as const;
-
-/** fileType: the upload's file type; the operation-1 block rule applies to files checked with the type-1 schema. */
-function parseContracts(xml: string, fileType: number): ParsedContract[] {
-  const root = create(xml).root().node as unknown as El;
-  if (root.nodeName !== 'Records') throw new Error(`root element is <${root.nodeName}>, expected <Records>`);
-  return kids(root, 'Contract').map((c) => {
-    const problems: string[] = [];
-    const general = kid(c, 'General');
-    const operation = c.getAttribute('operation') ?? '';
-    if (operation !== '1' && operation !== '2') problems.push('Неверный вид операции (operation): допустимы 1 «Вставить» и 2 «Обновить».');
-    const contractCode = textOf(kid(general, 'ContractCode'));
-    if (!contractCode) problems.push('Не заполнено обязательное поле «Код контракта» (ContractCode).');
-    const startDate = textOf(kid(general, 'StartDate'));
-    if (!isDate(startDate)) problems.push('Не заполнено или неверно обязательное поле «Дата начала действия договора» (StartDate).');
-    const phase = kid(general, 'ContractPhase')?.getAttribute('id');
-    if (!phase) problems.push('Не заполнено обязательное поле «Фаза контракта» (ContractPhase).');
-    // §3.1 note, for an insert: every block. Operation 2 may omit them (previous values are kept, §4).
-    const insertNeedsAllBlocks = operation === '1' && fileType !== 3;
-    const missingBlocks = new Set<keyof typeof MANDATORY_BLOCK_TEXTS>();
-    if (insertNeedsAllBlocks && kids(kid(general, 'Collaterals'), 'Collateral').length === 0) missingBlocks.add('Collaterals');
-
-    const subjects: ParsedSubject[] = [];
-    const subjectEls = kids(kid(general, 'Subjects'), 'Subject');
-    if (subjectEls.length === 0) problems.push('Не указан ни один субъект договора (Subjects).');
-    for (const s of subjectEls) {
-      const person = kid(s, 'Entity', 'Individual');
-      const surname = nameText(kid(person, 'Surname'));
-      const firstName = nameText(kid(person, 'FirstName'));
-      const fathersName = nameText(kid(person, 'FathersName'));
-      if (!surname) problems.push('Не заполнено обязательное поле «Фамилия» субъекта (Surname).');
-      if (!firstName) problems.push('Не заполнено обязательное поле «Имя» субъекта (FirstName).');
-      const iinEl = kids(kid(person, 'Identifications'), 'Identification').find((i) => i.getAttribute('typeId') === '14');
-      const iinBin = textOf(kid(iinEl, 'Number'));
-      if (!iinBin) problems.push('Не указан ИИН субъекта (Identification typeId="14").');
-      else if (iinBinProblem(iinBin) !== undefined) problems.push('ИИН/БИН субъекта не прошел проверку (контрольный разряд или структура номера).');
-      if (insertNeedsAllBlocks && kids(kid(person, 'Addresses'), 'Address').length === 0) missingBlocks.add('Addresses');
-      if (insertNeedsAllBlocks && kids(kid(person, 'Communications'), 'Communication').length === 0) missingBlocks.add('Communications');
-      subjects.push({ iinBin, name: [surname, firstName, fathersName].filter(Boolean).join(' ') });
-    }
-    for (const block of missingBlocks) problems.push(MANDATORY_BLOCK_TEXTS[block]);
-
-    const credit = kid(c, 'Type', 'Credit');
-    if (!kid(credit, 'CreditLimit')) problems.push('Не заполнено обязательное поле «Лимит кредита» (CreditLimit).');
-    const records = kids(kid(credit, 'RecordsList'), 'Record');
-    if (records.length === 0) problems.push('Не передана ни одна учетная дата (RecordsList/Record).');
-    for (const r of records) {
-      const accountingDate = r.getAttribute('accountingDate') ?? undefined;
-      if (!isDate(accountingDate)) problems.push('Не заполнено или неверно обязательное поле «Учетная дата» (accountingDate).');
-      else if (isDate(startDate) && accountingDate < startDate) {
-        problems.push(`Учетная дата (accountingDate) ${accountingDate} раньше даты начала действия договора (StartDate) ${startDate}.`);
-      }
-    }
-    return { operation, contractCode, startDate, contractPhase: phase ? Number(phase) : undefined, subjects, problems, injectedReject: false };
-  });
+/** Reads the records of one XML file: its structure first (stage 1), then each record's rules (stage 2). */
+function parseContracts(xml: string, fileType: FileType, dict: GkbDictionaries): { structure: string[]; contracts: ParsedContract[] } {
+  const root = parseXml(xml);
+  const structure = structureProblems(root);
+  if (structure.length > 0) return { structure, contracts: [] };
+  const contracts = elements(root).map((c) => ({ ...readContract(c, fileType, dict), injectedReject: false }));
+  return { structure, contracts };
 }
 
 function gkbTime(ms: number): string {
@@ -394,7 +325,9 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
   const maxBytes = options.limits?.maxPackageBytes ?? 100 * 1024 * 1024;
   const creditor = options.identity?.creditor ?? 'АО "K2 Демо Банк"';
   const employee = options.identity?.employee ?? 'Оператор K2';
-  const validateXml: XmlValidator = options.validateXml ?? ((xml, fileType) => validateGkbXml(xml, { fileType }));
+  const creditorId = options.identity?.creditorId ?? '77';
+  const validateXml = options.validateXml;
+  const dictionaries: GkbDictionaries = { ...DOCUMENT_DICTIONARIES, ...options.dictionaries };
   const log = options.logger;
   const dbFile = options.db?.file;
 
@@ -429,77 +362,104 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
     if (due.length > 0) save();
   }
 
+  const emptyCounts = (): Counts => ({
+    numberOfContracts: 0, numberOfSubjects: 0, updatedContracts: 0, updatedSubjects: 0, newContracts: 0,
+    newSubjects: 0, mergedContracts: 0, skippedContracts: 0, mergedSubjects: 0, numberOfErrors: 0,
+  });
+  const contractKey = (f: StoredFile, c: ParsedContract) => `${f.clientId}|${c.contractCode}|${c.startDate}`;
+
+  /** The rules a record breaks, its own and those that depend on what the sandbox holds (not yet changed by this file). */
+  function recordProblems(f: StoredFile, c: ParsedContract, timesInFile: number): string[] {
+    const problems = [...c.problems];
+    if (problems.length > 0) return problems;
+    if (timesInFile > 1) return [DUPLICATE_CONTRACT_TEXT];
+    const existing = state.contracts[contractKey(f, c)];
+    if (existing && existing.fingerprint !== undefined && existing.fingerprint === c.fingerprint) return []; // skipped, not an error
+    if (existing && c.operation === '1') return ['Контракт с таким кодом и датой начала действия уже существует у данного поставщика информации.'];
+    if (existing && f.fileType === 3) return ['Контракт уже загружен; файл типа 3 («Оперативная загрузка») передает только вновь выданные контракты, обновления — файлом типа 1.'];
+    return [];
+  }
+
   function processFile(f: StoredFile): void {
-    const counts: Counts = {
-      numberOfContracts: 0, numberOfSubjects: 0, updatedContracts: 0, updatedSubjects: 0, newContracts: 0,
-      newSubjects: 0, mergedContracts: 0, skippedContracts: 0, mergedSubjects: 0, numberOfErrors: 0,
-    };
+    const counts = emptyCounts();
     const results: StoredFile['results'] = [];
-    for (const c of f.contracts) {
+    const reject = (c: ParsedContract, message: string) => {
       const first = c.subjects[0];
-      const reject = (message: string) => {
-        counts.numberOfErrors++;
-        results.push({
-          group: 'error',
-          dto: { recordId: nextId('record'), subjectName: first?.name || undefined, iinBin: first?.iinBin, contractCode: c.contractCode, result: RESULT_TEXTS.rejected, message },
-        });
-      };
-      if (f.willFail) {
-        reject('Ошибка обработки файла.');
-        continue;
-      }
-      const problems = [...c.problems];
-      if (c.injectedReject) problems.push('Запись отклонена при проверке бизнес-правил (сбой, внесенный в песочницу).');
-      const key = `${f.clientId}|${c.contractCode}|${c.startDate}`;
-      const existing = state.contracts[key];
-      if (problems.length === 0 && c.operation === '1' && existing) {
-        problems.push('Контракт с таким кодом и датой начала действия уже существует у данного поставщика информации.');
-      }
-      if (problems.length > 0) {
-        reject(problems.join(' '));
-        continue;
-      }
-      // Operation 2 on a missing contract creates it: GKB searches for the contract whatever the operation (§4).
-      const contract = existing ?? { contractId: nextId('contract') };
-      contract.contractPhase = c.contractPhase;
-      state.contracts[key] = contract;
-      counts.numberOfContracts++;
-      if (existing) counts.updatedContracts++;
-      else counts.newContracts++;
-      const base = { contractId: contract.contractId, contractPhase: c.contractPhase, contractCode: c.contractCode, creditDiscriminator: 1 };
+      counts.numberOfErrors++;
       results.push({
-        group: existing ? 'updated' : 'new',
-        dto: { recordId: nextId('record'), ...base, result: existing ? RESULT_TEXTS.contractUpdated : RESULT_TEXTS.contractCreated },
+        group: 'error',
+        dto: { recordId: nextId('record'), subjectName: first?.name || undefined, iinBin: first?.iinBin, contractCode: c.contractCode, result: RESULT_TEXTS.rejected, message },
       });
-      for (const s of c.subjects) {
-        const iin = s.iinBin as string;
-        const known = state.subjects[iin];
-        const subject = known ?? { subjectId: nextId('subject') };
-        state.subjects[iin] = subject;
-        counts.numberOfSubjects++;
-        if (known) counts.updatedSubjects++;
-        else counts.newSubjects++;
-        results.push({
-          group: known ? 'updated' : 'new',
-          dto: {
-            recordId: nextId('record'),
-            subjectId: subject.subjectId,
-            subjectName: s.name,
-            iinBin: iin,
-            ...base,
-            result: known ? RESULT_TEXTS.subjectUpdated : RESULT_TEXTS.subjectCreated,
-          },
-        });
-      }
+    };
+    const finish = (failed: boolean) => {
+      f.results = results;
+      f.counts = counts;
+      f.failed = failed;
+      f.settled = true;
+      log?.info('gkb sandbox file processed', { fileId: f.fileId, packageId: f.packageId, failed, ...counts });
+    };
+
+    if (f.willFail) {
+      for (const c of f.contracts) reject(c, FILE_FAILED_TEXT);
+      return finish(true);
     }
-    f.results = results;
-    f.counts = counts;
-    f.settled = true;
-    log?.info('gkb sandbox file processed', { fileId: f.fileId, packageId: f.packageId, failed: f.willFail, ...counts });
+    const timesInFile = new Map<string, number>();
+    for (const c of f.contracts) timesInFile.set(contractKey(f, c), (timesInFile.get(contractKey(f, c)) ?? 0) + 1);
+    const problems = f.contracts.map((c) => recordProblems(f, c, timesInFile.get(contractKey(f, c)) ?? 0));
+    const duplicates = problems.some((p) => p.includes(DUPLICATE_CONTRACT_TEXT));
+    // A file rule broken, or no record that could be loaded: the file fails and loads nothing. Only the
+    // records that break a rule are listed; the others have no detail (their answer is the file's status).
+    if (duplicates || problems.every((p) => p.length > 0)) {
+      f.contracts.forEach((c, i) => problems[i].length > 0 && reject(c, problems[i].join(' ')));
+      return finish(true);
+    }
+    f.contracts.forEach((c, i) => {
+      if (problems[i].length > 0) return reject(c, problems[i].join(' '));
+      if (c.injectedReject) return reject(c, 'Запись отклонена при проверке бизнес-правил (сбой, внесенный в песочницу).');
+      loadContract(f, c, counts, results);
+    });
+    finish(false);
+  }
+
+  /** Loads one record that passed the rules: skipped when GKB already holds it, else created or updated. */
+  function loadContract(f: StoredFile, c: ParsedContract, counts: Counts, results: StoredFile['results']): void {
+    const key = contractKey(f, c);
+    const existing = state.contracts[key];
+    counts.numberOfContracts++;
+    if (existing && existing.fingerprint !== undefined && existing.fingerprint === c.fingerprint) {
+      counts.skippedContracts++;
+      return;
+    }
+    // Operation 2 on a missing contract creates it: GKB searches for the contract whatever the operation (§4).
+    const contract: StoredContract = existing ?? { contractId: nextId('contract'), incomplete: c.complete === false };
+    contract.contractPhase = c.contractPhase ?? contract.contractPhase;
+    contract.fingerprint = c.fingerprint;
+    if (c.complete) contract.incomplete = false;
+    state.contracts[key] = contract;
+    if (existing) counts.updatedContracts++;
+    else counts.newContracts++;
+    const base = { contractId: contract.contractId, contractPhase: contract.contractPhase, contractCode: c.contractCode, creditDiscriminator: 1 };
+    results.push({
+      group: existing ? 'updated' : 'new',
+      dto: { recordId: nextId('record'), ...base, result: existing ? RESULT_TEXTS.contractUpdated : RESULT_TEXTS.contractCreated },
+    });
+    for (const s of c.subjects) {
+      const iin = s.iinBin as string;
+      const known = state.subjects[iin];
+      const subject = known ?? { subjectId: nextId('subject') };
+      state.subjects[iin] = subject;
+      counts.numberOfSubjects++;
+      if (known) counts.updatedSubjects++;
+      else counts.newSubjects++;
+      results.push({
+        group: known ? 'updated' : 'new',
+        dto: { recordId: nextId('record'), subjectId: subject.subjectId, subjectName: s.name, iinBin: iin, ...base, result: known ? RESULT_TEXTS.subjectUpdated : RESULT_TEXTS.subjectCreated },
+      });
+    }
   }
 
   function statusText(f: StoredFile, t: number): string {
-    if (f.settled) return f.willFail ? STATUS_TEXTS.failed : STATUS_TEXTS.processed;
+    if (f.settled) return (f.failed ?? f.willFail) ? STATUS_TEXTS.failed : STATUS_TEXTS.processed;
     if (t < f.preparedAt) return STATUS_TEXTS.received;
     if (t < f.startingAt) return STATUS_TEXTS.prepared;
     if (t < f.processingAt) return STATUS_TEXTS.starting;
@@ -515,6 +475,8 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
       fileNumber: f.fileNumber,
       fileScheme: f.fileType,
       fileName: f.fileName,
+      // The document's example shows GKB's own path of the stored file here.
+      batchFile: `/batch/${f.packageId}/${f.fileName}`,
       uploadedTime: gkbTime(f.uploadedAt),
       batchUploadStatus: statusText(f, t),
       numberOfContracts: c?.numberOfContracts ?? 0,
@@ -603,21 +565,25 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
     }
 
     const parsed: { name: string; contracts: ParsedContract[] }[] = [];
+    const readingType: FileType = fileType === 3 ? 3 : fileType === 2 ? 2 : 1;
     for (const x of texts) {
-      const check = await validateXml(x.xml, fileType === 3 ? 3 : 1);
-      if (!check.valid) {
+      let reading: ReturnType<typeof parseContracts>;
+      try {
+        reading = parseContracts(x.xml, readingType, dictionaries);
+      } catch (e) {
+        throw scbFault('ScbValidationFault', 'XML_MALFORMED', `Файл ${x.name} не является корректным XML.`, [{ propertyPath: x.name, message: (e as Error).message }]);
+      }
+      const extra = validateXml ? await validateXml(x.xml, fileType === 3 ? 3 : 1) : { valid: true, errors: [] };
+      const errors = [...reading.structure, ...(extra.valid ? [] : extra.errors)];
+      if (errors.length > 0) {
         throw scbFault(
           'ScbValidationFault',
           'XSD_VALIDATION_FAILED',
           `Файл ${x.name} не прошел проверку на соответствие XSD-схеме.`,
-          check.errors.slice(0, 100).map((message) => ({ propertyPath: x.name, message })),
+          errors.slice(0, 100).map((message) => ({ propertyPath: x.name, message })),
         );
       }
-      try {
-        parsed.push({ name: x.name, contracts: parseContracts(x.xml, fileType) });
-      } catch (e) {
-        throw scbFault('ScbValidationFault', 'XML_MALFORMED', `Файл ${x.name} не является корректным XML.`, [{ propertyPath: x.name, message: (e as Error).message }]);
-      }
+      parsed.push({ name: x.name, contracts: reading.contracts });
     }
 
     // Accepted: register the package and its files; processing runs on the clock from here.
@@ -735,7 +701,14 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
     }
     next();
   });
-  soap.listen(app, { path: GKB_SOAP_PATH, services, xml: fs.readFileSync(DEFAULT_WSDL_PATH, 'utf8') });
+  const soapServer = soap.listen(app, { path: GKB_SOAP_PATH, services, xml: fs.readFileSync(WSDL_PATH, 'utf8') });
+  // The header and shape of the document's example answers (envelope.ts).
+  soapServer.addSoapHeader((_method: string, _args: unknown, headers: unknown) =>
+    responseHeaderXml(String((headers as { userId?: unknown } | undefined)?.userId ?? ''), creditorId, now()),
+  );
+  soapServer.on('response', (response: { result: unknown }) => {
+    if (typeof response.result === 'string') response.result = toDocumentShape(response.result);
+  });
 
   let server: http.Server | undefined;
   const sockets = new Set<Socket>();
