@@ -1,23 +1,51 @@
 /**
  * Determinism guard: every recorded history (test/replay/histories/, written by the workflow tests
- * with K2_RECORD_HISTORIES=1, or a stuck case's history saved with `temporal workflow show --output json`) must replay against the current workflow code without a
- * non-determinism error. A change that breaks this needs patched() for running cases.
+ * with K2_RECORD_HISTORIES=1, by recorders run at an old commit with scripts/record-history-at.sh,
+ * or a stuck case's history saved with `temporal workflow show --output json`) must replay against
+ * the current workflow code without a non-determinism error. A change that breaks this needs
+ * patched() for running cases.
+ *
+ * Each history replays in a child process with a time limit (test/helpers/histories.ts): a history
+ * that sends the code into a loop that never yields fails its own test with a clear message, and
+ * the child is killed, instead of hanging the suite.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker } from '@temporalio/worker';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import { workflowsPath } from '../../worker';
-import { HISTORIES_DIR } from '../helpers/histories';
+import { HISTORIES_DIR, replayHistoryFile, runWithin } from '../helpers/histories';
+
+/** Generous for a slow, shared machine: a replay takes a few seconds; one that hangs never ends. */
+const REPLAY_LIMIT_MS = 60_000;
 
 const files = fs.existsSync(HISTORIES_DIR) ? fs.readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort() : [];
+
+let dir: string;
+let bundlePath: string;
+
+beforeAll(async () => {
+  // Bundled once for all histories (each replay worker would otherwise bundle the same code again).
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-replay-'));
+  bundlePath = path.join(dir, 'workflow-bundle.js');
+  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } });
+  fs.writeFileSync(bundlePath, code);
+}, 120_000);
+
+afterAll(() => {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 test('there are recorded histories of both workflows to replay', () => {
   expect(files.some((f) => f.startsWith('case-'))).toBe(true);
   expect(files.some((f) => f.startsWith('gkb-batch-'))).toBe(true);
 });
 
-test.each(files)('%s replays against the current workflow code', async (file) => {
-  const history = historyFromJSON(JSON.parse(fs.readFileSync(path.join(HISTORIES_DIR, file), 'utf8')));
-  await Worker.runReplayHistory({ workflowsPath: workflowsPath() }, history, path.basename(file, '.json'));
+test('a run that does not end within its limit is killed and fails with the reason given', async () => {
+  // A loop that never yields, as a replay that hangs does: only killing the process ends it.
+  await expect(runWithin(process.execPath, ['-e', 'for (;;) {}'], 500, 'never yields')).rejects.toThrow('never yields');
 });
+
+test.each(files)('%s replays against the current workflow code', async (file) => {
+  await replayHistoryFile(bundlePath, path.join(HISTORIES_DIR, file), REPLAY_LIMIT_MS);
+}, REPLAY_LIMIT_MS + 30_000);
