@@ -75,7 +75,7 @@ function structureProblem(s: string): string | undefined {
   const digit5 = s[4];
   if (digit5 >= '0' && digit5 <= '3') {
     if (!(s[6] in CENTURY_START)) return `century/gender digit 7 must be 1..6 for an IIN, got ${s[6]}`;
-    if (birthDateOf(s) === undefined) return `birth date not a real date (YYMMDD ${s.slice(0, 6)})`;
+    if (birthDateOf(s) === undefined) return 'birth date (digits 1–6, YYMMDD) is not a real date';
     return undefined;
   }
   if (digit5 in ENTITY_TYPES) {

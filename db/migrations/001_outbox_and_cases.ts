@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 /**
  * loan_outbox: every accepted EKO loan item, written in the same transaction that answers error_code 0,
  * and drained into Temporal by the dispatcher (so an answer of 0 never loses an item).
- * payment_demands: the demands cases have issued; `id` is the sequence behind the PTP reference.
+ * payment_demands: the demands cases have issued; the PTP reference comes from demand_reference_counter (migration 005; before it, from `id`).
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('loan_outbox', (t) => {
@@ -21,7 +21,7 @@ export async function up(knex: Knex): Promise<void> {
   });
   await knex.schema.createTable('payment_demands', (t) => {
     t.bigIncrements('id').primary();
-    // Null only inside the issuing transaction: the reference is PTP + this row's id.
+    // Set when the demand is issued (db/demands.ts; migration 005 explains the scheme).
     t.string('reference', 14).nullable().unique();
     t.string('case_id', 128).notNullable().unique();
     t.string('workflow_id', 128).notNullable();

@@ -26,8 +26,8 @@
  *   dictionary ids of DOMAIN.md §7 (FundingType, CreditPurpose2, CreditObject, BranchLocation).
  *   The type-1 XSD (integrations/gkb/schema/gkb-records.xsd) cannot make an element's presence
  *   depend on the operation attribute (XSD 1.0), so it makes the three blocks minOccurs="0". The
- *   operation-1 completeness rule is enforced here (K2 side) and by the sandbox's business rules
- *   (simulators/gkb/sandbox.ts, GKB side).
+ *   operation-1 completeness rule is enforced here (K2 side) and by the sandbox's own rules
+ *   (simulators/gkb/rules.ts, GKB side).
  *
  * Two file types (DOMAIN.md §5, document §4.1.1 / §6):
  *  - 1 "Кредитный договор": §3.1 says every block is mandatory ("Все вышеуказанные блоки обязательны
