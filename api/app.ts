@@ -14,6 +14,7 @@ import { formatProblems, validateLoans } from '../domain/loan';
 import { validateStatusUpdate } from '../domain/demand-status';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
+import { demandStatusSignal } from '../workflows/definitions';
 import { answer, ErrorCodeName } from './error-codes';
 import type { ArrivalRate } from './intake-first';
 import { openApiDocument } from './openapi';
@@ -157,7 +158,7 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
       try {
         // A deadline, so that EKO hears "temporarily unavailable" in seconds when Temporal is away.
         await temporal.connection.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () =>
-          temporal.workflow.getHandle(demand.workflow_id).signal('demandStatus', { reference: result.reference, status: result.status }),
+          temporal.workflow.getHandle(demand.workflow_id).signal(demandStatusSignal, { reference: result.reference, status: result.status }),
         );
       } catch (err) {
         // A closed case still gets its status recorded in the database; nothing else to move.

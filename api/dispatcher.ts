@@ -11,24 +11,119 @@
  * whenever fewer than a batch are waiting, so one slow call never holds up the others. Rows of one
  * contract go strictly one after another, in id order; different contracts go in parallel. A row is
  * marked dispatched only after Temporal accepted it (marks are written in batches, one transaction
- * each). After a failure the failed row and the later rows of its contract are left pending; when
- * the calls in flight have finished, the dispatcher backs off and reads again from the oldest
- * pending row.
+ * each). Every call sends the case's messages by their definitions (workflows/definitions.ts), with
+ * the row's meta: its outbox id, K2's acceptance order, by which a case ignores an item older than
+ * what it applied.
+ *
+ * Failures are decided by their kind (classifyDispatchFailure):
+ *  - Temporal unavailable (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, connection errors) is
+ *    not the item's fault: the failed row and the later rows of its contract are left pending; when
+ *    the calls in flight have finished, the dispatcher backs off for all rows and reads again from
+ *    the oldest pending row. No attempt is counted.
+ *  - Temporal refusing this item (INVALID_ARGUMENT, FAILED_PRECONDITION, any other gRPC status, a
+ *    payload it cannot take) counts an attempt for that row only: the row waits (next_attempt_at,
+ *    doubling) and holds back only its contract's later rows, everything else flows. After
+ *    K2_OUTBOX_MAX_ATTEMPTS refusals the row is a dead letter (dead_at, last_error): out of the
+ *    flow, counted in /metrics, listed and requeued by `npm run outbox`. Its contract's later rows
+ *    then go on: they carry EKO's newer state of the loan, and a requeued dead letter that is older
+ *    than what its case applied is ignored by the case.
+ *
+ * One demand per overdue episode: each row is read with its contract's last closed case
+ * (case_episodes, one join). An item that closed case already applied, or a late re-send of the
+ * last overdue item it applied, is stale: marked done (stale_reason, k2_outbox_stale_total) and
+ * never started, so it cannot open a second run with a second demand.
  */
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db';
-import { markDispatched, markDispatchFailed, pendingLoans, countPending, OutboxRow } from '../db/outbox';
-import { caseWorkflowId, CaseSettings } from '../domain/case';
+import { staleReason } from '../activities/episodes';
+import { countPending, deadLetterStats, markDispatched, markDispatchFailed, markStale, OutboxRow, pendingLoans } from '../db/outbox';
+import { caseWorkflowId, CaseSettings, LoanMeta } from '../domain/case';
 import type { Loan } from '../domain/loan';
 import { isZeroMoney } from '../domain/money';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
+import { caseWorkflow } from '../workflows/case';
+import { loanUpdatedSignal } from '../workflows/definitions';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { IntakeFirst, type ArrivalRate } from './intake-first';
 
 export function caseSettingsFrom(config: Config): CaseSettings {
-  return { absHorizonMs: config.abs.transientHorizonMs, scanRecheckMs: config.abs.scanRecheckMs, maxHistoryEvents: 2000 };
+  return {
+    absHorizonMs: config.abs.transientHorizonMs,
+    scanRecheckMs: config.abs.scanRecheckMs,
+    maxHistoryEvents: 2000,
+    localAttemptMs: config.abs.localAttemptMs,
+    gkbResultHorizonMs: config.gkb.resultHorizonMs,
+  };
+}
+
+// ---- pure rules ---------------------------------------------------------------------------------
+
+/** gRPC status codes by number (grpc/status.h). */
+const GRPC_STATUS_NAMES = [
+  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+] as const;
+/**
+ * Statuses that say Temporal (or the way to it) is in trouble, not that it refuses this item.
+ * CANCELLED and ABORTED come with a closing connection or a conflict; UNKNOWN and INTERNAL with a
+ * server in trouble: counting those against items would turn an outage into dead letters.
+ */
+const TEMPORAL_UNAVAILABLE_STATUSES: ReadonlySet<string> = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED', 'CANCELLED', 'ABORTED', 'UNKNOWN', 'INTERNAL']);
+/** Network errors without a gRPC status (the connection could not be made at all). */
+const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
+
+export type DispatchFailure = { kind: 'temporal-unavailable' } | { kind: 'item-refused'; error: string };
+
+/** Personal data that could appear in an error text (an IIN/BIN, an IBAN) is cut out before it is stored or logged. */
+export function redactedErrorText(text: string, max = 300): string {
+  const clean = text.replace(/KZ\d{2}[0-9A-Z]{16}/gi, '[iban]').replace(/\d{12}/g, '[number]').replace(/\s+/g, ' ').trim();
+  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
+}
+
+/** The gRPC status in the error or its cause chain (the client wraps the gRPC error in a ServiceError). */
+function grpcStatusOf(err: unknown): { status: string; message: string } | undefined {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, details, message } = e as { code?: unknown; details?: unknown; message?: unknown };
+    if (typeof code === 'number' && GRPC_STATUS_NAMES[code]) return { status: GRPC_STATUS_NAMES[code], message: String(details || message || '') };
+  }
+  return undefined;
+}
+
+function isConnectionError(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, name, message } = e as { code?: unknown; name?: unknown; message?: unknown };
+    if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true;
+    if (name === 'TransportError' || (typeof message === 'string' && /failed to connect/i.test(message))) return true;
+  }
+  return false;
+}
+
+/**
+ * Whose fault a failed hand-over is: Temporal unavailable (back off for all rows, count nothing), or
+ * Temporal refusing this item (count an attempt for its row). The error text for the row names the
+ * gRPC status and a short message, without personal data.
+ */
+export function classifyDispatchFailure(err: unknown): DispatchFailure {
+  const grpc = grpcStatusOf(err);
+  if (grpc) {
+    if (TEMPORAL_UNAVAILABLE_STATUSES.has(grpc.status)) return { kind: 'temporal-unavailable' };
+    return { kind: 'item-refused', error: redactedErrorText(`${grpc.status}: ${grpc.message}`) };
+  }
+  if (isConnectionError(err)) return { kind: 'temporal-unavailable' };
+  const e = err as { name?: string; message?: string };
+  return { kind: 'item-refused', error: redactedErrorText(`${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`) };
+}
+
+/** The wait before a refused row's next attempt: base, doubling per attempt, at most 10 minutes. */
+export function retryDelayMs(attempts: number, baseMs = 1000): number {
+  return Math.min(baseMs * 2 ** Math.max(0, attempts - 1), 10 * 60_000);
+}
+
+export interface DispatcherOptions {
+  /** First wait after Temporal refused an item; doubles per attempt (tests shorten it). */
+  retryBaseMs?: number;
 }
 
 /** A nudge wakes the idle dispatcher after this delay, so a burst of small commits causes one read. */
@@ -41,6 +136,8 @@ const MARK_EVERY_MS = 100;
 const RECOUNT_EVERY_MS = 1000;
 /** While holding back for a burst of requests (intake-first.ts), how often the dispatcher looks again. */
 const HOLD_RECHECK_MS = 50;
+/** How often the dead-letter gauges are recounted (also at once when a row dies). */
+const DEAD_LETTER_RECOUNT_MS = 5000;
 
 export class OutboxDispatcher {
   private running = false;
@@ -52,6 +149,11 @@ export class OutboxDispatcher {
   private readonly dispatched;
   private readonly failures;
   private readonly pending;
+  private readonly stale;
+  private readonly deadLetters;
+  private readonly deadLetterOldest;
+  private lastDeadLetterCount = 0;
+  private readonly retryBaseMs: number;
 
   // pipeline state
   /** Highest id read so far; reads continue after it. */
@@ -63,8 +165,13 @@ export class OutboxDispatcher {
   /** Rows read and not yet finished, the ones in flight included. */
   private queuedRows = 0;
   private inFlight = 0;
-  /** Contracts with a failed row in this epoch: their later rows wait for the next read from the start. */
+  /**
+   * Contracts with a failed or waiting row in this pass over the outbox: their later rows are not
+   * taken until the next read from the start (which sees that row first again, in id order).
+   */
   private readonly blocked = new Set<string>();
+  /** Rows read in this pass but held back (waiting for their next attempt, or behind such a row). */
+  private heldRows = 0;
   private failedSinceReset = false;
   private doneIds: number[] = [];
   private markTimer?: NodeJS.Timeout;
@@ -82,7 +189,9 @@ export class OutboxDispatcher {
     metrics: Metrics,
     /** The service requests' arrivals (intake first); without it the dispatcher never holds back. */
     private readonly arrivals?: ArrivalRate,
+    options: DispatcherOptions = {},
   ) {
+    this.retryBaseMs = options.retryBaseMs ?? 1000;
     const held = metrics.counter('k2_outbox_dispatch_held_seconds_total', 'Time the dispatcher held back for bursts of EKO requests (intake first).');
     this.intakeFirst = new IntakeFirst(
       { rateLimit: config.api.dispatchHoldRate, maxHoldMs: config.api.dispatchHoldMaxMs, batch: config.api.dispatchBatch },
@@ -90,7 +199,10 @@ export class OutboxDispatcher {
     );
     this.dispatched = metrics.counter('k2_outbox_dispatched_total', 'Outbox items handed to Temporal.');
     this.failures = metrics.counter('k2_outbox_dispatch_failures_total', 'Failed attempts to hand an outbox item to Temporal.');
-    this.pending = metrics.gauge('k2_outbox_pending', 'Accepted loan items not yet handed to Temporal.');
+    this.pending = metrics.gauge('k2_outbox_pending', 'Accepted loan items not yet handed to Temporal (dead letters not counted).');
+    this.stale = metrics.counter('k2_outbox_stale_total', 'Outbox items not handed to Temporal because their closed case already had them, by reason.');
+    this.deadLetters = metrics.gauge('k2_outbox_dead_letters', 'Outbox items Temporal refused K2_OUTBOX_MAX_ATTEMPTS times, waiting for an operator (npm run outbox -- dead-letters).');
+    this.deadLetterOldest = metrics.gauge('k2_outbox_dead_letter_oldest_seconds', 'Age of the oldest dead letter since K2 accepted it (0 when there is none).');
   }
 
   start(): void {
@@ -101,7 +213,23 @@ export class OutboxDispatcher {
     void Promise.resolve()
       .then(() => this.client.connection.ensureConnected())
       .catch((err) => this.logger.warn('Temporal not reachable yet; the outbox keeps the loans', { err }));
+    void this.recountDeadLetters();
     this.loop = this.run();
+  }
+
+  private lastDeadLetterRecount = 0;
+  /** Refreshes the dead-letter gauges (a requeue or a new dead letter may have changed them). */
+  private async recountDeadLetters(): Promise<void> {
+    this.lastDeadLetterRecount = Date.now();
+    try {
+      const { count, oldestAcceptedAt } = await deadLetterStats(this.db);
+      this.deadLetters.set(count);
+      this.deadLetterOldest.set(oldestAcceptedAt ? Math.max(0, Math.round((Date.now() - oldestAcceptedAt.getTime()) / 1000)) : 0);
+      if (count > this.lastDeadLetterCount) this.logger.warn('outbox has dead letters', { count });
+      this.lastDeadLetterCount = count;
+    } catch (err) {
+      this.logger.error('dead letters not counted', { err });
+    }
   }
 
   /** Called after a commit so new items go out at once instead of at the next poll (debounced). */
@@ -169,11 +297,15 @@ export class OutboxDispatcher {
             continue;
           }
           backoffMs = 0;
+          // Every row read so far was held back, and more lie after the cursor: read on from there.
+          if (!this.exhausted) continue;
           // Drained: the next read starts from the oldest pending row again (on PostgreSQL a row
           // with a lower id can commit after one with a higher id was read).
-          this.cursor = 0;
-          if (this.exhausted && !this.moreMayExist) {
-            this.pending.set(0);
+          const held = this.heldRows;
+          this.startOver();
+          if (Date.now() - this.lastDeadLetterRecount >= DEAD_LETTER_RECOUNT_MS) await this.recountDeadLetters();
+          if (!this.moreMayExist) {
+            this.pending.set(held);
             await this.idle(IDLE_POLL_MS);
             // after a quiet poll period, look again (rows of another process, retries)
             this.moreMayExist = true;
@@ -199,12 +331,18 @@ export class OutboxDispatcher {
     return Math.max(1, Math.ceil(this.config.api.dispatchBatch / 2), Math.min(this.config.api.dispatchBatch, this.config.api.dispatchConcurrency * 2));
   }
 
-  private resetEpoch(): void {
+  /** The next read starts from the oldest pending row: held rows are looked at again. */
+  private startOver(): void {
     this.cursor = 0;
+    this.blocked.clear();
+    this.heldRows = 0;
+  }
+
+  private resetEpoch(): void {
+    this.startOver();
     this.chains.clear();
     this.ready.length = 0;
     this.queuedRows = 0;
-    this.blocked.clear();
     this.failedSinceReset = false;
     this.exhausted = false;
     this.moreMayExist = true;
@@ -217,9 +355,15 @@ export class OutboxDispatcher {
     if (this.cursor === 0) await this.flushMarks();
     const rows = await pendingLoans(this.db, limit, this.cursor);
     this.exhausted = rows.length < limit;
+    const now = Date.now();
     for (const row of rows) {
       this.cursor = Math.max(this.cursor, row.id);
-      if (this.blocked.has(row.contract_number)) continue;
+      // A row waiting for its next attempt holds back its contract's later rows (strict id order).
+      if (row.nextAttemptAt !== undefined && row.nextAttemptAt > now) this.blocked.add(row.contract_number);
+      if (this.blocked.has(row.contract_number)) {
+        this.heldRows++;
+        continue;
+      }
       const chain = this.chains.get(row.contract_number);
       if (chain) chain.push(row);
       else {
@@ -228,8 +372,7 @@ export class OutboxDispatcher {
       }
       this.queuedRows++;
     }
-    const now = Date.now();
-    if (this.exhausted) this.pending.set(this.queuedRows);
+    if (this.exhausted) this.pending.set(this.queuedRows + this.heldRows);
     else if (now - this.lastRecount >= RECOUNT_EVERY_MS) {
       this.lastRecount = now;
       this.pending.set(Math.max(0, (await countPending(this.db)) - this.doneIds.length));
@@ -257,27 +400,18 @@ export class OutboxDispatcher {
   }
 
   private async dispatchRow(contract: string, row: OutboxRow): Promise<void> {
-    let ok = false;
-    try {
-      await this.dispatchLoan(row.loan);
-      ok = true;
-    } catch (err) {
-      this.failures.inc();
-      this.failedSinceReset = true;
-      this.blocked.add(contract);
-      await markDispatchFailed(this.db, row.id, String((err as Error).message ?? err)).catch((e) => this.logger.error('outbox failure not recorded', { outboxId: row.id, err: e }));
-      this.logger.warn('outbox item not yet dispatched', { outboxId: row.id, attempts: row.attempts + 1, err });
-    }
+    // 'sent': Temporal has it (mark it dispatched); 'done': finished otherwise (stale, dead); 'held': the contract waits.
+    const outcome = await this.handOver(contract, row);
     const chain = this.chains.get(contract)!;
     chain.shift();
     this.queuedRows--;
-    if (ok) {
+    if (outcome === 'sent') {
       this.doneIds.push(row.id);
       if (this.doneIds.length >= MARK_BATCH) void this.flushMarks().catch((err) => this.logger.error('outbox marks not written', { err }));
       else if (!this.markTimer) this.markTimer = setTimeout(() => void this.flushMarks().catch((err) => this.logger.error('outbox marks not written', { err })), MARK_EVERY_MS);
     }
-    if (!ok || this.blocked.has(contract)) {
-      // keep this contract's later rows behind the failed one: they are read again after the backoff
+    if (outcome === 'held' || this.blocked.has(contract)) {
+      // keep this contract's later rows behind the failed one: they are read again with it
       this.queuedRows -= chain.length;
       this.chains.delete(contract);
     } else if (chain.length) this.ready.push(contract);
@@ -285,6 +419,64 @@ export class OutboxDispatcher {
     this.inFlight--;
     this.pump();
     this.wakeNow();
+  }
+
+  /** One row: skipped as stale, handed to Temporal, or failed (classified: all rows back off, or only this one waits). */
+  private async handOver(contract: string, row: OutboxRow): Promise<'sent' | 'done' | 'held'> {
+    const stale = staleReason(row);
+    if (stale) {
+      try {
+        await markStale(this.db, row.id, stale);
+      } catch (err) {
+        this.logger.error('stale outbox item not marked', { outboxId: row.id, err });
+        return this.holdAll(contract);
+      }
+      this.stale.inc({ reason: stale });
+      this.logger.info('outbox item not sent: its closed case already had it', { outboxId: row.id, workflowId: caseWorkflowId(contract), reason: stale });
+      return 'done';
+    }
+    try {
+      await this.dispatchLoan(row.loan, { acceptedSeq: row.id });
+      return 'sent';
+    } catch (err) {
+      this.failures.inc();
+      const failure = classifyDispatchFailure(err);
+      if (failure.kind === 'temporal-unavailable') {
+        this.logger.warn('outbox item not yet dispatched: Temporal unavailable', { outboxId: row.id, err });
+        return this.holdAll(contract);
+      }
+      return this.refused(contract, row, failure.error);
+    }
+  }
+
+  /** Temporal is away (or K2's database): every row backs off once the calls in flight have finished. */
+  private holdAll(contract: string): 'held' {
+    this.failedSinceReset = true;
+    this.blocked.add(contract);
+    return 'held';
+  }
+
+  /** Temporal refused this item: count the attempt; the row waits (its contract behind it), or dies after the last attempt. */
+  private async refused(contract: string, row: OutboxRow, error: string): Promise<'done' | 'held'> {
+    const attempts = row.attempts + 1;
+    const dead = attempts >= this.config.api.outboxMaxAttempts;
+    const retryAt = new Date(Date.now() + retryDelayMs(attempts, this.retryBaseMs));
+    try {
+      await markDispatchFailed(this.db, row.id, error, dead ? { dead: true } : { retryAt });
+    } catch (err) {
+      this.logger.error('outbox failure not recorded', { outboxId: row.id, err });
+      this.blocked.add(contract);
+      return 'held';
+    }
+    if (dead) {
+      this.logger.error('outbox item moved to the dead letters: Temporal refused it every time', { outboxId: row.id, workflowId: caseWorkflowId(contract), attempts, error });
+      void this.recountDeadLetters();
+      // Its contract's later rows go on (see the header).
+      return 'done';
+    }
+    this.logger.warn('outbox item refused by Temporal; it waits for its next attempt', { outboxId: row.id, workflowId: caseWorkflowId(contract), attempts, retryAt: retryAt.toISOString(), error });
+    this.blocked.add(contract);
+    return 'held';
   }
 
   /** Writes the pending dispatched marks (one transaction); calls never overlap. */
@@ -307,23 +499,25 @@ export class OutboxDispatcher {
     return write;
   }
 
-  async dispatchLoan(loan: Loan): Promise<void> {
+  /** Hands one item to its case: signals it, or starts the case with it; meta is the item's acceptance order. */
+  async dispatchLoan(loan: Loan, meta: LoanMeta): Promise<void> {
     const workflowId = caseWorkflowId(loan.contract_number);
     if (isZeroMoney(loan.debt)) {
       // A repaid loan closes its open case; with no open case there is nothing to start.
       try {
-        await this.client.workflow.getHandle(workflowId).signal('loanUpdated', loan);
+        await this.client.workflow.getHandle(workflowId).signal(loanUpdatedSignal, loan, meta);
       } catch (err) {
         if (!(err instanceof WorkflowNotFoundError)) throw err;
         this.logger.info('repaid loan has no open case', { workflowId });
       }
       return;
     }
-    await this.client.workflow.signalWithStart('caseWorkflow', {
+    await this.client.workflow.signalWithStart(caseWorkflow, {
       workflowId,
       taskQueue: this.config.temporal.taskQueue,
-      args: [{ loan, settings: caseSettingsFrom(this.config) }],
-      signal: 'loanUpdated',
+      args: [{ loan, settings: caseSettingsFrom(this.config), meta }],
+      signal: loanUpdatedSignal,
+      signalArgs: [loan, meta],
       // Shown in the Web UI's list and header; no personal data.
       staticSummary: `Overdue loan ${loan.contract_number} (${loan.system})`,
       // Listed under its stage from the start, even before a worker has run it.
@@ -331,7 +525,6 @@ export class OutboxDispatcher {
         { key: SEARCH_ATTRIBUTES.stage, value: 'received' },
         { key: SEARCH_ATTRIBUTES.needsAttention, value: false },
       ],
-      signalArgs: [loan],
     });
   }
 }

@@ -8,6 +8,7 @@ import { NativeConnection, SlotSupplier, Worker, WorkflowSlotInfo } from '@tempo
 import type { Config } from '../config';
 import { createActivities } from '../activities';
 import { createGkbActivities } from '../activities/gkb';
+import { createEpisodeActivities } from '../activities/episodes';
 import { createAbsClient } from '../integrations/abs';
 import { createEkoClient } from '../integrations/eko';
 import { createGkbClient } from '../integrations/gkb/soap-client';
@@ -59,7 +60,7 @@ export function createWorkerActivities(config: Config, db: Db, temporal: Client,
     triggerBatch: () => temporal.schedule.getHandle(GKB_SCHEDULE_ID).trigger(ScheduleOverlapPolicy.ALLOW_ALL),
     logger: logger.child({ part: 'gkb' }),
   });
-  return { ...caseActivities, ...gkbActivities };
+  return { ...caseActivities, ...gkbActivities, ...createEpisodeActivities({ db }) };
 }
 
 /**

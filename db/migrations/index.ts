@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as m001 from './001_outbox_and_cases';
 import * as m002 from './002_documents';
 import * as m003 from './003_gkb';
+import * as m004 from './004_outbox_episodes';
 import * as m005 from './005_demand_reference';
 
 /** Every migration, by name; names sort in the order they run. Add new ones at the end. */
@@ -9,5 +10,6 @@ export const migrations: Record<string, { up: (k: Knex) => Promise<void>; down: 
   '001_outbox_and_cases': m001,
   '002_documents': m002,
   '003_gkb': m003,
+  '004_outbox_episodes': m004,
   '005_demand_reference': m005,
 };

@@ -15,6 +15,7 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { CaseActivities } from '../../activities';
+import { createEpisodeActivities, type EpisodeActivities } from '../../activities/episodes';
 import type { GkbActivities } from '../../activities/gkb';
 import { createApp, MAX_LOANS_PER_REQUEST } from '../../api/app';
 import { OutboxDispatcher } from '../../api/dispatcher';
@@ -55,9 +56,11 @@ function newLoan(overrides: Partial<EkoLoanItem> = {}): EkoLoanItem {
   return item;
 }
 
-/** ABS and EKO answer at once and always the same; GKB reporting is out of this test's scope (not applicable). */
-function fakeActivities(db: Db): CaseActivities & Pick<GkbActivities, 'enqueueGkbReport'> {
+/** ABS and EKO answer at once and always the same; GKB reporting is out of this test's scope (not applicable). Episodes are real. */
+function fakeActivities(db: Db): CaseActivities & Pick<GkbActivities, 'enqueueGkbReport'> & EpisodeActivities {
+  const disbursement = { purpose: 'Предоставление кредита по договору', amount: '1000000.00', cur: 'KZT', DC: 'D' as const, out_bal: '1000000.00' };
   return {
+    ...createEpisodeActivities({ db }),
     async checkClient() {
       return { ok: true, value: { fullname: 'Тестов Тест Тестович', sectecon: 9, residfl: 1 } };
     },
@@ -65,10 +68,10 @@ function fakeActivities(db: Db): CaseActivities & Pick<GkbActivities, 'enqueueGk
       return { ok: true, value: accountsByIin.get(iinbin) ?? [] };
     },
     async fetchStatement(_iban: string, _date: string) {
-      return { ok: true, value: [{ purpose: 'Предоставление кредита по договору', amount: '1000000.00', cur: 'KZT', DC: 'D' as const, out_bal: '1000000.00' }] };
+      return { ok: true, value: [disbursement] };
     },
     async fetchDisbursementLine(_iban: string, _date: string, _currency: string) {
-      return { ok: true, value: { purpose: 'Предоставление кредита по договору', amount: '1000000.00', cur: 'KZT', DC: 'D' as const, out_bal: '1000000.00' } };
+      return { ok: true, value: disbursement };
     },
     async fetchScan(input: { caseId: string; dbzNum: string; dbzDate: string; iinbin: string }) {
       const sha256 = crypto.createHash('sha256').update(`${input.dbzNum}|${input.dbzDate}`).digest('hex');
@@ -719,8 +722,8 @@ describe('durability', () => {
     await sleep(1200);
     for (const i of items) await expectNoCase(i.contract_number);
     // Worst case: before dying it had already handed two rows to Temporal but not marked them dispatched.
-    await crashed.dispatchLoan(rows[0].loan);
-    await crashed.dispatchLoan(rows[1].loan);
+    await crashed.dispatchLoan(rows[0].loan, { acceptedSeq: rows[0].id });
+    await crashed.dispatchLoan(rows[1].loan, { acceptedSeq: rows[1].id });
     expect(await countPending(db)).toBe(items.length);
 
     dispatcher = new OutboxDispatcher(db, env.client, config, quiet, new Metrics()); // the restarted process
