@@ -22,6 +22,7 @@ import { EkoTransientError, type EkoClient } from '../integrations/eko';
 import { DocumentRejectedError, type DocumentStore } from '../documents/store';
 import { findDisbursementLine, type ClientInfo, type DisbursementLine, type DocumentRef } from '../domain/case';
 import { FAILURE_TYPES, type FailureType } from '../domain/failures';
+import { maskPersonalText } from '../observability/logger';
 
 export interface ActivityDeps {
   db: Db;
@@ -42,10 +43,7 @@ export type AbsBusiness<T> = { ok: true; value: T } | { ok: false; errorCode: nu
  * and the text snippet V8's JSON.parse quotes from a malformed body ("Иванов И"... is not valid JSON).
  */
 export function redactPersonalData(text: string): string {
-  return text
-    .replace(/"(?:[^"\\]|\\.)*"(?:\.\.\.)? is not valid JSON/g, '(answer text omitted) is not valid JSON')
-    .replace(/KZ\d{2}[0-9A-Z]{16}/gi, '<IBAN>')
-    .replace(/(?<!\d)\d{12}(?!\d)/g, '<IIN/BIN>');
+  return maskPersonalText(text.replace(/"(?:[^"\\]|\\.)*"(?:\.\.\.)? is not valid JSON/g, '(answer text omitted) is not valid JSON'));
 }
 
 function messageOf(err: unknown): string {

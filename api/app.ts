@@ -17,6 +17,7 @@ import type { Metrics } from '../observability/metrics';
 import { demandStatusSignal } from '../workflows/definitions';
 import { answer, ErrorCodeName } from './error-codes';
 import type { ArrivalRate } from './intake-first';
+import { ClientRateLimit, clientKey, ConcurrencyLimit, opsAccess } from './limits';
 import { openApiDocument } from './openapi';
 
 export const MAX_LOANS_PER_REQUEST = 50_000;
@@ -49,6 +50,8 @@ export interface ApiDeps {
   onLoansAccepted?: () => void;
   /** Hears of every service request (the dispatcher holds back during bursts: intake-first.ts). */
   arrivals?: ArrivalRate;
+  /** The rate limit's clock (ms); tests freeze it. */
+  clock?: () => number;
 }
 
 function safeEqual(a: string, b: string): boolean {
@@ -57,7 +60,15 @@ function safeEqual(a: string, b: string): boolean {
   return crypto.timingSafeEqual(ha, hb);
 }
 
-export function createApp({ config, db, temporal, logger, metrics, onLoansAccepted, arrivals }: ApiDeps): express.Express {
+/** The client a request's valid credentials name (the user, or the one bearer token); undefined without them or when K2_API_AUTH=none. */
+function authenticatedClient(req: Request, { mode, user, password, token }: Config['api']['auth']): string | undefined {
+  const header = req.get('authorization') ?? '';
+  if (mode === 'basic' && header.startsWith('Basic ') && safeEqual(Buffer.from(header.slice(6), 'base64').toString('utf8'), `${user}:${password}`)) return user;
+  if (mode === 'bearer' && header.startsWith('Bearer ') && safeEqual(header.slice(7), token)) return 'bearer-token';
+  return undefined;
+}
+
+export function createApp({ config, db, temporal, logger, metrics, onLoansAccepted, arrivals, clock = Date.now }: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -70,19 +81,50 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
     res.status(a.http).json(a.body);
   };
 
+  // Never limited: a liveness probe must not fail because K2 is busy.
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/ready', async (_req, res) => {
-    const checks: Record<string, string> = {};
-    await db.raw('select 1').then(() => (checks.database = 'ok'), (e) => (checks.database = String(e.message)));
+
+  // Under load: a refused request is answered before its body is read, so nothing of it is accepted.
+  const concurrency = new ConcurrencyLimit(config.api.maxConcurrent);
+  const rate = new ClientRateLimit(config.api.ratePerClient);
+  const tooMany = (req: Request, res: Response, retryAfterSeconds: number, text: string) => {
+    res.set('Retry-After', String(retryAfterSeconds));
+    send(res, endpointLabel(req.path), 'TOO_MANY_REQUESTS', text);
+  };
+  app.use((req, res, next) => {
+    if (!concurrency.tryEnter()) return tooMany(req, res, 1, `K2 is serving its limit of ${config.api.maxConcurrent} requests at once; retry later`);
+    // 'close' comes once per response: when it is sent, or when the client went away before.
+    res.once('close', () => concurrency.leave());
+    const admission = rate.take(clientKey(authenticatedClient(req, config.api.auth), req.socket.remoteAddress), clock());
+    if (!admission.ok) return tooMany(req, res, admission.retryAfterSeconds, `this client is over its ${config.api.ratePerClient} requests per second; retry later`);
+    next();
+  });
+
+  // /metrics and /ready tell an outsider about K2's inside: guarded by their own setting (K2_API_OPS_AUTH).
+  const opsGuard = (req: Request, res: Response, next: NextFunction) => {
+    const access = opsAccess(config.api.ops.mode, { remoteAddress: req.socket.remoteAddress, authorization: req.get('authorization') }, config.api.ops.token, safeEqual);
+    if (access === 'allowed') return next();
+    if (access === 'forbidden') return send(res, 'unknown', 'FORBIDDEN', `${req.path} answers loopback clients only`);
+    res.set('WWW-Authenticate', 'Bearer realm="k2-ops"');
+    send(res, 'unknown', 'UNAUTHORIZED', `${req.path} requires Authorization: Bearer <K2_API_OPS_TOKEN>`);
+  };
+  app.get('/ready', opsGuard, async (_req, res) => {
+    // Each check is ok or failed: the reason (which may name hosts, users or SQL) goes to the log only.
+    const checks: Record<string, 'ok' | 'failed'> = {};
+    const failed = (check: string) => (err: Error) => {
+      logger.warn('readiness check failed', { check, err });
+      checks[check] = 'failed';
+    };
+    await db.raw('select 1').then(() => (checks.database = 'ok'), failed('database'));
     await temporal.connection
       .withDeadline(Date.now() + READY_TEMPORAL_TIMEOUT_MS, () => temporal.connection.workflowService.getSystemInfo({}))
-      .then(() => (checks.temporal = 'ok'), (e: Error) => (checks.temporal = String(e.message)));
+      .then(() => (checks.temporal = 'ok'), failed('temporal'));
     const ready = Object.values(checks).every((v) => v === 'ok');
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
-  app.get('/metrics', (_req, res) => {
+  app.get('/metrics', opsGuard, (_req, res) => {
     res.type('text/plain; version=0.0.4').send(metrics.render());
   });
   app.get('/openapi.json', (_req, res) => {
@@ -97,17 +139,10 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
     });
   }
   services.use((req, res, next) => {
-    const endpoint = endpointLabel(req.path);
-    const { mode, user, password, token } = config.api.auth;
-    if (mode === 'none') return next();
-    const header = req.get('authorization') ?? '';
-    const ok =
-      mode === 'basic'
-        ? header.startsWith('Basic ') && safeEqual(Buffer.from(header.slice(6), 'base64').toString('utf8'), `${user}:${password}`)
-        : header.startsWith('Bearer ') && safeEqual(header.slice(7), token);
-    if (ok) return next();
+    const { mode } = config.api.auth;
+    if (mode === 'none' || authenticatedClient(req, config.api.auth) !== undefined) return next();
     if (mode === 'basic') res.set('WWW-Authenticate', 'Basic realm="k2"');
-    send(res, endpoint, 'UNAUTHORIZED', 'missing or wrong credentials');
+    send(res, endpointLabel(req.path), 'UNAUTHORIZED', 'missing or wrong credentials');
   });
   // Body handling only on the services' own routes: a POST to an unknown path is NOT_FOUND, whatever its body.
   const requireJson = (req: Request, res: Response, next: NextFunction) => {

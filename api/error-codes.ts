@@ -13,6 +13,8 @@ export const ERROR_CODES = {
   TEMPORARILY_UNAVAILABLE: { code: 7, http: 503, meaning: 'K2 cannot record the request right now (database or Temporal unreachable); retry later. Nothing was accepted.' },
   NOT_FOUND: { code: 8, http: 404, meaning: 'No such endpoint or method.' },
   INTERNAL: { code: 9, http: 500, meaning: 'An unexpected error in K2; it is logged. Nothing was accepted.' },
+  TOO_MANY_REQUESTS: { code: 10, http: 429, meaning: 'Too many requests: K2 serves K2_API_MAX_CONCURRENT requests at once and K2_API_RATE_PER_CLIENT per second per client. Nothing was accepted; retry after the seconds in Retry-After.' },
+  FORBIDDEN: { code: 11, http: 403, meaning: 'Not allowed from this address: /metrics and /ready answer loopback clients only (K2_API_OPS_AUTH=loopback).' },
 } as const;
 
 export type ErrorCodeName = keyof typeof ERROR_CODES;

@@ -1,9 +1,9 @@
 /** API process: `node dist/api/main.js`. Serves K2's HTTP facade and runs the outbox dispatcher. */
-import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config';
 import { openDb } from '../db';
-import { createLogger } from '../observability/logger';
+import { createLogger, logFatal } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
+import { encryptingKeyId, lazyClient } from '../temporal/connection';
 import { createApp } from './app';
 import { OutboxDispatcher } from './dispatcher';
 import { ArrivalRate } from './intake-first';
@@ -13,14 +13,14 @@ async function main() {
   const logger = createLogger('api', config.logLevel);
   const db = await openDb(config.db);
   // connect lazily: the API answers (and queues loans) even while Temporal is still starting.
-  const connection = Connection.lazy({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  // Payloads and failure texts encrypted (payload codec), TLS as configured: temporal/connection.ts.
+  const temporal = lazyClient(config);
   const metrics = new Metrics();
   const arrivals = new ArrivalRate();
   const dispatcher = new OutboxDispatcher(db, temporal, config, logger, metrics, arrivals);
   const app = createApp({ config, db, temporal, logger, metrics, onLoansAccepted: () => dispatcher.nudge(), arrivals });
   const server = app.listen(config.api.port, config.api.host, () => {
-    logger.info('api ready', { url: `http://${config.api.host}:${config.api.port}`, auth: config.api.auth.mode });
+    logger.info('api ready', { url: `http://${config.api.host}:${config.api.port}`, auth: config.api.auth.mode, codecKeyId: encryptingKeyId(config) });
   });
   dispatcher.start();
 
@@ -31,7 +31,7 @@ async function main() {
     logger.info('api stopping', { signal });
     server.close();
     await dispatcher.stop();
-    await connection.close();
+    await temporal.connection.close();
     await db.destroy();
     logger.info('api stopped');
     process.exit(0);
@@ -41,6 +41,6 @@ async function main() {
 }
 
 main().catch((err) => {
-  process.stderr.write(`${JSON.stringify({ level: 'error', component: 'api', msg: 'api failed', err: String(err?.message ?? err) })}\n`);
+  logFatal('api', 'api failed', err);
   process.exit(1);
 });

@@ -14,23 +14,34 @@ const codeTable = Object.values(ERROR_CODES)
   .map((e) => `| ${e.code} | ${e.http} | ${e.meaning} |`)
   .join('\n');
 
+/** A refused request says when to come back (RFC 9110 Retry-After, in seconds). */
+const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer', minimum: 1 } } };
+
 const answers = (codes: Array<keyof typeof ERROR_CODES>) =>
   Object.fromEntries(
     [...new Set(codes.map((c) => ERROR_CODES[c].http))].map((http) => [
       String(http),
       {
         description: codes.filter((c) => ERROR_CODES[c].http === http).map((c) => `error_code ${ERROR_CODES[c].code}: ${ERROR_CODES[c].meaning}`).join(' '),
+        ...(http === ERROR_CODES.TOO_MANY_REQUESTS.http ? { headers: retryAfter } : {}),
         content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } },
       },
     ]),
   );
+
+/** What every service can answer besides its own codes. */
+const COMMON: Array<keyof typeof ERROR_CODES> = ['UNAUTHORIZED', 'TOO_MANY_REQUESTS', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL'];
 
 export const openApiDocument = {
   openapi: '3.1.0',
   info: {
     title: 'K2 (Картотека обременений) inbound services',
     version: '1.0.0',
-    description: `Services EKO calls. Every answer is { error_text, error_code }.\n\n| error_code | HTTP | meaning |\n|---|---|---|\n${codeTable}`,
+    description:
+      'Services EKO calls. Every answer is { error_text, error_code }. K2 serves K2_API_MAX_CONCURRENT requests at once and K2_API_RATE_PER_CLIENT per second per client ' +
+      '(the authenticated user or token, else the address); more are refused with error_code 10 and Retry-After, before their body is read. ' +
+      'Beside the services: /health (never limited), /ready and /metrics (guarded by K2_API_OPS_AUTH: loopback, token or open).' +
+      `\n\n| error_code | HTTP | meaning |\n|---|---|---|\n${codeTable}`,
   },
   servers: [{ url: '/' }],
   security: [{ basic: [] }, { bearer: [] }],
@@ -40,7 +51,7 @@ export const openApiDocument = {
         operationId: 'k2loanFromEko',
         summary: 'Overdue loans from EKO (all-or-nothing; up to 50,000 items)',
         requestBody: { required: true, content: { 'application/json': { schema: { type: 'array', minItems: 1, maxItems: 50000, items: { $ref: '#/components/schemas/Loan' } } } } },
-        responses: answers(['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNAUTHORIZED', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL']),
+        responses: answers(['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'PAYLOAD_TOO_LARGE', ...COMMON]),
       },
     },
     '/restapi/services/k2req_status_from_eko': {
@@ -48,7 +59,7 @@ export const openApiDocument = {
         operationId: 'k2reqStatusFromEko',
         summary: 'Status of a payment demand K2 issued',
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/DemandStatus' } } } },
-        responses: answers(['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNKNOWN_REFERENCE', 'UNKNOWN_STATUS_CODE', 'UNAUTHORIZED', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL']),
+        responses: answers(['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNKNOWN_REFERENCE', 'UNKNOWN_STATUS_CODE', ...COMMON]),
       },
     },
   },

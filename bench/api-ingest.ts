@@ -33,10 +33,13 @@ import { promisify } from 'node:util';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../config';
 import { generateLoans } from '../domain/generate';
 import type { EkoLoanItem } from '../domain/loan';
 import { freePorts, repoRoot, startSystem, type RunningSystem } from '../scripts/system';
+import { openConnection, temporalClient } from '../temporal/connection';
+import { formatPayloadKeys, newPayloadKey } from '../temporal/keys';
 
 export interface Goal {
   measure: string;
@@ -288,8 +291,9 @@ async function bareRate(client: Client, procs: ProcInfo[], kind: BareRate['kind'
 }
 
 /** Starts bench/noop-worker.js on `taskQueue`; resolves once it polls. */
-async function startNoopWorker(address: string, taskQueue: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(__dirname, 'noop-worker.js'), address, taskQueue], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** The noop worker, with the system's environment: the same payload keys and Temporal TLS as K2's worker. */
+async function startNoopWorker(address: string, taskQueue: string, systemEnv: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(__dirname, 'noop-worker.js'), address, taskQueue], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...systemEnv } });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (c: Buffer) => {
       if (c.toString().includes('ready')) resolve();
@@ -634,14 +638,19 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
     const ports = await freePorts();
     log(`starting the system in ${dataDir}`);
     const tStart = performance.now();
-    system = await startSystem({ dataDir, ports, headless: true, env: { K2_API_AUTH: 'none' } });
+    // The 50 closed-loop clients all come from one address: the API's load limits stay out of the measurement.
+    // Payloads encrypted as in production (a key of this run only): the codec's cost is part of every rate measured.
+    const payloadKeys = formatPayloadKeys([newPayloadKey('bench')]);
+    system = await startSystem({ dataDir, ports, headless: true, env: { K2_API_AUTH: 'none', K2_API_RATE_PER_CLIENT: '0', K2_API_MAX_CONCURRENT: '10000', K2_PAYLOAD_KEYS: payloadKeys } });
     log(`system up in ${Math.round(performance.now() - tStart)} ms`);
     const apiUrl = `http://127.0.0.1:${ports.api}`;
     const absUrl = `http://127.0.0.1:${ports.abs}`;
     const procs = findProcs(system.dataDir);
     if (!procs.some((p) => p.name === 'api')) notes.push('the API process was not found in /proc: no peak RSS or CPU for it');
-    connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
-    const client = new Client({ connection, namespace: 'default' });
+    // The configuration the system's processes read: the same payload codec and TLS.
+    const temporalConfig = loadConfig({ ...process.env, ...system.env });
+    connection = await openConnection(temporalConfig);
+    const client = temporalClient(temporalConfig, connection);
     const sys = { apiUrl, client, procs };
 
     /** A set's loans, registered with the ABS simulator so their cases find client, accounts and statement. */
@@ -658,7 +667,7 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
     const bareSws = await bareRate(client, procs, 'signalWithStart', bareN, dispatchConcurrency, 'run', BARE_NOT_EXECUTED);
     log(`bare (not executed): start ${bareStart.perSecond}/s, signalWithStart ${bareSws.perSecond}/s`);
     // The same with a worker executing every trivial workflow (its own task queue: the workflows above stay unexecuted).
-    const noopWorker = await startNoopWorker(`127.0.0.1:${ports.temporal}`, 'bench-noop-executed');
+    const noopWorker = await startNoopWorker(`127.0.0.1:${ports.temporal}`, 'bench-noop-executed', system.env);
     let bareExecStart: BareRate;
     let bareExecSws: BareRate;
     try {

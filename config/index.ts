@@ -3,6 +3,7 @@
  * Every process calls loadConfig() once and fails fast with the full list of problems.
  * The README's configuration table and docker-compose.yml are checked against CONFIG_KEYS by tests.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 
 export class ConfigError extends Error {
@@ -18,11 +19,23 @@ type Env = Record<string, string | undefined>;
 export const CONFIG_KEYS = {
   K2_DATA_DIR: { default: '.data', doc: 'Folder for the SQLite databases, the document store and logs.' },
   LOG_LEVEL: { default: 'info', doc: 'debug | info | warn | error.' },
+  K2_DEMO: { default: 'false', doc: 'true | false. true for `npm run up` and the tests: secrets may be missing (the demo supplies its own). Outside the demo every secret is required and start-up lists each one that is missing.' },
+  K2_PAYLOAD_KEYS: { default: '', doc: 'Keys of the payload codec (AES-256-GCM) as keyId:base64-of-32-bytes,…: the first encrypts, all decrypt (rotation: put the new key first). Key ids: 1 to 64 of A-Z a-z 0-9 . _ -. Required outside the demo (or K2_PAYLOAD_KEYS_FILE).' },
+  K2_PAYLOAD_KEYS_FILE: { default: '', doc: 'File holding the K2_PAYLOAD_KEYS text instead of the environment (not both).' },
+  K2_CODEC_HOST: { default: '127.0.0.1', doc: 'Interface the codec server (Temporal /encode and /decode for the Web UI) listens on.' },
+  K2_CODEC_PORT: { default: '8094', doc: 'Port of the codec server.' },
+  K2_CODEC_CORS_ORIGINS: { default: 'http://127.0.0.1:8233,http://localhost:8233', doc: 'Comma-separated origins (scheme://host:port) of the Web UI allowed to call the codec server.' },
+  K2_CODEC_TOKEN: { default: '', doc: 'Bearer token operators (or the Web UI, forwarding it) present to the codec server; at least 16 characters; required outside the demo.' },
 
   TEMPORAL_ADDRESS: { default: '127.0.0.1:7233', doc: 'Temporal frontend gRPC address.' },
   TEMPORAL_NAMESPACE: { default: 'default', doc: 'Temporal namespace.' },
   TEMPORAL_TASK_QUEUE: { default: 'k2-cases', doc: 'Task queue of the case and batch workflows.' },
   TEMPORAL_UI_PORT: { default: '8233', doc: 'Port of the Temporal Web UI (dev server only).' },
+  TEMPORAL_TLS: { default: 'false', doc: 'true | false: connect to Temporal over TLS.' },
+  TEMPORAL_TLS_CA_FILE: { default: '', doc: 'PEM file of the CA that signed Temporal\'s server certificate (default: the system CAs).' },
+  TEMPORAL_TLS_CERT_FILE: { default: '', doc: 'PEM client certificate for mutual TLS to Temporal (with TEMPORAL_TLS_KEY_FILE).' },
+  TEMPORAL_TLS_KEY_FILE: { default: '', doc: 'PEM private key of TEMPORAL_TLS_CERT_FILE.' },
+  TEMPORAL_TLS_SERVER_NAME: { default: '', doc: 'Server name to verify in Temporal\'s certificate (default: the host of TEMPORAL_ADDRESS).' },
   K2_WORKER_METRICS: { default: '127.0.0.1:9464', doc: 'host:port where the worker serves its Prometheus metrics (Temporal SDK metrics at /metrics).' },
   K2_WORKER_WORKFLOW_SLOTS: { default: '40', doc: 'Workflow tasks the worker runs at once (the Temporal SDK default).' },
   K2_WORKER_INTAKE_BACKLOG: { default: '200', doc: 'Intake first, worker side: while at least this many accepted loans wait in the outbox for their case to start, the worker runs only K2_WORKER_INTAKE_SLOTS workflow tasks at once (0: never).' },
@@ -37,6 +50,10 @@ export const CONFIG_KEYS = {
   K2_API_USER: { default: 'eko', doc: 'HTTP Basic user for EKO (K2_API_AUTH=basic).' },
   K2_API_PASSWORD: { default: '', doc: 'HTTP Basic password (required when K2_API_AUTH=basic).' },
   K2_API_TOKEN: { default: '', doc: 'Bearer token (required when K2_API_AUTH=bearer).' },
+  K2_API_MAX_CONCURRENT: { default: '256', doc: 'Requests the API serves at once; more are refused as too many requests (1 to 100000).' },
+  K2_API_RATE_PER_CLIENT: { default: '1000', doc: 'Requests per second one client may send; more are refused as too many requests (0: unlimited).' },
+  K2_API_OPS_AUTH: { default: 'loopback', doc: 'loopback | token | open: who may read /metrics and /ready (loopback: only from 127.0.0.1/::1; token: Bearer K2_API_OPS_TOKEN from anywhere; open: anyone).' },
+  K2_API_OPS_TOKEN: { default: '', doc: 'Bearer token for /metrics and /ready (required when K2_API_OPS_AUTH=token; at least 16 characters).' },
   K2_API_BODY_LIMIT: { default: '40mb', doc: 'Largest accepted request body (50,000 loans are about 17 MB).' },
   K2_ABS_SYSTEMS: { default: 'way4,colvir', doc: 'Comma-separated ABS system codes accepted in loans.' },
   K2_DISPATCH_BATCH: { default: '200', doc: 'Outbox rows the dispatcher hands to Temporal per round.' },
@@ -49,6 +66,13 @@ export const CONFIG_KEYS = {
   ABS_GET_ACC_URL: { default: 'http://127.0.0.1:8091/abs/accounts', doc: 'ABS account-list service (abs_get_acc_url).' },
   ABS_GET_ACC_STMT_DT_URL: { default: 'http://127.0.0.1:8091/abs/statement', doc: 'ABS statement-at-date service (abs_get_acc_stmt_dt_url).' },
   ABS_GET_PDF_URL: { default: 'http://127.0.0.1:8091/abs/dbz-scan', doc: 'ABS loan-agreement scan service (abs_get_pdf_url).' },
+  ABS_AUTH: { default: 'none', doc: 'none | basic | bearer: how K2 authenticates to ABS.' },
+  ABS_USER: { default: '', doc: 'HTTP Basic user towards ABS (ABS_AUTH=basic).' },
+  ABS_PASSWORD: { default: '', doc: 'HTTP Basic password towards ABS (required when ABS_AUTH=basic).' },
+  ABS_TOKEN: { default: '', doc: 'Bearer token towards ABS (required when ABS_AUTH=bearer; at least 16 characters).' },
+  ABS_TLS_CA_FILE: { default: '', doc: 'PEM CA bundle trusted for ABS\'s HTTPS (default: the system CAs).' },
+  ABS_TLS_CERT_FILE: { default: '', doc: 'PEM client certificate towards ABS (with ABS_TLS_KEY_FILE).' },
+  ABS_TLS_KEY_FILE: { default: '', doc: 'PEM private key of ABS_TLS_CERT_FILE.' },
   ABS_TIMEOUT_MS: { default: '10000', doc: 'Timeout of one ABS HTTP call.' },
   ABS_DATE_FORMAT: { default: 'YYYY-MM-DD', doc: 'How dates are sent to ABS (dt of the statement, dbz_dt of the scan): YYYY-MM-DD | YYYY.MM.DD.' },
   CASE_LOCAL_ATTEMPT_TIMEOUT: { default: '3s', doc: 'Timeout of one quick local attempt of a case\'s call (ABS, EKO, K2\'s database); below ABS_TIMEOUT_MS and EKO_TIMEOUT_MS. A timed-out attempt aborts its HTTP call; when the quick attempts fail, the call goes on as a regular activity.' },
@@ -57,11 +81,21 @@ export const CONFIG_KEYS = {
 
   EKO_DEMAND_URL: { default: 'http://127.0.0.1:8093/eko/payment-demands', doc: 'EKO port receiving payment demands (gap G2).' },
   EKO_TIMEOUT_MS: { default: '10000', doc: 'Timeout of one call to EKO.' },
+  EKO_AUTH: { default: 'none', doc: 'none | basic | bearer: how K2 authenticates to EKO.' },
+  EKO_USER: { default: '', doc: 'HTTP Basic user towards EKO (EKO_AUTH=basic).' },
+  EKO_PASSWORD: { default: '', doc: 'HTTP Basic password towards EKO (required when EKO_AUTH=basic).' },
+  EKO_TOKEN: { default: '', doc: 'Bearer token towards EKO (required when EKO_AUTH=bearer; at least 16 characters).' },
+  EKO_TLS_CA_FILE: { default: '', doc: 'PEM CA bundle trusted for EKO\'s HTTPS (default: the system CAs).' },
+  EKO_TLS_CERT_FILE: { default: '', doc: 'PEM client certificate towards EKO (with EKO_TLS_KEY_FILE).' },
+  EKO_TLS_KEY_FILE: { default: '', doc: 'PEM private key of EKO_TLS_CERT_FILE.' },
 
   GKB_URL: { default: 'http://127.0.0.1:8092/BatchProcessingService', doc: 'GKB BatchProcessingService endpoint.' },
   GKB_CLIENT_ID: { default: 'k2-demo', doc: 'GKB HTTP Basic client id.' },
-  GKB_PASSWORD: { default: 'k2-demo-secret', doc: 'GKB HTTP Basic password.' },
+  GKB_PASSWORD: { default: '', doc: 'GKB HTTP Basic password; required outside the demo.' },
   GKB_USER_ID: { default: 'k2-operator', doc: 'GKB SOAP header userId.' },
+  GKB_TLS_CA_FILE: { default: '', doc: 'PEM CA bundle trusted for GKB\'s HTTPS (default: the system CAs).' },
+  GKB_TLS_CERT_FILE: { default: '', doc: 'PEM client certificate towards GKB (with GKB_TLS_KEY_FILE).' },
+  GKB_TLS_KEY_FILE: { default: '', doc: 'PEM private key of GKB_TLS_CERT_FILE.' },
   GKB_TIMEOUT_MS: { default: '60000', doc: 'Timeout of one GKB SOAP call.' },
   GKB_BATCH_INTERVAL: { default: '1h', doc: 'A GKB batch is started at least this often while records wait.' },
   GKB_BATCH_MIN_RECORDS: { default: '10000', doc: 'A GKB batch starts early, before GKB_BATCH_INTERVAL, once this many records wait: at least a full package (GKB_MAX_RECORDS_PER_FILE; GKB takes 10,000 to 50,000 contracts per upload) and at most GKB_BATCH_MAX_RECORDS.' },
@@ -88,16 +122,56 @@ export type ConfigKey = keyof typeof CONFIG_KEYS;
 export const ABS_DATE_FORMATS = ['YYYY-MM-DD', 'YYYY.MM.DD'] as const;
 export type AbsDateFormat = (typeof ABS_DATE_FORMATS)[number];
 
+export const OUTBOUND_AUTH_MODES = ['none', 'basic', 'bearer'] as const;
+/** How K2 authenticates to ABS or EKO. */
+export interface OutboundAuth {
+  mode: (typeof OUTBOUND_AUTH_MODES)[number];
+  user: string;
+  password: string;
+  token: string;
+}
+/** PEM files for an outbound HTTPS connection: a CA bundle to trust, a client certificate and its key. */
+export interface TlsFiles {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+/** One key of the payload codec: AES-256-GCM, 32 bytes. */
+export interface PayloadKey {
+  id: string;
+  key: Buffer;
+}
+export const OPS_AUTH_MODES = ['loopback', 'token', 'open'] as const;
+
 export interface Config {
   dataDir: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
-  temporal: { address: string; namespace: string; taskQueue: string; uiPort: number; workerMetrics: string };
+  /** K2_DEMO=true: the demo and the tests; secrets may be missing. */
+  demo: boolean;
+  /** The payload codec's keys, the first encrypts; empty only in the demo. */
+  payloadKeys: PayloadKey[];
+  codec: { host: string; port: number; corsOrigins: string[]; token: string };
+  temporal: {
+    address: string;
+    namespace: string;
+    taskQueue: string;
+    uiPort: number;
+    workerMetrics: string;
+    /** Undefined when TEMPORAL_TLS is false. */
+    tls?: TlsFiles & { serverName?: string };
+  };
   db: { client: 'sqlite' | 'pg'; url: string };
   worker: { workflowSlots: number; intakeBacklog: number; intakeSlots: number };
   api: {
     host: string;
     port: number;
     auth: { mode: 'basic' | 'bearer' | 'none'; user: string; password: string; token: string };
+    /** Requests served at once. */
+    maxConcurrent: number;
+    /** Requests per second per client; 0 = unlimited. */
+    ratePerClient: number;
+    /** Who may read /metrics and /ready. */
+    ops: { mode: (typeof OPS_AUTH_MODES)[number]; token: string };
     bodyLimit: string;
     absSystems: string[];
     dispatchBatch: number;
@@ -112,6 +186,8 @@ export interface Config {
     accountsUrl: string;
     statementUrl: string;
     scanUrl: string;
+    auth: OutboundAuth;
+    tls: TlsFiles;
     timeoutMs: number;
     /** The date format ABS expects in dt and dbz_dt. */
     dateFormat: AbsDateFormat;
@@ -120,11 +196,12 @@ export interface Config {
     transientHorizonMs: number;
     scanRecheckMs: number;
   };
-  eko: { demandUrl: string; timeoutMs: number };
+  eko: { demandUrl: string; timeoutMs: number; auth: OutboundAuth; tls: TlsFiles };
   gkb: {
     url: string;
     clientId: string;
     password: string;
+    tls: TlsFiles;
     userId: string;
     timeoutMs: number;
     batchIntervalMs: number;
@@ -148,6 +225,62 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 export function parseDuration(text: string): number | undefined {
   const m = DURATION.exec(text.trim());
   return m ? Number(m[1]) * UNIT_MS[m[2]] : undefined;
+}
+
+const PAYLOAD_KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * 'keyId:base64-of-32-bytes,…' → the keys in order (the first encrypts) and the problems, each naming
+ * `source` and the entry (by position, or by id once the id is valid). Never quotes key material: a
+ * problem text ends up in logs.
+ */
+export function parsePayloadKeys(text: string, source: string): { keys: PayloadKey[]; problems: string[] } {
+  const keys: PayloadKey[] = [];
+  const problems: string[] = [];
+  const entries = text.split(/[,\n]/).map((e) => e.trim()).filter(Boolean);
+  if (entries.length === 0) problems.push(`${source}: no key given (expected keyId:base64-of-32-bytes,…)`);
+  entries.forEach((entry, i) => {
+    const colon = entry.indexOf(':');
+    const id = colon < 0 ? '' : entry.slice(0, colon);
+    const material = colon < 0 ? '' : entry.slice(colon + 1);
+    if (!PAYLOAD_KEY_ID.test(id)) {
+      problems.push(`${source}: entry ${i + 1} has no valid key id (expected keyId:base64-of-32-bytes; a key id is 1 to 64 of A-Z a-z 0-9 . _ -)`);
+      return;
+    }
+    const key = Buffer.from(material, 'base64');
+    if (!BASE64.test(material) || key.toString('base64') !== material || key.length !== 32) {
+      problems.push(`${source}: key "${id}" is not the base64 of exactly 32 bytes (AES-256)`);
+      return;
+    }
+    if (keys.some((k) => k.id === id)) {
+      problems.push(`${source}: key id "${id}" appears more than once`);
+      return;
+    }
+    keys.push({ id, key });
+  });
+  return { keys, problems };
+}
+
+/** The problem with a PEM file option, or undefined when the file exists and is readable. */
+function unreadableFile(key: string, file: string): string | undefined {
+  try {
+    if (!fs.statSync(file).isFile()) return `${key}="${file}": not a file`;
+    fs.accessSync(file, fs.constants.R_OK);
+    return undefined;
+  } catch {
+    return `${key}="${file}": the file does not exist or cannot be read`;
+  }
+}
+
+/** The payload keys from K2_PAYLOAD_KEYS or the K2_PAYLOAD_KEYS_FILE (one of them); `given` is false when neither is set. */
+function readPayloadKeys(inline: string, file: string): { keys: PayloadKey[]; problems: string[]; given: boolean } {
+  if (inline && file) return { keys: [], problems: ['K2_PAYLOAD_KEYS_FILE: set together with K2_PAYLOAD_KEYS; give the keys one way only'], given: true };
+  if (inline) return { ...parsePayloadKeys(inline, 'K2_PAYLOAD_KEYS'), given: true };
+  if (!file) return { keys: [], problems: [], given: false };
+  const unreadable = unreadableFile('K2_PAYLOAD_KEYS_FILE', file);
+  if (unreadable) return { keys: [], problems: [unreadable], given: true };
+  return { ...parsePayloadKeys(fs.readFileSync(file, 'utf8'), `K2_PAYLOAD_KEYS_FILE ("${file}")`), given: true };
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -198,6 +331,64 @@ export function loadConfig(env: Env = process.env): Config {
     return {};
   };
 
+  const tlsFiles = (prefix: 'TEMPORAL' | 'ABS' | 'EKO' | 'GKB'): TlsFiles => {
+    const files: TlsFiles = {};
+    for (const [field, key] of [['caFile', `${prefix}_TLS_CA_FILE`], ['certFile', `${prefix}_TLS_CERT_FILE`], ['keyFile', `${prefix}_TLS_KEY_FILE`]] as const) {
+      const file = get(key);
+      if (!file) continue;
+      const problem = unreadableFile(key, file);
+      if (problem) problems.push(problem);
+      files[field] = path.resolve(file);
+    }
+    // A certificate without its key (or a key alone) cannot make a client certificate; a CA alone is fine.
+    if (Boolean(files.certFile) !== Boolean(files.keyFile)) {
+      const [given, missing] = files.certFile ? [`${prefix}_TLS_CERT_FILE`, `${prefix}_TLS_KEY_FILE`] : [`${prefix}_TLS_KEY_FILE`, `${prefix}_TLS_CERT_FILE`];
+      problems.push(`${missing}: required together with ${given} (a client certificate needs its key)`);
+    }
+    return files;
+  };
+  const outboundAuth = (prefix: 'ABS' | 'EKO'): OutboundAuth => {
+    const mode = oneOf(`${prefix}_AUTH`, OUTBOUND_AUTH_MODES);
+    const auth = { mode, user: get(`${prefix}_USER`), password: get(`${prefix}_PASSWORD`), token: get(`${prefix}_TOKEN`) };
+    if (mode === 'basic' && !auth.user) problems.push(`${prefix}_USER: required when ${prefix}_AUTH=basic`);
+    if (mode === 'basic' && !auth.password) problems.push(`${prefix}_PASSWORD: required when ${prefix}_AUTH=basic`);
+    if (mode === 'bearer' && auth.token.length < 16) problems.push(`${prefix}_TOKEN: at least 16 characters are required when ${prefix}_AUTH=bearer`);
+    return auth;
+  };
+
+  const demo = oneOf('K2_DEMO', ['false', 'true'] as const) === 'true';
+  /** A secret has no default: outside the demo a missing one is a problem (all are listed together). */
+  const secret = (key: ConfigKey, what: string): string => {
+    const value = get(key);
+    if (!value && !demo) problems.push(`${key}: required outside the demo (${what}; K2_DEMO=true only for the demo and the tests)`);
+    return value;
+  };
+
+  const keysGiven = readPayloadKeys(get('K2_PAYLOAD_KEYS'), get('K2_PAYLOAD_KEYS_FILE'));
+  problems.push(...keysGiven.problems);
+  if (!keysGiven.given) secret('K2_PAYLOAD_KEYS', 'the payload codec\'s keys, or K2_PAYLOAD_KEYS_FILE');
+  const payloadKeys = keysGiven.keys;
+
+  const codecToken = secret('K2_CODEC_TOKEN', 'the bearer token of the codec server');
+  if (codecToken && codecToken.length < 16) problems.push('K2_CODEC_TOKEN: at least 16 characters are required');
+  const corsOrigins = get('K2_CODEC_CORS_ORIGINS').split(',').map((s) => s.trim()).filter(Boolean);
+  if (corsOrigins.length === 0) problems.push('K2_CODEC_CORS_ORIGINS: at least one origin of the Web UI is required');
+  for (const origin of corsOrigins) {
+    if (!isHttpOrigin(origin)) problems.push(`K2_CODEC_CORS_ORIGINS: "${origin}" is not an origin such as http://127.0.0.1:8233 (http(s)://host[:port], no path)`);
+  }
+
+  const temporalTls = oneOf('TEMPORAL_TLS', ['false', 'true'] as const) === 'true';
+  const temporalTlsKeys = ['TEMPORAL_TLS_CA_FILE', 'TEMPORAL_TLS_CERT_FILE', 'TEMPORAL_TLS_KEY_FILE', 'TEMPORAL_TLS_SERVER_NAME'] as const;
+  // TLS settings without TEMPORAL_TLS=true would be silently ignored and the connection stay in clear.
+  if (!temporalTls) for (const key of temporalTlsKeys) if (get(key)) problems.push(`${key}: set, but TEMPORAL_TLS is not true (the connection would not use it)`);
+  const serverName = get('TEMPORAL_TLS_SERVER_NAME');
+  if (serverName && !/^[A-Za-z0-9.-]+$/.test(serverName)) problems.push(`TEMPORAL_TLS_SERVER_NAME="${serverName}": expected a host name`);
+  const tls = temporalTls ? { ...tlsFiles('TEMPORAL'), ...(serverName ? { serverName } : {}) } : undefined;
+
+  const opsMode = oneOf('K2_API_OPS_AUTH', OPS_AUTH_MODES);
+  const ops = { mode: opsMode, token: get('K2_API_OPS_TOKEN') };
+  if (opsMode === 'token' && ops.token.length < 16) problems.push('K2_API_OPS_TOKEN: at least 16 characters are required when K2_API_OPS_AUTH=token');
+
   const dataDir = path.resolve(get('K2_DATA_DIR'));
   const dbClient = oneOf('K2_DB_CLIENT', ['sqlite', 'pg'] as const);
   const dbUrl = get('K2_DB_URL') || (dbClient === 'sqlite' ? path.join(dataDir, 'k2.sqlite') : '');
@@ -215,12 +406,16 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     dataDir,
     logLevel: oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const),
+    demo,
+    payloadKeys,
+    codec: { host: get('K2_CODEC_HOST'), port: port('K2_CODEC_PORT'), corsOrigins, token: codecToken },
     temporal: {
       address: get('TEMPORAL_ADDRESS'),
       namespace: get('TEMPORAL_NAMESPACE'),
       taskQueue: get('TEMPORAL_TASK_QUEUE'),
       uiPort: port('TEMPORAL_UI_PORT'),
       workerMetrics: get('K2_WORKER_METRICS'),
+      ...(tls ? { tls } : {}),
     },
     db: { client: dbClient, url: dbUrl },
     worker: {
@@ -232,6 +427,9 @@ export function loadConfig(env: Env = process.env): Config {
       host: get('K2_API_HOST'),
       port: port('K2_API_PORT'),
       auth,
+      maxConcurrent: int('K2_API_MAX_CONCURRENT', 1, 100_000),
+      ratePerClient: int('K2_API_RATE_PER_CLIENT', 0, 1_000_000),
+      ops,
       bodyLimit: get('K2_API_BODY_LIMIT'),
       absSystems,
       dispatchBatch: int('K2_DISPATCH_BATCH', 1, 10_000),
@@ -245,17 +443,20 @@ export function loadConfig(env: Env = process.env): Config {
       accountsUrl: url('ABS_GET_ACC_URL'),
       statementUrl: url('ABS_GET_ACC_STMT_DT_URL'),
       scanUrl: url('ABS_GET_PDF_URL'),
+      auth: outboundAuth('ABS'),
+      tls: tlsFiles('ABS'),
       timeoutMs: int('ABS_TIMEOUT_MS', 100, 600_000),
       dateFormat: oneOf('ABS_DATE_FORMAT', ABS_DATE_FORMATS),
       localAttemptMs: duration('CASE_LOCAL_ATTEMPT_TIMEOUT'),
       transientHorizonMs: duration('ABS_TRANSIENT_HORIZON'),
       scanRecheckMs: duration('CASE_SCAN_RECHECK'),
     },
-    eko: { demandUrl: url('EKO_DEMAND_URL'), timeoutMs: int('EKO_TIMEOUT_MS', 100, 600_000) },
+    eko: { demandUrl: url('EKO_DEMAND_URL'), timeoutMs: int('EKO_TIMEOUT_MS', 100, 600_000), auth: outboundAuth('EKO'), tls: tlsFiles('EKO') },
     gkb: {
       url: url('GKB_URL'),
       clientId: get('GKB_CLIENT_ID'),
-      password: get('GKB_PASSWORD'),
+      password: secret('GKB_PASSWORD', 'the GKB HTTP Basic password'),
+      tls: tlsFiles('GKB'),
       userId: get('GKB_USER_ID'),
       timeoutMs: int('GKB_TIMEOUT_MS', 100, 3_600_000),
       batchIntervalMs: duration('GKB_BATCH_INTERVAL'),
@@ -288,6 +489,16 @@ export function loadConfig(env: Env = process.env): Config {
   return config;
 }
 
+/** True for 'http(s)://host[:port]' exactly as a browser sends it in its Origin header. */
+function isHttpOrigin(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === text;
+  } catch {
+    return false;
+  }
+}
+
 /** True when no problem names this key yet (a cross-check of a malformed value would only repeat it). */
 function isValid(key: ConfigKey, problems: readonly string[]): boolean {
   return !problems.some((p) => p.startsWith(`${key}=`) || p.startsWith(`${key}:`));
@@ -317,5 +528,11 @@ function crossProblems(config: Config, problems: readonly string[], get: (key: C
   return found;
 }
 
-/** Environment for the demo and tests: no API credential, everything on loopback. */
-export const DEMO_ENV: Env = { K2_API_AUTH: 'none' };
+/** The demo's own secrets: known to everyone, so only ever used with K2_DEMO=true. */
+export const DEMO_SECRETS = { GKB_PASSWORD: 'k2-demo-secret', K2_CODEC_TOKEN: 'k2-demo-codec-token' } as const;
+
+/**
+ * Environment for the demo and tests: K2_DEMO=true, no API credential, the demo's secrets, everything
+ * on loopback. The payload key is not here: the demo's key lives in .data/ (K2_PAYLOAD_KEYS_FILE).
+ */
+export const DEMO_ENV: Env = { K2_DEMO: 'true', K2_API_AUTH: 'none', ...DEMO_SECRETS };

@@ -3,7 +3,8 @@
  * Cases enqueue; a batch claims, files, uploads and records results; results are then delivered.
  * Every step is idempotent so that the batch workflow's activities can be retried safely.
  */
-import type { Db } from './index';
+import type { Knex } from 'knex';
+import { isSqlite, type Db } from './index';
 import type { ContractRecord } from '../domain/gkb/contract-record';
 
 export type GkbRecordState = 'queued' | 'claimed' | 'accepted' | 'rejected';
@@ -21,6 +22,8 @@ export interface GkbResultRow {
   contract_code: string;
   state: 'accepted' | 'rejected';
   result_text: string;
+  new_contract: boolean;
+  skipped: boolean;
 }
 
 const now = () => new Date().toISOString();
@@ -53,31 +56,84 @@ export async function countQueued(db: Db): Promise<number> {
   return Number(n);
 }
 
+/** Queued records of contracts that have no record in flight (claimed by an unfinished batch): what the next claim may take. */
+function claimable(db: Db | Knex.Transaction) {
+  return db('gkb_records as r')
+    .where('r.state', 'queued')
+    .whereNotExists(function inFlight() {
+      this.select(db.raw('1')).from('gkb_records as f').whereRaw('f.contract_code = r.contract_code').andWhere('f.state', 'claimed');
+    });
+}
+
+/** Contracts a claim would take now (one record each): whether a full package waits for an early batch. */
+export async function countClaimable(db: Db): Promise<number> {
+  const [{ n }] = await claimable(db).countDistinct({ n: 'r.contract_code' });
+  return Number(n);
+}
+
+/** Any constant: the transaction-scoped PostgreSQL advisory lock that makes claimers take turns. */
+const CLAIM_LOCK_KEY = 4_201_712;
+const CLAIM_PAGE = 1000;
+
 /**
- * Claims up to `limit` queued records for a batch, oldest first, at most one per contract code
- * (GKB results are matched back by contract code within a file, so a code appears once per batch;
- * a later report of the same contract waits for the next batch). Claiming again returns the same set.
+ * Claims up to `limit` queued records for a batch, oldest first, one per contract code, and none of
+ * a contract that is in flight: a contract with a record claimed by an unfinished batch waits in the
+ * queue until that package is final, so GKB never gets two of its reports at once and cannot apply
+ * them out of order (integrations/gkb/README.md). One per batch also because GKB's results are
+ * matched back by contract code within a file. Claiming again returns the same set's size.
+ *
+ * Claimers take turns: on PostgreSQL behind a transaction-scoped advisory lock (row locks, even
+ * FOR UPDATE SKIP LOCKED, would let two claimers take two different records of the same contract,
+ * neither seeing the other's uncommitted claim); on SQLite BEGIN IMMEDIATE already serialises
+ * writers. The count is what the updates really changed.
  */
 export async function claimRecords(db: Db, batchId: string, limit: number): Promise<number> {
   return db.transaction(async (trx) => {
+    if (!isSqlite(db)) await trx.raw('SELECT pg_advisory_xact_lock(?)', [CLAIM_LOCK_KEY]);
     const already = await trx('gkb_records').where({ batch_id: batchId }).count({ n: '*' });
     if (Number(already[0].n) > 0) return Number(already[0].n);
-    const candidates = await trx('gkb_records').where({ state: 'queued' }).orderBy('id').limit(limit * 2).select('id', 'contract_code');
     const seen = new Set<string>();
     const ids: number[] = [];
-    for (const c of candidates) {
-      if (seen.has(c.contract_code) || ids.length >= limit) continue;
-      seen.add(c.contract_code);
-      ids.push(Number(c.id));
+    for (let after = 0; ids.length < limit; ) {
+      const page = await claimable(trx).andWhere('r.id', '>', after).orderBy('r.id').limit(CLAIM_PAGE).select('r.id', 'r.contract_code');
+      if (page.length === 0) break;
+      for (const c of page) {
+        if (seen.has(c.contract_code) || ids.length >= limit) continue;
+        seen.add(c.contract_code);
+        ids.push(Number(c.id));
+      }
+      after = Number(page[page.length - 1].id);
     }
+    let claimed = 0;
     for (let i = 0; i < ids.length; i += 500) {
-      await trx('gkb_records').whereIn('id', ids.slice(i, i + 500)).where({ state: 'queued' }).update({ state: 'claimed', batch_id: batchId, updated_at: now() });
+      claimed += await trx('gkb_records').whereIn('id', ids.slice(i, i + 500)).where({ state: 'queued' }).update({ state: 'claimed', batch_id: batchId, updated_at: now() });
     }
     await trx('gkb_batches')
-      .insert({ batch_id: batchId, state: ids.length ? 'claimed' : 'empty', files: '[]', created_at: now(), updated_at: now() })
+      .insert({ batch_id: batchId, state: claimed ? 'claimed' : 'empty', files: '[]', created_at: now(), updated_at: now() })
       .onConflict('batch_id')
       .ignore();
-    return ids.length;
+    return claimed;
+  });
+}
+
+/** Batch states after which a batch holds nothing: done, found nothing to claim, or abandoned and its results delivered. */
+const SETTLED_BATCH_STATES = ['done', 'empty', 'abandoned', 'abandoned-delivered'];
+
+/** Batches other than `except` not settled: each is still working, or was abandoned (terminated, failed) unnoticed so far. */
+export async function unsettledBatches(db: Db, except: string): Promise<string[]> {
+  const rows = await db('gkb_batches').whereNotIn('state', SETTLED_BATCH_STATES).whereNot({ batch_id: except }).select('batch_id');
+  return rows.map((r) => String(r.batch_id));
+}
+
+/**
+ * Returns the claimed records of an abandoned batch to the queue (their ids, hence their place in
+ * it, unchanged: they go before any later report of the same contract) and marks the batch abandoned.
+ */
+export async function releaseBatch(db: Db, batchId: string, reason: string): Promise<number> {
+  return db.transaction(async (trx) => {
+    const released = await trx('gkb_records').where({ batch_id: batchId, state: 'claimed' }).update({ state: 'queued', batch_id: null, file_name: null, updated_at: now() });
+    await trx('gkb_batches').where({ batch_id: batchId }).update({ state: 'abandoned', error: reason, updated_at: now() });
+    return released;
   });
 }
 
@@ -105,9 +161,25 @@ export async function saveBatch(db: Db, batchId: string, state: string, files: u
     .merge({ state, files: JSON.stringify(files), error: error ?? null, updated_at: now() });
 }
 
-/** Writes GKB's result for the records of one file, matched by contract code; untouched rows are returned. */
-export async function recordResults(db: Db, batchId: string, fileName: string, results: Map<string, { accepted: boolean; text: string }>): Promise<{ accepted: number; rejected: number; unmatched: string[] }> {
-  const rows = await db('gkb_records').where({ batch_id: batchId, file_name: fileName }).select('id', 'contract_code', 'state');
+export async function saveBatchState(db: Db, batchId: string, state: string): Promise<void> {
+  await db('gkb_batches').where({ batch_id: batchId }).update({ state, updated_at: now() });
+}
+
+/** GKB's answer for one contract of a file. */
+export interface RecordResult {
+  accepted: boolean;
+  text: string;
+  /** GKB said it created the contract («Создан новый контракт.»). */
+  created?: boolean;
+}
+
+/**
+ * Writes GKB's result for the records of one file, matched by contract code; untouched rows are
+ * returned. "Created" is news only for an update (operation 2): GKB did not know the contract, so it
+ * made an incomplete one (DOMAIN.md G6); for an insert it is what was asked.
+ */
+export async function recordResults(db: Db, batchId: string, fileName: string, results: Map<string, RecordResult>): Promise<{ accepted: number; rejected: number; unmatched: string[] }> {
+  const rows = await db('gkb_records').where({ batch_id: batchId, file_name: fileName }).select('id', 'contract_code', 'operation', 'state');
   let accepted = 0;
   let rejected = 0;
   const unmatched: string[] = [];
@@ -115,11 +187,12 @@ export async function recordResults(db: Db, batchId: string, fileName: string, r
     for (const row of rows) {
       const result = results.get(row.contract_code);
       if (!result) {
-        unmatched.push(row.contract_code);
+        if (row.state === 'claimed') unmatched.push(row.contract_code);
         continue;
       }
       result.accepted ? accepted++ : rejected++;
-      await trx('gkb_records').where({ id: row.id }).update({ state: result.accepted ? 'accepted' : 'rejected', result_text: result.text, updated_at: now() });
+      const newContract = result.accepted && result.created === true && Number(row.operation) === 2;
+      await trx('gkb_records').where({ id: row.id }).update({ state: result.accepted ? 'accepted' : 'rejected', result_text: result.text, new_contract: newContract, updated_at: now() });
     }
   });
   return { accepted, rejected, unmatched };
@@ -132,13 +205,38 @@ export async function rejectOpenRecords(db: Db, batchId: string, fileName: strin
   return q.update({ state: 'rejected', result_text: text, updated_at: now() });
 }
 
+/** Accepts every still-open record of a file as skipped: GKB already had the state they report. */
+export async function acceptOpenRecordsAsSkipped(db: Db, batchId: string, fileName: string, text: string): Promise<number> {
+  return db('gkb_records').where({ batch_id: batchId, file_name: fileName, state: 'claimed' }).update({ state: 'accepted', skipped: true, result_text: text, updated_at: now() });
+}
+
+/** Abandoned batches whose collected results are not all delivered yet. */
+export async function abandonedBatches(db: Db): Promise<string[]> {
+  const rows = await db('gkb_batches').where({ state: 'abandoned' }).select('batch_id');
+  return rows.map((r) => String(r.batch_id));
+}
+
 export async function undeliveredResults(db: Db, batchId: string, limit: number): Promise<GkbResultRow[]> {
-  const rows = await db('gkb_records').where({ batch_id: batchId }).whereIn('state', ['accepted', 'rejected']).whereNull('delivered_at').orderBy('id').limit(limit).select('id', 'workflow_id', 'contract_code', 'state', 'result_text');
-  return rows.map((r) => ({ ...r, id: Number(r.id) }));
+  const rows = await db('gkb_records')
+    .where({ batch_id: batchId })
+    .whereIn('state', ['accepted', 'rejected'])
+    .whereNull('delivered_at')
+    .orderBy('id')
+    .limit(limit)
+    .select('id', 'workflow_id', 'contract_code', 'state', 'result_text', 'new_contract', 'skipped');
+  // SQLite gives booleans back as 0/1.
+  return rows.map((r) => ({ ...r, id: Number(r.id), new_contract: Boolean(r.new_contract), skipped: Boolean(r.skipped) }));
 }
 
 export async function markDelivered(db: Db, ids: number[]): Promise<void> {
   for (let i = 0; i < ids.length; i += 500) {
     await db('gkb_records').whereIn('id', ids.slice(i, i + 500)).update({ delivered_at: now() });
   }
+}
+
+/** How a file's records stand now (what a repeated collect reports, whatever it wrote the first time). */
+export async function fileOutcome(db: Db, batchId: string, fileName: string): Promise<{ accepted: number; rejected: number }> {
+  const rows = await db('gkb_records').where({ batch_id: batchId, file_name: fileName }).whereIn('state', ['accepted', 'rejected']).groupBy('state').select('state').count({ n: '*' });
+  const n = (state: string) => Number((rows as Array<{ state: string; n: number | string }>).find((r) => r.state === state)?.n ?? 0);
+  return { accepted: n('accepted'), rejected: n('rejected') };
 }

@@ -12,6 +12,11 @@
  *    inside `dir` for that reason).
  *  - The metadata row is written after the file, so a row never points to a missing file. A crash
  *    between the two leaves at most an unreferenced file, which is harmless (a retry finds it in place).
+ *  - Encrypted at rest (issue 13; documents/encryption.ts) with the first of `fileKeys`
+ *    (config.payloadKeys); the sha256 is over the plaintext, so the same scan fetched again is still
+ *    stored once. Reading decrypts chunk by chunk with whichever key the file names, reads a file
+ *    written before encryption as it is, and checks the sha256 at the end: a damaged, truncated or
+ *    swapped file is an error, never other bytes. Without keys (the demo only) files stay plaintext.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -21,6 +26,8 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Db } from '../db';
 import type { DocumentRef } from '../domain/case';
+import type { Logger } from '../observability/logger';
+import { encryptStage, isEncryptedFile, openFile, type FileKey } from './encryption';
 
 export type { DocumentRef } from '../domain/case';
 
@@ -59,7 +66,10 @@ export interface StoredDocument {
 export interface DocumentStore {
   /** Streams the document into the store; resolves when both the file and its metadata row are durable. */
   put(source: Readable | AsyncIterable<Uint8Array>, meta: DocumentMeta): Promise<DocumentRef>;
-  /** The bytes of a stored document; throws DocumentNotFoundError when there is no such content. */
+  /**
+   * The bytes (plaintext) of a stored document; throws DocumentNotFoundError when there is no such
+   * content. The stream fails (FileDecryptionError, FileKeyUnknownError, DocumentDamagedError) rather than yield wrong bytes.
+   */
   open(sha256: string): Readable;
   get(sha256: string): Promise<StoredDocument | undefined>;
   /** The documents of one case (its dossier), oldest first. */
@@ -70,6 +80,14 @@ export class DocumentNotFoundError extends Error {
   constructor(public readonly sha256: string) {
     super(`document ${sha256} is not in the document store`);
     this.name = 'DocumentNotFoundError';
+  }
+}
+
+/** The file under a document's name no longer holds the bytes of that sha256 (changed or swapped on disk). */
+export class DocumentDamagedError extends Error {
+  constructor(public readonly sha256: string) {
+    super(`document ${sha256} is damaged: its bytes no longer match their sha256`);
+    this.name = 'DocumentDamagedError';
   }
 }
 
@@ -99,7 +117,32 @@ function checkMeta(meta: DocumentMeta): void {
   if (problems.length > 0) throw new TypeError(`document metadata: ${problems.join('; ')}`);
 }
 
-export function createDocumentStore({ db, dir, maxBytes = DEFAULT_MAX_BYTES }: { db: Db; dir: string; maxBytes?: number }): DocumentStore {
+/** Passes the bytes on and fails at the end when they are not the content named `sha256`. */
+function verifying(sha256: string): Transform {
+  const hash = createHash('sha256');
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+    flush(done) {
+      done(hash.digest('hex') === sha256 ? null : new DocumentDamagedError(sha256));
+    },
+  });
+}
+
+export interface DocumentStoreDeps {
+  db: Db;
+  dir: string;
+  maxBytes?: number;
+  /** config.payloadKeys: the first encrypts, all decrypt. None (the demo only): files are written in clear. */
+  fileKeys?: readonly FileKey[];
+  logger?: Pick<Logger, 'warn'>;
+}
+
+export function createDocumentStore({ db, dir, maxBytes = DEFAULT_MAX_BYTES, fileKeys = [], logger }: DocumentStoreDeps): DocumentStore {
+  if (fileKeys.length === 0) logger?.warn('no payload keys (demo): loan-agreement scans are stored in clear at rest');
+  const encrypting = fileKeys.length > 0;
   const root = path.resolve(dir);
   const tmpDir = path.join(root, '.tmp');
 
@@ -119,7 +162,7 @@ export function createDocumentStore({ db, dir, maxBytes = DEFAULT_MAX_BYTES }: {
     fetchedAt: toIso(row.fetched_at),
   });
 
-  /** Streams into a temp file, hashing on the way; returns the hash and size of what was written. */
+  /** Streams into a temp file, hashing the plaintext on the way; returns the hash and size of the plaintext. */
   async function writeTemp(source: Readable | AsyncIterable<Uint8Array>, tmp: string): Promise<{ sha256: string; size: number }> {
     const hash = createHash('sha256');
     let size = 0;
@@ -131,7 +174,7 @@ export function createDocumentStore({ db, dir, maxBytes = DEFAULT_MAX_BYTES }: {
         done(null, chunk);
       },
     });
-    await pipeline(source, meter, fs.createWriteStream(tmp, { flags: 'wx' }));
+    await pipeline(source, meter, encryptStage(fileKeys), fs.createWriteStream(tmp, { flags: 'wx' }));
     // Synced before the rename, so the name never points at bytes still only in the page cache.
     const handle = await fsp.open(tmp, 'r+');
     try {
@@ -154,8 +197,9 @@ export function createDocumentStore({ db, dir, maxBytes = DEFAULT_MAX_BYTES }: {
         if (size === 0) throw new DocumentRejectedError('document is empty');
         const final = pathOf(sha256);
         await fsp.mkdir(path.dirname(final), { recursive: true });
-        if (fs.existsSync(final)) {
-          // Same name, same bytes: the content is already here.
+        if (fs.existsSync(final) && (!encrypting || (await isEncryptedFile(final)))) {
+          // Same name, same plaintext: the content is already here. (One written in clear before
+          // encryption is replaced below by its encrypted copy: atomically, readers see either.)
           await fsp.rm(tmp, { force: true });
         } else {
           // Two writers of the same content may both get here; either rename leaves identical bytes.
@@ -191,7 +235,9 @@ export function createDocumentStore({ db, dir, maxBytes = DEFAULT_MAX_BYTES }: {
     open(sha256) {
       const file = pathOf(sha256);
       if (!fs.existsSync(file)) throw new DocumentNotFoundError(sha256);
-      return fs.createReadStream(file);
+      const check = verifying(sha256);
+      pipeline(openFile(file, fileKeys), check).catch((err: Error) => check.destroy(err));
+      return check;
     },
 
     async get(sha256) {

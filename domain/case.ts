@@ -42,7 +42,13 @@ export type AttentionCode =
   /** GKB answered an update (operation 2) with «Создан новый контракт.»: it did not know the contract (DOMAIN.md G6). Does not stop the case. */
   | 'gkb-new-contract'
   /** The case's GKB record has waited for GKB's result beyond the configured horizon. Does not stop the case. */
-  | 'gkb-waiting';
+  | 'gkb-waiting'
+  /** A call failed in a way no failure type of domain/failures.ts names (a defect): parked until an operator retries. */
+  | 'unclassified-failure';
+
+/** Attention that does not stop the case (a notice): shown while no parked stage needs attention. */
+export const NOTICE_CODES = ['gkb-new-contract', 'gkb-waiting'] as const satisfies readonly AttentionCode[];
+export type NoticeCode = (typeof NOTICE_CODES)[number];
 
 export interface Attention {
   code: AttentionCode;
@@ -104,13 +110,19 @@ export interface CaseStatus {
   gkb: GkbOutcome;
   closedReason?: 'repaid' | 'operator';
   updates: number;
+  /** Notices besides the attention shown (attention that does not stop the case). */
+  notices?: Attention[];
+  /** The overdue episode of the contract this run works (1 unless the contract came back overdue while its case was closing). */
+  episode?: number;
 }
 
 /** Operator actions, sent as the `operatorAction` signal (from the Web UI or the CLI). */
 export type OperatorAction =
   | { action: 'retry'; note?: string }
   | { action: 'supply-agreement-date'; dbzDate: string; note?: string }
-  | { action: 'close'; note?: string };
+  | { action: 'close'; note?: string }
+  /** Clears a notice (attention that does not stop the case), e.g. gkb-new-contract once the contract is fixed at GKB. */
+  | { action: 'acknowledge'; code: AttentionCode; note?: string };
 
 /** Tuning the case receives with its input, so that every decision is in its history. */
 export interface CaseSettings {
@@ -129,6 +141,8 @@ export interface CaseInput {
   settings: CaseSettings;
   /** The outbox item that started the case (absent in older inputs). */
   meta?: LoanMeta;
+  /** The overdue episode this run starts (absent: 1). A new episode starts with fresh state and its own demand and report keys. */
+  episode?: number;
   /** Set when the case continues as new: the state it had. */
   carried?: CarriedCaseState;
 }
@@ -145,6 +159,25 @@ export interface CarriedCaseState {
   /** The overdue state GKB last accepted for this contract, to report again when it changes. */
   gkbReported?: { debt: string; overdueDays: number };
   updates: number;
+  /** The attention of the stage that last parked (its `since` is kept while the same reason lasts); absent in older runs. */
+  attention?: Attention;
+  notices?: Attention[];
+  /** The GKB record queued and not yet answered, with the state it reports; its result is awaited after a continue-as-new. */
+  gkbPending?: GkbPending;
+  /** Results that arrived for records of the case (e.g. for the pending record, before the continue-as-new). */
+  gkbResults?: Array<{ recordId: string; outcome: 'accepted' | 'rejected'; text: string; newContract?: boolean; skipped?: boolean }>;
+  /** acceptedSeq of the newest outbox item applied, and of the newest with positive debt. */
+  appliedSeq?: number;
+  lastOverdueSeq?: number;
+}
+
+export interface GkbPending {
+  recordId: string;
+  kind: 'overdue' | 'closure';
+  debt: string;
+  overdueDays: number;
+  /** ISO time the record was queued: the GKB result horizon counts from here. */
+  queuedAt: string;
 }
 
 /**

@@ -23,11 +23,16 @@
  * The caller's cancellation (opts.signal) aborts the HTTP request and is rethrown as the signal's
  * reason: it is neither kind, so it is never taken for trouble worth retrying. Error messages name the call and the field,
  * never the IIN, IBAN or a name (they reach logs and the Web UI).
+ *
+ * The wire (integrations/http-transport.ts): HTTPS with an optional CA bundle and client certificate
+ * (`tls`), HTTP Basic or bearer credentials (`auth`), and redirects never followed: a 3xx is an
+ * AbsProtocolError naming the status, because following it would send the IIN to another host.
  */
 import { Readable } from 'node:stream';
 import { parseWireDate } from '../domain/dates';
 import { moneyProblem, parseMoney } from '../domain/money';
 import { isIso4217 } from '../domain/currency';
+import { authorizationHeader, createHttpSend, createHttpsAgent, isRedirect, type HttpAuth, type HttpSend, type TlsFiles } from './http-transport';
 
 // ---------------------------------------------------------------------------------------------
 // Wire types: exactly what travels, as the specification shows it.
@@ -449,8 +454,12 @@ export interface AbsClientOptions {
   timeoutMs: number;
   /** The form of dt and dbz_dt in the query; YYYY-MM-DD by default. */
   dateFormat?: AbsDateFormat;
-  /** For tests; the global fetch by default. */
-  fetch?: typeof fetch;
+  /** CA bundle and client certificate for HTTPS (config.abs.tls); the system CAs when unset. */
+  tls?: TlsFiles;
+  /** Credentials ABS expects (config.abs.auth); none by default. */
+  auth?: HttpAuth;
+  /** For tests; by default requests go over node:http/https with the `tls` material (http-transport.ts). */
+  fetch?: HttpSend;
 }
 
 /** Per call: the caller's cancellation (e.g. a Temporal activity's cancellationSignal); it aborts the HTTP request. */
@@ -508,7 +517,9 @@ async function readHead(reader: BodyReader, onChunk: () => void): Promise<{ head
 }
 
 export function createAbsClient(options: AbsClientOptions): AbsClient {
-  const doFetch = options.fetch ?? fetch;
+  const doFetch = options.fetch ?? createHttpSend(createHttpsAgent('ABS', options.tls));
+  const authorization = authorizationHeader('ABS', options.auth);
+  const headersWith = (accept: string): Record<string, string> => (authorization ? { accept, authorization } : { accept });
   const { timeoutMs } = options;
   const dateFormat = options.dateFormat ?? 'YYYY-MM-DD';
   if (!ABS_DATE_FORMATS.includes(dateFormat)) throw new RangeError(`ABS dateFormat must be one of ${ABS_DATE_FORMATS.join(', ')}, got ${JSON.stringify(dateFormat)}`);
@@ -547,6 +558,8 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
   const checkStatus = (call: AbsCall, res: Response, notFoundIsAnswer: boolean): void => {
     if (res.status === 200 || (notFoundIsAnswer && res.status === 404)) return;
     discard(res);
+    // The Location is not quoted: it may carry the query, and with it the IIN.
+    if (isRedirect(res.status)) throw new AbsProtocolError(call, `HTTP ${res.status} redirect, not followed (check the ABS URL)`, res.status);
     if (res.status >= 500 || res.status === 429 || res.status === 408) {
       throw new AbsTransientError(call, `HTTP ${res.status}`, res.status, retryAfterMs(res));
     }
@@ -563,7 +576,7 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
     let text: string;
     let type: string;
     try {
-      const res = await doFetch(urlWith(call, query), { method: 'GET', headers: { accept: 'application/json' }, signal });
+      const res = await doFetch(urlWith(call, query), { method: 'GET', headers: headersWith('application/json'), signal, redirect: 'manual' });
       checkStatus(call, res, false);
       type = mediaTypeOf(res);
       text = await res.text();
@@ -613,8 +626,9 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
       try {
         res = await doFetch(urlWith(call, { dbz_num: dbzNum, dbz_dt: date, iinbin }), {
           method: 'GET',
-          headers: { accept: 'application/pdf, image/tiff' },
+          headers: headersWith('application/pdf, image/tiff'),
           signal,
+          redirect: 'manual',
         });
         checkStatus(call, res, true);
       } catch (err) {

@@ -6,12 +6,17 @@
  * k2req_status_from_eko (PC1, then possibly PC3). This file holds the demand's wire type, its
  * one validator (used by the client before sending and by the EKO simulator on receipt), the
  * answer codes, and the HTTP client with its error classification. integrations/eko.md documents it.
+ *
+ * The wire (integrations/http-transport.ts): HTTPS with an optional CA bundle and client certificate
+ * (`tls`), HTTP Basic or bearer credentials (`auth`), and redirects never followed: a 3xx rejects
+ * the demand naming the status, because following it would send the demand to another host.
  */
 
 import { isIso4217 } from '../domain/currency';
 import { isDemandReference } from '../domain/demand-status';
 import { ibanProblem } from '../domain/iban';
 import { iinBinProblem } from '../domain/iin';
+import { authorizationHeader, createHttpSend, createHttpsAgent, isRedirect, type HttpAuth, type TlsFiles } from './http-transport';
 
 /** What a demand proves itself with: a stored document, named by its content hash (never the bytes). */
 export interface EvidenceRef {
@@ -178,8 +183,12 @@ export interface EkoClientOptions {
   demandUrl: string;
   /** config.eko.timeoutMs: the whole call, answer body included. */
   timeoutMs: number;
-  /** Sent as the Authorization header when EKO requires one. */
+  /** Credentials EKO expects (config.eko.auth); none by default. */
+  auth?: HttpAuth;
+  /** Sent as the Authorization header as it is; `auth` is the configured way, this one wins when both are given. */
   authHeader?: string;
+  /** CA bundle and client certificate for HTTPS (config.eko.tls); the system CAs when unset. */
+  tls?: TlsFiles;
 }
 
 /** Per call: the caller's cancellation (e.g. a Temporal activity's cancellationSignal). */
@@ -204,7 +213,10 @@ function readAnswer(body: unknown): EkoAnswer | undefined {
 }
 
 export function createEkoClient(options: EkoClientOptions): EkoClient {
-  const { demandUrl, timeoutMs, authHeader } = options;
+  const { demandUrl, timeoutMs } = options;
+  const url = new URL(demandUrl);
+  const authHeader = options.authHeader ?? authorizationHeader('EKO', options.auth);
+  const send = createHttpSend(createHttpsAgent('EKO', options.tls));
 
   return {
     async sendDemand(demand: PaymentDemand, opts?: EkoCallOptions): Promise<EkoAnswer> {
@@ -226,7 +238,7 @@ export function createEkoClient(options: EkoClientOptions): EkoClient {
       let status: number;
       let text: string;
       try {
-        const res = await fetch(demandUrl, { method: 'POST', headers, body: JSON.stringify(checked.demand), signal });
+        const res = await send(url, { method: 'POST', headers, body: JSON.stringify(checked.demand), signal });
         status = res.status;
         text = await res.text();
       } catch (err) {
@@ -246,6 +258,9 @@ export function createEkoClient(options: EkoClientOptions): EkoClient {
       }
       const answer = readAnswer(parsed);
 
+      // Never followed (the demand would go wherever Location points); the Location is not quoted.
+      if (isRedirect(status)) throw new EkoRejectedError(status, `EKO answered HTTP ${status}, a redirect: not followed (check EKO_DEMAND_URL)`, status);
+
       if (status >= 500 || status === 429) {
         throw new EkoTransientError(`EKO answered HTTP ${status}${answer?.error_text ? `: ${answer.error_text}` : ''}`, status);
       }
@@ -256,7 +271,7 @@ export function createEkoClient(options: EkoClientOptions): EkoClient {
         if (answer.error_code !== EKO_ERROR.OK) throw new EkoRejectedError(answer.error_code, answer.error_text || '(no error_text)', status);
         return answer;
       }
-      // Any other status (4xx, or 3xx left unfollowed): retrying the same request will not change it.
+      // Any other status (4xx): retrying the same request will not change it.
       if (answer && answer.error_code !== EKO_ERROR.OK) throw new EkoRejectedError(answer.error_code, answer.error_text || `HTTP ${status}`, status);
       // The body is not quoted: it is no EKO answer (a proxy page, perhaps echoing the request with its personal data).
       throw new EkoRejectedError(status, `EKO answered HTTP ${status} without {error_code, error_text} (${text.length} characters)`, status);

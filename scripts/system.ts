@@ -1,12 +1,13 @@
 /**
  * Starts the whole system as separate processes — Temporal dev server (SQLite, Web UI), the ABS, GKB
- * and EKO simulators, the K2 API and the worker — waits until each is ready and stops them in
+ * and EKO simulators, the codec server (the Web UI decodes through it), the K2 API and the worker — waits until each is ready and stops them in
  * reverse order. Used by `npm run up` and by the end-to-end tests, so both run the same topology.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { DEMO_SECRETS } from '../config';
 
 export const SEARCH_ATTRIBUTES = ['K2Stage=Keyword', 'K2NeedsAttention=Bool', 'K2AttentionReason=Keyword', 'K2BatchState=Keyword'];
 
@@ -40,9 +41,11 @@ export interface Ports {
   gkb: number;
   eko: number;
   workerMetrics: number;
+  /** The codec server the Web UI calls to decode payloads. */
+  codec: number;
 }
 
-export const DEFAULT_PORTS: Ports = { temporal: 7233, ui: 8233, api: 8080, abs: 8091, gkb: 8092, eko: 8093, workerMetrics: 9464 };
+export const DEFAULT_PORTS: Ports = { temporal: 7233, ui: 8233, api: 8080, abs: 8091, gkb: 8092, eko: 8093, workerMetrics: 9464, codec: 8094 };
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -56,13 +59,23 @@ export async function freePort(): Promise<number> {
 }
 
 export async function freePorts(): Promise<Ports> {
-  return { temporal: await freePort(), ui: await freePort(), api: await freePort(), abs: await freePort(), gkb: await freePort(), eko: await freePort(), workerMetrics: await freePort() };
+  return { temporal: await freePort(), ui: await freePort(), api: await freePort(), abs: await freePort(), gkb: await freePort(), eko: await freePort(), workerMetrics: await freePort(), codec: await freePort() };
 }
 
-/** The environment every K2 process gets, pointing the services at each other. */
+/**
+ * The environment every K2 process gets, pointing the services at each other. It is the demo
+ * (K2_DEMO=true, the demo's secrets); the payload keys come from `extra` (K2_PAYLOAD_KEYS_FILE or
+ * K2_PAYLOAD_KEYS) or else from the caller's own environment.
+ */
 export function systemEnv(dataDir: string, ports: Ports, extra: Record<string, string> = {}): Record<string, string> {
   const abs = `http://127.0.0.1:${ports.abs}/abs`;
   return {
+    K2_DEMO: 'true',
+    ...DEMO_SECRETS,
+    ...payloadKeysOnlyOneWay(extra),
+    K2_CODEC_PORT: String(ports.codec),
+    // The Web UI of this system's dev server is the only origin that may call its codec server.
+    K2_CODEC_CORS_ORIGINS: `http://127.0.0.1:${ports.ui},http://localhost:${ports.ui}`,
     K2_DATA_DIR: dataDir,
     TEMPORAL_ADDRESS: `127.0.0.1:${ports.temporal}`,
     TEMPORAL_UI_PORT: String(ports.ui),
@@ -79,6 +92,16 @@ export function systemEnv(dataDir: string, ports: Ports, extra: Record<string, s
     EKO_SIM_PORT: String(ports.eko),
     ...extra,
   };
+}
+
+/**
+ * When `extra` gives the payload keys one way, the other is blanked (an empty value counts as unset),
+ * so a K2_PAYLOAD_KEYS in the caller's environment cannot clash with a K2_PAYLOAD_KEYS_FILE given here.
+ */
+function payloadKeysOnlyOneWay(extra: Record<string, string>): Record<string, string> {
+  if (extra.K2_PAYLOAD_KEYS_FILE) return { K2_PAYLOAD_KEYS: '' };
+  if (extra.K2_PAYLOAD_KEYS) return { K2_PAYLOAD_KEYS_FILE: '' };
+  return {};
 }
 
 interface Proc {
@@ -200,7 +223,8 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       '--db-filename', path.join(dataDir, 'temporal.sqlite'),
       '--sqlite-pragma', 'journal_mode=wal',
       '--log-level', 'warn',
-      ...(opts.headless ? ['--headless'] : []),
+      // The Web UI decodes payloads through K2's codec server (operators sign in there: README, Web UI).
+      ...(opts.headless ? ['--headless'] : ['--ui-codec-endpoint', codecEndpoint(ports), '--ui-disable-news-fetch']),
       ...SEARCH_ATTRIBUTES.flatMap((sa) => ['--search-attribute', sa]),
     ]);
     await waitFor('Temporal dev server', () => tcpOpen(ports.temporal), 60_000, temporal);
@@ -210,6 +234,8 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     await waitFor('ABS simulator', httpOk(`http://127.0.0.1:${ports.abs}/health`), 30_000, abs);
     await waitFor('GKB sandbox', () => tcpOpen(ports.gkb), 30_000, gkb);
     await waitFor('EKO simulator', httpOk(`http://127.0.0.1:${ports.eko}/health`), 30_000, eko);
+    const codec = node('codec', 'codec/main.js');
+    await waitFor('codec server', httpOk(`${codecEndpoint(ports)}/health`), 30_000, codec);
     await startK2('worker');
     await startK2('api');
   } catch (err) {
@@ -217,6 +243,11 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     throw err;
   }
   return system;
+}
+
+/** Where the Web UI (and `temporal --codec-endpoint`) reaches the codec server. */
+export function codecEndpoint(ports: Ports): string {
+  return `http://127.0.0.1:${ports.codec}`;
 }
 
 export function tcpOpen(port: number): Promise<boolean> {

@@ -1,17 +1,22 @@
 /**
  * `npm run up`: the whole system on its embedded default, demo data flowing. Ctrl-C stops every
  * process cleanly; the Temporal and K2 databases stay in .data/, so a restart finds the earlier cases.
+ * Payloads in Temporal are encrypted with the demo's key, .data/payload-keys, created on the first
+ * start and reused afterwards (deleting it makes the earlier cases unreadable: delete .data/ with it),
+ * unless K2_PAYLOAD_KEYS or K2_PAYLOAD_KEYS_FILE give keys.
  */
 import path from 'node:path';
-import { loadConfig } from '../config';
-import { DEFAULT_PORTS, repoRoot, startSystem } from './system';
+import { DEMO_ENV, DEMO_SECRETS, loadConfig } from '../config';
+import { ensureDemoKeyFile } from '../temporal/keys';
+import { codecEndpoint, DEFAULT_PORTS, repoRoot, startSystem } from './system';
 import { feedDemoLoans } from '../simulators/eko/demo-feeder';
 import { demoScenarioLoans } from '../simulators/eko/demo-scenarios';
 
 async function main() {
   const dataDir = path.join(repoRoot(), '.data');
   const demoCount = Number(process.env.K2_DEMO_LOANS ?? 12);
-  const config = loadConfig({ ...process.env, K2_API_AUTH: 'none' });
+  const keys = payloadKeysEnv(dataDir);
+  const config = loadConfig({ ...process.env, ...DEMO_ENV, ...keys });
   const ports = {
     ...DEFAULT_PORTS,
     temporal: Number(config.temporal.address.split(':')[1]),
@@ -21,6 +26,7 @@ async function main() {
     gkb: config.simulators.gkbPort,
     eko: config.simulators.ekoPort,
     workerMetrics: Number(config.temporal.workerMetrics.split(':')[1]),
+    codec: config.codec.port,
   };
   console.log('Starting K2: Temporal dev server, simulators (ABS, GKB, EKO), worker, API …');
   const system = await startSystem({
@@ -29,6 +35,7 @@ async function main() {
     // Demo pace: statuses within seconds, scans re-checked and a GKB batch started every minute.
     env: {
       K2_API_AUTH: 'none',
+      ...keys,
       EKO_SIM_STATUS_DELAY: process.env.EKO_SIM_STATUS_DELAY ?? '10s',
       CASE_SCAN_RECHECK: process.env.CASE_SCAN_RECHECK ?? '1m',
       GKB_BATCH_INTERVAL: process.env.GKB_BATCH_INTERVAL ?? '1m',
@@ -60,11 +67,17 @@ async function main() {
   const answer = (await posted.json()) as { error_code: number; error_text: string };
   if (answer.error_code !== 0) console.log(`Scenario loans refused: ${answer.error_text}`);
   const ui = `http://127.0.0.1:${ports.ui}`;
+  const codec = codecEndpoint(ports);
+  // The demo's token is public (config DEMO_SECRETS); a token of the operator's own is never printed.
+  const codecToken = system.env.K2_CODEC_TOKEN === DEMO_SECRETS.K2_CODEC_TOKEN ? `the demo token "${DEMO_SECRETS.K2_CODEC_TOKEN}"` : 'K2_CODEC_TOKEN';
   const query = encodeURIComponent('WorkflowType="caseWorkflow"');
   console.log(`
 K2 is up. ${contracts.length} demo loans posted (seed ${seed}), and ${scenarios.length} that will need an operator.
 
   Temporal Web UI   ${ui}/namespaces/default/workflows?query=${query}
+  Decoded payloads  the Web UI shows only ciphertext until you sign in at the codec server ${codec}/login
+                    with ${codecToken}, and in the Web UI's Codec Server settings choose "Use my browser
+                    setting", endpoint ${codec}, "Include cross-origin credentials" (README: "Decoded loans in the Web UI").
   Needs attention   ${ui}/namespaces/default/workflows?query=${encodeURIComponent('K2NeedsAttention=true')}
   GKB batches       ${ui}/namespaces/default/workflows?query=${encodeURIComponent('WorkflowType="gkbBatchWorkflow"')}   (schedule: ${ui}/namespaces/default/schedules/gkb-batch)
   Worker metrics    http://${config.temporal.workerMetrics}/metrics
@@ -75,6 +88,18 @@ K2 is up. ${contracts.length} demo loans posted (seed ${seed}), and ${scenarios.
   Logs              ${path.join(dataDir, 'logs')}/*.log
 
 Press Ctrl-C to stop.`);
+}
+
+/** The payload keys of the demo: the caller's own (K2_PAYLOAD_KEYS or K2_PAYLOAD_KEYS_FILE), else the demo key file in .data/. */
+function payloadKeysEnv(dataDir: string): Record<string, string> {
+  if (process.env.K2_PAYLOAD_KEYS || process.env.K2_PAYLOAD_KEYS_FILE) return {};
+  const { file, created } = ensureDemoKeyFile(dataDir);
+  console.log(
+    created
+      ? `Created the demo payload key ${file} (mode 0600): Temporal stores every payload encrypted with it. Keep it with .data/; without it the cases there cannot be read.`
+      : `Payloads are encrypted with the demo key ${file}.`,
+  );
+  return { K2_PAYLOAD_KEYS_FILE: file };
 }
 
 main().catch((err) => {

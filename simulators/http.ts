@@ -2,7 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RequestListener } from 'node:http';
-import type { Logger } from '../observability/logger';
+import { logFatal, type Logger } from '../observability/logger';
 
 /** Listens on host:port (0 for any free port) and resolves with the server once it listens. */
 export function listenOn(app: RequestListener, port: number, host: string): Promise<http.Server> {
@@ -48,7 +48,7 @@ export function runSimulator(name: string, start: () => Promise<{ close: () => P
       process.once('SIGTERM', () => stop('SIGTERM'));
     },
     (err: Error) => {
-      process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', component: name, msg: `${name} failed to start`, err: { name: err?.name, message: err?.message } })}\n`);
+      logFatal(name, `${name} failed to start`, err);
       process.exit(1);
     },
   );

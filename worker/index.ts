@@ -16,7 +16,8 @@ import { createDocumentStore } from '../documents/store';
 import { DEFAULT_GKB_DICTIONARY, GkbDictionary } from '../domain/gkb/dossier';
 import type { Db } from '../db';
 import type { Logger } from '../observability/logger';
-import type { GkbBatchInput } from '../workflows/gkb-batch';
+import { temporalDataConverter } from '../temporal/connection';
+import { gkbBatchWorkflow, type GkbBatchInput } from '../workflows/gkb-batch';
 
 export const GKB_SCHEDULE_ID = 'gkb-batch';
 
@@ -44,16 +45,19 @@ export function createWorkerActivities(config: Config, db: Db, temporal: Client,
       scanUrl: config.abs.scanUrl,
       timeoutMs: config.abs.timeoutMs,
       dateFormat: config.abs.dateFormat,
+      auth: config.abs.auth,
+      tls: config.abs.tls,
     }),
-    eko: createEkoClient({ demandUrl: config.eko.demandUrl, timeoutMs: config.eko.timeoutMs }),
-    documents: createDocumentStore({ db, dir: path.join(config.dataDir, 'documents') }),
+    eko: createEkoClient({ demandUrl: config.eko.demandUrl, timeoutMs: config.eko.timeoutMs, auth: config.eko.auth, tls: config.eko.tls }),
+    documents: createDocumentStore({ db, dir: path.join(config.dataDir, 'documents'), fileKeys: config.payloadKeys, logger: logger.child({ part: 'documents' }) }),
   });
   const gkbActivities = createGkbActivities({
     db,
-    gkb: createGkbClient({ url: config.gkb.url, clientId: config.gkb.clientId, password: config.gkb.password, userId: config.gkb.userId, timeoutMs: config.gkb.timeoutMs }),
+    gkb: createGkbClient({ url: config.gkb.url, clientId: config.gkb.clientId, password: config.gkb.password, userId: config.gkb.userId, timeoutMs: config.gkb.timeoutMs, tls: config.gkb.tls }),
     temporal,
     dictionary: gkbDictionary(config),
     filesDir: path.join(config.dataDir, 'gkb'),
+    fileKeys: config.payloadKeys,
     maxRecordsPerFile: config.gkb.maxRecordsPerFile,
     batchMaxRecords: config.gkb.batchMaxRecords,
     batchMinRecords: config.gkb.batchMinRecords,
@@ -70,10 +74,10 @@ export function createWorkerActivities(config: Config, db: Db, temporal: Client,
 export async function ensureGkbSchedule(client: Client, config: Config): Promise<void> {
   const action = {
     type: 'startWorkflow' as const,
-    workflowType: 'gkbBatchWorkflow',
+    workflowType: gkbBatchWorkflow,
     workflowId: GKB_SCHEDULE_ID,
     taskQueue: config.temporal.taskQueue,
-    args: [gkbBatchInput(config)],
+    args: [gkbBatchInput(config)] as [GkbBatchInput],
   };
   const spec = { intervals: [{ every: config.gkb.batchIntervalMs }] };
   const policies = { overlap: ScheduleOverlapPolicy.ALLOW_ALL, catchupWindow: '1 hour' as const };
@@ -99,6 +103,8 @@ export async function createCaseWorker(config: Config, activities: object, conne
     taskQueue: config.temporal.taskQueue,
     workflowsPath: workflowsPath(),
     activities,
+    // Every payload and failure text encrypted (none in the demo without keys), as the clients do.
+    dataConverter: temporalDataConverter(config),
     tuner: {
       workflowTaskSlotSupplier: workflowSlots,
       activityTaskSlotSupplier: { type: 'fixed-size', numSlots: 100 },

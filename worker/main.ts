@@ -1,10 +1,12 @@
 /** Worker process: `node dist/worker/main.js`. Stops gracefully on SIGINT/SIGTERM (in-flight tasks finish). */
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { openDb } from '../db';
 import { hasPendingBacklog } from '../db/outbox';
-import { createLogger } from '../observability/logger';
+import { createLogger, logFatal } from '../observability/logger';
+import { temporalSdkLogger } from '../observability/temporal-logger';
+import { connectClient, encryptingKeyId } from '../temporal/connection';
+import { connectNative } from '../temporal/native-connection';
 import { createCaseWorker, createWorkerActivities, ensureGkbSchedule } from './index';
 import { IntakeFirstSlots, watchOutboxBacklog } from './intake-first';
 
@@ -12,13 +14,15 @@ async function main() {
   const config = loadConfig();
   const logger = createLogger('worker', config.logLevel);
   Runtime.install({
+    // The SDK's own lines (activity failures with their messages) go through K2's redacting logger.
+    logger: temporalSdkLogger(logger),
     shutdownSignals: ['SIGINT', 'SIGTERM'],
     telemetryOptions: { metrics: { prometheus: { bindAddress: config.temporal.workerMetrics } } },
   });
   const db = await openDb(config.db);
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const clientConnection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  // TLS as configured; the payload codec is in the client and in Worker.create (createCaseWorker): temporal/connection.ts.
+  const connection = await connectNative(config);
+  const client = await connectClient(config);
   await ensureGkbSchedule(client, config);
   const { workflowSlots, intakeSlots, intakeBacklog } = config.worker;
   const slots = new IntakeFirstSlots({ maxSlots: workflowSlots, intakeSlots });
@@ -37,16 +41,16 @@ async function main() {
           onError: (err) => logger.warn('intake first: the outbox backlog cannot be read; the worker keeps its current width until it can', { err: String((err as Error)?.message ?? err) }),
         })
       : () => undefined;
-  logger.info('worker ready', { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address, metrics: `http://${config.temporal.workerMetrics}/metrics`, gkbBatchEvery: config.gkb.batchIntervalMs, workflowSlots, intakeSlots, intakeBacklog });
+  logger.info('worker ready', { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address, metrics: `http://${config.temporal.workerMetrics}/metrics`, codecKeyId: encryptingKeyId(config), gkbBatchEvery: config.gkb.batchIntervalMs, workflowSlots, intakeSlots, intakeBacklog });
   await worker.run();
   stopWatching();
-  await clientConnection.close();
+  await client.connection.close();
   await connection.close();
   await db.destroy();
   logger.info('worker stopped');
 }
 
 main().catch((err) => {
-  process.stderr.write(`${JSON.stringify({ level: 'error', component: 'worker', msg: 'worker failed', err: String(err?.message ?? err) })}\n`);
+  logFatal('worker', 'worker failed', err);
   process.exit(1);
 });

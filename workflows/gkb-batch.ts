@@ -12,6 +12,7 @@ import {
   continueAsNew,
   defineQuery,
   log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -20,7 +21,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { GkbActivities, GkbFileProgress } from '../activities/gkb';
+import type { GkbActivities, GkbFileProgress, GkbPackageStatus } from '../activities/gkb';
 
 export const BATCH_STATE = defineSearchAttributeKey('K2BatchState', SearchAttributeType.KEYWORD);
 
@@ -46,6 +47,14 @@ export interface GkbBatchSummary {
 }
 
 export const batchProgressQuery = defineQuery<GkbBatchSummary>('batchProgress');
+
+/**
+ * Patch: a package's state is read from GKB's files of that package (matched by
+ * batchPackage.packageName, not by the XML's fileName; no file yet means "not known yet"), and a file
+ * that ends «Ошибка обработки.» has its records' own errors collected. Batches polling before it
+ * keep the old reading.
+ */
+export const PACKAGE_STATUS_PATCH = 'gkb-package-status';
 
 const local = proxyActivities<GkbActivities>({
   startToCloseTimeout: '1 minute',
@@ -116,29 +125,15 @@ export async function gkbBatchWorkflow(input: GkbBatchInput): Promise<GkbBatchSu
   setState('polling');
   let delay = input.carried?.pollDelayMs ?? settings.pollInitialMs;
   const pending = () => summary.files.filter((f) => f.packageId && !f.final && !f.failure);
+  // Asked once per run: in a replay patched() is false only up to the end of the history, so asking
+  // at every poll could switch an old batch to the new reading halfway.
+  const byPackage = pending().length > 0 && patched(PACKAGE_STATUS_PATCH);
   while (pending().length > 0) {
     await sleep(delay);
     summary.polls += 1;
     for (const file of pending()) {
-      let statuses;
-      try {
-        statuses = await soap.pollGkbPackage({ packageId: file.packageId! });
-      } catch (err) {
-        if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure) {
-          log.warn('GKB unreachable for a whole retry horizon; polling goes on', { batchId, packageId: file.packageId });
-          continue;
-        }
-        const text = failureText(err);
-        if (!text) throw err;
-        file.failure = `GKB refused the status of package ${file.packageId}: ${text}`;
-        continue;
-      }
-      const status = statuses.find((s) => s.fileName === file.fileName) ?? (statuses.length === 1 ? statuses[0] : undefined);
-      if (!status) continue;
-      file.fileId = status.fileId;
-      file.statusText = status.statusText;
-      file.final = status.final;
-      if (status.failed) file.failure = `GKB could not process file ${file.fileName}: «${status.statusText}»`;
+      if (byPackage) await pollPackage(batchId, file);
+      else await pollFileByName(batchId, file);
     }
     delay = Math.min(delay * 2, settings.pollMaxMs);
     const info = workflowInfo();
@@ -153,7 +148,16 @@ export async function gkbBatchWorkflow(input: GkbBatchInput): Promise<GkbBatchSu
     if (file.collected || file.fileName === '(none)') continue;
     let counts;
     try {
-      counts = await soap.collectGkbResults({ batchId, fileName: file.fileName, fileId: file.fileId, failure: file.failure });
+      // fileIds, processingFailed and skippedContracts are set only by pollPackage (PACKAGE_STATUS_PATCH).
+      counts = await soap.collectGkbResults({
+        batchId,
+        fileName: file.fileName,
+        fileId: file.fileId,
+        failure: file.failure,
+        fileIds: file.fileIds,
+        processingFailed: file.processingFailed,
+        skippedContracts: file.skippedContracts,
+      });
     } catch (err) {
       const text = failureText(err);
       if (!text) throw err;
@@ -169,4 +173,54 @@ export async function gkbBatchWorkflow(input: GkbBatchInput): Promise<GkbBatchSu
   await local.saveGkbBatch({ batchId, state: 'done', files: summary.files });
   setState('done');
   return summary;
+}
+
+/** One poll of a file's package, its GKB files matched by package (PACKAGE_STATUS_PATCH). */
+async function pollPackage(batchId: string, file: GkbFileProgress): Promise<void> {
+  let status: GkbPackageStatus;
+  try {
+    status = await soap.pollGkbPackageStatus({ packageId: file.packageId!, packageName: file.fileName });
+  } catch (err) {
+    if (pollFailed(batchId, file, err)) return;
+    throw err;
+  }
+  if (!status.known) return; // GKB shows no file of the package yet: poll again later
+  file.fileIds = status.fileIds;
+  file.fileId = status.fileIds[0];
+  file.statusText = status.statusText;
+  file.final = status.final;
+  file.skippedContracts = status.skippedContracts;
+  if (status.final && status.failed) {
+    file.processingFailed = true;
+    file.failure = `GKB could not process file ${file.fileName}: «${status.statusText}»`;
+  }
+}
+
+/** One poll as batches polling before PACKAGE_STATUS_PATCH do it: a file by its name, or the only one. */
+async function pollFileByName(batchId: string, file: GkbFileProgress): Promise<void> {
+  let statuses;
+  try {
+    statuses = await soap.pollGkbPackage({ packageId: file.packageId! });
+  } catch (err) {
+    if (pollFailed(batchId, file, err)) return;
+    throw err;
+  }
+  const status = statuses.find((s) => s.fileName === file.fileName) ?? (statuses.length === 1 ? statuses[0] : undefined);
+  if (!status) return;
+  file.fileId = status.fileId;
+  file.statusText = status.statusText;
+  file.final = status.final;
+  if (status.failed) file.failure = `GKB could not process file ${file.fileName}: «${status.statusText}»`;
+}
+
+/** A failed poll: GKB away for a whole retry horizon (poll again later) or refusing the package (its file fails). False: neither. */
+function pollFailed(batchId: string, file: GkbFileProgress, err: unknown): boolean {
+  if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure) {
+    log.warn('GKB unreachable for a whole retry horizon; polling goes on', { batchId, packageId: file.packageId });
+    return true;
+  }
+  const text = failureText(err);
+  if (!text) return false;
+  file.failure = `GKB refused the status of package ${file.packageId}: ${text}`;
+  return true;
 }

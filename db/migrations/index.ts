@@ -4,6 +4,7 @@ import * as m002 from './002_documents';
 import * as m003 from './003_gkb';
 import * as m004 from './004_outbox_episodes';
 import * as m005 from './005_demand_reference';
+import * as m006 from './006_gkb_in_flight';
 
 /** Every migration, by name; names sort in the order they run. Add new ones at the end. */
 export const migrations: Record<string, { up: (k: Knex) => Promise<void>; down: (k: Knex) => Promise<void> }> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, { up: (k: Knex) => Promise<void>; down: 
   '003_gkb': m003,
   '004_outbox_episodes': m004,
   '005_demand_reference': m005,
+  '006_gkb_in_flight': m006,
 };

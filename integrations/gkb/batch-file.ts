@@ -13,16 +13,22 @@
  * the XSD). Validation streams the finished
  * file from disk in one long-lived validator worker (integrations/gkb/xsd.ts), so this process never
  * holds a whole file, and the peak depends on the file limits, not on the batch size.
+ *
+ * At rest (issue 13): with `fileKeys` the ZIP K2 keeps is encrypted on its way to disk
+ * (documents/encryption.ts); its sha256 and size stay those of the plaintext ZIP, the bytes GKB
+ * receives (the upload decrypts it). The XML lives only while the file is built and validated (the
+ * validator reads it from disk); with keys, one that fails the XSD is removed too.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as yazl from 'yazl';
+import { encryptStage, type FileKey } from '../../documents/encryption';
 import { writeContractXml, type ContractRecord } from '../../domain/gkb/contract-record';
 import { validateGkbXmlFile } from './xsd';
 
@@ -37,10 +43,10 @@ export interface BatchFileInfo {
   fileName: string;
   zipPath: string;
   xmlPath: string;
-  /** sha256 (hex) of the ZIP, the file that is uploaded. */
+  /** sha256 (hex) of the ZIP, the file that is uploaded (the plaintext, also when it is kept encrypted). */
   sha256: string;
   records: number;
-  /** Size of the ZIP in bytes. */
+  /** Size of the (plaintext) ZIP in bytes. */
   bytes: number;
   xmlBytes: number;
   /** ContractCode of every record, in file order (to match GKB's per-record import results). */
@@ -62,6 +68,8 @@ export interface WriteBatchFilesOptions {
   fileType?: 1 | 3;
   /** Time stamp of the ZIP entry (pass a fixed one for reproducible files). Default: now. */
   mtime?: Date;
+  /** config.payloadKeys: the ZIP is kept encrypted with the first. None (the demo only): kept in clear. */
+  fileKeys?: readonly FileKey[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,9 +236,15 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
     const xmlBytes = (await stat(p.xmlPath)).size;
     // Validated from disk by the validator worker: the file is never read into this process.
     const check = await validateGkbXmlFile(p.xmlPath, { fileType });
-    if (!check.valid) throw new Error(describeXsdFailure(p, check.errors, await contractStartLines(p.xmlPath)));
+    if (!check.valid) {
+      const failure = describeXsdFailure(p, check.errors, await contractStartLines(p.xmlPath));
+      if (!options.fileKeys?.length) throw new Error(failure);
+      // The XML is personal data in clear: not left behind. The records stay queued, a rebuild reproduces it.
+      await rm(p.xmlPath, { force: true });
+      throw new Error(`${failure} (the XML was removed, K2 keeps no personal data in clear; building the batch again reproduces it)`);
+    }
     const validated = performance.now();
-    const zip = await zipFile(p.xmlPath, p.zipPath, path.basename(p.xmlPath), options.mtime ?? new Date());
+    const zip = await zipFile(p.xmlPath, p.zipPath, path.basename(p.xmlPath), options.mtime ?? new Date(), options.fileKeys);
     done.push({
       fileName: p.fileName, zipPath: p.zipPath, xmlPath: p.xmlPath, sha256: zip.sha256,
       records: p.contractCodes.length, bytes: zip.bytes, xmlBytes, contractCodes: p.contractCodes,
@@ -296,8 +310,8 @@ function contractAtLine(p: OpenPart, startLines: number[], line: number): string
   return found >= 0 ? p.contractCodes[found] : undefined;
 }
 
-/** Streams the XML into a one-entry ZIP, hashing the ZIP bytes on the way to disk. */
-async function zipFile(xmlPath: string, zipPath: string, entryName: string, mtime: Date): Promise<{ sha256: string; bytes: number }> {
+/** Streams the XML into a one-entry ZIP, hashing the ZIP bytes (before encryption) on the way to disk. */
+async function zipFile(xmlPath: string, zipPath: string, entryName: string, mtime: Date, fileKeys: readonly FileKey[] | undefined): Promise<{ sha256: string; bytes: number }> {
   const zip = new yazl.ZipFile();
   const { size } = await stat(xmlPath);
   zip.addReadStream(createReadStream(xmlPath), entryName, { mtime, size, compress: true });
@@ -311,6 +325,6 @@ async function zipFile(xmlPath: string, zipPath: string, entryName: string, mtim
       cb(null, chunk);
     },
   });
-  await pipeline(zip.outputStream, tap, createWriteStream(zipPath));
+  await pipeline(zip.outputStream, tap, encryptStage(fileKeys), createWriteStream(zipPath));
   return { sha256: hash.digest('hex'), bytes };
 }

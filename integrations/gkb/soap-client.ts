@@ -2,7 +2,9 @@
  * The one GKB client module: K2's only way to talk to the bureau's BatchProcessingService
  * (DOMAIN.md §5, gkb-batch-upload.txt §4.1). Everything GKB-specific about the wire lives here:
  * the WSDL from the repository (never fetched from the network), HTTP Basic, the <userId> SOAP header,
- * a deadline on every call, fault classification and checking the answers at the edge.
+ * a deadline on every call, fault classification and checking the answers at the edge. HTTPS with an
+ * optional CA bundle and client certificate (`tls`, integrations/http-transport.ts); redirects are never
+ * followed (a 3xx is a GkbPermanentError naming the status: following it would send the records elsewhere).
  *
  * Error model (what callers and Temporal retry policies rely on):
  *   GkbTransientError  ScbSystemFault, network errors, timeouts, HTTP 5xx/429: retry with backoff.
@@ -33,6 +35,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as soap from 'soap';
 import type { Logger } from '../../observability/logger';
+import { createHttpsAgent, isRedirect, type TlsFiles } from '../http-transport';
 
 /**
  * The WSDL sits beside this module in the source tree; tsc does not copy it to dist/, so compiled code
@@ -67,6 +70,8 @@ export interface GkbClientOptions {
   userId: string;
   /** Deadline of one SOAP call, from sending the request to the end of the answer. */
   timeoutMs: number;
+  /** CA bundle and client certificate for HTTPS (config.gkb.tls); the system CAs when unset. */
+  tls?: TlsFiles;
   logger?: Logger;
 }
 
@@ -408,7 +413,14 @@ interface SoapLikeError {
 
 const FAULT_KINDS: GkbFaultKind[] = ['ScbSystemFault', 'ScbBusinessFault', 'ScbValidationFault'];
 /** Errors raised before anything was sent: the request cannot have reached GKB. */
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
+  // K2 did not trust GKB's certificate: the handshake ended before any request byte went out.
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'INVALID_PURPOSE', 'ERR_TLS_CERT_ALTNAME_INVALID',
+  // GKB refused K2's client certificate in the handshake (TLS 1.3 sends the alert after the client's first bytes, which GKB never reads).
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
+]);
 
 function text(v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined;
@@ -425,6 +437,11 @@ export function classifyGkbError(operation: string, err: unknown, timedOut: bool
 
   if (timedOut || e.code === 'ECONNABORTED' || e.code === 'ETIMEDOUT' || e.code === 'ERR_CANCELED') {
     return new GkbTransientError(`GKB ${operation}: no answer within the deadline`, 'timeout', true, e.code);
+  }
+
+  // Never followed (see the header); the Location is not quoted.
+  if (status !== undefined && isRedirect(status)) {
+    return new GkbPermanentError(`GKB ${operation}: HTTP ${status} redirect, not followed (check GKB_URL)`, 'http', String(status), undefined, [], status);
   }
 
   if (isObj(fault)) {
@@ -479,6 +496,8 @@ type SoapMethod = (args: unknown, options: Record<string, unknown>) => Promise<[
 export function createGkbClient(options: GkbClientOptions): GkbClient {
   const wsdlPath = options.wsdlPath ?? DEFAULT_WSDL_PATH;
   const log = options.logger;
+  // Passed to axios (through node-soap) on every call: TLS material, and a 3xx is an error, never followed.
+  const transport = { httpsAgent: createHttpsAgent('GKB', options.tls), maxRedirects: 0, validateStatus: (status: number) => !isRedirect(status) };
   let soapClient: Promise<soap.Client> | undefined;
 
   // Created on first use and reused; a failed creation (bad WSDL path) is not cached.
@@ -520,7 +539,7 @@ export function createGkbClient(options: GkbClientOptions): GkbClient {
     }, options.timeoutMs);
     const started = Date.now();
     try {
-      const [result] = await method.call(client, args, { timeout: options.timeoutMs, signal: controller.signal });
+      const [result] = await method.call(client, args, { ...transport, timeout: options.timeoutMs, signal: controller.signal });
       log?.debug('gkb call', { operation, ms: Date.now() - started });
       // An empty wrapper (<getImportInfoResponse/>) carries nothing; the readers decide whether that is
       // "nothing known yet" (getImportInfo, getImportDetailInfo) or a broken answer (uploadFile).

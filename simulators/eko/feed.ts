@@ -3,7 +3,7 @@
  * URLs come from the configuration: K2 at 127.0.0.1:K2_API_PORT, the ABS simulator at 127.0.0.1:ABS_SIM_PORT.
  */
 import { loadConfig } from '../../config';
-import { createLogger } from '../../observability/logger';
+import { createLogger, logFatal } from '../../observability/logger';
 import { feedDemoLoans } from './demo-feeder';
 import { k2AuthHeader } from './server';
 
@@ -36,6 +36,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
-  process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', component: 'eko-feeder', msg: 'feeding demo loans failed', err: { name: err.name, message: err.message } })}\n`);
+  logFatal('eko-feeder', 'feeding demo loans failed', err);
   process.exit(1);
 });

@@ -13,10 +13,10 @@
  */
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { Client } from '@temporalio/client';
 import { e2eSystem } from '../helpers/e2e-system';
 import { generateLoans } from '../../domain/generate';
 import { caseWorkflowId, CASE_STAGES, type CaseStatus } from '../../domain/case';
+import { caseStatusQuery } from '../../workflows/definitions';
 import { parseDuration } from '../../config';
 
 const CASES = 200;
@@ -63,7 +63,7 @@ function everNeededAttention(history: { events?: Array<{ upsertWorkflowSearchAtt
 
 test(`${CASES} cases at 30% ABS 5xx all reach their demand, none needs attention, one reference each`, async () => {
   const t0 = Date.now();
-  const { system, connection, ports } = await e2e.start({ K2_API_AUTH: 'none', SIM_FAULTS: FAULTS, EKO_SIM_STATUS_DELAY: '1s' });
+  const { system, client, ports } = await e2e.start({ K2_API_AUTH: 'none', SIM_FAULTS: FAULTS, EKO_SIM_STATUS_DELAY: '1s' });
   const started = Date.now();
 
   // 200 valid loans, known to ABS through its loan book, then handed to K2 as EKO would.
@@ -76,7 +76,6 @@ test(`${CASES} cases at 30% ABS 5xx all reach their demand, none needs attention
   expect(accepted).toMatchObject({ status: 200, json: { error_code: 0 } });
   const posted = Date.now();
 
-  const client = new Client({ connection });
   const ids = contracts.map(caseWorkflowId);
 
   // Poll every case until all reached their demand; remember any that was ever seen in attention.
@@ -91,7 +90,7 @@ test(`${CASES} cases at 30% ABS 5xx all reach their demand, none needs attention
     const statuses = await mapLimit(waiting, QUERY_CONCURRENCY, (id) =>
       client.workflow
         .getHandle(id)
-        .query<CaseStatus>('caseStatus')
+        .query(caseStatusQuery)
         .catch(() => undefined), // not started by the dispatcher yet
     );
     last = statuses;
@@ -120,7 +119,7 @@ test(`${CASES} cases at 30% ABS 5xx all reach their demand, none needs attention
   expect(ids.filter((id) => !doneAt.has(id))).toEqual([]);
 
   // Final state from the server: every case at its demand with a reference, none in attention.
-  const finals = await mapLimit(ids, QUERY_CONCURRENCY, (id) => client.workflow.getHandle(id).query<CaseStatus>('caseStatus'));
+  const finals = await mapLimit(ids, QUERY_CONCURRENCY, (id) => client.workflow.getHandle(id).query(caseStatusQuery));
   for (const s of finals) {
     expect(reachedDemand(s)).toBe(true);
     expect(s.attention).toBeUndefined();

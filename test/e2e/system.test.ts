@@ -6,10 +6,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { e2eSystem } from '../helpers/e2e-system';
 import { feedDemoLoans } from '../../simulators/eko/demo-feeder';
 import { caseWorkflowId, CaseStatus } from '../../domain/case';
+import { caseStatusQuery } from '../../workflows/definitions';
 
 jest.setTimeout(300_000);
 
@@ -19,7 +20,7 @@ async function waitForCases(client: Client, ids: string[], pred: (s: CaseStatus)
   const deadline = Date.now() + timeoutMs;
   let last: CaseStatus[] = [];
   while (Date.now() < deadline) {
-    last = await Promise.all(ids.map((id) => client.workflow.getHandle(id).query<CaseStatus>('caseStatus').catch(() => undefined as unknown as CaseStatus)));
+    last = await Promise.all(ids.map((id) => client.workflow.getHandle(id).query(caseStatusQuery).catch(() => undefined as unknown as CaseStatus)));
     if (last.every((s) => s && pred(s))) return last;
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -28,7 +29,7 @@ async function waitForCases(client: Client, ids: string[], pred: (s: CaseStatus)
 
 test('loans posted to K2 become cases that reach their demand and its statuses, and survive a full restart', async () => {
   const env = { K2_API_AUTH: 'none', EKO_SIM_STATUS_DELAY: '300ms' };
-  const { connection, ports } = await e2e.start(env);
+  const { client, ports } = await e2e.start(env);
 
   const contracts = await feedDemoLoans({
     k2BaseUrl: `http://127.0.0.1:${ports.api}`,
@@ -39,7 +40,6 @@ test('loans posted to K2 become cases that reach their demand and its statuses, 
   expect(contracts).toHaveLength(3);
   const ids = contracts.map(caseWorkflowId);
 
-  const client = new Client({ connection });
   const cases = await waitForCases(client, ids, (s) => s.demand?.status === 'PC3');
   for (const c of cases) {
     expect(c.stage).toBe('demand-issued');
@@ -62,6 +62,6 @@ test('loans posted to K2 become cases that reach their demand and its statuses, 
 
   // Start again on the same data folder: the cases are still there and still answer.
   const restarted = await e2e.start(env, ports);
-  const again = await waitForCases(new Client({ connection: restarted.connection }), ids, (s) => s.demand?.status === 'PC3', 60_000);
+  const again = await waitForCases(restarted.client, ids, (s) => s.demand?.status === 'PC3', 60_000);
   expect(again.map((c) => c.demand?.reference)).toEqual(cases.map((c) => c.demand?.reference));
 });

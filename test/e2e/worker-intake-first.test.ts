@@ -6,7 +6,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client } from '@temporalio/client';
 import { e2eSystem } from '../helpers/e2e-system';
 import { feedDemoLoans } from '../../simulators/eko/demo-feeder';
 
@@ -18,7 +17,7 @@ const e2e = e2eSystem('k2-e2e-intake-');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test(`a POST of ${LOANS} loans narrows the worker while their cases wait to start, and every case is still executed`, async () => {
-  const { connection, ports } = await e2e.start({ K2_API_AUTH: 'none', K2_WORKER_INTAKE_BACKLOG: '50', K2_WORKER_INTAKE_SLOTS: '2', EKO_SIM_STATUS_DELAY: '1h' });
+  const { client, ports } = await e2e.start({ K2_API_AUTH: 'none', K2_WORKER_INTAKE_BACKLOG: '50', K2_WORKER_INTAKE_SLOTS: '2', EKO_SIM_STATUS_DELAY: '1h' });
   const metricsUrl = `http://127.0.0.1:${ports.workerMetrics}/metrics`;
   const intakeGauge = async (): Promise<number | undefined> => {
     const text = await (await fetch(metricsUrl)).text();
@@ -40,7 +39,6 @@ test(`a POST of ${LOANS} loans narrows the worker while their cases wait to star
   const contracts = await feedDemoLoans({ k2BaseUrl: `http://127.0.0.1:${ports.api}`, absSimUrl: `http://127.0.0.1:${ports.abs}`, count: LOANS, seed: 777 });
   expect(contracts).toHaveLength(LOANS);
 
-  const client = new Client({ connection });
   const count = async (query: string) => (await client.workflow.count(query)).count;
   // Every case executed: it reached its demand, or (the demo data has some on purpose) it needs attention.
   const notExecuted = 'WorkflowType="caseWorkflow" AND K2Stage="received" AND K2NeedsAttention=false';

@@ -1,8 +1,11 @@
 /** In-test fakes of the case's ABS and EKO activities, shared by the workflow tests. */
 import { ApplicationFailure } from '@temporalio/common';
 import type { CaseActivities } from '../../activities';
-import type { GkbActivities } from '../../activities/gkb';
+import type { EnqueueOutcome, GkbActivities } from '../../activities/gkb';
+import type { CloseEpisodeInput } from '../../activities/episodes';
 import type { Loan } from '../../domain/loan';
+import type { CaseStatus } from '../../domain/case';
+import { caseStatusQuery } from '../../workflows/definitions';
 
 export const DAY = 24 * 3600 * 1000;
 
@@ -23,13 +26,27 @@ export const settings = { absHorizonMs: 6 * 3600 * 1000, scanRecheckMs: DAY, max
 
 /** Fake ABS/EKO behaviour the tests steer; GKB enqueueing is faked too unless the test brings its own. */
 export function fakeCaseActivities(
-  opts: { scanAvailableAfter?: () => boolean; accountsCur?: string; protocolError?: boolean; clientTransientFailures?: number; gkb?: 'queue' | 'not-applicable' } = {},
+  opts: {
+    scanAvailableAfter?: () => boolean;
+    accountsCur?: string;
+    protocolError?: boolean;
+    clientTransientFailures?: number;
+    gkb?: 'queue' | 'not-applicable';
+    /** Called after each queued GKB record (e.g. to deliver its result like a batch would). */
+    onQueued?: (input: { workflowId: string; recordId: string; overdueDays: number }) => void;
+    /** Makes a call fail: the error is thrown by the named fake on every attempt. */
+    failing?: { call: string; error: () => Error };
+  } = {},
 ) {
   const calls: string[] = [];
+  const closedEpisodes: CloseEpisodeInput[] = [];
+  const failIf = (call: string) => {
+    if (opts.failing?.call === call) throw opts.failing.error();
+  };
   let clientFailuresLeft = opts.clientTransientFailures ?? 0;
   let demandSeq = 0;
   let gkbSeq = 0;
-  const acts: CaseActivities & Pick<GkbActivities, 'enqueueGkbReport'> = {
+  const acts: CaseActivities & Pick<GkbActivities, 'enqueueGkbReport'> & { closeEpisode(input: CloseEpisodeInput): Promise<void> } = {
     async checkClient() {
       calls.push('checkClient');
       if (opts.protocolError) throw ApplicationFailure.nonRetryable('ABS client info: fullname missing', 'AbsProtocolError');
@@ -45,6 +62,7 @@ export function fakeCaseActivities(
     },
     async fetchDisbursementLine() {
       calls.push('fetchDisbursementLine');
+      failIf('fetchDisbursementLine');
       return { ok: true, value: { purpose: 'Предоставление кредита по договору', amount: '900000.00', cur: 'KZT', DC: 'D', out_bal: '900000.00' } };
     },
     async fetchStatement() {
@@ -58,18 +76,46 @@ export function fakeCaseActivities(
     },
     async issueDemand() {
       calls.push('issueDemand');
+      failIf('issueDemand');
       demandSeq += 1;
       return `PTP${String(demandSeq).padStart(11, '0')}`;
     },
     async sendDemand() {
       calls.push('sendDemand');
+      failIf('sendDemand');
     },
-    async enqueueGkbReport(input) {
+    async enqueueGkbReport(input): Promise<EnqueueOutcome> {
       calls.push(`enqueueGkbReport:${input.dossier.overdueDays}`);
+      failIf('enqueueGkbReport');
       if (opts.gkb !== 'queue') return { state: 'not-applicable', reason: 'legal entity: the pawnshop GKB format covers individuals only (G3)' };
-      return { state: 'queued', recordId: String(++gkbSeq) };
+      const recordId = String(++gkbSeq);
+      opts.onQueued?.({ workflowId: input.workflowId, recordId, overdueDays: input.dossier.overdueDays });
+      return { state: 'queued', recordId };
+    },
+    async closeEpisode(input: CloseEpisodeInput) {
+      calls.push('closeEpisode');
+      closedEpisodes.push(input);
     },
   };
-  return { acts, calls };
+  return { acts, calls, closedEpisodes };
 }
 
+
+/** Polls the case's status until it satisfies `pred` (time-skipping tests: the case moves between queries). */
+export async function waitForCaseStatus(
+  handle: { query: (q: typeof caseStatusQuery) => Promise<CaseStatus> },
+  pred: (s: CaseStatus) => boolean,
+  tries = 400,
+): Promise<CaseStatus> {
+  let last: CaseStatus | undefined;
+  for (let i = 0; i < tries; i++) {
+    try {
+      last = await handle.query(caseStatusQuery);
+      if (pred(last)) return last;
+    } catch {
+      // between two runs of a continue-as-new the query may find no worker-held run for a moment
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('status never reached: ' + JSON.stringify(last));
+}

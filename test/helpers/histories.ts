@@ -9,12 +9,17 @@
  * Replaying runs in a child process with a time limit: the SDK's replay worker runs workflow code
  * on the main thread without a deadlock timeout, so a history that sends today's code into a loop
  * that never yields would block the test process itself; only a process can be stopped then.
+ * The child replays with K2's data converter (temporal/connection.ts: payload codec, encoded
+ * failures), as the worker runs: histories recorded before the codec hold plain payloads, which the
+ * codec passes through; it loads the TypeScript sources through a small transpile-on-require hook.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { WorkflowHandle } from '@temporalio/client';
+import type { PayloadKey } from '../../config';
+import { formatPayloadKeys } from '../../temporal/keys';
 
 /** Where histories are read and written; K2_HISTORIES_DIR overrides it (the recording script points an old tree's recorders here). */
 export const HISTORIES_DIR = process.env.K2_HISTORIES_DIR ?? path.join(__dirname, '..', 'replay', 'histories');
@@ -26,15 +31,26 @@ export async function recordHistory(handle: WorkflowHandle, name: string): Promi
   fs.writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), historyToJSON(history));
 }
 
-/** The child: replays one history file against a workflow bundle; exit 0 when it replays, 1 with the error as JSON on stderr. */
+/**
+ * The child: replays one history file against a workflow bundle with the data converter of the
+ * given payload keys (K2_PAYLOAD_KEYS format; empty: none); exit 0 when it replays, 1 with the error as JSON on stderr.
+ */
 const REPLAY_CHILD = `
 const fs = require('node:fs');
+const path = require('node:path');
+const ts = require('typescript');
+require.extensions['.ts'] = (module, filename) => {
+  const options = { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true };
+  module._compile(ts.transpileModule(fs.readFileSync(filename, 'utf8'), { compilerOptions: options, fileName: filename }).outputText, filename);
+};
 const { DefaultLogger, Runtime, Worker } = require('@temporalio/worker');
 const { historyFromJSON } = require('@temporalio/common/lib/proto-utils');
-const [bundlePath, historyPath, workflowId] = process.argv.slice(1);
+const { temporalDataConverter } = require(path.resolve('temporal', 'connection.ts'));
+const [bundlePath, historyPath, workflowId, keysText] = process.argv.slice(1);
+const payloadKeys = keysText ? keysText.split(',').map((k) => ({ id: k.split(':')[0], key: Buffer.from(k.split(':')[1], 'base64') })) : [];
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const history = historyFromJSON(JSON.parse(fs.readFileSync(historyPath, 'utf8')));
-Worker.runReplayHistory({ workflowBundle: { codePath: bundlePath } }, history, workflowId).then(
+Worker.runReplayHistory({ workflowBundle: { codePath: bundlePath }, dataConverter: temporalDataConverter({ payloadKeys }) }, history, workflowId).then(
   () => process.exit(0),
   (err) => { process.stderr.write(JSON.stringify({ name: err && err.name, message: String(err && err.message) })); process.exit(1); },
 );
@@ -71,13 +87,14 @@ export function runWithin(command: string, args: string[], limitMs: number, why:
 
 /**
  * Replays one history file against a workflow bundle (bundleWorkflowCode's code written to a file),
- * in a child process, within limitMs. Rejects with the replay's own error (e.g. a
- * DeterminismViolationError), or with a clear message when the replay does not finish in time.
+ * in a child process, within limitMs, with the data converter of `payloadKeys` (bundle the code with
+ * its failureConverterPath). Rejects with the replay's own error (e.g. a DeterminismViolationError),
+ * or with a clear message when the replay does not finish in time.
  */
-export async function replayHistoryFile(bundlePath: string, historyPath: string, limitMs: number): Promise<void> {
+export async function replayHistoryFile(bundlePath: string, historyPath: string, limitMs: number, payloadKeys: readonly PayloadKey[] = []): Promise<void> {
   const name = path.basename(historyPath, '.json');
   const hung = `${name} did not replay within ${limitMs / 1000} s: the workflow code loops or waits without yielding on this history (a change not guarded by patched()?)`;
-  const { code, stderr } = await runWithin(process.execPath, ['-e', REPLAY_CHILD, bundlePath, historyPath, name], limitMs, hung, path.join(__dirname, '..', '..'));
+  const { code, stderr } = await runWithin(process.execPath, ['-e', REPLAY_CHILD, bundlePath, historyPath, name, formatPayloadKeys(payloadKeys)], limitMs, hung, path.join(__dirname, '..', '..'));
   if (code === 0) return;
   let failure = stderr.trim();
   try {

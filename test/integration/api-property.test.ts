@@ -17,7 +17,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createApp, MAX_LOANS_PER_REQUEST } from '../../api/app';
 import { OutboxDispatcher } from '../../api/dispatcher';
 import { ERROR_CODES, MAX_ERROR_TEXT } from '../../api/error-codes';
-import { Config, loadConfig } from '../../config';
+import { Config, DEMO_ENV, loadConfig } from '../../config';
 import { Db, openDb } from '../../db';
 import { countPending } from '../../db/outbox';
 import { caseWorkflowId } from '../../domain/case';
@@ -48,7 +48,7 @@ const expectedCases = new Set<string>();
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-api-prop-'));
   env = await localEnv();
-  config = loadConfig({ K2_DATA_DIR: tmp, K2_API_AUTH: 'none', TEMPORAL_TASK_QUEUE: 'k2-api-property' });
+  config = loadConfig({ ...DEMO_ENV, K2_DATA_DIR: tmp, TEMPORAL_TASK_QUEUE: 'k2-api-property' });
   db = await openDb(config.db);
   const metrics = new Metrics();
   dispatcher = new OutboxDispatcher(db, env.client, config, quiet, metrics);

@@ -7,7 +7,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import type http from 'node:http';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +20,7 @@ import type { GkbActivities } from '../../activities/gkb';
 import { createApp, MAX_LOANS_PER_REQUEST } from '../../api/app';
 import { OutboxDispatcher } from '../../api/dispatcher';
 import { ERROR_CODES, ErrorCodeName, MAX_ERROR_TEXT } from '../../api/error-codes';
-import { Config, loadConfig } from '../../config';
+import { Config, DEMO_ENV, loadConfig } from '../../config';
 import { Db, openDb } from '../../db';
 import { findDemand, issueDemand, markDemandSent } from '../../db/demands';
 import { countPending, pendingLoans } from '../../db/outbox';
@@ -104,6 +104,7 @@ const cleanups: Array<() => Promise<unknown>> = [];
 
 function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
+    ...DEMO_ENV,
     K2_DATA_DIR: tmp,
     K2_DB_URL: path.join(tmp, 'k2.sqlite'),
     K2_API_AUTH: 'none',
@@ -124,6 +125,18 @@ async function listen(app: ReturnType<typeof createApp>): Promise<string> {
 /** A second app on its own port (other config, db, client or logger); shares the main ones unless told. */
 async function otherApp(deps: Partial<Parameters<typeof createApp>[0]> = {}): Promise<string> {
   return listen(createApp({ config, db, temporal: env.client, logger: quiet, metrics: new Metrics(), ...deps }));
+}
+
+/**
+ * Like otherApp, but every connection looks to the app as if it came from `remoteAddress`: the test's
+ * way to be a client that is not on loopback (the app trusts only the socket, never X-Forwarded-For).
+ */
+async function appSeenFrom(remoteAddress: string, deps: Partial<Parameters<typeof createApp>[0]> = {}): Promise<string> {
+  const server = http.createServer(createApp({ config, db, temporal: env.client, logger: quiet, metrics: new Metrics(), ...deps }));
+  server.on('connection', (socket) => Object.defineProperty(socket, 'remoteAddress', { value: remoteAddress }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 beforeAll(async () => {
@@ -189,6 +202,41 @@ async function call(url: string, method: string, opts: { json?: unknown; raw?: s
     parsed = undefined;
   }
   return { status: res.status, headers: res.headers, text, body: parsed };
+}
+
+/** A request from a chosen local address: 127.0.0.1 and 127.0.0.2 are two clients on loopback. */
+function callFrom(localAddress: string, url: string, method = 'GET', opts: { json?: unknown; headers?: Record<string, string> } = {}): Promise<Reply> {
+  const body = opts.json === undefined ? undefined : JSON.stringify(opts.json);
+  const headers = { ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }), ...opts.headers };
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, localAddress, agent: false, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const replyHeaders = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) replyHeaders.set(k, Array.isArray(v) ? v.join(', ') : v);
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: replyHeaders, text, body: parsed });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A POST of loans whose body never ends: it stays in the server (holding its slot) until released. */
+function heldRequest(at: string): { release: () => void } {
+  const req = http.request(at + LOANS, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': '1000' } });
+  req.on('error', () => undefined); // released by destroying it
+  req.write('[');
+  return { release: () => req.destroy() };
 }
 
 const postLoans = (body: unknown, at = base, headers?: Record<string, string>) => call(at + LOANS, 'POST', { json: body, headers });
@@ -594,16 +642,20 @@ describe('error codes', () => {
     }
   });
 
-  test('7 TEMPORARILY_UNAVAILABLE: the database is gone (loans), Temporal is unreachable (statuses); /ready says 503', async () => {
+  test('7 TEMPORARILY_UNAVAILABLE: the database is gone (loans), Temporal is unreachable (statuses); /ready says 503 without the error text', async () => {
     // Loans: the database cannot record them.
     const brokenDb = await openDb({ client: 'sqlite', url: path.join(tmp, 'broken.sqlite') });
-    const noDb = await otherApp({ db: brokenDb });
+    const lines: string[] = [];
+    const noDb = await otherApp({ db: brokenDb, logger: createLogger('api-test', 'warn', {}, (l) => lines.push(l)) });
     await brokenDb.destroy();
     expectAnswer(await postLoans([newLoan()], noDb), 'TEMPORARILY_UNAVAILABLE', /nothing was accepted/);
     const notReadyDb = await call(noDb + '/ready', 'GET');
     expect(notReadyDb.status).toBe(503);
-    expect(notReadyDb.body).toMatchObject({ status: 'not ready', checks: { temporal: 'ok' } });
-    expect(notReadyDb.body.checks.database).not.toBe('ok');
+    // Each check is ok or failed: why it failed goes to the log, never into the answer.
+    expect(notReadyDb.body).toEqual({ status: 'not ready', checks: { database: 'failed', temporal: 'ok' } });
+    const logged = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'readiness check failed');
+    expect(logged).toMatchObject({ level: 'warn', check: 'database', err: { message: expect.stringMatching(/\S/) } });
+    expect(notReadyDb.text).not.toContain(logged.err.message);
 
     // Statuses: the reference is known, but the case cannot be signalled.
     const dead = Connection.lazy({ address: `127.0.0.1:${await freePort()}` });
@@ -623,8 +675,7 @@ describe('error codes', () => {
     const [statusReply, ready] = await Promise.all([postStatus({ reference: ref, status_code: 'PC1' }, noTemporal), call(noTemporal + '/ready', 'GET')]);
     expectAnswer(statusReply, 'TEMPORARILY_UNAVAILABLE', /retry later/);
     expect(ready.status).toBe(503);
-    expect(ready.body).toMatchObject({ status: 'not ready', checks: { database: 'ok' } });
-    expect(ready.body.checks.temporal).not.toBe('ok');
+    expect(ready.body).toEqual({ status: 'not ready', checks: { database: 'ok', temporal: 'failed' } });
     expect(Date.now() - started).toBeLessThan(60_000);
   });
 
@@ -665,6 +716,105 @@ describe('error codes', () => {
     expect(reply.text).not.toMatch(/boom|secret|\.ts/);
     expect(logged).toContain('unexpected API error');
     expect(await outboxRows()).toBe(before);
+  });
+
+  test('10 TOO_MANY_REQUESTS: over K2_API_MAX_CONCURRENT requests at once are refused with Retry-After, nothing of them accepted; /health stays open', async () => {
+    const busy = await otherApp({ config: testConfig({ K2_API_MAX_CONCURRENT: '2' }) });
+    const held = [heldRequest(busy), heldRequest(busy)];
+    try {
+      // The held requests take their slots once the server has read their headers.
+      const refused = await eventually('both slots taken', async () => {
+        const r = await call(busy + '/openapi.json', 'GET');
+        return r.status === 429 ? r : undefined;
+      });
+      expectAnswer(refused, 'TOO_MANY_REQUESTS', /limit of 2 requests at once/);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      const before = await outboxRows();
+      const item = newLoan();
+      const refusedLoans = await postLoans([item], busy);
+      expectAnswer(refusedLoans, 'TOO_MANY_REQUESTS');
+      expect(refusedLoans.headers.get('retry-after')).toBe('1');
+      expectAnswer(await postStatus({ reference: 'PTP99999999999', status_code: 'PC1' }, busy), 'TOO_MANY_REQUESTS');
+      expect(await outboxRows()).toBe(before);
+      expect((await call(busy + '/health', 'GET')).status).toBe(200);
+
+      // A slot comes back when its request ends, here because its client went away.
+      held[0].release();
+      await eventually('a slot free again', async () => (await call(busy + '/openapi.json', 'GET')).status === 200);
+      expectAnswer(await postLoans([item], busy), 'OK');
+      expect(await outboxRows()).toBe(before + 1);
+      await drained(); // the main dispatcher starts it: later tests count the outbox's pending rows
+    } finally {
+      for (const h of held) h.release();
+    }
+  });
+
+  test('10 TOO_MANY_REQUESTS: a client over K2_API_RATE_PER_CLIENT per second is refused while another is served', async () => {
+    let now = 1_000_000; // the limiter's clock stands still unless the test moves it
+    const limited = await otherApp({ config: testConfig({ K2_API_RATE_PER_CLIENT: '2' }), clock: () => now });
+    const [a, b] = ['127.0.0.1', '127.0.0.2'];
+    for (let i = 0; i < 2; i++) expect((await callFrom(a, limited + '/openapi.json')).status).toBe(200);
+    const before = await outboxRows();
+    const refused = await callFrom(a, limited + LOANS, 'POST', { json: [newLoan()] });
+    expectAnswer(refused, 'TOO_MANY_REQUESTS', /over its 2 requests per second/);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(await outboxRows()).toBe(before);
+    expect((await callFrom(a, limited + '/health')).status).toBe(200);
+
+    // Another client has its own bucket.
+    expectAnswer(await callFrom(b, limited + LOANS, 'POST', { json: [newLoan()] }), 'OK');
+    expect((await callFrom(b, limited + '/openapi.json')).status).toBe(200);
+    expect(await outboxRows()).toBe(before + 1);
+    await drained();
+
+    // Half a second later the first client may send one more request, and only one.
+    now += 500;
+    expect((await callFrom(a, limited + '/openapi.json')).status).toBe(200);
+    expectAnswer(await callFrom(a, limited + '/openapi.json'), 'TOO_MANY_REQUESTS');
+  });
+
+  test('10 TOO_MANY_REQUESTS: an authenticated client is its user or token, wherever it connects from; without credentials, its address', async () => {
+    const token = 'tok-0123456789abcdef';
+    const limited = await otherApp({ config: testConfig({ K2_API_AUTH: 'bearer', K2_API_TOKEN: token, K2_API_RATE_PER_CLIENT: '1' }), clock: () => 0 });
+    const auth = { authorization: `Bearer ${token}` };
+    expectAnswer(await callFrom('127.0.0.1', limited + LOANS, 'POST', { json: {}, headers: auth }), 'MALFORMED_REQUEST');
+    expectAnswer(await callFrom('127.0.0.2', limited + LOANS, 'POST', { json: {}, headers: auth }), 'TOO_MANY_REQUESTS');
+    // The second address without the token counts as itself (and is then refused as unauthorized by the service).
+    expectAnswer(await callFrom('127.0.0.2', limited + LOANS, 'POST', { json: {} }), 'UNAUTHORIZED');
+    expectAnswer(await callFrom('127.0.0.2', limited + LOANS, 'POST', { json: {} }), 'TOO_MANY_REQUESTS');
+  });
+
+  test('11 FORBIDDEN, and the guard of /metrics and /ready in each K2_API_OPS_AUTH mode; X-Forwarded-For is not trusted', async () => {
+    const outsider = '203.0.113.7';
+    const probes = ['/metrics', '/ready'];
+    // loopback (the default): open on loopback, forbidden from elsewhere whatever the client claims.
+    const onLoopback = await otherApp();
+    for (const p of probes) expect((await call(onLoopback + p, 'GET')).status).toBe(200);
+    const fromOutside = await appSeenFrom(outsider);
+    for (const p of probes) {
+      expectAnswer(await call(fromOutside + p, 'GET'), 'FORBIDDEN', `${p} answers loopback clients only`);
+      expectAnswer(await call(fromOutside + p, 'GET', { headers: { 'x-forwarded-for': '127.0.0.1' } }), 'FORBIDDEN');
+    }
+    expect((await call(fromOutside + '/health', 'GET')).status).toBe(200);
+    expectAnswer(await postLoans({}, fromOutside), 'MALFORMED_REQUEST'); // the services have their own authentication
+
+    // token: the bearer token from anywhere, loopback included.
+    const opsToken = 'ops-0123456789abcdef';
+    const tokenConfig = testConfig({ K2_API_OPS_AUTH: 'token', K2_API_OPS_TOKEN: opsToken });
+    for (const at of [await otherApp({ config: tokenConfig }), await appSeenFrom(outsider, { config: tokenConfig })]) {
+      for (const p of probes) {
+        for (const headers of [undefined, { authorization: `Bearer ${opsToken}x` }, { authorization: opsToken }]) {
+          const r = await call(at + p, 'GET', { headers });
+          expectAnswer(r, 'UNAUTHORIZED', /Bearer <K2_API_OPS_TOKEN>/);
+          expect(r.headers.get('www-authenticate')).toBe('Bearer realm="k2-ops"');
+        }
+        expect((await call(at + p, 'GET', { headers: { authorization: `Bearer ${opsToken}` } })).status).toBe(200);
+      }
+    }
+
+    // open: anyone.
+    const open = await appSeenFrom(outsider, { config: testConfig({ K2_API_OPS_AUTH: 'open' }) });
+    for (const p of probes) expect((await call(open + p, 'GET')).status).toBe(200);
   });
 
   test('every error code of api/error-codes.ts was answered above with its HTTP status', () => {

@@ -21,7 +21,7 @@ import type { CaseActivities } from '../../activities';
 import { closeEpisode, createEpisodeActivities, type EpisodeActivities } from '../../activities/episodes';
 import type { GkbActivities } from '../../activities/gkb';
 import { OutboxDispatcher } from '../../api/dispatcher';
-import { loadConfig } from '../../config';
+import { DEMO_ENV, loadConfig } from '../../config';
 import { Db, openDb } from '../../db';
 import { issueDemand, markDemandSent } from '../../db/demands';
 import { enqueueLoans } from '../../db/outbox';
@@ -91,7 +91,7 @@ let metrics: Metrics;
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-episodes-'));
   env = await localEnv();
-  const config = loadConfig({ K2_DATA_DIR: tmp, K2_API_AUTH: 'none', TEMPORAL_TASK_QUEUE: TASK_QUEUE, K2_DISPATCH_CONCURRENCY: '8' });
+  const config = loadConfig({ ...DEMO_ENV, K2_DATA_DIR: tmp, TEMPORAL_TASK_QUEUE: TASK_QUEUE, K2_DISPATCH_CONCURRENCY: '8' });
   db = await openDb(config.db);
   worker = await Worker.create({ connection: env.nativeConnection, namespace: config.temporal.namespace, taskQueue: TASK_QUEUE, workflowsPath: workflowsPath(), activities: fakeActivities(db) });
   workerRun = worker.run();

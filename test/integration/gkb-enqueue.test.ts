@@ -1,6 +1,7 @@
 /**
- * Queueing a case's GKB record triggers an early batch once batchMinRecords are queued, without
- * counting the whole queue after every record (a scan of tens of thousands of rows per case).
+ * Queueing a case's GKB record triggers an early batch once batchMinRecords (at least a full
+ * package) are queued, without counting the whole queue after every record (a scan of tens of
+ * thousands of rows per case). The package rule itself: test/integration/gkb-results.test.ts.
  */
 import { createGkbActivities } from '../../activities/gkb';
 import type { Db } from '../../db';
@@ -29,7 +30,7 @@ test('an early batch is triggered once batchMinRecords are queued, the queue cou
     temporal: {} as never,
     dictionary: DEFAULT_GKB_DICTIONARY,
     filesDir: '/nonexistent',
-    maxRecordsPerFile: 3,
+    maxRecordsPerFile: 2,
     batchMaxRecords: 1000,
     batchMinRecords: 2,
     triggerBatch: async () => {

@@ -13,7 +13,7 @@ import { Client, Connection, ServiceError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { OutboxDispatcher } from '../../api/dispatcher';
-import { Config, loadConfig } from '../../config';
+import { Config, DEMO_ENV, loadConfig } from '../../config';
 import { Db, openDb } from '../../db';
 import { countPending, enqueueLoans } from '../../db/outbox';
 import { caseWorkflowId } from '../../domain/case';
@@ -44,7 +44,7 @@ let db: Db;
 let running: OutboxDispatcher | undefined;
 
 function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({ K2_DATA_DIR: tmp, K2_API_AUTH: 'none', TEMPORAL_TASK_QUEUE: 'k2-outbox-test', K2_DISPATCH_CONCURRENCY: '8', ...overrides });
+  return loadConfig({ ...DEMO_ENV, K2_DATA_DIR: tmp, TEMPORAL_TASK_QUEUE: 'k2-outbox-test', K2_DISPATCH_CONCURRENCY: '8', ...overrides });
 }
 
 /** Starts a dispatcher (the previous one stopped); its metrics are returned with it. */

@@ -8,16 +8,25 @@
  * Each history replays in a child process with a time limit (test/helpers/histories.ts): a history
  * that sends the code into a loop that never yields fails its own test with a clear message, and
  * the child is killed, instead of hanging the suite.
+ *
+ * They replay with K2's data converter (payload codec with a test key, encoded failures), as the
+ * worker runs today: histories written before the codec existed hold plain payloads and must still
+ * replay (the codec passes them through).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { workflowsPath } from '../../worker';
+import { FAILURE_CONVERTER_PATH } from '../../temporal/connection';
+import { newPayloadKey } from '../../temporal/keys';
 import { HISTORIES_DIR, replayHistoryFile, runWithin } from '../helpers/histories';
 
 /** Generous for a slow, shared machine: a replay takes a few seconds; one that hangs never ends. */
 const REPLAY_LIMIT_MS = 60_000;
+
+/** The key the replay's codec holds: none of the recorded (pre-codec) histories is encrypted with it. */
+const PAYLOAD_KEYS = [newPayloadKey('replay-test')];
 
 const files = fs.existsSync(HISTORIES_DIR) ? fs.readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort() : [];
 
@@ -28,7 +37,7 @@ beforeAll(async () => {
   // Bundled once for all histories (each replay worker would otherwise bundle the same code again).
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-replay-'));
   bundlePath = path.join(dir, 'workflow-bundle.js');
-  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } });
+  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsPath(), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } });
   fs.writeFileSync(bundlePath, code);
 }, 120_000);
 
@@ -47,5 +56,5 @@ test('a run that does not end within its limit is killed and fails with the reas
 });
 
 test.each(files)('%s replays against the current workflow code', async (file) => {
-  await replayHistoryFile(bundlePath, path.join(HISTORIES_DIR, file), REPLAY_LIMIT_MS);
+  await replayHistoryFile(bundlePath, path.join(HISTORIES_DIR, file), REPLAY_LIMIT_MS, PAYLOAD_KEYS);
 }, REPLAY_LIMIT_MS + 30_000);

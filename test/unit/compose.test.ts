@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { CONFIG_KEYS, ConfigKey } from '../../config';
+import { CONFIG_KEYS, ConfigKey, loadConfig } from '../../config';
 
 interface Service {
   image?: string;
@@ -26,22 +26,28 @@ const source = fs.readFileSync(COMPOSE_FILE, 'utf8');
 const compose = YAML.parse(source, { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
 const services = compose.services;
 
-const K2_SERVICES = ['k2-worker', 'k2-api'];
+const K2_SERVICES = ['k2-worker', 'k2-api', 'k2-codec'];
 const SIMULATORS = ['abs-simulator', 'gkb-sandbox', 'eko-simulator'];
 /** The configuration key holding the port each K2-image service listens on. */
 const LISTEN_PORT_KEY: Record<string, ConfigKey> = {
   'k2-api': 'K2_API_PORT',
+  'k2-codec': 'K2_CODEC_PORT',
   'abs-simulator': 'ABS_SIM_PORT',
   'gkb-sandbox': 'GKB_SIM_PORT',
   'eko-simulator': 'EKO_SIM_PORT',
 };
-const SECRET_KEYS = ['K2_API_PASSWORD', 'GKB_PASSWORD', 'K2_API_TOKEN'];
+/** Secrets every K2 service needs: always from the environment, required (${VAR:?message}). */
+const SECRET_KEYS = ['K2_API_PASSWORD', 'GKB_PASSWORD', 'K2_API_TOKEN', 'K2_PAYLOAD_KEYS', 'K2_CODEC_TOKEN'];
+/** Secrets needed only in some mode (ABS_AUTH=basic, …): from the environment, empty when not given (${VAR:-}). */
+const OPTIONAL_SECRET_KEYS = ['ABS_PASSWORD', 'ABS_TOKEN', 'EKO_PASSWORD', 'EKO_TOKEN', 'K2_API_OPS_TOKEN'];
+/** A valid value for a required variable whose placeholder would not pass loadConfig. */
+const REQUIRED_SAMPLES: Record<string, string> = { K2_PAYLOAD_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}` };
 
 /** Compose interpolation as the engine would do it with an empty environment (required values become a placeholder). */
 function interpolate(value: string): string {
-  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g, (_m, _name, op: string | undefined, arg: string) => {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g, (_m, name: string, op: string | undefined, arg: string) => {
     if (op === ':-' || op === '-') return arg;
-    if (op === ':?' || op === '?') return 'placeholder-secret';
+    if (op === ':?' || op === '?') return REQUIRED_SAMPLES[name] ?? 'placeholder-secret';
     return '';
   });
 }
@@ -125,6 +131,7 @@ describe('docker-compose.yml', () => {
     const entry: Record<string, string> = {
       'k2-worker': 'dist/worker/main.js',
       'k2-api': 'dist/api/main.js',
+      'k2-codec': 'dist/codec/main.js',
       'abs-simulator': 'dist/simulators/abs/main.js',
       'gkb-sandbox': 'dist/simulators/gkb/main.js',
       'eko-simulator': 'dist/simulators/eko/main.js',
@@ -158,6 +165,69 @@ describe('docker-compose.yml', () => {
     }
     expect(envOf(services['k2-api']).K2_API_PASSWORD).toMatch(/^\$\{K2_API_PASSWORD:\?/);
     expect(envOf(services['k2-worker']).GKB_PASSWORD).toMatch(/^\$\{GKB_PASSWORD:\?/);
+    for (const name of K2_SERVICES) {
+      for (const key of ['K2_PAYLOAD_KEYS', 'K2_CODEC_TOKEN', 'GKB_PASSWORD']) expect({ name, key, value: envOf(services[name])[key] }).toEqual({ name, key, value: expect.stringMatching(new RegExp(`^\\$\\{${key}:\\?`)) });
+    }
+  });
+
+  it('takes the secrets needed only in some mode from the environment, empty by default (${VAR:-})', () => {
+    for (const [name, service] of Object.entries(services)) {
+      const env = envOf(service);
+      for (const key of OPTIONAL_SECRET_KEYS) {
+        if (env[key] === undefined) continue;
+        expect({ name, key, value: env[key] }).toEqual({ name, key, value: `\${${key}:-}` });
+      }
+    }
+  });
+
+  it('runs the K2 services outside the demo and the simulators in it', () => {
+    for (const name of K2_SERVICES) expect({ name, demo: envOf(services[name]).K2_DEMO }).toEqual({ name, demo: 'false' });
+    for (const name of SIMULATORS) expect({ name, demo: envOf(services[name]).K2_DEMO }).toEqual({ name, demo: 'true' });
+  });
+
+  it('gives every K2 service and simulator an environment loadConfig accepts (secrets given)', () => {
+    for (const name of [...K2_SERVICES, ...SIMULATORS]) {
+      const env = Object.fromEntries(Object.entries(envOf(services[name])).map(([k, v]) => [k, interpolate(v)]));
+      let problems: string[] = [];
+      try {
+        loadConfig(env);
+      } catch (err) {
+        problems = (err as { problems?: string[] }).problems ?? [String(err)];
+      }
+      expect({ name, problems }).toEqual({ name, problems: [] });
+    }
+  });
+
+  it('sets the connection settings of issue 13 on the K2 services', () => {
+    const tempTls = ['TEMPORAL_TLS', 'TEMPORAL_TLS_CA_FILE', 'TEMPORAL_TLS_CERT_FILE', 'TEMPORAL_TLS_KEY_FILE', 'TEMPORAL_TLS_SERVER_NAME'];
+    for (const name of K2_SERVICES) for (const key of tempTls) expect({ name, key, set: key in envOf(services[name]) }).toEqual({ name, key, set: true });
+    const worker = envOf(services['k2-worker']);
+    const outbound = ['ABS', 'EKO'].flatMap((p) => [`${p}_AUTH`, `${p}_USER`, `${p}_PASSWORD`, `${p}_TOKEN`]);
+    const files = ['ABS', 'EKO', 'GKB'].flatMap((p) => [`${p}_TLS_CA_FILE`, `${p}_TLS_CERT_FILE`, `${p}_TLS_KEY_FILE`]);
+    for (const key of [...outbound, ...files]) expect({ key, set: key in worker }).toEqual({ key, set: true });
+    expect(interpolate(worker.ABS_AUTH)).toBe('none');
+    const api = envOf(services['k2-api']);
+    for (const key of ['K2_API_MAX_CONCURRENT', 'K2_API_RATE_PER_CLIENT', 'K2_API_OPS_AUTH', 'K2_API_OPS_TOKEN']) expect({ key, set: key in api }).toEqual({ key, set: true });
+    expect(interpolate(api.K2_API_OPS_AUTH)).toBe('loopback');
+  });
+
+  it('runs the codec server and points the Web UI at it, from the origin the UI is published under', () => {
+    const codec = envOf(services['k2-codec']);
+    expect(codec.K2_CODEC_HOST).toBe('0.0.0.0');
+    const published = (name: string, target: number) => {
+      const spec = (services[name].ports ?? []).map(String).find((p) => p.endsWith(`:${target}`));
+      const parts = (spec ?? '').split(':');
+      return { host: parts.length === 3 ? parts[0] : '0.0.0.0', port: Number(parts[parts.length - 2]) };
+    };
+    const codecPort = Number(codec.K2_CODEC_PORT);
+    expect(published('k2-codec', codecPort)).toEqual({ host: '127.0.0.1', port: codecPort });
+    const ui = envOf(services['temporal-ui']);
+    // The browser calls the endpoint: it is the codec server's published address, not its service name.
+    const endpoint = new URL(interpolate(ui.TEMPORAL_CODEC_ENDPOINT));
+    expect({ host: endpoint.hostname, port: Number(endpoint.port) }).toEqual(published('k2-codec', codecPort));
+    expect(ui.TEMPORAL_CODEC_INCLUDE_CREDENTIALS).toBe('true');
+    const uiPublished = published('temporal-ui', 8080);
+    expect(interpolate(codec.K2_CODEC_CORS_ORIGINS).split(',')).toContain(`http://${uiPublished.host}:${uiPublished.port}`);
   });
 
   it('runs K2 on PostgreSQL and the API on every interface', () => {
@@ -194,6 +264,8 @@ describe('docker-compose.yml', () => {
     const checked: string[] = [];
     for (const name of [...K2_SERVICES, ...SIMULATORS]) {
       for (const [key, raw] of Object.entries(envOf(services[name]))) {
+        // Browser origins of the Web UI, not addresses of services.
+        if (key === 'K2_CODEC_CORS_ORIGINS') continue;
         const value = interpolate(raw);
         let host: string;
         let port: number;

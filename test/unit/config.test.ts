@@ -1,6 +1,13 @@
 /** loadConfig: defaults, validation (every problem at once, each naming its key), parseDuration. */
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { CONFIG_KEYS, ConfigError, DEMO_ENV, loadConfig, parseDuration } from '../../config';
+import { CONFIG_KEYS, ConfigError, DEMO_ENV, DEMO_SECRETS, loadConfig, parseDuration, parsePayloadKeys } from '../../config';
+
+/** The demo (secrets may be missing): the rules of one key are tested without the missing-secret problems. */
+const DEMO = { K2_DEMO: 'true' };
+/** The demo without API credentials. */
+const NONE = { ...DEMO, K2_API_AUTH: 'none' };
 
 /** Runs loadConfig and returns its problems (fails the test when it does not throw a ConfigError). */
 function problemsOf(env: Record<string, string>): string[] {
@@ -14,8 +21,8 @@ function problemsOf(env: Record<string, string>): string[] {
 }
 
 describe('loadConfig defaults', () => {
-  it('loads the defaults with K2_API_AUTH=none', () => {
-    const c = loadConfig({ K2_API_AUTH: 'none' });
+  it('loads the defaults in the demo with K2_API_AUTH=none', () => {
+    const c = loadConfig({ ...NONE });
     expect(c.dataDir).toBe(path.resolve('.data'));
     expect(c.logLevel).toBe('info');
     expect(c.temporal).toMatchObject({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'k2-cases', uiPort: 8233 });
@@ -44,7 +51,7 @@ describe('loadConfig defaults', () => {
     expect(c.gkb).toMatchObject({
       url: 'http://127.0.0.1:8092/BatchProcessingService',
       clientId: 'k2-demo',
-      password: 'k2-demo-secret',
+      password: '',
       userId: 'k2-operator',
       timeoutMs: 60_000,
       batchIntervalMs: 3_600_000,
@@ -53,19 +60,31 @@ describe('loadConfig defaults', () => {
       resultHorizonMs: 3 * 86_400_000,
     });
     expect(c.simulators).toMatchObject({ absPort: 8091, gkbPort: 8092, ekoPort: 8093, ekoStatusDelayMs: 5000, faults: '' });
+    expect(c.demo).toBe(true);
+    expect(c.payloadKeys).toEqual([]);
+    expect(c.codec).toEqual({ host: '127.0.0.1', port: 8094, corsOrigins: ['http://127.0.0.1:8233', 'http://localhost:8233'], token: '' });
+    expect(c.temporal.tls).toBeUndefined();
+    expect('tls' in c.temporal).toBe(false);
+    for (const auth of [c.abs.auth, c.eko.auth]) expect(auth).toEqual({ mode: 'none', user: '', password: '', token: '' });
+    for (const tls of [c.abs.tls, c.eko.tls, c.gkb.tls]) expect(tls).toEqual({});
+    expect(c.api).toMatchObject({ maxConcurrent: 256, ratePerClient: 1000, ops: { mode: 'loopback', token: '' } });
   });
 
   it('loads the defaults with a Basic password', () => {
-    const c = loadConfig({ K2_API_PASSWORD: 'correct-horse' });
+    const c = loadConfig({ ...DEMO, K2_API_PASSWORD: 'correct-horse' });
     expect(c.api.auth).toEqual({ mode: 'basic', user: 'eko', password: 'correct-horse', token: '' });
   });
 
-  it('loads DEMO_ENV', () => {
-    expect(loadConfig(DEMO_ENV).api.auth.mode).toBe('none');
+  it('loads DEMO_ENV: the demo, with its own secrets', () => {
+    const c = loadConfig(DEMO_ENV);
+    expect(c.api.auth.mode).toBe('none');
+    expect(c.demo).toBe(true);
+    expect(c.gkb.password).toBe(DEMO_SECRETS.GKB_PASSWORD);
+    expect(c.codec.token).toBe(DEMO_SECRETS.K2_CODEC_TOKEN);
   });
 
   it('treats an empty value as unset', () => {
-    const c = loadConfig({ K2_API_AUTH: 'none', K2_API_PORT: '', LOG_LEVEL: '', GKB_BATCH_INTERVAL: '' });
+    const c = loadConfig({ ...NONE, K2_API_PORT: '', LOG_LEVEL: '', GKB_BATCH_INTERVAL: '' });
     expect(c.api.port).toBe(8080);
     expect(c.logLevel).toBe('info');
     expect(c.gkb.batchIntervalMs).toBe(3_600_000);
@@ -75,7 +94,7 @@ describe('loadConfig defaults', () => {
     const saved = process.env.K2_API_PORT;
     process.env.K2_API_PORT = '9999';
     try {
-      expect(loadConfig({ K2_API_AUTH: 'none' }).api.port).toBe(8080);
+      expect(loadConfig({ ...NONE }).api.port).toBe(8080);
     } finally {
       if (saved === undefined) delete process.env.K2_API_PORT;
       else process.env.K2_API_PORT = saved;
@@ -84,6 +103,7 @@ describe('loadConfig defaults', () => {
 
   it('takes overrides', () => {
     const c = loadConfig({
+      ...DEMO,
       K2_API_AUTH: 'bearer',
       K2_API_TOKEN: 'a-token-of-16-chars',
       K2_DB_CLIENT: 'pg',
@@ -129,7 +149,7 @@ describe('loadConfig validation', () => {
     };
     // The key a problem names: the one that is missing for the two conditional requirements.
     const reportedAs: Record<string, string> = { K2_DB_CLIENT: 'K2_DB_URL', K2_API_AUTH: 'K2_API_PASSWORD' };
-    const problems = problemsOf(bad);
+    const problems = problemsOf({ ...DEMO, ...bad });
     expect(problems).toHaveLength(Object.keys(bad).length);
     for (const key of Object.keys(bad).map((k) => reportedAs[k] ?? k)) {
       expect({ key, reported: problems.some((p) => p.startsWith(key)) }).toEqual({ key, reported: true });
@@ -149,7 +169,7 @@ describe('loadConfig validation', () => {
 
   it('puts every problem in the error message', () => {
     try {
-      loadConfig({ K2_API_PORT: '0', GKB_BATCH_INTERVAL: 'soon' });
+      loadConfig({ ...DEMO, K2_API_PORT: '0', GKB_BATCH_INTERVAL: 'soon' });
       throw new Error('loadConfig accepted a bad configuration');
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
@@ -165,26 +185,26 @@ describe('loadConfig validation', () => {
   });
 
   it('requires a password for basic auth (default mode)', () => {
-    expect(problemsOf({})).toEqual(['K2_API_PASSWORD: at least 8 characters are required when K2_API_AUTH=basic']);
-    expect(problemsOf({ K2_API_PASSWORD: 'short' })).toEqual(['K2_API_PASSWORD: at least 8 characters are required when K2_API_AUTH=basic']);
+    expect(problemsOf(DEMO)).toEqual(['K2_API_PASSWORD: at least 8 characters are required when K2_API_AUTH=basic']);
+    expect(problemsOf({ ...DEMO, K2_API_PASSWORD: 'short' })).toEqual(['K2_API_PASSWORD: at least 8 characters are required when K2_API_AUTH=basic']);
   });
 
   it('requires a token for bearer auth', () => {
-    expect(problemsOf({ K2_API_AUTH: 'bearer' })).toEqual(['K2_API_TOKEN: at least 16 characters are required when K2_API_AUTH=bearer']);
-    expect(problemsOf({ K2_API_AUTH: 'bearer', K2_API_TOKEN: 'too-short' })).toHaveLength(1);
+    expect(problemsOf({ ...DEMO, K2_API_AUTH: 'bearer' })).toEqual(['K2_API_TOKEN: at least 16 characters are required when K2_API_AUTH=bearer']);
+    expect(problemsOf({ ...DEMO, K2_API_AUTH: 'bearer', K2_API_TOKEN: 'too-short' })).toHaveLength(1);
   });
 
   it('rejects an unknown auth mode and DB client', () => {
-    const problems = problemsOf({ K2_API_AUTH: 'digest', K2_DB_CLIENT: 'mysql' });
+    const problems = problemsOf({ ...DEMO, K2_API_AUTH: 'digest', K2_DB_CLIENT: 'mysql' });
     expect(problems).toEqual(
       expect.arrayContaining(['K2_API_AUTH="digest": expected one of basic, bearer, none', 'K2_DB_CLIENT="mysql": expected one of sqlite, pg']),
     );
   });
 
   it('requires a postgres:// URL with pg', () => {
-    expect(problemsOf({ K2_API_AUTH: 'none', K2_DB_CLIENT: 'pg' })).toEqual(['K2_DB_URL: a postgres:// connection string is required when K2_DB_CLIENT=pg']);
-    expect(problemsOf({ K2_API_AUTH: 'none', K2_DB_CLIENT: 'pg', K2_DB_URL: 'mysql://db/k2' })).toHaveLength(1);
-    expect(loadConfig({ K2_API_AUTH: 'none', K2_DB_CLIENT: 'pg', K2_DB_URL: 'postgres://db/k2' }).db.url).toBe('postgres://db/k2');
+    expect(problemsOf({ ...NONE, K2_DB_CLIENT: 'pg' })).toEqual(['K2_DB_URL: a postgres:// connection string is required when K2_DB_CLIENT=pg']);
+    expect(problemsOf({ ...NONE, K2_DB_CLIENT: 'pg', K2_DB_URL: 'mysql://db/k2' })).toHaveLength(1);
+    expect(loadConfig({ ...NONE, K2_DB_CLIENT: 'pg', K2_DB_URL: 'postgres://db/k2' }).db.url).toBe('postgres://db/k2');
   });
 
   it.each([
@@ -218,14 +238,14 @@ describe('loadConfig validation', () => {
     ['GKB_RESULT_HORIZON', '0d'],
     ['GKB_BATCH_MIN_RECORDS', '0'],
   ])('reports %s=%j', (key, value) => {
-    const problems = problemsOf({ K2_API_AUTH: 'none', [key]: value });
+    const problems = problemsOf({ ...NONE, [key]: value });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(new RegExp(`^${key}="`));
   });
 });
 
 describe('loadConfig: the keys of issue 12', () => {
-  const base = { K2_API_AUTH: 'none' };
+  const base = NONE;
 
   it('takes the ABS date format, the local attempt timeout, the outbox attempts and the GKB result horizon', () => {
     const c = loadConfig({ ...base, ABS_DATE_FORMAT: 'YYYY.MM.DD', CASE_LOCAL_ATTEMPT_TIMEOUT: '1500ms', K2_OUTBOX_MAX_ATTEMPTS: '1', GKB_RESULT_HORIZON: '12h' });
@@ -285,5 +305,222 @@ describe('parseDuration', () => {
 
   it.each(['', '10', 'h', '1.5h', '-1s', '5 s', '5S', '1w', '1h30m', 's5', 'PT5S'])('%j is malformed', (text) => {
     expect(parseDuration(text)).toBeUndefined();
+  });
+});
+
+describe('loadConfig: the keys of issue 13', () => {
+  const KEY_A = Buffer.alloc(32, 1).toString('base64');
+  const KEY_B = Buffer.alloc(32, 2).toString('base64');
+  /** Everything a production start needs (outside the demo). */
+  const PRODUCTION = { K2_API_PASSWORD: 'correct-horse', K2_PAYLOAD_KEYS: `k1:${KEY_A}`, GKB_PASSWORD: 'gkb-secret', K2_CODEC_TOKEN: 'a-codec-token-of-24-chars' };
+  let tmp: string;
+  const file = (name: string, text = 'pem'): string => {
+    const f = path.join(tmp, name);
+    fs.writeFileSync(f, text);
+    return f;
+  };
+
+  beforeEach(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-config-'));
+  });
+  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  describe('outside the demo', () => {
+    it('is not the demo unless K2_DEMO=true', () => {
+      expect(loadConfig(PRODUCTION).demo).toBe(false);
+      expect(loadConfig({ ...PRODUCTION, K2_DEMO: 'false' }).demo).toBe(false);
+      expect(problemsOf({ ...PRODUCTION, K2_DEMO: 'yes' })).toEqual(['K2_DEMO="yes": expected one of false, true']);
+    });
+
+    it('loads with every secret given', () => {
+      const c = loadConfig(PRODUCTION);
+      expect(c.payloadKeys).toEqual([{ id: 'k1', key: Buffer.alloc(32, 1) }]);
+      expect(c.gkb.password).toBe('gkb-secret');
+      expect(c.codec.token).toBe('a-codec-token-of-24-chars');
+    });
+
+    it('lists every missing secret together', () => {
+      expect(problemsOf({ K2_API_AUTH: 'none' })).toEqual([
+        "K2_PAYLOAD_KEYS: required outside the demo (the payload codec's keys, or K2_PAYLOAD_KEYS_FILE; K2_DEMO=true only for the demo and the tests)",
+        'K2_CODEC_TOKEN: required outside the demo (the bearer token of the codec server; K2_DEMO=true only for the demo and the tests)',
+        'GKB_PASSWORD: required outside the demo (the GKB HTTP Basic password; K2_DEMO=true only for the demo and the tests)',
+      ]);
+      const all = problemsOf({ ABS_AUTH: 'basic', EKO_AUTH: 'bearer' }).map((p) => p.split(':')[0]);
+      expect(all.sort()).toEqual(['ABS_PASSWORD', 'ABS_USER', 'EKO_TOKEN', 'GKB_PASSWORD', 'K2_API_PASSWORD', 'K2_CODEC_TOKEN', 'K2_PAYLOAD_KEYS']);
+    });
+
+    it('gives no secret a working default', () => {
+      for (const key of ['K2_PAYLOAD_KEYS', 'K2_PAYLOAD_KEYS_FILE', 'K2_CODEC_TOKEN', 'GKB_PASSWORD', 'K2_API_PASSWORD', 'K2_API_TOKEN', 'K2_API_OPS_TOKEN', 'ABS_PASSWORD', 'ABS_TOKEN', 'EKO_PASSWORD', 'EKO_TOKEN'] as const) {
+        expect({ key, default: CONFIG_KEYS[key].default }).toEqual({ key, default: '' });
+      }
+    });
+
+    it('takes the keys from K2_PAYLOAD_KEYS_FILE instead', () => {
+      const c = loadConfig({ ...PRODUCTION, K2_PAYLOAD_KEYS: '', K2_PAYLOAD_KEYS_FILE: file('keys', `new:${KEY_B}\nold:${KEY_A}\n`) });
+      expect(c.payloadKeys.map((k) => k.id)).toEqual(['new', 'old']);
+    });
+  });
+
+  describe('payload keys', () => {
+    it('keeps their order: the first encrypts', () => {
+      const c = loadConfig({ ...NONE, K2_PAYLOAD_KEYS: ` 2026-12:${KEY_B} , 2026-01.a_b-c:${KEY_A}` });
+      expect(c.payloadKeys).toEqual([
+        { id: '2026-12', key: Buffer.alloc(32, 2) },
+        { id: '2026-01.a_b-c', key: Buffer.alloc(32, 1) },
+      ]);
+    });
+
+    it.each([
+      ['a key of 31 bytes', `k1:${Buffer.alloc(31, 1).toString('base64')}`, 'K2_PAYLOAD_KEYS: key "k1" is not the base64 of exactly 32 bytes (AES-256)'],
+      ['a key of 33 bytes', `k1:${Buffer.alloc(33, 1).toString('base64')}`, 'K2_PAYLOAD_KEYS: key "k1" is not the base64 of exactly 32 bytes (AES-256)'],
+      ['a key not in base64', `k1:${'!'.repeat(44)}`, 'K2_PAYLOAD_KEYS: key "k1" is not the base64 of exactly 32 bytes (AES-256)'],
+      ['a key without its padding', `k1:${KEY_A.replace(/=+$/, '')}`, 'K2_PAYLOAD_KEYS: key "k1" is not the base64 of exactly 32 bytes (AES-256)'],
+      ['no key id', KEY_A, 'K2_PAYLOAD_KEYS: entry 1 has no valid key id (expected keyId:base64-of-32-bytes; a key id is 1 to 64 of A-Z a-z 0-9 . _ -)'],
+      ['an empty key id', `k1:${KEY_A},:${KEY_B}`, 'K2_PAYLOAD_KEYS: entry 2 has no valid key id (expected keyId:base64-of-32-bytes; a key id is 1 to 64 of A-Z a-z 0-9 . _ -)'],
+      ['a key id with a space', `my key:${KEY_A}`, 'K2_PAYLOAD_KEYS: entry 1 has no valid key id (expected keyId:base64-of-32-bytes; a key id is 1 to 64 of A-Z a-z 0-9 . _ -)'],
+      ['a key id of 65 characters', `${'k'.repeat(65)}:${KEY_A}`, 'K2_PAYLOAD_KEYS: entry 1 has no valid key id (expected keyId:base64-of-32-bytes; a key id is 1 to 64 of A-Z a-z 0-9 . _ -)'],
+      ['a key id twice', `k1:${KEY_A},k1:${KEY_B}`, 'K2_PAYLOAD_KEYS: key id "k1" appears more than once'],
+      ['only separators', ' , ,', 'K2_PAYLOAD_KEYS: no key given (expected keyId:base64-of-32-bytes,…)'],
+    ])('reports %s, naming the key and never its material', (_what, value, problem) => {
+      const problems = problemsOf({ ...NONE, K2_PAYLOAD_KEYS: value });
+      expect(problems).toEqual([problem]);
+      for (const material of [KEY_A, KEY_B, KEY_A.slice(0, 20), KEY_B.slice(0, 20)]) expect(problems[0]).not.toContain(material);
+    });
+
+    it('accepts a key id of 64 characters', () => {
+      expect(loadConfig({ ...NONE, K2_PAYLOAD_KEYS: `${'k'.repeat(64)}:${KEY_A}` }).payloadKeys).toHaveLength(1);
+    });
+
+    it('refuses both K2_PAYLOAD_KEYS and K2_PAYLOAD_KEYS_FILE', () => {
+      expect(problemsOf({ ...PRODUCTION, K2_PAYLOAD_KEYS_FILE: file('keys', `k2:${KEY_B}`) })).toEqual([
+        'K2_PAYLOAD_KEYS_FILE: set together with K2_PAYLOAD_KEYS; give the keys one way only',
+      ]);
+    });
+
+    it('reports a missing key file and a wrong key in the file, naming the file', () => {
+      const missing = path.join(tmp, 'nope');
+      expect(problemsOf({ ...NONE, K2_PAYLOAD_KEYS_FILE: missing })).toEqual([`K2_PAYLOAD_KEYS_FILE="${missing}": the file does not exist or cannot be read`]);
+      const bad = file('bad', `k1:${KEY_A}\nk2:short\n`);
+      expect(problemsOf({ ...NONE, K2_PAYLOAD_KEYS_FILE: bad })).toEqual([`K2_PAYLOAD_KEYS_FILE ("${bad}"): key "k2" is not the base64 of exactly 32 bytes (AES-256)`]);
+    });
+
+    it('parsePayloadKeys reports every wrong entry and keeps the good ones', () => {
+      const { keys, problems } = parsePayloadKeys(`a:${KEY_A},b:x,c:${KEY_B},a:${KEY_B}`, 'SOURCE');
+      expect(keys.map((k) => k.id)).toEqual(['a', 'c']);
+      expect(problems).toEqual(['SOURCE: key "b" is not the base64 of exactly 32 bytes (AES-256)', 'SOURCE: key id "a" appears more than once']);
+    });
+  });
+
+  describe('TLS files', () => {
+    it('connects to Temporal in clear unless TEMPORAL_TLS=true', () => {
+      expect(loadConfig(NONE).temporal.tls).toBeUndefined();
+      expect(loadConfig({ ...NONE, TEMPORAL_TLS: 'true' }).temporal.tls).toEqual({});
+      expect(problemsOf({ ...NONE, TEMPORAL_TLS: 'yes' })).toEqual(['TEMPORAL_TLS="yes": expected one of false, true']);
+    });
+
+    it('takes a CA alone, or a client certificate with its key, and a server name', () => {
+      const ca = file('ca.pem');
+      const cert = file('cert.pem');
+      const key = file('key.pem');
+      expect(loadConfig({ ...NONE, TEMPORAL_TLS: 'true', TEMPORAL_TLS_CA_FILE: ca }).temporal.tls).toEqual({ caFile: ca });
+      const full = { ...NONE, TEMPORAL_TLS: 'true', TEMPORAL_TLS_CA_FILE: ca, TEMPORAL_TLS_CERT_FILE: cert, TEMPORAL_TLS_KEY_FILE: key, TEMPORAL_TLS_SERVER_NAME: 'temporal.bank.local' };
+      expect(loadConfig(full).temporal.tls).toEqual({ caFile: ca, certFile: cert, keyFile: key, serverName: 'temporal.bank.local' });
+    });
+
+    it('refuses TLS settings while TEMPORAL_TLS is not true (they would be ignored)', () => {
+      expect(problemsOf({ ...NONE, TEMPORAL_TLS_CA_FILE: file('ca.pem'), TEMPORAL_TLS_SERVER_NAME: 'temporal' })).toEqual([
+        'TEMPORAL_TLS_CA_FILE: set, but TEMPORAL_TLS is not true (the connection would not use it)',
+        'TEMPORAL_TLS_SERVER_NAME: set, but TEMPORAL_TLS is not true (the connection would not use it)',
+      ]);
+    });
+
+    it('refuses a server name that is not a host name', () => {
+      expect(problemsOf({ ...NONE, TEMPORAL_TLS: 'true', TEMPORAL_TLS_SERVER_NAME: 'https://temporal' })).toEqual(['TEMPORAL_TLS_SERVER_NAME="https://temporal": expected a host name']);
+    });
+
+    it.each(['TEMPORAL', 'ABS', 'EKO', 'GKB'])('%s: files must exist and be files; certificate and key go together', (prefix) => {
+      const on: Record<string, string> = prefix === 'TEMPORAL' ? { TEMPORAL_TLS: 'true' } : {};
+      const missing = path.join(tmp, 'missing.pem');
+      expect(problemsOf({ ...NONE, ...on, [`${prefix}_TLS_CA_FILE`]: missing })).toEqual([`${prefix}_TLS_CA_FILE="${missing}": the file does not exist or cannot be read`]);
+      expect(problemsOf({ ...NONE, ...on, [`${prefix}_TLS_CA_FILE`]: tmp })).toEqual([`${prefix}_TLS_CA_FILE="${tmp}": not a file`]);
+      expect(problemsOf({ ...NONE, ...on, [`${prefix}_TLS_CERT_FILE`]: file('cert.pem') })).toEqual([
+        `${prefix}_TLS_KEY_FILE: required together with ${prefix}_TLS_CERT_FILE (a client certificate needs its key)`,
+      ]);
+      expect(problemsOf({ ...NONE, ...on, [`${prefix}_TLS_KEY_FILE`]: file('key.pem') })).toEqual([
+        `${prefix}_TLS_CERT_FILE: required together with ${prefix}_TLS_KEY_FILE (a client certificate needs its key)`,
+      ]);
+    });
+
+    it('gives ABS, EKO and GKB their files (relative paths resolved)', () => {
+      const ca = file('ca.pem');
+      const cert = file('cert.pem');
+      const key = file('key.pem');
+      const relativeCa = path.relative(process.cwd(), ca);
+      const c = loadConfig({ ...NONE, ABS_TLS_CA_FILE: relativeCa, EKO_TLS_CERT_FILE: cert, EKO_TLS_KEY_FILE: key, GKB_TLS_CA_FILE: ca, GKB_TLS_CERT_FILE: cert, GKB_TLS_KEY_FILE: key });
+      expect(c.abs.tls).toEqual({ caFile: ca });
+      expect(c.eko.tls).toEqual({ certFile: cert, keyFile: key });
+      expect(c.gkb.tls).toEqual({ caFile: ca, certFile: cert, keyFile: key });
+    });
+  });
+
+  describe('credentials towards ABS and EKO', () => {
+    it.each(['ABS', 'EKO'])('%s: basic needs user and password, bearer a token of 16 characters', (prefix) => {
+      const field = prefix === 'ABS' ? 'abs' : 'eko';
+      expect(loadConfig({ ...NONE, [`${prefix}_AUTH`]: 'basic', [`${prefix}_USER`]: 'k2', [`${prefix}_PASSWORD`]: 'pw' })[field].auth).toEqual({ mode: 'basic', user: 'k2', password: 'pw', token: '' });
+      expect(loadConfig({ ...NONE, [`${prefix}_AUTH`]: 'bearer', [`${prefix}_TOKEN`]: 't'.repeat(16) })[field].auth).toEqual({ mode: 'bearer', user: '', password: '', token: 't'.repeat(16) });
+      expect(problemsOf({ ...NONE, [`${prefix}_AUTH`]: 'basic' })).toEqual([`${prefix}_USER: required when ${prefix}_AUTH=basic`, `${prefix}_PASSWORD: required when ${prefix}_AUTH=basic`]);
+      expect(problemsOf({ ...NONE, [`${prefix}_AUTH`]: 'basic', [`${prefix}_USER`]: 'k2' })).toEqual([`${prefix}_PASSWORD: required when ${prefix}_AUTH=basic`]);
+      expect(problemsOf({ ...NONE, [`${prefix}_AUTH`]: 'bearer', [`${prefix}_TOKEN`]: 't'.repeat(15) })).toEqual([`${prefix}_TOKEN: at least 16 characters are required when ${prefix}_AUTH=bearer`]);
+      expect(problemsOf({ ...NONE, [`${prefix}_AUTH`]: 'digest' })).toEqual([`${prefix}_AUTH="digest": expected one of none, basic, bearer`]);
+    });
+  });
+
+  describe('codec server', () => {
+    it('takes host, port, origins and token', () => {
+      const c = loadConfig({ ...NONE, K2_CODEC_HOST: '0.0.0.0', K2_CODEC_PORT: '18094', K2_CODEC_CORS_ORIGINS: 'https://temporal-ui.bank.local, http://127.0.0.1:18233', K2_CODEC_TOKEN: 'x'.repeat(16) });
+      expect(c.codec).toEqual({ host: '0.0.0.0', port: 18094, corsOrigins: ['https://temporal-ui.bank.local', 'http://127.0.0.1:18233'], token: 'x'.repeat(16) });
+    });
+
+    it.each([
+      ['http://127.0.0.1:8233/', 'K2_CODEC_CORS_ORIGINS: "http://127.0.0.1:8233/" is not an origin such as http://127.0.0.1:8233 (http(s)://host[:port], no path)'],
+      ['https://ui.bank.local/namespaces', 'K2_CODEC_CORS_ORIGINS: "https://ui.bank.local/namespaces" is not an origin such as http://127.0.0.1:8233 (http(s)://host[:port], no path)'],
+      ['localhost:8233', 'K2_CODEC_CORS_ORIGINS: "localhost:8233" is not an origin such as http://127.0.0.1:8233 (http(s)://host[:port], no path)'],
+      ['*', 'K2_CODEC_CORS_ORIGINS: "*" is not an origin such as http://127.0.0.1:8233 (http(s)://host[:port], no path)'],
+      [' , ', 'K2_CODEC_CORS_ORIGINS: at least one origin of the Web UI is required'],
+    ])('refuses the origins %j', (origins, problem) => {
+      expect(problemsOf({ ...NONE, K2_CODEC_CORS_ORIGINS: origins })).toEqual([problem]);
+    });
+
+    it('refuses a short token and a bad port', () => {
+      expect(problemsOf({ ...NONE, K2_CODEC_TOKEN: 'short' })).toEqual(['K2_CODEC_TOKEN: at least 16 characters are required']);
+      expect(problemsOf({ ...NONE, K2_CODEC_PORT: '0' })).toEqual(['K2_CODEC_PORT="0": expected an integer in 1..65535']);
+    });
+  });
+
+  describe('API limits and the operations endpoints', () => {
+    it('takes the limits; a rate of 0 is unlimited', () => {
+      const c = loadConfig({ ...NONE, K2_API_MAX_CONCURRENT: '1', K2_API_RATE_PER_CLIENT: '0' });
+      expect(c.api).toMatchObject({ maxConcurrent: 1, ratePerClient: 0 });
+    });
+
+    it.each([
+      ['K2_API_MAX_CONCURRENT', '0'],
+      ['K2_API_MAX_CONCURRENT', '100001'],
+      ['K2_API_MAX_CONCURRENT', 'many'],
+      ['K2_API_RATE_PER_CLIENT', '-1'],
+      ['K2_API_RATE_PER_CLIENT', '2.5'],
+      ['K2_API_OPS_AUTH', 'basic'],
+    ])('reports %s=%j', (key, value) => {
+      const problems = problemsOf({ ...NONE, [key]: value });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(new RegExp(`^${key}="${value}": expected`));
+    });
+
+    it('guards /metrics and /ready with a token of 16 characters when K2_API_OPS_AUTH=token', () => {
+      expect(loadConfig({ ...NONE, K2_API_OPS_AUTH: 'open' }).api.ops).toEqual({ mode: 'open', token: '' });
+      expect(loadConfig({ ...NONE, K2_API_OPS_AUTH: 'token', K2_API_OPS_TOKEN: 'o'.repeat(16) }).api.ops).toEqual({ mode: 'token', token: 'o'.repeat(16) });
+      expect(problemsOf({ ...NONE, K2_API_OPS_AUTH: 'token' })).toEqual(['K2_API_OPS_TOKEN: at least 16 characters are required when K2_API_OPS_AUTH=token']);
+      expect(problemsOf({ ...NONE, K2_API_OPS_AUTH: 'token', K2_API_OPS_TOKEN: 'o'.repeat(15) })).toHaveLength(1);
+    });
   });
 });

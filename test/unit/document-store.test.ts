@@ -1,14 +1,16 @@
 /**
  * The document store on a temporary SQLite file and folder: content addressing (the same scan is
- * stored once), metadata rows per (case, kind, content), streaming, and clean failure.
+ * stored once), metadata rows per (case, kind, content), streaming, and clean failure; encrypted at
+ * rest with payload keys (plaintext sha256 as the address, old plaintext files, rotation, damage).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createDb, migrate, type Db } from '../../db';
-import { createDocumentStore, DocumentNotFoundError, DocumentRejectedError, type DocumentStore } from '../../documents/store';
+import { FILE_MAGIC, FileDecryptionError, type FileKey } from '../../documents/encryption';
+import { createDocumentStore, DocumentDamagedError, DocumentNotFoundError, DocumentRejectedError, type DocumentStore } from '../../documents/store';
 import { filesBelow } from '../helpers/files';
 
 let dir: string;
@@ -140,4 +142,110 @@ it('open and get: unknown content, and names that are not hashes', async () => {
   expect(() => store.open('../../etc/passwd')).toThrow(TypeError);
   expect(await store.get(unknown)).toBeUndefined();
   expect(await store.get('not-a-hash')).toBeUndefined();
+});
+
+describe('encrypted at rest', () => {
+  const key2024: FileKey = { id: 'k2024', key: randomBytes(32) };
+  const key2025: FileKey = { id: 'k2025', key: randomBytes(32) };
+  const docsDir = () => path.join(dir, 'documents');
+  const fileOf = (sha256: string) => path.join(docsDir(), sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+  /** A scan whose text holds personal data, as a PDF's uncompressed text would. */
+  const personal = Buffer.from('%PDF-1.4\nBT (ИИН 850101300123) Tj (Иванов Иван Иванович) Tj ET\n%%EOF\n', 'utf8');
+  const encrypted = (keys: FileKey[]) => createDocumentStore({ db, dir: docsDir(), fileKeys: keys });
+
+  it('writes ciphertext without the IIN or name, addressed by the plaintext sha256, and reads the plaintext back', async () => {
+    const s = encrypted([key2025]);
+    const ref = await s.put(Readable.from([personal]), meta);
+    expect(ref).toEqual({ sha256: sha(personal), size: personal.length, mediaType: 'application/pdf', fileName: meta.fileName });
+    const onDisk = fs.readFileSync(fileOf(ref.sha256));
+    expect(onDisk.subarray(0, FILE_MAGIC.length)).toEqual(FILE_MAGIC);
+    for (const clear of ['850101300123', 'Иванов', 'Иван Иванович', '%PDF']) expect(onDisk.includes(Buffer.from(clear, 'utf8'))).toBe(false);
+    expect(await readAll(s.open(ref.sha256))).toEqual(personal);
+    expect(tempFiles()).toEqual([]);
+  });
+
+  it('a re-fetched scan is stored once although each encryption differs', async () => {
+    const s = encrypted([key2025]);
+    const first = await s.put(Readable.from([personal]), meta);
+    const onDisk = fs.readFileSync(fileOf(first.sha256));
+    await s.put(Readable.from([personal.subarray(0, 9), personal.subarray(9)]), meta);
+    await s.put(Readable.from([personal]), { ...meta, caseId: 'case-KD0000000002' });
+    expect(storedFiles()).toHaveLength(1);
+    expect(fs.readFileSync(fileOf(first.sha256))).toEqual(onDisk); // kept, not rewritten
+    expect(await db('document_contents').count({ n: '*' })).toEqual([{ n: 1 }]);
+  });
+
+  it('a file written before encryption still reads, and a re-fetch replaces it by its encrypted copy', async () => {
+    const before = await store.put(Readable.from([personal]), meta); // the store without keys: plaintext
+    expect(fs.readFileSync(fileOf(before.sha256))).toEqual(personal);
+    const s = encrypted([key2025]);
+    expect(await readAll(s.open(before.sha256))).toEqual(personal);
+    expect(await s.put(Readable.from([personal]), meta)).toEqual(before);
+    expect(fs.readFileSync(fileOf(before.sha256)).subarray(0, FILE_MAGIC.length)).toEqual(FILE_MAGIC);
+    expect(await readAll(s.open(before.sha256))).toEqual(personal);
+  });
+
+  it('rotation: a file written with the older key reads after a new key comes first; new files use the new key', async () => {
+    const old = await encrypted([key2024]).put(Readable.from([personal]), meta);
+    const rotated = encrypted([key2025, key2024]);
+    expect(await readAll(rotated.open(old.sha256))).toEqual(personal);
+    const fresh = await rotated.put(Readable.from([scan]), { ...meta, fileName: 'second.pdf' });
+    expect(await readAll(encrypted([key2025]).open(fresh.sha256))).toEqual(scan);
+    // The old key retired too early: a clear error naming the key id, not bytes.
+    await expect(readAll(encrypted([key2025]).open(old.sha256))).rejects.toThrow(/key "k2024", which is not among the configured payload keys/);
+  });
+
+  it('a tampered or truncated file is an error, never other bytes', async () => {
+    const s = encrypted([key2025]);
+    const ref = await s.put(Readable.from([personal]), meta);
+    const file = fileOf(ref.sha256);
+    const good = fs.readFileSync(file);
+
+    const flipped = Buffer.from(good);
+    flipped[good.length - 20] ^= 0x01;
+    fs.writeFileSync(file, flipped);
+    await expect(readAll(s.open(ref.sha256))).rejects.toThrow(FileDecryptionError);
+
+    fs.writeFileSync(file, good.subarray(0, good.length - 1));
+    await expect(readAll(s.open(ref.sha256))).rejects.toThrow(/truncated/);
+
+    // Another document's (valid) ciphertext under this name: it decrypts, but is not this content.
+    const other = await s.put(Readable.from([scan]), { ...meta, fileName: 'other.pdf' });
+    fs.copyFileSync(fileOf(other.sha256), file);
+    await expect(readAll(s.open(ref.sha256))).rejects.toThrow(DocumentDamagedError);
+    // The same for a file in clear changed on disk.
+    fs.writeFileSync(file, Buffer.from(personal).fill(0x20, 10, 20));
+    await expect(readAll(s.open(ref.sha256))).rejects.toThrow(DocumentDamagedError);
+  });
+
+  it('streams a large scan through encryption and back with the plaintext sha256', async () => {
+    const chunk = Buffer.alloc(64 * 1024);
+    const hash = createHash('sha256');
+    async function* source() {
+      for (let i = 0; i < 80; i++) {
+        chunk.fill(i % 251);
+        hash.update(chunk);
+        yield Buffer.from(chunk);
+      }
+    }
+    const s = encrypted([key2025]);
+    const ref = await s.put(source(), { ...meta, fileName: 'big.pdf' });
+    expect(ref.sha256).toBe(hash.digest('hex'));
+    expect(fs.statSync(fileOf(ref.sha256)).size).toBeGreaterThan(ref.size); // header and tags: it is the ciphertext
+    const back = createHash('sha256');
+    let size = 0;
+    for await (const c of s.open(ref.sha256)) {
+      back.update(c as Buffer);
+      size += (c as Buffer).length;
+    }
+    expect(size).toBe(ref.size);
+    expect(back.digest('hex')).toBe(ref.sha256);
+  });
+
+  it('without keys (the demo) says so once at start', () => {
+    const warnings: string[] = [];
+    createDocumentStore({ db, dir: docsDir(), logger: { warn: (m) => warnings.push(m) } });
+    createDocumentStore({ db, dir: docsDir(), fileKeys: [key2025], logger: { warn: (m) => warnings.push(m) } });
+    expect(warnings).toEqual(['no payload keys (demo): loan-agreement scans are stored in clear at rest']);
+  });
 });

@@ -3,13 +3,15 @@
  * every answer code, and the same Loan / DemandStatus rules the validators enforce. Served by the real
  * app on an ephemeral port; no Temporal is needed (a lazy client that never connects).
  */
+import fs from 'node:fs';
 import type http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { createApp, MAX_LOANS_PER_REQUEST } from '../../api/app';
 import { ERROR_CODES, ErrorCodeName, MAX_ERROR_TEXT } from '../../api/error-codes';
 import { openApiDocument } from '../../api/openapi';
-import { loadConfig } from '../../config';
+import { DEMO_ENV, loadConfig } from '../../config';
 import { Db, openDb } from '../../db';
 import { DEMAND_STATUSES, formatDemandReference } from '../../domain/demand-status';
 import { generateLoans } from '../../domain/generate';
@@ -18,7 +20,7 @@ import { createLogger } from '../../observability/logger';
 import { Metrics } from '../../observability/metrics';
 
 const SERVICES = '/restapi/services';
-const config = loadConfig({ K2_API_AUTH: 'none', K2_DB_URL: ':memory:' });
+const config = loadConfig({ ...DEMO_ENV, K2_API_AUTH: 'none', K2_DB_URL: ':memory:' });
 
 let db: Db;
 let connection: Connection;
@@ -85,8 +87,8 @@ test('every error code appears: in the answer schema, in the table of the descri
   }
   // What each service can answer is documented under its HTTP status (NOT_FOUND is for other paths).
   const canAnswer: Record<string, ErrorCodeName[]> = {
-    [`${SERVICES}/k2loan_from_eko`]: ['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNAUTHORIZED', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL'],
-    [`${SERVICES}/k2req_status_from_eko`]: ['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNKNOWN_REFERENCE', 'UNKNOWN_STATUS_CODE', 'UNAUTHORIZED', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL'],
+    [`${SERVICES}/k2loan_from_eko`]: ['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNAUTHORIZED', 'TOO_MANY_REQUESTS', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL'],
+    [`${SERVICES}/k2req_status_from_eko`]: ['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNKNOWN_REFERENCE', 'UNKNOWN_STATUS_CODE', 'UNAUTHORIZED', 'TOO_MANY_REQUESTS', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL'],
   };
   const mentioned = new Set<number>();
   for (const [p, names] of Object.entries(canAnswer)) {
@@ -98,7 +100,22 @@ test('every error code appears: in the answer schema, in the table of the descri
       mentioned.add(code);
     }
   }
-  expect(Object.values(ERROR_CODES).filter((e) => !mentioned.has(e.code)).map((e) => e.code)).toEqual([ERROR_CODES.NOT_FOUND.code]);
+  // NOT_FOUND is for other paths, FORBIDDEN for /metrics and /ready only.
+  expect(Object.values(ERROR_CODES).filter((e) => !mentioned.has(e.code)).map((e) => e.code)).toEqual([ERROR_CODES.NOT_FOUND.code, ERROR_CODES.FORBIDDEN.code]);
+  // "Too many requests" says when to come back, on every service.
+  for (const p of Object.keys(canAnswer)) {
+    expect(doc.paths[p].post.responses[String(ERROR_CODES.TOO_MANY_REQUESTS.http)].headers['Retry-After'].schema).toEqual({ type: 'integer', minimum: 1 });
+  }
+});
+
+test("the README's error-code table is ERROR_CODES: every code in order, with its HTTP status and meaning", () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8').replace(/\r\n/g, '\n');
+  const header = '| error_code | HTTP | meaning |\n| --- | --- | --- |\n';
+  const start = readme.indexOf(header);
+  expect(start).toBeGreaterThanOrEqual(0);
+  const rows = readme.slice(start + header.length).split('\n\n')[0].split('\n');
+  // The README may set names in `code`; otherwise the text is the code's own.
+  expect(rows.map((r) => r.replace(/`/g, ''))).toEqual(Object.values(ERROR_CODES).map((e) => `| ${e.code} | ${e.http} | ${e.meaning} |`));
 });
 
 test("the Loan schema's required fields are the fields validateLoans requires, and its properties the fields it reads", () => {

@@ -43,6 +43,9 @@ describe('configTableMarkdown', () => {
     const table = configTableMarkdown();
     expect(table).toContain('| `K2_API_PORT` | `8080` | Port of the K2 HTTP API. |');
     expect(table).toContain('| `K2_API_PASSWORD` | *(empty)* |');
+    // Issue 13: no secret has a working default; the demo is off unless asked for.
+    expect(table).toContain('| `GKB_PASSWORD` | *(empty)* |');
+    expect(table).toContain('| `K2_DEMO` | `false` |');
     expect(table).toContain('debug \\| info \\| warn \\| error.');
     for (const line of table.split('\n')) expect(line.replace(/\\\|/g, '').split('|')).toHaveLength(5);
   });

@@ -72,7 +72,7 @@ test('a case runs to its demand and GKB report, follows PC3-before-PC1, and repo
     const issued = await waitForStatus(handle, (s) => s.gkb.state === 'queued');
     expect(issued).toMatchObject({ stage: 'demand-issued', gkb: { state: 'queued', recordId: '1' }, demand: { status: 'sent' } });
     expect(issued.scan?.sha256).toBe('a'.repeat(64));
-    expect(calls).toEqual(['checkClient', 'listAccounts', 'fetchStatement', 'fetchScan', 'issueDemand', 'sendDemand', 'enqueueGkbReport:90']);
+    expect(calls).toEqual(['checkClient', 'listAccounts', 'fetchDisbursementLine', 'fetchScan', 'issueDemand', 'sendDemand', 'enqueueGkbReport:90']);
 
     await handle.signal(gkbResultSignal, { recordId: '99', outcome: 'rejected', text: 'someone else' });
     await handle.signal(gkbResultSignal, { recordId: '1', outcome: 'accepted', text: 'Создан новый контракт.' });
@@ -206,7 +206,7 @@ test('a loan without agreement date waits until EKO re-sends it with one (gap G1
     const { dbz_date: _omit, ...undated } = loan;
     const handle = await start('KD-G1', { loan: { ...undated, contract_number: 'KD-G1' } });
     const parked = await waitForStatus(handle, (s) => s.attention?.code === 'agreement-date-missing');
-    expect(calls).not.toContain('fetchStatement');
+    expect(calls).not.toContain('fetchDisbursementLine');
     expect(parked.stage).toBe('account-checked');
     await handle.signal(loanUpdatedSignal, { ...loan, contract_number: 'KD-G1', dbz_date: '2020-02-03', overdue_days: 95 });
     const done = await waitForStatus(handle, (s) => s.demand?.status === 'sent');

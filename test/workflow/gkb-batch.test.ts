@@ -168,16 +168,17 @@ test('a batch split in two files is polled for days and its mixed results reach 
       } else {
         expect(s).toMatchObject({ stage: 'reported-to-gkb', gkb: { state: 'accepted' } });
         expect((s.gkb as { result: string }).result).toContain('Создан новый контракт.');
-        expect(s.attention).toBeUndefined();
+        // The sandbox did not know these contracts: an update answered so made GKB create them (G6).
+        expect(s.attention).toMatchObject({ code: 'gkb-new-contract' });
       }
     });
-    const rows = await db('gkb_records').select('contract_code', 'state', 'delivered_at').orderBy('contract_code');
-    expect(rows.map((r) => [r.contract_code, r.state])).toEqual([
-      ['GKB-1', 'accepted'],
-      ['GKB-2', 'rejected'],
-      ['GKB-3', 'accepted'],
-      ['GKB-4', 'rejected'],
-      ['GKB-5', 'accepted'],
+    const rows = await db('gkb_records').select('contract_code', 'state', 'new_contract', 'delivered_at').orderBy('contract_code');
+    expect(rows.map((r) => [r.contract_code, r.state, Boolean(r.new_contract)])).toEqual([
+      ['GKB-1', 'accepted', true],
+      ['GKB-2', 'rejected', false],
+      ['GKB-3', 'accepted', true],
+      ['GKB-4', 'rejected', false],
+      ['GKB-5', 'accepted', true],
     ]);
     expect(rows.every((r) => r.delivered_at)).toBe(true);
     await recordHistory(batch, 'gkb-batch-split-mixed-results');
@@ -257,7 +258,7 @@ test('a package GKB no longer knows fails its file visibly: its cases get the re
   const real = onWorkflowClock(realGkbActivities(gkbUrl));
   const forgetful: GkbActivities = {
     ...real,
-    pollGkbPackage: async ({ packageId }) => {
+    pollGkbPackageStatus: async ({ packageId }) => {
       throw ApplicationFailure.nonRetryable(`GKB ScbBusinessFault PACKAGE_NOT_FOUND: Пакет ${packageId} не найден.`, 'ScbBusinessFault');
     },
   };
