@@ -233,7 +233,6 @@ export function gkbDossierOf(
     phase: 'active',
     overdueDays: kind === 'closure' ? 0 : c.loan.overdue_days,
     debt: kind === 'closure' ? '0.00' : c.loan.debt,
-    outBal: c.disbursement.out_bal,
     creditLimit: c.disbursement.amount,
     currency: c.loan.cur,
     iinbin: c.loan.iinbin,
