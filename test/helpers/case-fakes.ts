@@ -46,6 +46,7 @@ export function fakeCaseActivities(
   let clientFailuresLeft = opts.clientTransientFailures ?? 0;
   let demandSeq = 0;
   let gkbSeq = 0;
+  const recordByReportKey = new Map<string, string>();
   const acts: CaseActivities & Pick<GkbActivities, 'enqueueGkbReport'> & { closeEpisode(input: CloseEpisodeInput): Promise<void> } = {
     async checkClient() {
       calls.push('checkClient');
@@ -88,7 +89,12 @@ export function fakeCaseActivities(
       calls.push(`enqueueGkbReport:${input.dossier.overdueDays}`);
       failIf('enqueueGkbReport');
       if (opts.gkb !== 'queue') return { state: 'not-applicable', reason: 'legal entity: the pawnshop GKB format covers individuals only (G3)' };
+      // One record per report key, as K2's queue (db/gkb.ts): a local activity re-run after a workflow
+      // task that a signal met (UNHANDLED_COMMAND, retried with the signal) must not make a second record.
+      const known = recordByReportKey.get(input.reportKey);
+      if (known) return { state: 'queued', recordId: known };
       const recordId = String(++gkbSeq);
+      recordByReportKey.set(input.reportKey, recordId);
       opts.onQueued?.({ workflowId: input.workflowId, recordId, overdueDays: input.dossier.overdueDays });
       return { state: 'queued', recordId };
     },

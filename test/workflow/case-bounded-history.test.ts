@@ -52,16 +52,10 @@ async function runsOf(workflowId: string, firstRunId: string): Promise<Array<{ r
 
 const recordOf = (s: CaseStatus) => (s.gkb as { recordId?: string }).recordId;
 
-/**
- * Forty days of daily re-sends, not the year the issue asks for: on the time-skipping server a
- * year-long run of this loop stalls at a continue-as-new that a signal meets (the server drops or
- * parks the signal), so it is kept short with a small bound: several continue-as-new, same property.
- */
-const DAYS = 40;
-test('daily re-sends, each accepted by GKB: every run stays under the bound and the last still has the demand, its status, the GKB record and result, the updates', async () => {
+const DAYS = 365;
+test('a year of daily re-sends, each accepted by GKB: every run stays under the bound and the last still has the demand, its status, the GKB record and result, the updates', async () => {
   const bound = 60;
-  // Each queued record, as the GKB queue sees it; the test answers for GKB. No status queries inside
-  // the loop: the time-skipping server stalls a query that meets a continue-as-new for a minute or more.
+  // Each queued record, as the GKB queue sees it; the test answers for GKB.
   const queuedRecords: string[] = [];
   let onQueue: (() => void) | undefined;
   const { acts } = fakeCaseActivities({ gkb: 'queue', onQueued: ({ recordId }) => (queuedRecords.push(recordId), onQueue?.()) });
@@ -78,16 +72,16 @@ test('daily re-sends, each accepted by GKB: every run stays under the bound and 
     await latest.signal(gkbResultSignal, { recordId: '1', outcome: 'accepted', text: 'Контракт обновлен.' });
 
     for (let day = 1; day <= DAYS; day++) {
+      await env.sleep(DAY);
       await latest.signal(loanUpdatedSignal, { ...loan, contract_number: id, overdue_days: 90 + day }, { acceptedSeq: 1 + day });
-      // The case reports the new state once GKB accepted the previous one; GKB accepts it too
+      // EKO's pace: the next re-send comes after the case took this one in (queued its record); a
+      // status query per day instead made the year take over 4 minutes on the time-skipping server.
+      // GKB accepts each record at once, often while the task that queued it is still open
       // (delivered to whichever run waits for it, as a batch does).
       await nextQueued(day + 1);
-      // Lets a continue-as-new decided in that task complete first: the time-skipping server drops a signal that meets it.
-      await new Promise((r) => setTimeout(r, 200));
       await latest.signal(gkbResultSignal, { recordId: String(day + 1), outcome: 'accepted', text: 'Контракт обновлен.' });
-      if (day % 10 === 0) await env.sleep(10 * DAY);
     }
-    const last = await waitFor(latest, (s) => s.overdueDays === 90 + DAYS && s.gkb.state === 'accepted', 1200);
+    const last = await waitFor(latest, (s) => s.overdueDays === 90 + DAYS && s.gkb.state === 'accepted');
     expect(last).toMatchObject({
       stage: 'reported-to-gkb',
       demand: { reference: queued.demand!.reference, status: 'PC1', acceptedByBank: true },
@@ -98,7 +92,7 @@ test('daily re-sends, each accepted by GKB: every run stays under the bound and 
     expect(queuedRecords).toHaveLength(DAYS + 1);
 
     const runs = await runsOf(caseWorkflowId(id), handle.firstExecutionRunId);
-    expect(runs.length).toBeGreaterThan(3);
+    expect(runs.length).toBeGreaterThan(50);
     for (const run of runs) expect(run.events).toBeLessThan(bound);
     await latest.terminate('test done');
   });
