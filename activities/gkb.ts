@@ -3,8 +3,12 @@
  * workflow's claim, build, upload, poll, collect and deliver. Built by a factory that receives
  * the database, the SOAP client and a Temporal client (for delivering results to cases).
  *
- * Files stay on disk under <dataDir>/gkb/<batch>/; only their names and hashes enter history.
+ * A batch's ZIPs are built in a scratch folder on this worker, then kept in the document store's
+ * backend (documents/blobs.ts) by name, `<batch>/<file>.zip`: under <dataDir>/gkb/ (fs, one machine)
+ * or in K2's database (pg), so any worker can upload a file another worker built. Only their names
+ * and hashes enter history.
  */
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -34,7 +38,8 @@ import { FAILURE_TYPES } from '../domain/failures';
 import { GkbDictionary, GkbDossier } from '../domain/gkb/dossier';
 import { mapDossierToContract } from '../domain/gkb/contract-record';
 import { writeBatchFiles } from '../integrations/gkb/batch-file';
-import { FileDecryptionError, readFilePlain, type FileKey } from '../documents/encryption';
+import { createFsBlobs, readBlobPlain, type BlobBackend } from '../documents/blobs';
+import { FileDecryptionError, type FileKey } from '../documents/encryption';
 import { BatchFileInfo, GkbClient, GkbPermanentError, isTransientGkbError, RecordGroupStatus } from '../integrations/gkb/soap-client';
 import type { Logger } from '../observability/logger';
 import { gkbResultSignal } from '../workflows/definitions';
@@ -44,8 +49,13 @@ export interface GkbActivityDeps {
   gkb: GkbClient;
   temporal: Client;
   dictionary: GkbDictionary;
-  /** Folder holding one sub-folder per batch with its XML and ZIP files. */
+  /**
+   * This worker's folder for GKB files: files are built in its `.tmp`, and without `files` they are
+   * kept in it too (one sub-folder per batch).
+   */
   filesDir: string;
+  /** Where the built ZIPs are kept, by `<batch>/<file>` (config.documents.store; default: files under filesDir). */
+  files?: BlobBackend;
   /** config.payloadKeys: the kept ZIPs are encrypted with the first, read with any. None (the demo only): kept in clear. */
   fileKeys?: readonly FileKey[];
   maxRecordsPerFile: number;
@@ -181,6 +191,7 @@ export function createGkbActivities(deps: GkbActivityDeps) {
   if (earlyBatchAt !== deps.batchMinRecords) logger.warn('GKB_BATCH_MIN_RECORDS below a full package; an early batch waits for a full package', { batchMinRecords: deps.batchMinRecords, earlyBatchAt });
   if (!deps.fileKeys?.length) logger.warn('no payload keys (demo): GKB files are kept in clear at rest');
   const detailPage = deps.detailPageSize ?? DETAIL_PAGE;
+  const files = deps.files ?? createFsBlobs(deps.filesDir);
   let lastTrigger = 0;
   // Counting the queue scans every queued record: with tens of thousands queued, counting after
   // each enqueue made every case pay for all the others. So the count is taken only when an early
@@ -307,8 +318,10 @@ export function createGkbActivities(deps: GkbActivityDeps) {
 
     /** Streams the batch's records into validated, zipped files of at most maxRecordsPerFile records. */
     async buildGkbFiles(input: { batchId: string }): Promise<GkbFileProgress[]> {
-      const dir = path.join(deps.filesDir, batchFileLabel(input.batchId));
-      await fs.rm(dir, { recursive: true, force: true }); // a retried build starts clean; same records, same files
+      const label = batchFileLabel(input.batchId);
+      // Built in a scratch folder of this worker (the validator reads the XML from disk), then kept in the store.
+      await fs.mkdir(path.join(deps.filesDir, '.tmp'), { recursive: true });
+      const dir = await fs.mkdtemp(path.join(deps.filesDir, '.tmp', `build-${label}-`));
       let built = 0;
       const records = (async function* () {
         for await (const { record } of claimedRecords(db, input.batchId)) {
@@ -316,18 +329,25 @@ export function createGkbActivities(deps: GkbActivityDeps) {
           yield record;
         }
       })();
-      let files;
+      let written;
       try {
-        files = await writeBatchFiles({ records, dir, baseName: batchFileLabel(input.batchId), maxRecordsPerFile: deps.maxRecordsPerFile, fileKeys: deps.fileKeys });
+        written = await writeBatchFiles({ records, dir, baseName: label, maxRecordsPerFile: deps.maxRecordsPerFile, fileKeys: deps.fileKeys });
       } catch (err) {
+        // The demo (no keys) leaves the XML that failed the XSD for inspection; with keys nothing in clear is left.
+        if (deps.fileKeys?.length) await fs.rm(dir, { recursive: true, force: true });
         // An XSD failure of our own file is a defect or bad data, not a passing fault: stop and show it.
         throw ApplicationFailure.nonRetryable(`GKB file of batch ${input.batchId} not built: ${(err as Error).message}`, 'GkbFileInvalid');
       }
-      for (const f of files) {
-        await assignFile(db, input.batchId, f.fileName, f.contractCodes);
-        await fs.rm(f.xmlPath, { force: true }); // the ZIP is what is uploaded and kept
+      try {
+        for (const f of written) {
+          // The ZIP as written (encrypted with keys) is what is kept and uploaded; a retried build replaces it by name.
+          await files.put(`${label}/${f.fileName}`, createReadStream(f.zipPath));
+          await assignFile(db, input.batchId, f.fileName, f.contractCodes);
+        }
+      } finally {
+        await fs.rm(dir, { recursive: true, force: true });
       }
-      const progress = files.map((f) => ({ fileName: f.fileName, records: f.records, sha256: f.sha256 }));
+      const progress = written.map((f) => ({ fileName: f.fileName, records: f.records, sha256: f.sha256 }));
       await saveBatch(db, input.batchId, 'built', progress);
       return progress;
     },
@@ -336,7 +356,8 @@ export function createGkbActivities(deps: GkbActivityDeps) {
     async uploadGkbFile(input: { batchId: string; fileName: string }): Promise<{ packageId: string; adopted: boolean }> {
       // GKB gets the plaintext ZIP (the sha256 in the batch's progress). A damaged kept file fails the file (retrying will not
       // mend it); a key missing from the configuration (FileKeyUnknownError) is retried until the worker has it again.
-      const file = await readFilePlain(path.join(deps.filesDir, batchFileLabel(input.batchId), input.fileName), deps.fileKeys ?? []).catch((err: Error) => {
+      // A file missing from the store (BlobNotFoundError) is retried: with per-worker folders another worker may hold it.
+      const file = await readBlobPlain(files, `${batchFileLabel(input.batchId)}/${input.fileName}`, deps.fileKeys ?? []).catch((err: Error) => {
         throw err instanceof FileDecryptionError ? ApplicationFailure.nonRetryable(`GKB file ${input.fileName} of batch ${input.batchId} cannot be read: ${err.message}`, 'GkbFileUnreadable') : err;
       });
       const searchFirst = Context.current().info.attempt > 1;

@@ -32,12 +32,23 @@
  * (case_episodes, one join). An item that closed case already applied, or a late re-send of the
  * last overdue item it applied, is stale: marked done (stale_reason, k2_outbox_stale_total) and
  * never started, so it cannot open a second run with a second demand.
+ *
+ * Several API replicas, one outbox: each dispatcher claims the rows it reads (db/outbox.ts
+ * claimLoans: one statement per batch, FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on
+ * SQLite) under a lease of K2_OUTBOX_LEASE, so each row is handed over by exactly one replica at a
+ * time. A row is claimed only when every earlier live row of its contract is ours too, so
+ * per-contract order holds across replicas. The dispatcher renews its claims every third of the
+ * lease, clears them as it marks rows (and gives back the rows it holds back), and starts no call
+ * on a claim it could not renew in time: a crashed replica's rows are taken by another once their
+ * lease has passed, and a live one never races the replica that took them.
  */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db';
 import { staleReason } from '../activities/episodes';
-import { countPending, deadLetterStats, markDispatched, markDispatchFailed, markStale, OutboxRow, pendingLoans } from '../db/outbox';
+import { claimLoans, countPending, deadLetterStats, markDispatched, markDispatchFailed, markStale, OutboxRow, releaseClaims, renewClaims } from '../db/outbox';
 import { caseWorkflowId, CaseSettings, LoanMeta } from '../domain/case';
 import type { Loan } from '../domain/loan';
 import { isZeroMoney } from '../domain/money';
@@ -124,6 +135,13 @@ export function retryDelayMs(attempts: number, baseMs = 1000): number {
 export interface DispatcherOptions {
   /** First wait after Temporal refused an item; doubles per attempt (tests shorten it). */
   retryBaseMs?: number;
+  /** This dispatcher's name in the outbox's claims (default: host, process id and a random part; no personal data). */
+  owner?: string;
+}
+
+/** A dispatcher's claim name: unique per process start, at most 64 characters (loan_outbox.claimed_by). */
+export function dispatcherOwner(): string {
+  return `${os.hostname().slice(0, 40)}-${process.pid}-${randomBytes(4).toString('hex')}`.slice(0, 64);
 }
 
 /** A nudge wakes the idle dispatcher after this delay, so a burst of small commits causes one read. */
@@ -154,6 +172,19 @@ export class OutboxDispatcher {
   private readonly deadLetterOldest;
   private lastDeadLetterCount = 0;
   private readonly retryBaseMs: number;
+
+  // claims (several replicas)
+  readonly owner: string;
+  private readonly leaseMs: number;
+  /** Rows claimed by us and not yet given up: those in memory, and those handed over whose marks are not yet written. */
+  private claims = new Set<number>();
+  /** Rows we claimed and hold back: their claims are cleared with the next marks (so any replica may take them). */
+  private releaseIds: number[] = [];
+  /** Local time until which every claim in `claims` certainly holds (taken before the statement that set the lease). */
+  private claimsValidUntil = 0;
+  /** Start of a claim statement under way (a renewal meanwhile does not cover its rows). */
+  private claimStartedAt?: number;
+  private renewTimer?: NodeJS.Timeout;
 
   // pipeline state
   /** Highest id read so far; reads continue after it. */
@@ -192,6 +223,8 @@ export class OutboxDispatcher {
     options: DispatcherOptions = {},
   ) {
     this.retryBaseMs = options.retryBaseMs ?? 1000;
+    this.owner = options.owner ?? dispatcherOwner();
+    this.leaseMs = config.api.outboxLeaseMs;
     const held = metrics.counter('k2_outbox_dispatch_held_seconds_total', 'Time the dispatcher held back for bursts of EKO requests (intake first).');
     this.intakeFirst = new IntakeFirst(
       { rateLimit: config.api.dispatchHoldRate, maxHoldMs: config.api.dispatchHoldMaxMs, batch: config.api.dispatchBatch },
@@ -214,7 +247,42 @@ export class OutboxDispatcher {
       .then(() => this.client.connection.ensureConnected())
       .catch((err) => this.logger.warn('Temporal not reachable yet; the outbox keeps the loans', { err }));
     void this.recountDeadLetters();
+    this.renewTimer = setInterval(() => void this.renewLease(), Math.max(50, Math.floor(this.leaseMs / 3)));
+    this.renewTimer.unref();
     this.loop = this.run();
+  }
+
+  /** Extends the lease of every row we hold; serialised with the marks, so a row is never renewed after its claim was cleared. */
+  private renewLease(): Promise<void> {
+    const renewal = this.marking.then(async () => {
+      const ids = [...this.claims];
+      if (!ids.length) return;
+      const startedAt = Math.min(Date.now(), this.claimStartedAt ?? Infinity);
+      await renewClaims(this.db, this.owner, ids, this.leaseMs);
+      this.claimsValidUntil = startedAt + this.leaseMs;
+    });
+    this.marking = renewal.catch((err) => this.logger.warn('outbox claims not renewed', { err }));
+    return this.marking;
+  }
+
+  /** Whether our claims still hold long enough to start a call on one (a third of the lease to spare). */
+  private claimsValid(): boolean {
+    return this.claims.size === 0 || Date.now() < this.claimsValidUntil - this.leaseMs / 3;
+  }
+
+  /**
+   * Our claims could not be renewed in time (the database away, or we stalled): another replica may take the rows, so
+   * we start none of them; once the calls in flight ended, we drop them and read again from the start after a back-off.
+   */
+  private leaseLapsed(): void {
+    if (!this.failedSinceReset) this.logger.warn('outbox claims not renewed in time; holding back until they are claimed again', { rows: this.claims.size });
+    this.failedSinceReset = true;
+    if (this.inFlight > 0 || this.queuedRows === 0) return;
+    for (const chain of this.chains.values()) for (const row of chain) this.releaseIds.push(row.id);
+    this.chains.clear();
+    this.ready.length = 0;
+    this.queuedRows = 0;
+    this.claims = new Set(this.doneIds);
   }
 
   private lastDeadLetterRecount = 0;
@@ -252,12 +320,23 @@ export class OutboxDispatcher {
     w?.();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops after the calls in flight ended and their marks are written, and gives back the rows still claimed, so another
+   * replica takes them at once. `releaseClaims: false` leaves them claimed, as a crash would (tests).
+   */
+  async stop(opts: { releaseClaims?: boolean } = {}): Promise<void> {
     this.running = false;
     if (this.nudgeTimer) clearTimeout(this.nudgeTimer);
     this.nudgeTimer = undefined;
     this.wakeNow();
     await this.loop;
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    if (opts.releaseClaims === false) return;
+    const ids = [...new Set([...this.releaseIds, ...[...this.claims].filter((id) => !this.doneIds.includes(id))])];
+    await releaseClaims(this.db, this.owner, ids).catch((err) => this.logger.warn('outbox claims not given back; they pass with their lease', { err }));
+    this.releaseIds = [];
+    this.claims.clear();
   }
 
   /** Waits until woken (a nudge, a finished call) or ms passed. */
@@ -278,6 +357,7 @@ export class OutboxDispatcher {
     let backoffMs = 0;
     while (this.running) {
       try {
+        if (!this.claimsValid()) this.leaseLapsed();
         // Read ahead while fewer than a batch of rows wait (and new rows may exist).
         if (!this.failedSinceReset && this.queuedRows < this.lowWater() && (this.moreMayExist || !this.exhausted)) {
           await this.readMore();
@@ -301,11 +381,11 @@ export class OutboxDispatcher {
           if (!this.exhausted) continue;
           // Drained: the next read starts from the oldest pending row again (on PostgreSQL a row
           // with a lower id can commit after one with a higher id was read).
-          const held = this.heldRows;
           this.startOver();
           if (Date.now() - this.lastDeadLetterRecount >= DEAD_LETTER_RECOUNT_MS) await this.recountDeadLetters();
           if (!this.moreMayExist) {
-            this.pending.set(held);
+            // The whole outbox: rows other replicas hold, or that wait for their next attempt, are not in our memory.
+            this.pending.set(await countPending(this.db));
             await this.idle(IDLE_POLL_MS);
             // after a quiet poll period, look again (rows of another process, retries)
             this.moreMayExist = true;
@@ -351,17 +431,32 @@ export class OutboxDispatcher {
   private async readMore(): Promise<void> {
     const limit = this.config.api.dispatchBatch;
     this.moreMayExist = false;
-    // Marks must be written before a read from the start could see rows already handed over.
-    if (this.cursor === 0) await this.flushMarks();
-    const rows = await pendingLoans(this.db, limit, this.cursor);
-    this.exhausted = rows.length < limit;
+    // Marks must be written before a read from the start could see rows already handed over; and claims we give back
+    // must be cleared before a claim could take them again (else the clearing would undo the new claim).
+    if (this.cursor === 0 || this.releaseIds.length) await this.flushMarks();
+    const startedAt = Date.now();
+    this.claimStartedAt = startedAt;
+    let claim;
+    try {
+      claim = await claimLoans(this.db, this.owner, { limit, leaseMs: this.leaseMs, afterId: this.cursor });
+    } finally {
+      this.claimStartedAt = undefined;
+    }
+    const rows = claim.rows;
+    if (rows.length && this.claims.size === 0) this.claimsValidUntil = startedAt + this.leaseMs;
+    this.exhausted = claim.windowSize < limit;
+    // Rows of the window not taken: another replica holds an earlier row of their contract, or it waits (strict id order).
+    this.heldRows += claim.windowSize - rows.length;
+    this.cursor = Math.max(this.cursor, claim.windowLastId);
     const now = Date.now();
     for (const row of rows) {
+      this.claims.add(row.id);
       this.cursor = Math.max(this.cursor, row.id);
       // A row waiting for its next attempt holds back its contract's later rows (strict id order).
       if (row.nextAttemptAt !== undefined && row.nextAttemptAt > now) this.blocked.add(row.contract_number);
       if (this.blocked.has(row.contract_number)) {
         this.heldRows++;
+        this.giveBack(row.id);
         continue;
       }
       const chain = this.chains.get(row.contract_number);
@@ -379,10 +474,16 @@ export class OutboxDispatcher {
     }
   }
 
-  /** Starts calls for ready contracts while there are free slots. */
+  /** A claimed row we do not hand over now: its claim is cleared with the next marks. */
+  private giveBack(id: number): void {
+    this.claims.delete(id);
+    this.releaseIds.push(id);
+  }
+
+  /** Starts calls for ready contracts while there are free slots (and our claims hold). */
   private pump(): void {
     const max = this.config.api.dispatchConcurrency;
-    while (this.inFlight < max && this.ready.length && this.running && !this.holdsForIntake()) {
+    while (this.inFlight < max && this.ready.length && this.running && this.claimsValid() && !this.holdsForIntake()) {
       const contract = this.ready.shift()!;
       const chain = this.chains.get(contract);
       const row = chain?.[0];
@@ -410,8 +511,11 @@ export class OutboxDispatcher {
       if (this.doneIds.length >= MARK_BATCH) void this.flushMarks().catch((err) => this.logger.error('outbox marks not written', { err }));
       else if (!this.markTimer) this.markTimer = setTimeout(() => void this.flushMarks().catch((err) => this.logger.error('outbox marks not written', { err })), MARK_EVERY_MS);
     }
+    if (outcome === 'done') this.claims.delete(row.id); // its mark (stale, failed, dead) cleared the claim
+    if (outcome === 'held') this.giveBack(row.id);
     if (outcome === 'held' || this.blocked.has(contract)) {
       // keep this contract's later rows behind the failed one: they are read again with it
+      for (const later of chain) this.giveBack(later.id);
       this.queuedRows -= chain.length;
       this.chains.delete(contract);
     } else if (chain.length) this.ready.push(contract);
@@ -479,21 +583,30 @@ export class OutboxDispatcher {
     return 'held';
   }
 
-  /** Writes the pending dispatched marks (one transaction); calls never overlap. */
+  /** Writes the pending dispatched marks (one transaction; clearing their claims) and gives back held rows; calls never overlap. */
   private flushMarks(): Promise<void> {
     if (this.markTimer) clearTimeout(this.markTimer);
     this.markTimer = undefined;
     const ids = this.doneIds;
-    if (!ids.length) return this.marking;
+    const releases = this.releaseIds;
+    if (!ids.length && !releases.length) return this.marking;
     this.doneIds = [];
+    this.releaseIds = [];
+    let marked = false;
     const write = this.marking.then(async () => {
-      await markDispatched(this.db, ids);
-      this.dispatched.inc(undefined, ids.length);
-      if (this.exhausted) this.pending.set(this.queuedRows);
+      if (ids.length) {
+        await markDispatched(this.db, ids);
+        marked = true;
+        for (const id of ids) this.claims.delete(id);
+        this.dispatched.inc(undefined, ids.length);
+        if (this.exhausted) this.pending.set(this.queuedRows);
+      }
+      await releaseClaims(this.db, this.owner, releases);
     });
     this.marking = write.catch((err) => {
       // not written: keep them for the next flush (re-dispatching would also be harmless)
-      this.doneIds.push(...ids);
+      if (!marked) this.doneIds.push(...ids);
+      this.releaseIds.push(...releases);
       throw err;
     }).catch(() => undefined);
     return write;

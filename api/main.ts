@@ -1,4 +1,4 @@
-/** API process: `node dist/api/main.js`. Serves K2's HTTP facade and runs the outbox dispatcher. */
+/** API process: `node dist/api/main.js`. Serves K2's HTTP facade and runs the outbox dispatcher; stops gracefully (api/shutdown.ts). */
 import { loadConfig } from '../config';
 import { openDb } from '../db';
 import { createLogger, logFatal } from '../observability/logger';
@@ -7,6 +7,7 @@ import { encryptingKeyId, lazyClient } from '../temporal/connection';
 import { createApp } from './app';
 import { OutboxDispatcher } from './dispatcher';
 import { ArrivalRate } from './intake-first';
+import { shutdownApi } from './shutdown';
 
 async function main() {
   const config = loadConfig();
@@ -28,12 +29,8 @@ async function main() {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info('api stopping', { signal });
-    server.close();
-    await dispatcher.stop();
-    await temporal.connection.close();
-    await db.destroy();
-    logger.info('api stopped');
+    const closeTemporal = () => temporal.connection.close();
+    await shutdownApi({ server, dispatcher, closeTemporal, closeDb: () => db.destroy(), logger, graceMs: config.api.shutdownGraceMs }, signal);
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -40,6 +40,9 @@ export const CONFIG_KEYS = {
   K2_WORKER_WORKFLOW_SLOTS: { default: '40', doc: 'Workflow tasks the worker runs at once (the Temporal SDK default).' },
   K2_WORKER_INTAKE_BACKLOG: { default: '200', doc: 'Intake first, worker side: while at least this many accepted loans wait in the outbox for their case to start, the worker runs only K2_WORKER_INTAKE_SLOTS workflow tasks at once (0: never).' },
   K2_WORKER_INTAKE_SLOTS: { default: '4', doc: 'Workflow tasks the worker runs at once while the outbox holds that backlog (2 to K2_WORKER_WORKFLOW_SLOTS).' },
+  K2_WORKER_MAX_CACHED_WORKFLOWS: { default: '2000', doc: 'Workflows the worker keeps in memory between their tasks (0 to 1000000). A case waits for statuses for days, so most cases are idle: an evicted one is replayed from its history on its next task. 2000 keeps the active cases cached at the intake rate while bounding memory (the SDK default, a share of the heap, grew the worker to 1.7 GB with 10,000 waiting cases).' },
+  K2_WORKER_SHUTDOWN_GRACE: { default: '30s', doc: 'On SIGTERM the worker stops polling and gives running activities this long to finish before it cancels them (a cancelled activity is retried on another worker).' },
+  K2_WORKER_HEALTH: { default: '127.0.0.1:9465', doc: 'host:port of the worker\'s health endpoint: GET /health (200 while it runs and polls, 503 while it shuts down), GET /ready (ok when Temporal and the database answer, else failed with 503).' },
 
   K2_DB_CLIENT: { default: 'sqlite', doc: 'sqlite | pg.' },
   K2_DB_URL: { default: '', doc: 'PostgreSQL connection string (pg) or SQLite file (sqlite; default <data>/k2.sqlite).' },
@@ -61,6 +64,9 @@ export const CONFIG_KEYS = {
   K2_DISPATCH_HOLD_RATE: { default: '300', doc: 'Intake first: the dispatcher starts no case while EKO requests arrive at this many per second or more (0: never holds).' },
   K2_DISPATCH_HOLD_MAX: { default: '5s', doc: 'The longest the dispatcher holds back in a row; then it hands over one batch before holding again.' },
   K2_OUTBOX_MAX_ATTEMPTS: { default: '10', doc: 'Failed hand-overs to Temporal of one outbox item before it moves to the dead letters (an integer, at least 1).' },
+  K2_OUTBOX_LEASE: { default: '30s', doc: 'How long an API replica\'s claim on outbox rows lasts; rows claimed by a replica that died are taken over by another after it.' },
+  K2_API_SHUTDOWN_GRACE: { default: '10s', doc: 'On SIGTERM the API stops accepting connections and waits this long for open requests before it closes them; then it stops the dispatcher and closes the database.' },
+  K2_DOCUMENT_STORE: { default: 'fs', doc: 'fs | pg: where documents and GKB files are kept (fs: the folder under K2_DATA_DIR, one machine only; pg: K2\'s PostgreSQL database, reachable from every worker).' },
 
   ABS_GET_CLI_URL: { default: 'http://127.0.0.1:8091/abs/client', doc: 'ABS client-info service (abs_get_cli_url).' },
   ABS_GET_ACC_URL: { default: 'http://127.0.0.1:8091/abs/accounts', doc: 'ABS account-list service (abs_get_acc_url).' },
@@ -142,6 +148,8 @@ export interface PayloadKey {
   key: Buffer;
 }
 export const OPS_AUTH_MODES = ['loopback', 'token', 'open'] as const;
+/** Where documents and GKB files live: fs (one machine) or pg (every worker reaches it). */
+export const DOCUMENT_STORES = ['fs', 'pg'] as const;
 
 export interface Config {
   dataDir: string;
@@ -161,7 +169,18 @@ export interface Config {
     tls?: TlsFiles & { serverName?: string };
   };
   db: { client: 'sqlite' | 'pg'; url: string };
-  worker: { workflowSlots: number; intakeBacklog: number; intakeSlots: number };
+  worker: {
+    workflowSlots: number;
+    intakeBacklog: number;
+    intakeSlots: number;
+    /** Workflows kept in the worker's cache (maxCachedWorkflows). */
+    maxCachedWorkflows: number;
+    /** How long running activities may go on after SIGTERM. */
+    shutdownGraceMs: number;
+    /** host:port of GET /health and /ready. */
+    health: string;
+  };
+  documents: { store: (typeof DOCUMENT_STORES)[number] };
   api: {
     host: string;
     port: number;
@@ -180,6 +199,10 @@ export interface Config {
     dispatchHoldMaxMs: number;
     /** Failed hand-overs to Temporal of one outbox item before it moves to the dead letters. */
     outboxMaxAttempts: number;
+    /** How long a replica's claim on outbox rows lasts. */
+    outboxLeaseMs: number;
+    /** How long open requests may go on after SIGTERM. */
+    shutdownGraceMs: number;
   };
   abs: {
     clientUrl: string;
@@ -422,7 +445,11 @@ export function loadConfig(env: Env = process.env): Config {
       workflowSlots: int('K2_WORKER_WORKFLOW_SLOTS', 2, 10_000),
       intakeBacklog: int('K2_WORKER_INTAKE_BACKLOG', 0, 10_000_000),
       intakeSlots: int('K2_WORKER_INTAKE_SLOTS', 2, 10_000),
+      maxCachedWorkflows: int('K2_WORKER_MAX_CACHED_WORKFLOWS', 0, 1_000_000),
+      shutdownGraceMs: duration('K2_WORKER_SHUTDOWN_GRACE'),
+      health: get('K2_WORKER_HEALTH'),
     },
+    documents: { store: oneOf('K2_DOCUMENT_STORE', DOCUMENT_STORES) },
     api: {
       host: get('K2_API_HOST'),
       port: port('K2_API_PORT'),
@@ -437,6 +464,8 @@ export function loadConfig(env: Env = process.env): Config {
       dispatchHoldRate: int('K2_DISPATCH_HOLD_RATE', 0, 1_000_000),
       dispatchHoldMaxMs: duration('K2_DISPATCH_HOLD_MAX'),
       outboxMaxAttempts: int('K2_OUTBOX_MAX_ATTEMPTS', 1, 1_000_000),
+      outboxLeaseMs: duration('K2_OUTBOX_LEASE'),
+      shutdownGraceMs: duration('K2_API_SHUTDOWN_GRACE'),
     },
     abs: {
       clientUrl: url('ABS_GET_CLI_URL'),
@@ -482,6 +511,9 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (!/^[\w.-]+:\d+$/.test(config.temporal.address)) problems.push(`TEMPORAL_ADDRESS="${config.temporal.address}": expected host:port`);
   if (!/^[\w.-]+:\d+$/.test(config.temporal.workerMetrics)) problems.push(`K2_WORKER_METRICS="${config.temporal.workerMetrics}": expected host:port`);
+  if (!/^[\w.-]+:\d+$/.test(config.worker.health)) problems.push(`K2_WORKER_HEALTH="${config.worker.health}": expected host:port`);
+  // The pg store keeps documents in K2's database: there is none with SQLite to share between machines.
+  if (config.documents.store === 'pg' && config.db.client !== 'pg') problems.push('K2_DOCUMENT_STORE="pg": requires K2_DB_CLIENT=pg (documents are kept in K2\'s PostgreSQL database)');
   const { workflowSlots, intakeSlots } = config.worker;
   if (workflowSlots >= 2 && intakeSlots > workflowSlots) problems.push(`K2_WORKER_INTAKE_SLOTS="${intakeSlots}": at most K2_WORKER_WORKFLOW_SLOTS (${workflowSlots})`);
   problems.push(...crossProblems(config, problems, get));

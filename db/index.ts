@@ -73,8 +73,74 @@ const migrationSource: Knex.MigrationSource<string> = {
   getMigration: async (name) => migrations[name],
 };
 
+/**
+ * Brings the schema up to date under a lock, so that processes starting at once on a fresh database
+ * (the worker and every API replica run this) do not race knex's own set-up: without it two of them
+ * create knex_migrations at the same moment and one dies with "already exists". A process that finds
+ * the migrations running waits for them, then finds nothing left to do.
+ */
 export async function migrate(db: Db): Promise<void> {
-  await db.migrate.latest({ migrationSource });
+  await withMigrationLock(db, () => db.migrate.latest({ migrationSource }));
+}
+
+/** How long a process waits for another's migrations before it gives up (start-up fails with a clear error). */
+const MIGRATION_LOCK_WAIT_MS = 10 * 60_000;
+/** PostgreSQL advisory lock key (first half; the second is the schema's hash, so schemas migrate independently). */
+const PG_MIGRATION_LOCK = 0x4b32;
+
+function withMigrationLock<T>(db: Db, fn: () => Promise<T>): Promise<T> {
+  return isSqlite(db) ? withSqliteMigrationLock(db, fn) : withPgMigrationLock(db, fn);
+}
+
+/**
+ * PostgreSQL: a session advisory lock, held on one connection of the pool around the migrations (which
+ * run on others). It dies with its session, so a process killed while migrating leaves no lock behind.
+ */
+async function withPgMigrationLock<T>(db: Db, fn: () => Promise<T>): Promise<T> {
+  const conn = await db.client.acquireConnection();
+  try {
+    await db.raw('select pg_advisory_lock(?, hashtext(current_schema()))', [PG_MIGRATION_LOCK]).connection(conn);
+    try {
+      return await fn();
+    } finally {
+      await db.raw('select pg_advisory_unlock(?, hashtext(current_schema()))', [PG_MIGRATION_LOCK]).connection(conn);
+    }
+  } finally {
+    await db.client.releaseConnection(conn);
+  }
+}
+
+/**
+ * SQLite: an exclusive transaction on a lock file beside the database (`<file>.migrations-lock`), held
+ * around the migrations. The database itself cannot be the lock (the migrations must write it), and an
+ * OS file lock, unlike a marker file, goes away with a killed process. Waiters poll without blocking
+ * the event loop.
+ */
+async function withSqliteMigrationLock<T>(db: Db, fn: () => Promise<T>): Promise<T> {
+  const filename = (db.client.config.connection as { filename: string }).filename;
+  if (filename === ':memory:') return fn();
+  const Database = require('better-sqlite3') as new (file: string, opts?: { timeout?: number }) => { exec(sql: string): void; close(): void };
+  const lock = new Database(`${filename}.migrations-lock`, { timeout: 0 });
+  try {
+    const giveUpAt = Date.now() + MIGRATION_LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        lock.exec('BEGIN EXCLUSIVE');
+        break;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+        if (Date.now() > giveUpAt) throw new Error(`the database migrations of another process did not finish within ${MIGRATION_LOCK_WAIT_MS / 60_000} minutes`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      lock.exec('COMMIT');
+    }
+  } finally {
+    lock.close();
+  }
 }
 
 /** Opens the database and brings its schema up to date. */

@@ -16,6 +16,10 @@
  * next_attempt_at; after K2_OUTBOX_MAX_ATTEMPTS refusals it is a dead letter (dead_at) until an
  * operator requeues it (scripts/outbox.ts). A row its closed case already had is marked done with
  * a stale_reason instead of being sent (api/dispatcher.ts, case_episodes).
+ *
+ * Several API replicas may dispatch one outbox: a dispatcher claims a batch of rows (claimed_by,
+ * lease_until; claimLoans), renews the claims while it holds them and clears them as it marks the
+ * rows. A crashed replica's rows are claimed by another once their lease has passed.
  */
 import crypto from 'node:crypto';
 import { isSqlite, type Db } from './index';
@@ -70,17 +74,23 @@ function toRows(loans: Loan[], requestId: string, receivedAt: string): InsertRow
 // --- SQLite: the raw better-sqlite3 connection ------------------------------------------------------
 
 interface SqliteStatement {
-  run(...params: unknown[]): unknown;
+  run(...params: unknown[]): { changes: number };
+  all(...params: unknown[]): Array<Record<string, unknown>>;
 }
+/** better-sqlite3's transaction function: called plainly it runs in BEGIN (DEFERRED); `.immediate` in BEGIN IMMEDIATE. */
+type SqliteTransactionFn<F> = F & { immediate: F };
 interface SqliteConnection {
   prepare(sql: string): SqliteStatement;
-  transaction<F extends (...args: never[]) => unknown>(fn: F): F;
+  transaction<F extends (...args: never[]) => unknown>(fn: F): SqliteTransactionFn<F>;
 }
 
 interface Prepared {
   insert: SqliteStatement;
   insertMany: (rows: InsertRow[]) => void;
   markMany: (ids: number[], at: string) => void;
+  claim: SqliteTransactionFn<(p: ClaimParams) => ClaimResult>;
+  renew: SqliteTransactionFn<(ids: number[], owner: string, until: string) => number>;
+  release: SqliteTransactionFn<(ids: number[], owner: string) => void>;
 }
 const preparedByConnection = new WeakMap<object, Prepared>();
 
@@ -90,7 +100,11 @@ function prepared(conn: SqliteConnection): Prepared {
     const insert = conn.prepare(
       'insert into loan_outbox (contract_number, payload, payload_sha256, request_id, received_at) values (@contract_number, @payload, @payload_sha256, @request_id, @received_at)',
     );
-    const mark = conn.prepare('update loan_outbox set dispatched_at = ? where id = ?');
+    const mark = conn.prepare('update loan_outbox set dispatched_at = ?, claimed_by = null, lease_until = null where id = ?');
+    const window = conn.prepare(sqliteClaimWindowSql);
+    const take = conn.prepare('update loan_outbox set claimed_by = @owner, lease_until = @until where id in (select value from json_each(@ids))');
+    const renewOne = conn.prepare('update loan_outbox set lease_until = ? where id = ? and claimed_by = ? and dispatched_at is null');
+    const releaseOne = conn.prepare('update loan_outbox set claimed_by = null, lease_until = null where id = ? and claimed_by = ?');
     p = {
       insert,
       // better-sqlite3's transaction(): BEGIN … COMMIT, ROLLBACK (and rethrow) when fn throws.
@@ -99,6 +113,21 @@ function prepared(conn: SqliteConnection): Prepared {
       }),
       markMany: conn.transaction((ids: number[], at: string) => {
         for (const id of ids) mark.run(at, id);
+      }),
+      // In BEGIN IMMEDIATE (claim.immediate): the write lock is held from the window's read to the claim, so no other process claims in between.
+      claim: conn.transaction((params: ClaimParams): ClaimResult => {
+        const rows = window.all({ after: params.afterId, now: params.now, owner: params.owner, limit: params.limit });
+        const taken = rows.filter((r) => !r.blocked);
+        if (taken.length) take.run({ owner: params.owner, until: params.until, ids: JSON.stringify(taken.map((r) => Number(r.id))) });
+        return { rows: taken.map(toOutboxRow), windowSize: rows.length, windowLastId: rows.length ? Number(rows[rows.length - 1].id) : params.afterId };
+      }),
+      renew: conn.transaction((ids: number[], owner: string, until: string) => {
+        let n = 0;
+        for (const id of ids) n += renewOne.run(until, id, owner).changes;
+        return n;
+      }),
+      release: conn.transaction((ids: number[], owner: string) => {
+        for (const id of ids) releaseOne.run(id, owner);
       }),
     };
     preparedByConnection.set(conn, p);
@@ -190,7 +219,9 @@ export async function enqueueLoans(db: Db, loans: Loan[], requestId: string, now
   });
 }
 
-const epochMs = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : new Date(v as string | Date).getTime());
+function epochMs(v: unknown): number | undefined {
+  return v === null || v === undefined ? undefined : new Date(v as string | Date).getTime();
+}
 
 /**
  * The oldest live rows (not dispatched, not dead), with afterId only rows after it, each with its
@@ -204,25 +235,145 @@ export async function pendingLoans(db: Db, limit: number, afterId = 0): Promise<
     .orderBy('o.id')
     .limit(limit)
     .select('o.id', 'o.contract_number', 'o.payload', 'o.payload_sha256', 'o.attempts', 'o.next_attempt_at', 'e.contract_number as episode_of', 'e.closed_seq', 'e.last_overdue_sha256');
-  return rows.map((r) => ({
-    id: Number(r.id),
-    contract_number: r.contract_number,
-    loan: JSON.parse(r.payload),
-    payload_sha256: r.payload_sha256,
-    attempts: r.attempts,
-    nextAttemptAt: epochMs(r.next_attempt_at),
-    episode: r.episode_of ? { closedSeq: r.closed_seq === null ? undefined : Number(r.closed_seq), lastOverdueSha256: r.last_overdue_sha256 ?? undefined } : undefined,
-  }));
+  return rows.map(toOutboxRow);
 }
 
-/** Marks rows as handed to Temporal, all in one transaction. */
+/** A row as read with its contract's closed episode (pendingLoans, claimLoans). */
+function toOutboxRow(r: Record<string, unknown>): OutboxRow {
+  return {
+    id: Number(r.id),
+    contract_number: r.contract_number as string,
+    loan: JSON.parse(r.payload as string),
+    payload_sha256: r.payload_sha256 as string,
+    attempts: Number(r.attempts),
+    nextAttemptAt: epochMs(r.next_attempt_at),
+    episode: r.episode_of ? { closedSeq: r.closed_seq === null ? undefined : Number(r.closed_seq), lastOverdueSha256: (r.last_overdue_sha256 as string | null) ?? undefined } : undefined,
+  };
+}
+
+// --- claims: several dispatchers on one outbox -------------------------------------------------------
+
+/** What one claim took: its rows (oldest first), and the window of rows it looked at (a cursor moves past it). */
+export interface ClaimResult {
+  rows: OutboxRow[];
+  /** How many claimable rows the claim looked at (taken or not): fewer than the limit means none lie after them. */
+  windowSize: number;
+  /** The highest id in that window (afterId when it was empty): the next claim of this pass reads after it. */
+  windowLastId: number;
+}
+
+interface ClaimParams {
+  owner: string;
+  afterId: number;
+  limit: number;
+  now: string;
+  until: string;
+}
+
+/**
+ * The claim's rules, one SQL text for both databases (p names a parameter, leaseNow is the clock leases are read by).
+ * A row is claimable when it is live, not waiting for its next attempt, and unclaimed, its lease passed, or already ours.
+ */
+function claimableSql(p: (name: string) => string, leaseNow: string): string {
+  return `o.dispatched_at IS NULL AND o.dead_at IS NULL AND o.id > ${p('after')}
+    AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ${p('now')})
+    AND (o.claimed_by IS NULL OR o.lease_until IS NULL OR o.lease_until <= ${leaseNow} OR o.claimed_by = ${p('owner')})`;
+}
+
+/**
+ * Whether window row w must wait (per-contract order): its contract has an earlier live row outside the window that is not
+ * ours under a valid lease, i.e. claimed by another dispatcher, waiting for its next attempt, or not yet taken by anyone.
+ */
+function blockedSql(p: (name: string) => string, leaseNow: string): string {
+  return `EXISTS (SELECT 1 FROM loan_outbox e WHERE e.contract_number = w.contract_number AND e.id < w.id
+    AND e.dispatched_at IS NULL AND e.dead_at IS NULL AND e.id NOT IN (SELECT id FROM win)
+    AND (e.claimed_by IS NULL OR e.claimed_by <> ${p('owner')} OR e.lease_until IS NULL OR e.lease_until <= ${leaseNow}
+      OR (e.next_attempt_at IS NOT NULL AND e.next_attempt_at > ${p('now')})))`;
+}
+
+const sqliteParam = (name: string) => `@${name}`;
+const sqliteClaimWindowSql = `WITH win AS (SELECT o.id, o.contract_number FROM loan_outbox o WHERE ${claimableSql(sqliteParam, '@now')} ORDER BY o.id LIMIT @limit)
+  SELECT o.id, o.contract_number, o.payload, o.payload_sha256, o.attempts, o.next_attempt_at,
+    ep.contract_number AS episode_of, ep.closed_seq, ep.last_overdue_sha256, ${blockedSql(sqliteParam, '@now')} AS blocked
+  FROM win w JOIN loan_outbox o ON o.id = w.id LEFT JOIN case_episodes ep ON ep.contract_number = o.contract_number ORDER BY o.id`;
+
+/**
+ * PostgreSQL: one statement per batch. The window is locked FOR UPDATE SKIP LOCKED, so two dispatchers claiming at once
+ * never take the same row (and never wait for each other); rows a concurrent claim holds are skipped, and a later row of
+ * their contract is then blocked by them (blockedSql). Leases are read and written by the database's clock, the one
+ * clock all replicas share.
+ */
+const pgParam = (name: string) => `:${name}`;
+const pgLeaseUntil = "now() + CAST(:leaseMs AS integer) * interval '1 millisecond'";
+const pgClaimSql = `WITH win AS (
+    SELECT o.id, o.contract_number FROM loan_outbox o WHERE ${claimableSql(pgParam, 'now()')} ORDER BY o.id LIMIT :limit FOR UPDATE SKIP LOCKED
+  ), taken AS (
+    UPDATE loan_outbox c SET claimed_by = :owner, lease_until = ${pgLeaseUntil}
+    FROM win w WHERE c.id = w.id AND NOT ${blockedSql(pgParam, 'now()')}
+    RETURNING c.id, c.contract_number, c.payload, c.payload_sha256, c.attempts, c.next_attempt_at
+  ), summary AS (SELECT count(*) AS window_size, max(id) AS window_last_id FROM win)
+  SELECT s.window_size, s.window_last_id, t.*, ep.contract_number AS episode_of, ep.closed_seq, ep.last_overdue_sha256
+  FROM summary s LEFT JOIN taken t ON true LEFT JOIN case_episodes ep ON ep.contract_number = t.contract_number ORDER BY t.id`;
+
+/**
+ * Claims for `owner` up to `limit` of the oldest claimable rows after afterId, for leaseMs, each with its contract's last
+ * closed episode. Per-contract order holds across dispatchers: a row is taken only when every earlier live row of its
+ * contract is in the same claim or already ours. Rows we hold stay claimable by us (a pass from the start takes them again).
+ */
+export async function claimLoans(db: Db, owner: string, opts: { limit: number; leaseMs: number; afterId?: number; now?: Date }): Promise<ClaimResult> {
+  const now = opts.now ?? new Date();
+  const afterId = opts.afterId ?? 0;
+  if (isSqlite(db)) {
+    const params: ClaimParams = { owner, afterId, limit: opts.limit, now: now.toISOString(), until: new Date(now.getTime() + opts.leaseMs).toISOString() };
+    return withConnection(db, (conn) => prepared(conn).claim.immediate(params));
+  }
+  const result = await db.raw(pgClaimSql, { owner, after: afterId, limit: opts.limit, now: now.toISOString(), leaseMs: Math.round(opts.leaseMs) });
+  const rows: Array<Record<string, unknown>> = result.rows;
+  const summary = rows[0] ?? {};
+  return {
+    rows: rows.filter((r) => r.id !== null && r.id !== undefined).map(toOutboxRow),
+    windowSize: Number(summary.window_size ?? 0),
+    windowLastId: summary.window_last_id === null || summary.window_last_id === undefined ? afterId : Number(summary.window_last_id),
+  };
+}
+
+/** Extends owner's claims on these rows by leaseMs from now; returns how many were still ours (a lost one was taken after its lease). */
+export async function renewClaims(db: Db, owner: string, ids: number[], leaseMs: number, now = new Date()): Promise<number> {
+  if (!ids.length) return 0;
+  if (isSqlite(db)) return withConnection(db, (conn) => prepared(conn).renew.immediate(ids, owner, new Date(now.getTime() + leaseMs).toISOString()));
+  let renewed = 0;
+  await db.transaction(async (trx) => {
+    for (let i = 0; i < ids.length; i += 500) {
+      const n = await trx('loan_outbox')
+        .whereIn('id', ids.slice(i, i + 500))
+        .andWhere('claimed_by', owner)
+        .whereNull('dispatched_at')
+        .update({ lease_until: trx.raw("now() + CAST(? AS integer) * interval '1 millisecond'", [Math.round(leaseMs)]) });
+      renewed += Number(n);
+    }
+  });
+  return renewed;
+}
+
+/** Gives up owner's claims on these rows (not handed over): any dispatcher may take them at once. */
+export async function releaseClaims(db: Db, owner: string, ids: number[]): Promise<void> {
+  if (!ids.length) return;
+  if (isSqlite(db)) return withConnection(db, (conn) => prepared(conn).release.immediate(ids, owner));
+  await db.transaction(async (trx) => {
+    for (let i = 0; i < ids.length; i += 500) {
+      await trx('loan_outbox').whereIn('id', ids.slice(i, i + 500)).andWhere('claimed_by', owner).update({ claimed_by: null, lease_until: null });
+    }
+  });
+}
+
+/** Marks rows as handed to Temporal (and clears their claims), all in one transaction. */
 export async function markDispatched(db: Db, ids: number[], now = new Date()): Promise<void> {
   if (!ids.length) return;
   const at = now.toISOString();
   if (isSqlite(db)) return withConnection(db, (conn) => prepared(conn).markMany(ids, at));
   await db.transaction(async (trx) => {
     for (let i = 0; i < ids.length; i += 500) {
-      await trx('loan_outbox').whereIn('id', ids.slice(i, i + 500)).update({ dispatched_at: at });
+      await trx('loan_outbox').whereIn('id', ids.slice(i, i + 500)).update({ dispatched_at: at, claimed_by: null, lease_until: null });
     }
   });
 }
@@ -233,7 +384,8 @@ export async function markDispatched(db: Db, ids: number[], now = new Date()): P
  * the dead letters.
  */
 export async function markDispatchFailed(db: Db, id: number, error: string, opts: { retryAt?: Date; dead?: boolean; now?: Date } = {}): Promise<void> {
-  const update: Record<string, unknown> = { attempts: db.raw('attempts + 1'), last_error: error.slice(0, 1000) };
+  // The claim ends with the attempt: a row that waits is taken again by whichever dispatcher comes first after its wait.
+  const update: Record<string, unknown> = { attempts: db.raw('attempts + 1'), last_error: error.slice(0, 1000), claimed_by: null, lease_until: null };
   if (opts.retryAt) update.next_attempt_at = opts.retryAt.toISOString();
   if (opts.dead) update.dead_at = (opts.now ?? new Date()).toISOString();
   await db('loan_outbox').where({ id }).update(update);
@@ -244,7 +396,7 @@ export type StaleReason = 'applied-before-close' | 'resent-after-close';
 
 /** Marks a row done as stale: it leaves the pending list like a dispatched one, with its reason. */
 export async function markStale(db: Db, id: number, reason: StaleReason, now = new Date()): Promise<void> {
-  await db('loan_outbox').where({ id }).whereNull('dispatched_at').update({ dispatched_at: now.toISOString(), stale_reason: reason });
+  await db('loan_outbox').where({ id }).whereNull('dispatched_at').update({ dispatched_at: now.toISOString(), stale_reason: reason, claimed_by: null, lease_until: null });
 }
 
 /** A dead letter as operators see it: references and counts only, never the loan's personal data. */

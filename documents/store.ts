@@ -1,33 +1,34 @@
 /**
  * The document store: scans of loan agreements (ДБЗ) and other evidence of a case's dossier.
  *
- * Documents never enter workflow history (DOMAIN.md §2 stage 4): the bytes live in files named by
- * their sha256 (`<dir>/ab/cd/<sha256>`), the metadata in the database, and only the small
+ * Documents never enter workflow history (DOMAIN.md §2 stage 4): the bytes are stored by their
+ * sha256 (name `ab/cd/<sha256>`) in the backend config.documents.store picks (documents/blobs.ts,
+ * documents/README.md): fs, files under `dir` (`<dir>/ab/cd/<sha256>`, one machine), or pg, chunks
+ * in K2's database that every worker reaches. The metadata lives in the database, and only the small
  * DocumentRef travels through the case.
  *
  *  - Content-addressed: the same bytes are stored once, whichever case or retry brings them.
- *  - Streaming: bytes go from the source stream to a temp file while being hashed; nothing holds a
- *    whole file in memory. The temp file is synced and then renamed into place, so a file under its
- *    final name is always complete (rename is atomic within one file system; the temp folder is
- *    inside `dir` for that reason).
- *  - The metadata row is written after the file, so a row never points to a missing file. A crash
- *    between the two leaves at most an unreferenced file, which is harmless (a retry finds it in place).
+ *  - Streaming: bytes go from the source stream into the backend's staging (a temp file, or chunk
+ *    rows no name points at) while being hashed; nothing holds a whole file in memory. Once the hash
+ *    is known the staged bytes are committed under their name atomically, so a name always holds
+ *    complete bytes.
+ *  - The metadata row is written after the bytes, so a row never points to missing bytes. A crash
+ *    between the two leaves at most unreferenced bytes, which is harmless (a retry finds them in place).
  *  - Encrypted at rest (issue 13; documents/encryption.ts) with the first of `fileKeys`
  *    (config.payloadKeys); the sha256 is over the plaintext, so the same scan fetched again is still
  *    stored once. Reading decrypts chunk by chunk with whichever key the file names, reads a file
  *    written before encryption as it is, and checks the sha256 at the end: a damaged, truncated or
  *    swapped file is an error, never other bytes. Without keys (the demo only) files stay plaintext.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
-import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Db } from '../db';
 import type { DocumentRef } from '../domain/case';
 import type { Logger } from '../observability/logger';
-import { encryptStage, isEncryptedFile, openFile, type FileKey } from './encryption';
+import { BlobNotFoundError, createBlobBackend, createFsBlobs, isEncryptedBlob, plaintextOf, type BlobBackend, type BlobStoreKind, type StagedBlob } from './blobs';
+import { encryptStage, type FileKey } from './encryption';
 
 export type { DocumentRef } from '../domain/case';
 
@@ -133,24 +134,29 @@ function verifying(sha256: string): Transform {
 
 export interface DocumentStoreDeps {
   db: Db;
-  dir: string;
+  /** config.documents.store: fs (default; files under `dir`) or pg (K2's database: every worker reaches it). */
+  store?: BlobStoreKind;
+  /** The folder of the fs store. */
+  dir?: string;
   maxBytes?: number;
   /** config.payloadKeys: the first encrypts, all decrypt. None (the demo only): files are written in clear. */
   fileKeys?: readonly FileKey[];
   logger?: Pick<Logger, 'warn'>;
 }
 
-export function createDocumentStore({ db, dir, maxBytes = DEFAULT_MAX_BYTES, fileKeys = [], logger }: DocumentStoreDeps): DocumentStore {
+/** A document's stored name: `ab/cd/<sha256>` (the fs store's path below its folder). */
+function nameOf(sha256: string): string {
+  // The name becomes a path: only a real hash may do that.
+  if (!SHA256.test(sha256)) throw new TypeError(`not a sha256 (64 lowercase hex characters): ${JSON.stringify(sha256.slice(0, 80))}`);
+  return `${sha256.slice(0, 2)}/${sha256.slice(2, 4)}/${sha256}`;
+}
+
+export function createDocumentStore({ db, store = 'fs', dir, maxBytes = DEFAULT_MAX_BYTES, fileKeys = [], logger }: DocumentStoreDeps): DocumentStore {
   if (fileKeys.length === 0) logger?.warn('no payload keys (demo): loan-agreement scans are stored in clear at rest');
   const encrypting = fileKeys.length > 0;
-  const root = path.resolve(dir);
-  const tmpDir = path.join(root, '.tmp');
-
-  const pathOf = (sha256: string): string => {
-    // The name becomes a path: only a real hash may do that.
-    if (!SHA256.test(sha256)) throw new TypeError(`not a sha256 (64 lowercase hex characters): ${JSON.stringify(sha256.slice(0, 80))}`);
-    return path.join(root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
-  };
+  if (store === 'fs' && !dir) throw new TypeError('the fs document store needs a folder (dir)');
+  const fsBlobs = store === 'fs' ? createFsBlobs(dir!) : undefined;
+  const blobs: BlobBackend = fsBlobs ?? createBlobBackend(store, { db, space: 'documents' });
 
   const recordOf = (row: Record<string, unknown>): DocumentRecord => ({
     caseId: String(row.case_id),
@@ -162,8 +168,8 @@ export function createDocumentStore({ db, dir, maxBytes = DEFAULT_MAX_BYTES, fil
     fetchedAt: toIso(row.fetched_at),
   });
 
-  /** Streams into a temp file, hashing the plaintext on the way; returns the hash and size of the plaintext. */
-  async function writeTemp(source: Readable | AsyncIterable<Uint8Array>, tmp: string): Promise<{ sha256: string; size: number }> {
+  /** Stages the encrypted bytes, hashing the plaintext on the way; returns the hash and size of the plaintext. */
+  async function stage(source: Readable | AsyncIterable<Uint8Array>): Promise<{ staged: StagedBlob; sha256: string; size: number }> {
     const hash = createHash('sha256');
     let size = 0;
     const meter = new Transform({
@@ -174,69 +180,68 @@ export function createDocumentStore({ db, dir, maxBytes = DEFAULT_MAX_BYTES, fil
         done(null, chunk);
       },
     });
-    await pipeline(source, meter, encryptStage(fileKeys), fs.createWriteStream(tmp, { flags: 'wx' }));
-    // Synced before the rename, so the name never points at bytes still only in the page cache.
-    const handle = await fsp.open(tmp, 'r+');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
+    const sealed = new PassThrough();
+    const [flow, staging] = await Promise.allSettled([pipeline(source, meter, encryptStage(fileKeys), sealed), blobs.stage(sealed)]);
+    if (flow.status === 'rejected') {
+      if (staging.status === 'fulfilled') await staging.value.discard();
+      throw flow.reason;
     }
-    return { sha256: hash.digest('hex'), size };
+    if (staging.status === 'rejected') throw staging.reason;
+    return { staged: staging.value, sha256: hash.digest('hex'), size };
   }
 
   return {
     async put(source, meta) {
       checkMeta(meta);
-      await fsp.mkdir(tmpDir, { recursive: true });
-      const tmp = path.join(tmpDir, `${randomUUID()}.part`);
-      let sha256: string;
-      let size: number;
+      const { staged, sha256, size } = await stage(source);
+      let row: unknown;
       try {
-        ({ sha256, size } = await writeTemp(source, tmp));
         if (size === 0) throw new DocumentRejectedError('document is empty');
-        const final = pathOf(sha256);
-        await fsp.mkdir(path.dirname(final), { recursive: true });
-        if (fs.existsSync(final) && (!encrypting || (await isEncryptedFile(final)))) {
-          // Same name, same plaintext: the content is already here. (One written in clear before
-          // encryption is replaced below by its encrypted copy: atomically, readers see either.)
-          await fsp.rm(tmp, { force: true });
-        } else {
-          // Two writers of the same content may both get here; either rename leaves identical bytes.
-          await fsp.rename(tmp, final);
-        }
+        const name = nameOf(sha256);
+        // Same name, same plaintext: the content is already here. (One written in clear before
+        // encryption is replaced by its encrypted copy: atomically, readers see either.)
+        const present = (await blobs.exists(name)) && (!encrypting || (await isEncryptedBlob(blobs, name)));
+        if (present) await staged.discard();
+        // fs: the file is in place before its rows. pg: the bytes' name and the rows commit together.
+        else if (blobs.kind === 'fs') await staged.commit(name);
+        const now = new Date().toISOString();
+        row = await db.transaction(async (trx) => {
+          // Two writers of the same content may both commit; either leaves the same plaintext.
+          if (!present && blobs.kind !== 'fs') await staged.commit(name, trx);
+          await trx('document_contents').insert({ sha256, size, stored_at: now }).onConflict('sha256').ignore();
+          await trx('documents')
+            .insert({
+              case_id: meta.caseId,
+              kind: meta.kind,
+              sha256,
+              media_type: meta.mediaType,
+              file_name: meta.fileName,
+              size,
+              fetched_at: (meta.fetchedAt ?? new Date()).toISOString(),
+            })
+            .onConflict(['case_id', 'kind', 'sha256'])
+            .ignore();
+          return trx('documents').where({ case_id: meta.caseId, kind: meta.kind, sha256 }).first();
+        });
       } catch (err) {
-        await fsp.rm(tmp, { force: true });
+        await staged.discard().catch(() => undefined);
         throw err;
       }
-
-      const now = new Date().toISOString();
-      const row = await db.transaction(async (trx) => {
-        await trx('document_contents').insert({ sha256, size, stored_at: now }).onConflict('sha256').ignore();
-        await trx('documents')
-          .insert({
-            case_id: meta.caseId,
-            kind: meta.kind,
-            sha256,
-            media_type: meta.mediaType,
-            file_name: meta.fileName,
-            size,
-            fetched_at: (meta.fetchedAt ?? new Date()).toISOString(),
-          })
-          .onConflict(['case_id', 'kind', 'sha256'])
-          .ignore();
-        return trx('documents').where({ case_id: meta.caseId, kind: meta.kind, sha256 }).first();
-      });
       // The first row stored wins: a repeated put returns the same reference as the first one.
       const record = recordOf(row as Record<string, unknown>);
       return { sha256: record.sha256, size: record.size, mediaType: record.mediaType, fileName: record.fileName };
     },
 
     open(sha256) {
-      const file = pathOf(sha256);
-      if (!fs.existsSync(file)) throw new DocumentNotFoundError(sha256);
+      const name = nameOf(sha256);
+      // The fs store can tell at once; the pg store tells on the stream.
+      if (fsBlobs && !fs.existsSync(fsBlobs.pathOf(name))) throw new DocumentNotFoundError(sha256);
       const check = verifying(sha256);
-      pipeline(openFile(file, fileKeys), check).catch((err: Error) => check.destroy(err));
+      const plain = plaintextOf(blobs.open(name), fileKeys);
+      // By hand rather than pipeline(), so a missing blob reaches the reader as DocumentNotFoundError.
+      plain.on('error', (err: Error) => check.destroy(err instanceof BlobNotFoundError ? new DocumentNotFoundError(sha256) : err));
+      check.on('close', () => plain.destroy());
+      plain.pipe(check);
       return check;
     },
 

@@ -41,11 +41,12 @@ export interface Ports {
   gkb: number;
   eko: number;
   workerMetrics: number;
+  workerHealth: number;
   /** The codec server the Web UI calls to decode payloads. */
   codec: number;
 }
 
-export const DEFAULT_PORTS: Ports = { temporal: 7233, ui: 8233, api: 8080, abs: 8091, gkb: 8092, eko: 8093, workerMetrics: 9464, codec: 8094 };
+export const DEFAULT_PORTS: Ports = { temporal: 7233, ui: 8233, api: 8080, abs: 8091, gkb: 8092, eko: 8093, workerMetrics: 9464, workerHealth: 9465, codec: 8094 };
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -59,7 +60,7 @@ export async function freePort(): Promise<number> {
 }
 
 export async function freePorts(): Promise<Ports> {
-  return { temporal: await freePort(), ui: await freePort(), api: await freePort(), abs: await freePort(), gkb: await freePort(), eko: await freePort(), workerMetrics: await freePort(), codec: await freePort() };
+  return { temporal: await freePort(), ui: await freePort(), api: await freePort(), abs: await freePort(), gkb: await freePort(), eko: await freePort(), workerMetrics: await freePort(), workerHealth: await freePort(), codec: await freePort() };
 }
 
 /**
@@ -80,6 +81,7 @@ export function systemEnv(dataDir: string, ports: Ports, extra: Record<string, s
     TEMPORAL_ADDRESS: `127.0.0.1:${ports.temporal}`,
     TEMPORAL_UI_PORT: String(ports.ui),
     K2_WORKER_METRICS: `127.0.0.1:${ports.workerMetrics}`,
+    K2_WORKER_HEALTH: `127.0.0.1:${ports.workerHealth}`,
     K2_API_PORT: String(ports.api),
     ABS_GET_CLI_URL: `${abs}/client`,
     ABS_GET_ACC_URL: `${abs}/accounts`,

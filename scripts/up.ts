@@ -5,14 +5,17 @@
  * start and reused afterwards (deleting it makes the earlier cases unreadable: delete .data/ with it),
  * unless K2_PAYLOAD_KEYS or K2_PAYLOAD_KEYS_FILE give keys.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { DEMO_ENV, DEMO_SECRETS, loadConfig } from '../config';
 import { ensureDemoKeyFile } from '../temporal/keys';
 import { codecEndpoint, DEFAULT_PORTS, repoRoot, startSystem } from './system';
+import { CLUSTER_VERSIONS, startCluster } from './cluster';
 import { feedDemoLoans } from '../simulators/eko/demo-feeder';
 import { demoScenarioLoans } from '../simulators/eko/demo-scenarios';
 
 async function main() {
+  if (process.argv.includes('--cluster')) return upCluster();
   const dataDir = path.join(repoRoot(), '.data');
   const demoCount = Number(process.env.K2_DEMO_LOANS ?? 12);
   const keys = payloadKeysEnv(dataDir);
@@ -32,16 +35,7 @@ async function main() {
   const system = await startSystem({
     dataDir,
     ports,
-    // Demo pace: statuses within seconds, scans re-checked and a GKB batch started every minute.
-    env: {
-      K2_API_AUTH: 'none',
-      ...keys,
-      EKO_SIM_STATUS_DELAY: process.env.EKO_SIM_STATUS_DELAY ?? '10s',
-      CASE_SCAN_RECHECK: process.env.CASE_SCAN_RECHECK ?? '1m',
-      GKB_BATCH_INTERVAL: process.env.GKB_BATCH_INTERVAL ?? '1m',
-      GKB_POLL_INITIAL: process.env.GKB_POLL_INITIAL ?? '5s',
-      GKB_POLL_MAX: process.env.GKB_POLL_MAX ?? '30s',
-    },
+    env: { ...demoPaceEnv(), ...keys },
     onLine: (name, line) => {
       if (/"level":"(warn|error)"|level=ERROR/.test(line)) console.log(`[${name}] ${line}`);
     },
@@ -85,6 +79,67 @@ K2 is up. ${contracts.length} demo loans posted (seed ${seed}), and ${scenarios.
   ABS simulator     http://127.0.0.1:${ports.abs}
   GKB sandbox       http://127.0.0.1:${ports.gkb}/BatchProcessingService?wsdl
   EKO simulator     http://127.0.0.1:${ports.eko}
+  Logs              ${path.join(dataDir, 'logs')}/*.log
+
+Press Ctrl-C to stop.`);
+}
+
+/** Demo pace: statuses within seconds, scans re-checked and a GKB batch started every minute. */
+function demoPaceEnv(): Record<string, string> {
+  return {
+    K2_API_AUTH: 'none',
+    EKO_SIM_STATUS_DELAY: process.env.EKO_SIM_STATUS_DELAY ?? '10s',
+    CASE_SCAN_RECHECK: process.env.CASE_SCAN_RECHECK ?? '1m',
+    GKB_BATCH_INTERVAL: process.env.GKB_BATCH_INTERVAL ?? '1m',
+    GKB_POLL_INITIAL: process.env.GKB_POLL_INITIAL ?? '5s',
+    GKB_POLL_MAX: process.env.GKB_POLL_MAX ?? '30s',
+  };
+}
+
+/**
+ * `npm run up -- --cluster`: the production topology (scripts/cluster.ts, cluster/README.md) on the
+ * default cluster ports, its data in .data/cluster/ (PostgreSQL included), the same demo loans.
+ */
+async function upCluster() {
+  const dataDir = path.join(repoRoot(), '.data', 'cluster');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const keys = payloadKeysEnv(dataDir);
+  console.log('Starting the K2 cluster: PostgreSQL, Temporal server, UI server, simulators, codec server, 2 workers, 2 API replicas behind nginx …');
+  const cluster = await startCluster({
+    dataDir,
+    env: { ...demoPaceEnv(), ...keys },
+    onLine: (name, line) => {
+      if (/"level":"(warn|error)"|level=ERROR/.test(line)) console.log(`[${name}] ${line}`);
+    },
+  });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nStopping every process, in reverse order …');
+    await cluster.stop();
+    console.log('Stopped. Data kept in .data/cluster/ (delete it for a clean start).');
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+
+  const { ports, apiUrl } = cluster;
+  const seed = Date.now() % 1_000_000;
+  const contracts = await feedDemoLoans({ k2BaseUrl: apiUrl, absSimUrl: `http://127.0.0.1:${ports.abs}`, count: Number(process.env.K2_DEMO_LOANS ?? 12), seed });
+  const ui = `http://127.0.0.1:${ports.ui}`;
+  const codec = `http://127.0.0.1:${ports.codec}`;
+  const query = encodeURIComponent('WorkflowType="caseWorkflow"');
+  console.log(`
+The K2 cluster is up (cluster/README.md). ${contracts.length} demo loans posted (seed ${seed}).
+
+  Temporal Web UI   ${ui}/namespaces/default/workflows?query=${query}   (UI server ${CLUSTER_VERSIONS.uiServer})
+  Decoded payloads  sign in at the codec server ${codec}/login (the UI already uses it as its codec endpoint)
+  Temporal server   127.0.0.1:${ports.temporal} (${CLUSTER_VERSIONS.temporalServer}, PostgreSQL 127.0.0.1:${ports.postgres}; metrics http://127.0.0.1:${ports.temporalMetrics}/metrics)
+  K2 API (nginx)    ${apiUrl}/restapi/services/k2loan_from_eko   (replicas ${ports.apiReplicas.map((p) => `127.0.0.1:${p}`).join(', ')}; /metrics on each replica)
+  Worker metrics    ${ports.workers.map((w) => `http://127.0.0.1:${w.metrics}/metrics`).join('  ')}
+  Worker health     ${ports.workers.map((w) => `http://127.0.0.1:${w.health}/health`).join('  ')}
+  ABS, GKB, EKO     http://127.0.0.1:${ports.abs}  http://127.0.0.1:${ports.gkb}/BatchProcessingService?wsdl  http://127.0.0.1:${ports.eko}
   Logs              ${path.join(dataDir, 'logs')}/*.log
 
 Press Ctrl-C to stop.`);

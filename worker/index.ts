@@ -3,7 +3,7 @@
  * and the document store. Shared by the worker process and the tests.
  */
 import path from 'node:path';
-import { Client, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
+import { Client, ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import { NativeConnection, SlotSupplier, Worker, WorkflowSlotInfo } from '@temporalio/worker';
 import type { Config } from '../config';
 import { createActivities } from '../activities';
@@ -12,6 +12,7 @@ import { createEpisodeActivities } from '../activities/episodes';
 import { createAbsClient } from '../integrations/abs';
 import { createEkoClient } from '../integrations/eko';
 import { createGkbClient } from '../integrations/gkb/soap-client';
+import { createBlobBackend } from '../documents/blobs';
 import { createDocumentStore } from '../documents/store';
 import { DEFAULT_GKB_DICTIONARY, GkbDictionary } from '../domain/gkb/dossier';
 import type { Db } from '../db';
@@ -49,7 +50,7 @@ export function createWorkerActivities(config: Config, db: Db, temporal: Client,
       tls: config.abs.tls,
     }),
     eko: createEkoClient({ demandUrl: config.eko.demandUrl, timeoutMs: config.eko.timeoutMs, auth: config.eko.auth, tls: config.eko.tls }),
-    documents: createDocumentStore({ db, dir: path.join(config.dataDir, 'documents'), fileKeys: config.payloadKeys, logger: logger.child({ part: 'documents' }) }),
+    documents: createDocumentStore({ db, store: config.documents.store, dir: path.join(config.dataDir, 'documents'), fileKeys: config.payloadKeys, logger: logger.child({ part: 'documents' }) }),
   });
   const gkbActivities = createGkbActivities({
     db,
@@ -57,6 +58,8 @@ export function createWorkerActivities(config: Config, db: Db, temporal: Client,
     temporal,
     dictionary: gkbDictionary(config),
     filesDir: path.join(config.dataDir, 'gkb'),
+    // The same store as the documents: with pg every worker can upload a file another worker built.
+    files: createBlobBackend(config.documents.store, { db, dir: path.join(config.dataDir, 'gkb'), space: 'gkb' }),
     fileKeys: config.payloadKeys,
     maxRecordsPerFile: config.gkb.maxRecordsPerFile,
     batchMaxRecords: config.gkb.batchMaxRecords,
@@ -69,7 +72,8 @@ export function createWorkerActivities(config: Config, db: Db, temporal: Client,
 
 /**
  * The schedule that starts a GKB batch every GKB_BATCH_INTERVAL. Batches may overlap: one can poll
- * GKB for days while the next is built. Created or brought up to date at every worker start.
+ * GKB for days while the next is built. Created or brought up to date at every worker start; any
+ * number of workers may start at once (test/integration/gkb-schedule.test.ts).
  */
 export async function ensureGkbSchedule(client: Client, config: Config): Promise<void> {
   const action = {
@@ -85,8 +89,9 @@ export async function ensureGkbSchedule(client: Client, config: Config): Promise
     await client.schedule.getHandle(GKB_SCHEDULE_ID).update((prev) => ({ ...prev, spec, action, policies }));
   } catch (err) {
     if (!(err instanceof ScheduleNotFoundError)) throw err;
-    await client.schedule.create({ scheduleId: GKB_SCHEDULE_ID, spec, action, policies }).catch((e: Error) => {
-      if (e.name !== 'ScheduleAlreadyRunning') throw e; // another worker created it meanwhile
+    await client.schedule.create({ scheduleId: GKB_SCHEDULE_ID, spec, action, policies }).catch((e: unknown) => {
+      // Workers starting at once all find no schedule and all create it: one succeeds, the others are told it exists.
+      if (!(e instanceof ScheduleAlreadyRunning)) throw e;
     });
   }
 }
@@ -94,7 +99,8 @@ export async function ensureGkbSchedule(client: Client, config: Config): Promise
 /**
  * The case worker. Its workflow-task slots come from `workflowSlots` (worker/main.ts passes the
  * intake-first slots, worker/intake-first.ts); activities and local activities have 100 slots each,
- * as the SDK's default.
+ * as the SDK's default. Its cache holds K2_WORKER_MAX_CACHED_WORKFLOWS workflows; on shutdown running
+ * activities get K2_WORKER_SHUTDOWN_GRACE.
  */
 export async function createCaseWorker(config: Config, activities: object, connection: NativeConnection, workflowSlots: SlotSupplier<WorkflowSlotInfo>): Promise<Worker> {
   return Worker.create({
@@ -113,5 +119,9 @@ export async function createCaseWorker(config: Config, activities: object, conne
     },
     // With a tuner the SDK polls up to 10 workflow tasks at once whatever the slots; as without one, no more than the slots.
     workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: Math.min(10, config.worker.workflowSlots) },
+    // Bounded: the SDK default is a share of the heap, and cases wait for statuses for days (CONFIG_KEYS doc).
+    maxCachedWorkflows: config.worker.maxCachedWorkflows,
+    // After shutdown is asked, running activities get this long to finish before they are cancelled.
+    shutdownGraceTime: config.worker.shutdownGraceMs,
   });
 }

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { CONFIG_KEYS, ConfigKey, loadConfig } from '../../config';
+import { CONFIG_KEYS, ConfigKey, loadConfig, parseDuration } from '../../config';
 
 interface Service {
   image?: string;
@@ -258,6 +258,22 @@ describe('docker-compose.yml', () => {
   it('checks the API health on /health at its port', () => {
     const test = JSON.stringify(services['k2-api'].healthcheck?.test ?? '');
     expect(test).toContain(`:${CONFIG_KEYS.K2_API_PORT.default}/health`);
+  });
+
+  it('checks the worker health on /health at the port of K2_WORKER_HEALTH, which it exposes', () => {
+    const worker = services['k2-worker'];
+    const port = Number(interpolate(envOf(worker).K2_WORKER_HEALTH).split(':')[1]);
+    expect(JSON.stringify(worker.healthcheck?.test ?? '')).toContain(`:${port}/health`);
+    expect(containerPorts(worker)).toContain(port);
+  });
+
+  it('gives the worker and the API longer to stop than their own grace times (running work finishes before the kill)', () => {
+    for (const [name, key] of [['k2-worker', 'K2_WORKER_SHUTDOWN_GRACE'], ['k2-api', 'K2_API_SHUTDOWN_GRACE']] as const) {
+      const service = services[name] as Service & { stop_grace_period?: string };
+      const graceMs = parseDuration(interpolate(envOf(service)[key] ?? CONFIG_KEYS[key].default)) ?? Infinity;
+      const stopMs = parseDuration(service.stop_grace_period ?? '10s') ?? 0;
+      expect({ name, longerThanGrace: stopMs > graceMs }).toEqual({ name, longerThanGrace: true });
+    }
   });
 
   it('points every URL and address at a service of this file, on the port that service listens on', () => {

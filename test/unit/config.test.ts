@@ -35,7 +35,7 @@ describe('loadConfig defaults', () => {
     expect(c.api.dispatchBatch).toBe(200);
     expect(c.api.dispatchConcurrency).toBe(32);
     expect(c.api.outboxMaxAttempts).toBe(10);
-    expect(c.worker).toEqual({ workflowSlots: 40, intakeBacklog: 200, intakeSlots: 4 });
+    expect(c.worker).toEqual({ workflowSlots: 40, intakeBacklog: 200, intakeSlots: 4, maxCachedWorkflows: 2000, shutdownGraceMs: 30_000, health: '127.0.0.1:9465' });
     expect(c.abs).toMatchObject({
       clientUrl: 'http://127.0.0.1:8091/abs/client',
       accountsUrl: 'http://127.0.0.1:8091/abs/accounts',
@@ -522,5 +522,51 @@ describe('loadConfig: the keys of issue 13', () => {
       expect(problemsOf({ ...NONE, K2_API_OPS_AUTH: 'token' })).toEqual(['K2_API_OPS_TOKEN: at least 16 characters are required when K2_API_OPS_AUTH=token']);
       expect(problemsOf({ ...NONE, K2_API_OPS_AUTH: 'token', K2_API_OPS_TOKEN: 'o'.repeat(15) })).toHaveLength(1);
     });
+  });
+});
+
+describe('loadConfig: the keys of issue 14', () => {
+  it('has the production defaults: outbox lease, document store, worker cache, grace times, health endpoint', () => {
+    const c = loadConfig({ ...NONE });
+    expect(c.api).toMatchObject({ outboxLeaseMs: 30_000, shutdownGraceMs: 10_000 });
+    expect(c.documents).toEqual({ store: 'fs' });
+    expect(c.worker).toMatchObject({ maxCachedWorkflows: 2000, shutdownGraceMs: 30_000, health: '127.0.0.1:9465' });
+  });
+
+  it('takes overrides', () => {
+    const c = loadConfig({
+      ...NONE,
+      K2_DB_CLIENT: 'pg',
+      K2_DB_URL: 'postgres://k2:k2@db:5432/k2',
+      K2_OUTBOX_LEASE: '1m',
+      K2_DOCUMENT_STORE: 'pg',
+      K2_WORKER_MAX_CACHED_WORKFLOWS: '0',
+      K2_WORKER_SHUTDOWN_GRACE: '2m',
+      K2_WORKER_HEALTH: '0.0.0.0:9000',
+      K2_API_SHUTDOWN_GRACE: '500ms',
+    });
+    expect(c.api).toMatchObject({ outboxLeaseMs: 60_000, shutdownGraceMs: 500 });
+    expect(c.documents.store).toBe('pg');
+    expect(c.worker).toMatchObject({ maxCachedWorkflows: 0, shutdownGraceMs: 120_000, health: '0.0.0.0:9000' });
+  });
+
+  it.each([
+    ['K2_OUTBOX_LEASE', 'soon'],
+    ['K2_OUTBOX_LEASE', '0s'],
+    ['K2_WORKER_SHUTDOWN_GRACE', '30'],
+    ['K2_API_SHUTDOWN_GRACE', '-1s'],
+    ['K2_WORKER_MAX_CACHED_WORKFLOWS', '-1'],
+    ['K2_WORKER_MAX_CACHED_WORKFLOWS', '1.5'],
+    ['K2_WORKER_HEALTH', '9465'],
+    ['K2_WORKER_HEALTH', 'http://127.0.0.1:9465'],
+    ['K2_DOCUMENT_STORE', 's3'],
+  ])('refuses %s="%s"', (key, value) => {
+    const problems = problemsOf({ ...NONE, [key]: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(new RegExp(`^${key}="${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}": expected`));
+  });
+
+  it('keeps documents in PostgreSQL only when K2 runs on PostgreSQL', () => {
+    expect(problemsOf({ ...NONE, K2_DOCUMENT_STORE: 'pg' })).toEqual(['K2_DOCUMENT_STORE="pg": requires K2_DB_CLIENT=pg (documents are kept in K2\'s PostgreSQL database)']);
   });
 });

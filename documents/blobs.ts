@@ -1,0 +1,320 @@
+/**
+ * Where the bytes of documents and GKB files live (documents/README.md): a small backend interface
+ * with two implementations, picked by config.documents.store (K2_DOCUMENT_STORE).
+ *
+ *  - fs: a folder on this machine (the default for one machine): `<root>/<name>`.
+ *  - pg: K2's own database, in chunks of CHUNK_BYTES, so every worker reaches every file
+ *    (migration 008_document_blobs). Works on SQLite too (one machine), which the tests use.
+ *
+ * A backend stores opaque bytes: callers encrypt before and decrypt after (documents/encryption.ts),
+ * so what a backend holds is ciphertext. Names are relative paths of Latin segments ('ab/cd/<sha256>',
+ * '<batch>/<file>.zip'). Writing is two-step: stage() streams the bytes in under no name (the caller
+ * may learn the name only at the end, e.g. the sha256 of the content), commit() puts them under their
+ * name atomically, replacing what was there; a reader sees the old bytes or the new, never a mix.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Knex } from 'knex';
+import type { Db } from '../db';
+import { createDecryptStream, FILE_MAGIC, type FileKey } from './encryption';
+
+export type BlobStoreKind = 'fs' | 'pg';
+
+/** Bytes streamed in, not yet under a name. */
+export interface StagedBlob {
+  readonly size: number;
+  /**
+   * Puts the bytes under `name` (replacing what was there), atomically. With `trx` (database backend)
+   * inside that transaction, so the name appears together with the caller's rows; the fs backend ignores it.
+   */
+  commit(name: string, trx?: Knex.Transaction): Promise<void>;
+  /** Drops the staged bytes (a failed or unneeded write). */
+  discard(): Promise<void>;
+}
+
+export interface BlobBackend {
+  readonly kind: BlobStoreKind;
+  /** Streams `source` in, memory bounded; nothing is visible under a name until commit. */
+  stage(source: Readable | AsyncIterable<Uint8Array>): Promise<StagedBlob>;
+  /** stage + commit. */
+  put(name: string, source: Readable | AsyncIterable<Uint8Array>): Promise<void>;
+  /** The bytes under `name`, as a stream; a missing name is a BlobNotFoundError on the stream. */
+  open(name: string): Readable;
+  exists(name: string): Promise<boolean>;
+}
+
+export class BlobNotFoundError extends Error {
+  constructor(public readonly blobName: string) {
+    super(`no stored file named ${JSON.stringify(blobName.slice(0, 200))}`);
+    this.name = 'BlobNotFoundError';
+  }
+}
+
+/** The stored file changed while it was read (replaced by a rebuild): reading again gives the new bytes. */
+export class BlobChangedError extends Error {
+  constructor(public readonly blobName: string) {
+    super(`stored file ${JSON.stringify(blobName.slice(0, 200))} was replaced while it was read`);
+    this.name = 'BlobChangedError';
+  }
+}
+
+const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+
+/** A name becomes a path (fs) or a key (pg): only Latin segments, none starting with '.', at most 255 characters. */
+export function checkBlobName(name: string): string {
+  const ok = typeof name === 'string' && name.length <= 255 && name.split('/').every((s) => SEGMENT.test(s));
+  if (!ok) throw new TypeError(`not a stored file name (segments of Latin letters, digits, '.', '_', '-'): ${JSON.stringify(String(name).slice(0, 80))}`);
+  return name;
+}
+
+// ---------------------------------------------------------------------------------------------
+// fs: a folder on this machine
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Files under `root`. A staged file is written to `<root>/.tmp`, synced, and renamed into place on
+ * commit (rename is atomic within one file system, hence the temp folder inside root).
+ */
+export function createFsBlobs(root: string): BlobBackend & { pathOf(name: string): string } {
+  const base = path.resolve(root);
+  const tmpDir = path.join(base, '.tmp');
+  const pathOf = (name: string) => path.join(base, ...checkBlobName(name).split('/'));
+
+  async function stage(source: Readable | AsyncIterable<Uint8Array>): Promise<StagedBlob> {
+    await fsp.mkdir(tmpDir, { recursive: true });
+    const tmp = path.join(tmpDir, `${randomUUID()}.part`);
+    let size = 0;
+    try {
+      const counted = async function* () {
+        for await (const chunk of source) {
+          size += chunk.length;
+          yield chunk;
+        }
+      };
+      await pipeline(counted, fs.createWriteStream(tmp, { flags: 'wx' }));
+      // Synced before the rename, so the name never points at bytes still only in the page cache.
+      const handle = await fsp.open(tmp, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      await fsp.rm(tmp, { force: true });
+      throw err;
+    }
+    return {
+      size,
+      async commit(name) {
+        const final = pathOf(name);
+        try {
+          await fsp.mkdir(path.dirname(final), { recursive: true });
+          await fsp.rename(tmp, final);
+        } catch (err) {
+          await fsp.rm(tmp, { force: true });
+          throw err;
+        }
+      },
+      discard: () => fsp.rm(tmp, { force: true }),
+    };
+  }
+
+  return {
+    kind: 'fs',
+    pathOf,
+    stage,
+    async put(name, source) {
+      pathOf(name);
+      await (await stage(source)).commit(name);
+    },
+    open(name) {
+      const file = pathOf(name);
+      const stream = fs.createReadStream(file, { highWaterMark: 64 * 1024 });
+      // A missing file is the same typed error as on the database backend.
+      const out = new PassThrough();
+      stream.on('error', (err: NodeJS.ErrnoException) => out.destroy(err.code === 'ENOENT' ? new BlobNotFoundError(name) : err));
+      stream.pipe(out);
+      return out;
+    },
+    async exists(name) {
+      return fs.existsSync(pathOf(name));
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// pg: K2's database
+// ---------------------------------------------------------------------------------------------
+
+/** 1 MiB per row: a write or a read holds about one chunk, whatever the file size. */
+export const BLOB_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * Files in K2's database (migration 008): `document_blobs` names each file in its `space` and points
+ * at one `blob_id`; `document_blob_chunks` holds that blob's bytes, chunk by chunk. Staging writes
+ * chunks under a fresh blob_id that no name points at; commit points the name at it and deletes the
+ * chunks of the blob it replaces, in one transaction. A crash while staging leaves chunks that no
+ * name points at: invisible, and removable later (they keep staged_at).
+ */
+export function createDbBlobs(db: Db, space: string, { chunkBytes = BLOB_CHUNK_BYTES }: { chunkBytes?: number } = {}): BlobBackend {
+  if (!SEGMENT.test(space) || space.length > 32) throw new TypeError(`not a blob space: ${JSON.stringify(space)}`);
+
+  async function stage(source: Readable | AsyncIterable<Uint8Array>): Promise<StagedBlob> {
+    const blobId = randomUUID();
+    let chunks = 0;
+    let size = 0;
+    const insert = async (bytes: Buffer) => {
+      await db('document_blob_chunks').insert({ blob_id: blobId, chunk: chunks, bytes, staged_at: new Date().toISOString() });
+      chunks++;
+    };
+    try {
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      for await (const c of source) {
+        const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c);
+        size += chunk.length;
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        while (pendingBytes >= chunkBytes) {
+          const all = Buffer.concat(pending, pendingBytes);
+          await insert(all.subarray(0, chunkBytes));
+          pending = [all.subarray(chunkBytes)];
+          pendingBytes = all.length - chunkBytes;
+        }
+      }
+      // The last (or only) chunk; an empty file still has one, so its name row has a chunk to point at.
+      if (pendingBytes > 0 || chunks === 0) await insert(Buffer.concat(pending, pendingBytes));
+    } catch (err) {
+      await db('document_blob_chunks').where({ blob_id: blobId }).delete().catch(() => undefined);
+      throw err;
+    }
+    const discard = async () => {
+      await db('document_blob_chunks').where({ blob_id: blobId }).delete();
+    };
+    return {
+      size,
+      async commit(name, outer) {
+        checkBlobName(name);
+        const inTransaction = <T>(fn: (trx: Knex.Transaction) => Promise<T>) => (outer ? fn(outer) : db.transaction(fn));
+        try {
+          await inTransaction(async (trx) => {
+            const before = await trx('document_blobs').where({ space, name }).forUpdate().first();
+            const row = { space, name, blob_id: blobId, size, chunks, stored_at: new Date().toISOString() };
+            await trx('document_blobs').insert(row).onConflict(['space', 'name']).merge(['blob_id', 'size', 'chunks', 'stored_at']);
+            if (before && before.blob_id !== blobId) await trx('document_blob_chunks').where({ blob_id: before.blob_id }).delete();
+          });
+        } catch (err) {
+          // Inside the caller's transaction the caller discards, after its rollback (SQLite has one connection).
+          if (!outer) await discard().catch(() => undefined);
+          throw err;
+        }
+      },
+      discard,
+    };
+  }
+
+  /** Reads one chunk at a time, as the consumer asks for it. */
+  function open(name: string): Readable {
+    checkBlobName(name);
+    let head: { blobId: string; chunks: number } | undefined;
+    let next = 0;
+    return new Readable({
+      highWaterMark: 1, // objectMode-like pacing: one chunk ahead at most
+      read() {
+        void (async () => {
+          if (!head) {
+            const row = await db('document_blobs').where({ space, name }).first();
+            if (!row) throw new BlobNotFoundError(name);
+            head = { blobId: String(row.blob_id), chunks: Number(row.chunks) };
+          }
+          if (next >= head.chunks) return this.push(null);
+          const chunk = await db('document_blob_chunks').where({ blob_id: head.blobId, chunk: next }).first('bytes');
+          // Replaced meanwhile (its chunks deleted by the commit of a new version).
+          if (!chunk) throw new BlobChangedError(name);
+          next++;
+          this.push(Buffer.from(chunk.bytes as Buffer));
+        })().catch((err: Error) => this.destroy(err));
+      },
+    });
+  }
+
+  return {
+    kind: 'pg',
+    stage,
+    async put(name, source) {
+      checkBlobName(name);
+      await (await stage(source)).commit(name);
+    },
+    open,
+    async exists(name) {
+      checkBlobName(name);
+      return (await db('document_blobs').where({ space, name }).first('name')) !== undefined;
+    },
+  };
+}
+
+/** The backend of one space (documents, gkb) for config.documents.store. */
+export function createBlobBackend(store: BlobStoreKind, { db, dir, space }: { db: Db; dir?: string; space: string }): BlobBackend {
+  if (store === 'pg') return createDbBlobs(db, space);
+  if (!dir) throw new TypeError(`the fs document store needs a folder (space ${space})`);
+  return createFsBlobs(dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plaintext of a stored file
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The plaintext of stored bytes: decrypted when they start with FILE_MAGIC, passed on as they are
+ * otherwise (written before encryption, or the demo without keys), as encryption.ts's openFile does
+ * for a path. Errors (BlobNotFoundError, FileDecryptionError, FileKeyUnknownError) arrive on the stream.
+ */
+export function plaintextOf(stored: Readable, keys: readonly FileKey[]): Readable {
+  const out = new PassThrough();
+  void (async () => {
+    const it = stored[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let head = Buffer.alloc(0);
+    let ended = false;
+    while (head.length < FILE_MAGIC.length && !ended) {
+      const r = await it.next();
+      if (r.done) ended = true;
+      else head = Buffer.concat([head, r.value]);
+    }
+    const rest = async function* () {
+      if (head.length > 0) yield head;
+      for (let r = ended ? undefined : await it.next(); r && !r.done; r = await it.next()) yield r.value;
+    };
+    const encrypted = head.length >= FILE_MAGIC.length && head.subarray(0, FILE_MAGIC.length).equals(FILE_MAGIC);
+    await (encrypted ? pipeline(rest, createDecryptStream(keys), out) : pipeline(rest, out));
+  })().catch((err: Error) => {
+    stored.destroy();
+    out.destroy(err);
+  });
+  return out;
+}
+
+/** Whether the stored bytes under `name` are encrypted (false for bytes written before encryption). */
+export async function isEncryptedBlob(backend: BlobBackend, name: string): Promise<boolean> {
+  const stream = backend.open(name);
+  try {
+    let head = Buffer.alloc(0);
+    for await (const c of stream) {
+      head = Buffer.concat([head, c as Buffer]);
+      if (head.length >= FILE_MAGIC.length) break;
+    }
+    return head.length >= FILE_MAGIC.length && head.subarray(0, FILE_MAGIC.length).equals(FILE_MAGIC);
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** The whole plaintext of a stored file (for a file that is sent whole anyway, such as a GKB upload). */
+export async function readBlobPlain(backend: BlobBackend, name: string, keys: readonly FileKey[]): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of plaintextOf(backend.open(name), keys)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
