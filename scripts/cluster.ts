@@ -24,6 +24,24 @@ const DB_ROLE = 'k2cluster';
 const DATABASES = ['temporal', 'temporal_visibility', 'k2'] as const;
 const NAMESPACE = 'default';
 
+/**
+ * The topology startCluster runs, as data (no behaviour): each role, how many processes of it, what
+ * it runs, the K2 configuration keys its processes get besides CLUSTER_K2_COMMON_KEYS, and its
+ * listening ports (DEFAULT_CLUSTER_PORTS). test/unit/compose.test.ts checks docker-compose.yml against it.
+ */
+export interface ClusterRole {
+  role: string;
+  count: number;
+  command: string;
+  /** Whether it is one of K2's own processes (gets CLUSTER_K2_COMMON_KEYS). */
+  k2: boolean;
+  keys: string[];
+  ports: number[];
+}
+
+/** Keys every K2 process of the cluster gets (the database, documents in it, Temporal, the payload keys). */
+export const CLUSTER_K2_COMMON_KEYS = ['K2_DB_CLIENT', 'K2_DB_URL', 'K2_DOCUMENT_STORE', 'TEMPORAL_ADDRESS', 'K2_PAYLOAD_KEYS'] as const;
+
 export interface ClusterPorts {
   postgres: number;
   /** Temporal frontend gRPC: what workers, APIs and clients dial. */
@@ -58,6 +76,29 @@ export const DEFAULT_CLUSTER_PORTS: ClusterPorts = {
   eko: 8093,
   codec: 8094,
 };
+
+const P = DEFAULT_CLUSTER_PORTS;
+export const CLUSTER_TOPOLOGY: readonly ClusterRole[] = [
+  { role: 'postgres', count: 1, command: 'postgres', k2: false, keys: [], ports: [P.postgres] },
+  { role: 'temporal-schema', count: 1, command: 'temporal-sql-tool', k2: false, keys: [], ports: [] },
+  { role: 'temporal-server', count: 1, command: 'temporal-server', k2: false, keys: [], ports: [P.temporal] },
+  { role: 'temporal-namespace', count: 1, command: 'temporal operator', k2: false, keys: [], ports: [] },
+  { role: 'abs-simulator', count: 1, command: 'dist/simulators/abs/main.js', k2: false, keys: ['ABS_SIM_PORT'], ports: [P.abs] },
+  { role: 'gkb-sandbox', count: 1, command: 'dist/simulators/gkb/main.js', k2: false, keys: ['GKB_SIM_PORT'], ports: [P.gkb] },
+  { role: 'eko-simulator', count: 1, command: 'dist/simulators/eko/main.js', k2: false, keys: ['EKO_SIM_PORT', 'EKO_SIM_K2_URL'], ports: [P.eko] },
+  { role: 'codec', count: 1, command: 'dist/codec/main.js', k2: true, keys: ['K2_CODEC_PORT', 'K2_CODEC_CORS_ORIGINS'], ports: [P.codec] },
+  { role: 'temporal-ui', count: 1, command: 'temporal-ui-server', k2: false, keys: [], ports: [P.ui] },
+  {
+    role: 'worker',
+    count: P.workers.length,
+    command: 'dist/worker/main.js',
+    k2: true,
+    keys: ['K2_WORKER_METRICS', 'K2_WORKER_HEALTH', 'ABS_GET_CLI_URL', 'ABS_GET_ACC_URL', 'ABS_GET_ACC_STMT_DT_URL', 'ABS_GET_PDF_URL', 'EKO_DEMAND_URL', 'GKB_URL'],
+    ports: P.workers.flatMap((w) => [w.metrics, w.health]),
+  },
+  { role: 'api', count: P.apiReplicas.length, command: 'dist/api/main.js', k2: true, keys: ['K2_API_PORT'], ports: P.apiReplicas },
+  { role: 'load-balancer', count: 1, command: 'nginx', k2: false, keys: [], ports: [P.api] },
+];
 
 /**
  * A free port below 32768: the server stores each service's membership port in a PostgreSQL smallint

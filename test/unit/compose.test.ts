@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { CONFIG_KEYS, ConfigKey, loadConfig, parseDuration } from '../../config';
+import { CLUSTER_K2_COMMON_KEYS, CLUSTER_TOPOLOGY, CLUSTER_VERSIONS } from '../../scripts/cluster';
 
 interface Service {
   image?: string;
@@ -16,6 +17,8 @@ interface Service {
   ports?: Array<string | number | { target: number; published?: string | number }>;
   expose?: Array<string | number>;
   profiles?: string[];
+  deploy?: { replicas?: number };
+  configs?: Array<string | { source: string; target?: string }>;
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[] };
   volumes?: unknown[];
@@ -23,7 +26,7 @@ interface Service {
 
 const COMPOSE_FILE = path.join(__dirname, '..', '..', 'docker-compose.yml');
 const source = fs.readFileSync(COMPOSE_FILE, 'utf8');
-const compose = YAML.parse(source, { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
+const compose = YAML.parse(source, { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown>; configs?: Record<string, { content?: string }> };
 const services = compose.services;
 
 const K2_SERVICES = ['k2-worker', 'k2-api', 'k2-codec'];
@@ -120,7 +123,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('registers the K2 search attributes in a one-shot admin-tools service', () => {
-    const registrar = Object.values(services).find((s) => s.image?.startsWith('temporalio/admin-tools:'));
+    const registrar = Object.values(services).find((s) => s.image?.startsWith('temporalio/admin-tools:') && commandText(s).includes('search-attribute'));
     expect(registrar).toBeDefined();
     const script = commandText(registrar!);
     expect(script).toContain('temporal operator search-attribute create');
@@ -349,5 +352,90 @@ describe('docker-compose.yml', () => {
         expect({ name, source, declared: source in (compose.volumes ?? {}) }).toEqual({ name, source, declared: true });
       }
     }
+  });
+});
+
+/** The compose service of each role of the cluster (scripts/cluster.ts CLUSTER_TOPOLOGY). */
+const SERVICE_OF_ROLE: Record<string, string> = {
+  postgres: 'postgres',
+  'temporal-schema': 'temporal-schema',
+  'temporal-server': 'temporal',
+  'temporal-namespace': 'temporal-namespace',
+  'temporal-ui': 'temporal-ui',
+  codec: 'k2-codec',
+  'abs-simulator': 'abs-simulator',
+  'gkb-sandbox': 'gkb-sandbox',
+  'eko-simulator': 'eko-simulator',
+  worker: 'k2-worker',
+  api: 'k2-api',
+  'load-balancer': 'k2-lb',
+};
+
+const replicas = (service: Service) => service.deploy?.replicas ?? 1;
+const imageVersion = (service: Service) => service.image?.split(':')[1] ?? '';
+
+describe('docker-compose.yml runs what `npm run up -- --cluster` runs', () => {
+  it('has one service per role of the cluster and no other', () => {
+    expect(Object.keys(SERVICE_OF_ROLE).sort()).toEqual(CLUSTER_TOPOLOGY.map((r) => r.role).sort());
+    expect(Object.keys(services).sort()).toEqual(Object.values(SERVICE_OF_ROLE).sort());
+  });
+
+  it('runs as many processes of each role as the cluster (two workers, two API replicas)', () => {
+    for (const { role, count } of CLUSTER_TOPOLOGY) expect({ role, count: replicas(services[SERVICE_OF_ROLE[role]]) }).toEqual({ role, count });
+    expect(replicas(services['k2-worker'])).toBe(2);
+    expect(replicas(services['k2-api'])).toBe(2);
+  });
+
+  it('runs the same program for each K2 role', () => {
+    for (const { role, command } of CLUSTER_TOPOLOGY.filter((r) => r.command.startsWith('dist/'))) {
+      expect({ role, command: commandText(services[SERVICE_OF_ROLE[role]]) }).toEqual({ role, command: `node ${command}` });
+    }
+  });
+
+  it('sets, for each role, the K2 configuration keys the cluster gives its processes', () => {
+    for (const { role, k2, keys } of CLUSTER_TOPOLOGY) {
+      const expected = [...(k2 ? CLUSTER_K2_COMMON_KEYS : []), ...keys];
+      for (const key of expected) expect({ role, key, known: key in CONFIG_KEYS }).toEqual({ role, key, known: true });
+      const env = envOf(services[SERVICE_OF_ROLE[role]]);
+      const missing = expected.filter((key) => !(key in env));
+      expect({ role, missing }).toEqual({ role, missing: [] });
+    }
+  });
+
+  it('keeps documents in PostgreSQL, which every worker reaches', () => {
+    const k2Roles = CLUSTER_TOPOLOGY.filter((r) => r.k2).map((r) => r.role);
+    expect(k2Roles.sort()).toEqual(['api', 'codec', 'worker']);
+    for (const role of k2Roles) {
+      const env = envOf(services[SERVICE_OF_ROLE[role]]);
+      expect({ role, store: env.K2_DOCUMENT_STORE, client: env.K2_DB_CLIENT }).toEqual({ role, store: 'pg', client: 'pg' });
+    }
+  });
+
+  it('runs the Temporal server and UI of the versions the cluster builds, the schema set up by the SQL tool', () => {
+    expect(services.temporal.image).toBe(`temporalio/server:${CLUSTER_VERSIONS.temporalServer.replace(/^v/, '')}`);
+    expect(services['temporal-ui'].image).toBe(`temporalio/ui:${CLUSTER_VERSIONS.uiServer.replace(/^v/, '')}`);
+    const schema = services['temporal-schema'];
+    expect(imageVersion(schema).split('-')[0]).toBe(imageVersion(services.temporal));
+    expect(commandText(schema)).toMatch(/temporal-sql-tool .*setup-schema -v 0\.0/);
+    expect(commandText(schema)).toMatch(/temporal-sql-tool .*update-schema/);
+    for (const db of ['temporal', 'temporal_visibility']) expect(commandText(schema)).toContain(db);
+    expect(dependsOn(services.temporal)).toContain('temporal-schema');
+  });
+
+  it('puts nginx in front of the API replicas: the only published API port, every replica its upstream', () => {
+    const lb = services['k2-lb'];
+    expect(lb.image).toMatch(/^nginx:\d/);
+    expect(dependsOn(lb)).toContain('k2-api');
+    const apiPort = Number(envOf(services['k2-api']).K2_API_PORT);
+    expect((services['k2-api'].ports ?? []).length).toBe(0);
+    expect((lb.ports ?? []).map(String)).toContain(`${CONFIG_KEYS.K2_API_PORT.default}:${apiPort}`);
+    const config = (lb.configs ?? []).map((c) => (typeof c === 'string' ? { source: c, target: undefined } : c)).find((c) => c.target === '/etc/nginx/nginx.conf');
+    const content = compose.configs?.[config?.source ?? '']?.content ?? '';
+    expect(content).toContain(`server k2-api:${apiPort}`);
+    expect(content).toContain(`listen ${apiPort};`);
+    expect(content).toContain('proxy_pass http://k2_api;');
+    expect(content).toContain('proxy_next_upstream error timeout http_502 http_503 non_idempotent;');
+    // EKO answers statuses through the load balancer, as in the cluster.
+    expect(new URL(interpolate(envOf(services['eko-simulator']).EKO_SIM_K2_URL)).hostname).toBe('k2-lb');
   });
 });

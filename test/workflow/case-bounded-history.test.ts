@@ -108,9 +108,14 @@ test('a continue-as-new while a GKB record waits carries the record and its resu
     // Statuses and identical re-sends grow the history while the record waits at GKB.
     for (let i = 0; i < 12; i++) await latest.signal(demandStatusSignal, { reference: queued.demand!.reference, status: 'PC1' });
     await latest.signal(loanUpdatedSignal, { ...loan, contract_number: id, overdue_days: 95 });
-    const carried = await waitFor(latest, (s) => s.overdueDays === 95);
-    const runs = await runsOf(caseWorkflowId(id), handle.firstExecutionRunId);
+    // The run that sees the update may answer before it continues as new: wait for the continued run.
+    let runs = await runsOf(caseWorkflowId(id), handle.firstExecutionRunId);
+    for (let i = 0; i < 200 && runs.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      runs = await runsOf(caseWorkflowId(id), handle.firstExecutionRunId);
+    }
     expect(runs.length).toBeGreaterThan(1);
+    const carried = await waitFor(latest, (s) => s.overdueDays === 95);
     expect(carried).toMatchObject({ stage: 'demand-issued', gkb: { state: 'queued', recordId: '1' }, demand: { status: 'PC1' }, updates: 1 });
 
     await latest.signal(gkbResultSignal, { recordId: '1', outcome: 'accepted', text: 'Контракт обновлен.' });
@@ -121,7 +126,7 @@ test('a continue-as-new while a GKB record waits carries the record and its resu
     // The second run: it starts waiting for a record the first one queued.
     await recordHistory(env.client.workflow.getHandle(caseWorkflowId(id), runs[1].runId), 'case-continued-run-pending-gkb');
   });
-});
+}, 300_000);
 
 test('a scan missing for months keeps the moment it first went missing, across continue-as-new; the details keep the summary', async () => {
   const { acts } = fakeCaseActivities({ scanAvailableAfter: () => false });
@@ -143,4 +148,4 @@ test('a scan missing for months keeps the moment it first went missing, across c
     await latest.terminate('test done');
     await recordHistory(env.client.workflow.getHandle(caseWorkflowId(id), runs[0].runId), 'case-scan-missing-since');
   });
-});
+}, 300_000);
