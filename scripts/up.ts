@@ -36,21 +36,9 @@ async function main() {
     dataDir,
     ports,
     env: { ...demoPaceEnv(), ...keys },
-    onLine: (name, line) => {
-      if (/"level":"(warn|error)"|level=ERROR/.test(line)) console.log(`[${name}] ${line}`);
-    },
+    onLine: printWarnings,
   });
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    console.log('\nStopping every process …');
-    await system.stop();
-    console.log('Stopped. Data kept in .data/ (delete it for a clean start).');
-    process.exit(0);
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  stopOnSignal(system, 'Stopping every process …', '.data/');
 
   const k2 = `http://127.0.0.1:${ports.api}`;
   const seed = Date.now() % 1_000_000;
@@ -108,21 +96,9 @@ async function upCluster() {
   const cluster = await startCluster({
     dataDir,
     env: { ...demoPaceEnv(), ...keys },
-    onLine: (name, line) => {
-      if (/"level":"(warn|error)"|level=ERROR/.test(line)) console.log(`[${name}] ${line}`);
-    },
+    onLine: printWarnings,
   });
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    console.log('\nStopping every process, in reverse order …');
-    await cluster.stop();
-    console.log('Stopped. Data kept in .data/cluster/ (delete it for a clean start).');
-    process.exit(0);
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  stopOnSignal(cluster, 'Stopping every process, in reverse order …', '.data/cluster/');
 
   const { ports, apiUrl } = cluster;
   const seed = Date.now() % 1_000_000;
@@ -161,3 +137,23 @@ main().catch((err) => {
   console.error(`K2 failed to start: ${err?.message ?? err}`);
   process.exit(1);
 });
+
+/** Shows the processes' warnings and errors on the console (the full logs are in the data folder). */
+function printWarnings(name: string, line: string): void {
+  if (/"level":"(warn|error)"|level=ERROR/.test(line)) console.log(`[${name}] ${line}`);
+}
+
+/** Ctrl-C (or SIGTERM) stops every process once, then exits. */
+function stopOnSignal(running: { stop(): Promise<void> }, announce: string, dataFolder: string): void {
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${announce}`);
+    await running.stop();
+    console.log(`Stopped. Data kept in ${dataFolder} (delete it for a clean start).`);
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
