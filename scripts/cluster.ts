@@ -6,7 +6,7 @@
  * the simulators; two workers; two API replicas behind nginx. Every port is on loopback. The processes
  * start in that order, each waited for, and stop in reverse order.
  */
-import { ChildProcess, execFile, spawn, SpawnOptions } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client as PgClient } from 'pg';
+import { createLauncher, httpOk, logShows, logSize, waitFor, type Launcher, type Proc } from './launcher';
 import { codecEndpoint, freePort, repoRoot, SEARCH_ATTRIBUTES, systemEnv, tcpOpen, temporalCliPath, type Ports } from './system';
 
 const run = promisify(execFile);
@@ -165,13 +166,6 @@ export function findClusterTools(): ClusterTools | string {
   return { ...tools, postgresBin, nginx };
 }
 
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  logFile: string;
-}
-
 export interface ClusterOptions {
   dataDir: string;
   ports?: ClusterPorts;
@@ -181,6 +175,9 @@ export interface ClusterOptions {
   onLine?: (name: string, line: string) => void;
 }
 
+/** The K2 processes of the cluster, by name: worker-1, worker-2, api-1, api-2. */
+export type ClusterK2Process = `worker-${number}` | `api-${number}`;
+
 export interface RunningCluster {
   ports: ClusterPorts;
   dataDir: string;
@@ -188,27 +185,18 @@ export interface RunningCluster {
   env: Record<string, string>;
   /** The API through nginx. */
   apiUrl: string;
+  /** Sends the signal (default SIGKILL) to the named process and waits until it exits. */
+  kill(name: string, signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a stopped worker or API replica again and waits until it is ready. */
+  start(name: ClusterK2Process): Promise<void>;
+  /** Stops the Temporal server and starts it again; waits until its frontend answers. */
+  restartTemporal(): Promise<void>;
+  /** Stops PostgreSQL (fast shutdown) and starts it again; waits until it accepts connections. */
+  restartPostgres(): Promise<void>;
+  /** Process name → pid of every process that runs. */
+  pids(): Record<string, number>;
   stop(): Promise<void>;
 }
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, proc?: Proc): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let exited = false;
-  proc?.exited.then(() => (exited = true));
-  while (Date.now() < deadline) {
-    if (exited) throw new Error(`${what}: the process exited before it was ready; the end of ${proc!.logFile}:\n${logTail(proc!.logFile)}`);
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`${what} not ready after ${timeoutMs} ms`);
-}
-
-function logTail(file: string, lines = 15): string {
-  if (!fs.existsSync(file)) return '(no log)';
-  return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => l.slice(0, 400)).join('\n');
-}
-
-const httpOk = (url: string) => async () => (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
 
 /** Replaces each ${NAME} of a template; a placeholder without a value is an error (a typo must not reach a config). */
 export function fillTemplate(template: string, values: Record<string, string | number>): string {
@@ -259,88 +247,80 @@ export async function startCluster(opts: ClusterOptions): Promise<RunningCluster
     EKO_SIM_K2_URL: apiUrl,
     ...opts.env,
   });
-  const procs: Proc[] = [];
+  const procs = createLauncher({ root, logDir, env, onLine: opts.onLine });
 
-  const launch = (name: string, command: string, args: string[], extra: { env?: Record<string, string>; as?: { uid: number; gid: number } } = {}): Proc => {
-    const logFile = path.join(logDir, `${name}.log`);
-    const log = fs.createWriteStream(logFile, { flags: 'a' });
-    const spawnOpts: SpawnOptions = { cwd: root, env: { ...process.env, ...env, ...extra.env }, stdio: ['ignore', 'pipe', 'pipe'], ...(extra.as ?? {}) };
-    if (extra.as) spawnOpts.cwd = '/';
-    const child = spawn(command, args, spawnOpts);
-    let buffered = '';
-    const onData = (chunk: Buffer) => {
-      log.write(chunk);
-      if (!opts.onLine) return;
-      buffered += chunk.toString('utf8');
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) if (line.trim()) opts.onLine(name, line);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
-      log.end();
-      resolve(code);
-    }));
-    const proc = { name, child, exited, logFile };
-    procs.push(proc);
-    return proc;
+  const startK2 = async (name: ClusterK2Process) => {
+    const [, role, n] = /^(worker|api)-(\d+)$/.exec(name) ?? [];
+    const index = Number(n) - 1;
+    if (role === 'worker' && ports.workers[index]) {
+      const w = ports.workers[index];
+      const logFile = path.join(logDir, `${name}.log`);
+      const sizeBefore = logSize(logFile);
+      const worker = procs.node(name, 'worker/main.js', { K2_WORKER_METRICS: `127.0.0.1:${w.metrics}`, K2_WORKER_HEALTH: `127.0.0.1:${w.health}` });
+      await waitFor(name, logShows(logFile, '"worker ready"', sizeBefore), 120_000, worker);
+    } else if (role === 'api' && ports.apiReplicas[index]) {
+      const port = ports.apiReplicas[index];
+      const api = procs.node(name, 'api/main.js', { K2_API_PORT: String(port) });
+      await waitFor(`K2 API replica ${index + 1}`, httpOk(`http://127.0.0.1:${port}/health`), 30_000, api);
+    } else {
+      throw new Error(`no K2 process ${name} in this cluster (workers 1..${ports.workers.length}, APIs 1..${ports.apiReplicas.length})`);
+    }
   };
-  const node = (name: string, script: string, extraEnv: Record<string, string> = {}) => launch(name, process.execPath, [path.join(root, 'dist', script)], { env: extraEnv });
+  const startTemporal = async () => {
+    const temporal = procs.launch('temporal-server', tools.server, ['--config-file', writeServerConfig(dataDir, ports, password), '--allow-no-auth', 'start']);
+    await waitFor('Temporal server', () => tcpOpen(ports.temporal), 120_000, temporal);
+    return temporal;
+  };
+  const stopNamed = async (name: string, signal: NodeJS.Signals = 'SIGINT') => {
+    const proc = procs.running(name);
+    if (proc) await procs.stop(proc, signal);
+  };
 
-  const stopProc = async (proc: Proc) => {
-    if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
-    // SIGINT: K2's processes drain; PostgreSQL makes a fast shutdown; nginx and Temporal stop.
-    proc.child.kill('SIGINT');
-    const timer = setTimeout(() => proc.child.kill('SIGKILL'), 20_000);
-    await proc.exited;
-    clearTimeout(timer);
-  };
   const cluster: RunningCluster = {
     ports,
     dataDir,
     env,
     apiUrl,
-    async stop() {
-      for (const proc of [...procs].reverse()) await stopProc(proc);
+    kill: (name, signal = 'SIGKILL') => stopNamed(name, signal),
+    start: startK2,
+    async restartTemporal() {
+      await stopNamed('temporal-server');
+      const temporal = await startTemporal();
+      await registerNamespace(ports.temporal, temporal); // idempotent: returns once the frontend answers for the namespace
     },
+    async restartPostgres() {
+      await stopNamed('postgres');
+      await startPostgres(tools, dataDir, ports.postgres, password, pgUser, procs);
+    },
+    pids: () => procs.pids(),
+    // SIGINT: K2's processes drain; PostgreSQL makes a fast shutdown; nginx and Temporal stop.
+    stop: () => procs.stopAll(),
   };
 
   try {
-    await startPostgres(tools, dataDir, ports.postgres, password, pgUser, launch);
+    await startPostgres(tools, dataDir, ports.postgres, password, pgUser, procs);
     await setupDatabases(ports.postgres, password);
     await setupTemporalSchema(tools, ports.postgres, password);
 
-    const serverConfig = writeServerConfig(dataDir, ports, password);
-    const temporal = launch('temporal-server', tools.server, ['--config-file', serverConfig, '--allow-no-auth', 'start']);
-    await waitFor('Temporal server', () => tcpOpen(ports.temporal), 120_000, temporal);
+    const temporal = await startTemporal();
     await registerNamespace(ports.temporal, temporal);
 
-    const abs = node('abs-simulator', 'simulators/abs/main.js');
-    const gkb = node('gkb-sandbox', 'simulators/gkb/main.js');
-    const eko = node('eko-simulator', 'simulators/eko/main.js');
+    const abs = procs.node('abs-simulator', 'simulators/abs/main.js');
+    const gkb = procs.node('gkb-sandbox', 'simulators/gkb/main.js');
+    const eko = procs.node('eko-simulator', 'simulators/eko/main.js');
     await waitFor('ABS simulator', httpOk(`http://127.0.0.1:${ports.abs}/health`), 30_000, abs);
     await waitFor('GKB sandbox', () => tcpOpen(ports.gkb), 30_000, gkb);
     await waitFor('EKO simulator', httpOk(`http://127.0.0.1:${ports.eko}/health`), 30_000, eko);
-    const codec = node('codec', 'codec/main.js');
+    const codec = procs.node('codec', 'codec/main.js');
     await waitFor('codec server', httpOk(`${codecEndpoint(systemPorts)}/health`), 30_000, codec);
 
-    const ui = launch('temporal-ui', tools.uiServer, ['--root', writeUiConfig(dataDir, ports), '--env', 'cluster', 'start']);
+    const ui = procs.launch('temporal-ui', tools.uiServer, ['--root', writeUiConfig(dataDir, ports), '--env', 'cluster', 'start']);
     await waitFor('Temporal UI server', () => tcpOpen(ports.ui), 60_000, ui);
 
     // One after the other: the first brings K2's schema up to date, so two migrations never race for knex's lock.
-    for (const [i, w] of ports.workers.entries()) {
-      const name = `worker-${i + 1}`;
-      const logFile = path.join(logDir, `${name}.log`);
-      const sizeBefore = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
-      const worker = node(name, 'worker/main.js', { K2_WORKER_METRICS: `127.0.0.1:${w.metrics}`, K2_WORKER_HEALTH: `127.0.0.1:${w.health}` });
-      await waitFor(name, async () => fs.readFileSync(logFile).subarray(sizeBefore).includes('"worker ready"'), 120_000, worker);
-    }
-    for (const [i, port] of ports.apiReplicas.entries()) {
-      const api = node(`api-${i + 1}`, 'api/main.js', { K2_API_PORT: String(port) });
-      await waitFor(`K2 API replica ${i + 1}`, httpOk(`http://127.0.0.1:${port}/health`), 30_000, api);
-    }
-    const nginx = launch('nginx', tools.nginx, ['-p', runDir, '-c', writeNginxConfig(runDir, ports), '-e', 'stderr']);
+    for (const i of ports.workers.keys()) await startK2(`worker-${i + 1}`);
+    for (const i of ports.apiReplicas.keys()) await startK2(`api-${i + 1}`);
+    const nginx = procs.launch('nginx', tools.nginx, ['-p', runDir, '-c', writeNginxConfig(runDir, ports), '-e', 'stderr']);
     await waitFor('nginx', httpOk(`${apiUrl}/health`), 30_000, nginx);
   } catch (err) {
     await cluster.stop();
@@ -349,10 +329,8 @@ export async function startCluster(opts: ClusterOptions): Promise<RunningCluster
   return cluster;
 }
 
-type Launch = (name: string, command: string, args: string[], extra?: { env?: Record<string, string>; as?: { uid: number; gid: number } }) => Proc;
-
 /** An instance of its own (initdb on the first start): the superuser and the role share the generated password; TCP on loopback only, with it. */
-async function startPostgres(tools: ClusterTools, dataDir: string, port: number, password: string, as: { uid: number; gid: number } | undefined, launch: Launch): Promise<void> {
+async function startPostgres(tools: ClusterTools, dataDir: string, port: number, password: string, as: { uid: number; gid: number } | undefined, procs: Launcher): Promise<void> {
   const pgData = path.join(dataDir, 'postgres');
   if (!fs.existsSync(path.join(pgData, 'PG_VERSION'))) {
     fs.mkdirSync(pgData, { recursive: true, mode: 0o700 });
@@ -368,7 +346,7 @@ async function startPostgres(tools: ClusterTools, dataDir: string, port: number,
       fs.rmSync(pwFile, { force: true });
     }
   }
-  const pg = launch('postgres', path.join(tools.postgresBin, 'postgres'), ['-D', pgData, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${pgData}`, '-c', 'max_connections=200'], { as });
+  const pg = procs.launch('postgres', path.join(tools.postgresBin, 'postgres'), ['-D', pgData, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${pgData}`, '-c', 'max_connections=200'], { as });
   await waitFor('PostgreSQL', () => tcpOpen(port), 60_000, pg);
   await waitFor('PostgreSQL', async () => {
     const c = new PgClient({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });

@@ -3,11 +3,11 @@
  * and EKO simulators, the codec server (the Web UI decodes through it), the K2 API and the worker — waits until each is ready and stops them in
  * reverse order. Used by `npm run up` and by the end-to-end tests, so both run the same topology.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { DEMO_SECRETS } from '../config';
+import { createLauncher, httpOk, logShows, logSize, waitFor } from './launcher';
 
 export const SEARCH_ATTRIBUTES = ['K2Stage=Keyword', 'K2NeedsAttention=Bool', 'K2AttentionReason=Keyword', 'K2BatchState=Keyword'];
 
@@ -106,12 +106,6 @@ function payloadKeysOnlyOneWay(extra: Record<string, string>): Record<string, st
   return {};
 }
 
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  exited: Promise<number | null>;
-}
-
 export interface RunningSystem {
   ports: Ports;
   dataDir: string;
@@ -119,7 +113,14 @@ export interface RunningSystem {
   stop(): Promise<void>;
   /** Stops and restarts one K2 process (not Temporal), e.g. to test a crash. */
   restart(name: 'worker' | 'api'): Promise<void>;
+  /** Sends the signal (default SIGKILL) to the named process and waits until it exits. */
   kill(name: string, signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a stopped K2 process ('worker' or 'api') again and waits until it is ready. */
+  start(name: 'worker' | 'api'): Promise<void>;
+  /** Stops the dev server and starts it again on its SQLite file; waits until it answers. */
+  restartTemporal(): Promise<void>;
+  /** Process name → pid of every process that runs. */
+  pids(): Record<string, number>;
 }
 
 export interface SystemOptions {
@@ -131,20 +132,6 @@ export interface SystemOptions {
   onLine?: (name: string, line: string) => void;
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, proc?: Proc): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let exited = false;
-  proc?.exited.then(() => (exited = true));
-  while (Date.now() < deadline) {
-    if (exited) throw new Error(`${what}: the process exited before it was ready (see its log)`);
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${what} not ready after ${timeoutMs} ms`);
-}
-
-const httpOk = (url: string) => async () => (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
-
 export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const root = repoRoot();
   const ports = opts.ports ?? DEFAULT_PORTS;
@@ -152,91 +139,55 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const logDir = path.join(dataDir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
   const env = systemEnv(dataDir, ports, opts.env);
-  const procs: Proc[] = [];
-
-  const launch = (name: string, command: string, args: string[]): Proc => {
-    const log = fs.createWriteStream(path.join(logDir, `${name}.log`), { flags: 'a' });
-    const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let buffered = '';
-    const onData = (chunk: Buffer) => {
-      log.write(chunk);
-      if (!opts.onLine) return;
-      buffered += chunk.toString('utf8');
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) if (line.trim()) opts.onLine(name, line);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
-      log.end();
-      resolve(code);
-    }));
-    const proc = { name, child, exited };
-    procs.push(proc);
-    return proc;
-  };
-  const node = (name: string, script: string) => launch(name, process.execPath, [path.join(root, 'dist', script)]);
+  const procs = createLauncher({ root, logDir, env, onLine: opts.onLine });
 
   const startK2 = async (name: 'worker' | 'api') => {
     if (name === 'api') {
-      const api = node('api', 'api/main.js');
+      const api = procs.node('api', 'api/main.js');
       await waitFor('K2 API', httpOk(`http://127.0.0.1:${ports.api}/health`), 30_000, api);
     } else {
-      const worker = node('worker', 'worker/main.js');
       const logFile = path.join(logDir, 'worker.log');
-      const sizeBefore = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
-      await waitFor('worker', async () => fs.readFileSync(logFile).subarray(sizeBefore).includes('"worker ready"'), 120_000, worker);
+      const sizeBefore = logSize(logFile);
+      const worker = procs.node('worker', 'worker/main.js');
+      await waitFor('worker', logShows(logFile, '"worker ready"', sizeBefore), 120_000, worker);
     }
   };
-
-  const stopProc = async (proc: Proc, signal: NodeJS.Signals = 'SIGINT') => {
-    if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
-    proc.child.kill(signal);
-    const timer = setTimeout(() => proc.child.kill('SIGKILL'), 15_000);
-    await proc.exited;
-    clearTimeout(timer);
+  const startTemporal = async () => {
+    const temporal = procs.launch('temporal', temporalCliPath(), devServerArgs(dataDir, ports, opts.headless));
+    await waitFor('Temporal dev server', () => tcpOpen(ports.temporal), 60_000, temporal);
+  };
+  const stopNamed = async (name: string, signal: NodeJS.Signals = 'SIGINT') => {
+    const proc = procs.running(name);
+    if (proc) await procs.stop(proc, signal, 15_000);
   };
 
   const system: RunningSystem = {
     ports,
     dataDir,
     env,
-    async stop() {
-      for (const proc of [...procs].reverse()) await stopProc(proc);
-    },
+    stop: () => procs.stopAll(15_000),
     async restart(name) {
-      const proc = [...procs].reverse().find((p) => p.name === name && p.child.exitCode === null);
-      if (proc) await stopProc(proc);
+      await stopNamed(name);
       await startK2(name);
     },
-    async kill(name, signal = 'SIGKILL') {
-      const proc = [...procs].reverse().find((p) => p.name === name && p.child.exitCode === null);
-      if (proc) await stopProc(proc, signal);
+    kill: (name, signal = 'SIGKILL') => stopNamed(name, signal),
+    start: startK2,
+    async restartTemporal() {
+      await stopNamed('temporal');
+      await startTemporal();
     },
+    pids: () => procs.pids(),
   };
 
   try {
-    const temporal = launch('temporal', temporalCliPath(), [
-      'server', 'start-dev',
-      '--ip', '127.0.0.1',
-      '--port', String(ports.temporal),
-      '--ui-port', String(ports.ui),
-      '--db-filename', path.join(dataDir, 'temporal.sqlite'),
-      '--sqlite-pragma', 'journal_mode=wal',
-      '--log-level', 'warn',
-      // The Web UI decodes payloads through K2's codec server (operators sign in there: README, Web UI).
-      ...(opts.headless ? ['--headless'] : ['--ui-codec-endpoint', codecEndpoint(ports), '--ui-disable-news-fetch']),
-      ...SEARCH_ATTRIBUTES.flatMap((sa) => ['--search-attribute', sa]),
-    ]);
-    await waitFor('Temporal dev server', () => tcpOpen(ports.temporal), 60_000, temporal);
-    const abs = node('abs-simulator', 'simulators/abs/main.js');
-    const gkb = node('gkb-sandbox', 'simulators/gkb/main.js');
-    const eko = node('eko-simulator', 'simulators/eko/main.js');
+    await startTemporal();
+    const abs = procs.node('abs-simulator', 'simulators/abs/main.js');
+    const gkb = procs.node('gkb-sandbox', 'simulators/gkb/main.js');
+    const eko = procs.node('eko-simulator', 'simulators/eko/main.js');
     await waitFor('ABS simulator', httpOk(`http://127.0.0.1:${ports.abs}/health`), 30_000, abs);
     await waitFor('GKB sandbox', () => tcpOpen(ports.gkb), 30_000, gkb);
     await waitFor('EKO simulator', httpOk(`http://127.0.0.1:${ports.eko}/health`), 30_000, eko);
-    const codec = node('codec', 'codec/main.js');
+    const codec = procs.node('codec', 'codec/main.js');
     await waitFor('codec server', httpOk(`${codecEndpoint(ports)}/health`), 30_000, codec);
     await startK2('worker');
     await startK2('api');
@@ -245,6 +196,22 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     throw err;
   }
   return system;
+}
+
+/** `temporal server start-dev` on the system's SQLite file, with K2's search attributes. */
+function devServerArgs(dataDir: string, ports: Ports, headless?: boolean): string[] {
+  return [
+    'server', 'start-dev',
+    '--ip', '127.0.0.1',
+    '--port', String(ports.temporal),
+    '--ui-port', String(ports.ui),
+    '--db-filename', path.join(dataDir, 'temporal.sqlite'),
+    '--sqlite-pragma', 'journal_mode=wal',
+    '--log-level', 'warn',
+    // The Web UI decodes payloads through K2's codec server (operators sign in there: README, Web UI).
+    ...(headless ? ['--headless'] : ['--ui-codec-endpoint', codecEndpoint(ports), '--ui-disable-news-fetch']),
+    ...SEARCH_ATTRIBUTES.flatMap((sa) => ['--search-attribute', sa]),
+  ];
 }
 
 /** Where the Web UI (and `temporal --codec-endpoint`) reaches the codec server. */
