@@ -16,6 +16,8 @@ export interface TopologyOptions {
   /** Added to every process's environment (simulator pace, SIM_FAULTS, K2 settings, payload keys). */
   env?: Record<string, string>;
   onLine?: (name: string, line: string) => void;
+  /** dev: run the dev server's Web UI too (the cluster always runs its UI server). */
+  webUi?: boolean;
 }
 
 export interface RunningTopology {
@@ -25,6 +27,11 @@ export interface RunningTopology {
   env: Record<string, string>;
   /** The K2 API (nginx on the cluster). */
   apiUrl: string;
+  /** Temporal's frontend, host:port. */
+  temporalAddress: string;
+  /** The Web UI (dev: only with `webUi`) and the codec server it decodes through. */
+  uiUrl: string;
+  codecUrl: string;
   simUrls: { abs: string; gkb: string; eko: string };
   metricsUrls: { api: string[]; worker: string[] };
   /** Process names: dev ['worker'], cluster ['worker-1', 'worker-2']. */
@@ -64,7 +71,7 @@ const local = (port: number) => `http://127.0.0.1:${port}`;
 
 async function startDev(opts: TopologyOptions): Promise<RunningTopology> {
   const ports = await freePorts();
-  const system = await startSystem({ dataDir: opts.dataDir, ports, env: opts.env, headless: true, onLine: opts.onLine });
+  const system = await startSystem({ dataDir: opts.dataDir, ports, env: opts.env, headless: !opts.webUi, onLine: opts.onLine });
   const k2Process = (name: string): 'worker' | 'api' => {
     if (name === 'worker' || name === 'api') return name;
     throw new Error(`no K2 process ${name} in the dev topology (worker, api)`);
@@ -74,6 +81,9 @@ async function startDev(opts: TopologyOptions): Promise<RunningTopology> {
     dataDir: system.dataDir,
     env: system.env,
     apiUrl: local(ports.api),
+    temporalAddress: `127.0.0.1:${ports.temporal}`,
+    uiUrl: local(ports.ui),
+    codecUrl: local(ports.codec),
     simUrls: { abs: local(ports.abs), gkb: local(ports.gkb), eko: local(ports.eko) },
     metricsUrls: { api: [`${local(ports.api)}/metrics`], worker: [`${local(ports.workerMetrics)}/metrics`] },
     workers: ['worker'],
@@ -94,6 +104,9 @@ async function startClusterTopology(opts: TopologyOptions): Promise<RunningTopol
     dataDir: cluster.dataDir,
     env: cluster.env,
     apiUrl: cluster.apiUrl,
+    temporalAddress: `127.0.0.1:${ports.temporal}`,
+    uiUrl: local(ports.ui),
+    codecUrl: local(ports.codec),
     simUrls: { abs: local(ports.abs), gkb: local(ports.gkb), eko: local(ports.eko) },
     metricsUrls: { api: ports.apiReplicas.map((p) => `${local(p)}/metrics`), worker: ports.workers.map((w) => `${local(w.metrics)}/metrics`) },
     workers: ports.workers.map((_, i) => `worker-${i + 1}`),

@@ -1,13 +1,16 @@
 /**
- * The operator's view in a real browser: the whole system (scripts/system.ts, with the Web UI and the
- * codec server) runs a few demo loans; Debian's Chromium, driven by playwright-core, signs in at the
- * codec server, turns on the Web UI's codec setting as an operator would, filters the cases by
- * K2Stage, opens one and sees its loan decoded (contract number, borrower's IIN and name). The same
- * history fetched without the codec holds neither the IIN nor the name. The screenshot is kept in
- * artifacts/ (git-ignored). Needs dist/ (scripts/test.sh builds it first).
+ * The operator's view in a real browser, on both topologies (scripts/topology.ts): the dev server's
+ * Web UI, and the cluster's UI server in front of the Temporal server on PostgreSQL. The system runs
+ * a few demo loans; Debian's Chromium, driven by playwright-core, signs in at the codec server, filters
+ * the cases by K2Stage, opens one and sees its loan decoded (contract number, borrower's IIN and
+ * name). On the dev server the operator turns on the Web UI's codec setting; the cluster's UI server
+ * has the codec endpoint in its configuration (cluster/ui-server.yaml). The same history fetched
+ * without the codec holds neither the IIN nor the name. The screenshots are kept in artifacts/
+ * (git-ignored). Needs dist/ (scripts/test.sh builds it first).
  *
  * The browser comes from scripts/ensure-chromium.sh (Debian's package, installed when missing); the
- * test is skipped only when that script reports that it cannot install it here.
+ * test is skipped only when that script reports that it cannot install it here; the cluster's only
+ * when its binaries are missing (scripts/install-cluster-tools.sh).
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,14 +22,15 @@ import { temporal } from '@temporalio/proto';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { caseWorkflowId } from '../../domain/case';
 import { generateLoans } from '../../domain/generate';
-import { codecEndpoint, freePorts, repoRoot, startSystem, temporalCliPath, type RunningSystem } from '../../scripts/system';
+import { repoRoot, temporalCliPath } from '../../scripts/system';
+import { startTopology, topologyUnavailable, TOPOLOGY_KINDS, type RunningTopology, type TopologyKind } from '../../scripts/topology';
 import { feedDemoLoans } from '../../simulators/eko/demo-feeder';
 import { DEMO_SECRETS } from '../../config';
 
 jest.setTimeout(900_000);
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-export const SCREENSHOT = path.join(repoRoot(), 'artifacts', 'web-ui-case.png');
+export const screenshotOf = (kind: TopologyKind) => path.join(repoRoot(), 'artifacts', `web-ui-case-${kind}.png`);
 
 /** Runs scripts/ensure-chromium.sh (installs Debian's chromium when missing) and reads its answer line. */
 function ensureChromium(): { path: string } | { unavailable: string } {
@@ -41,23 +45,29 @@ function ensureChromium(): { path: string } | { unavailable: string } {
 
 const browser = ensureChromium();
 if ('unavailable' in browser) console.warn(`web-ui.test: skipped, no browser: ${browser.unavailable}`);
-const withBrowser = 'path' in browser ? test : test.skip;
+const runnable = (kind: TopologyKind) => {
+  const why = 'unavailable' in browser ? browser.unavailable : topologyUnavailable(kind);
+  if (why) console.warn(`web-ui.test (${kind}): skipped: ${why}`);
+  return why ? test.skip : test;
+};
 
 const SEED = 1313;
 const COUNT = 3;
 const STAGE = 'demand-issued';
 
 let dataDir = '';
-let system: RunningSystem | undefined;
+let system: RunningTopology | undefined;
 let connection: Connection | undefined;
 let context: BrowserContext | undefined;
 let profileDir = '';
 
-afterAll(async () => {
+afterEach(async () => {
   await context?.close().catch(() => undefined);
   await connection?.close();
   await system?.stop();
   for (const dir of [dataDir, profileDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  context = connection = system = undefined;
+  dataDir = profileDir = '';
 });
 
 /** Visibility's answer to a list query, until `count` cases are there. */
@@ -106,77 +116,79 @@ async function useCodecServerInBrowser(page: Page, endpoint: string): Promise<vo
   await dialog.getByRole('button', { name: 'Apply' }).click();
 }
 
-withBrowser('an operator sees a case\'s loan decoded in the Web UI; without the codec its history holds no IIN or name', async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-web-ui-'));
-  const ports = await freePorts();
-  const env = { K2_API_AUTH: 'none', EKO_SIM_STATUS_DELAY: '300ms', K2_PAYLOAD_KEYS: `web-ui-test:${randomBytes(32).toString('base64')}` };
-  system = await startSystem({ dataDir, ports, env, headless: false });
-  connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
-  // Search attributes are never encoded: a plain client can list and filter the cases.
-  const plain = new Client({ connection });
+describe.each(TOPOLOGY_KINDS)('on the %s topology', (kind) => {
+  runnable(kind)('an operator sees a case\'s loan decoded in the Web UI; without the codec its history holds no IIN or name', async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `k2-web-ui-${kind}-`));
+    const env = { K2_API_AUTH: 'none', EKO_SIM_STATUS_DELAY: '300ms', K2_PAYLOAD_KEYS: `web-ui-test:${randomBytes(32).toString('base64')}` };
+    system = await startTopology(kind, { dataDir, env, webUi: true });
+    connection = await Connection.connect({ address: system.temporalAddress });
+    // Search attributes are never encoded: a plain client can list and filter the cases.
+    const plain = new Client({ connection });
 
-  const contracts = await feedDemoLoans({ k2BaseUrl: `http://127.0.0.1:${ports.api}`, absSimUrl: `http://127.0.0.1:${ports.abs}`, count: COUNT, seed: SEED });
-  const loans = generateLoans(SEED, COUNT);
-  expect(loans.map((l) => l.contract_number)).toEqual(contracts);
-  const stageQuery = `WorkflowType="caseWorkflow" AND K2Stage="${STAGE}"`;
-  const ids = await waitForCases(plain, stageQuery, COUNT);
-  const loan = loans.find((l) => ids.includes(caseWorkflowId(l.contract_number)))!;
-  const workflowId = caseWorkflowId(loan.contract_number);
+    const contracts = await feedDemoLoans({ k2BaseUrl: system.apiUrl, absSimUrl: system.simUrls.abs, count: COUNT, seed: SEED });
+    const loans = generateLoans(SEED, COUNT);
+    expect(loans.map((l) => l.contract_number)).toEqual(contracts);
+    const stageQuery = `WorkflowType="caseWorkflow" AND K2Stage="${STAGE}"`;
+    const ids = await waitForCases(plain, stageQuery, COUNT);
+    const loan = loans.find((l) => ids.includes(caseWorkflowId(l.contract_number)))!;
+    const workflowId = caseWorkflowId(loan.contract_number);
 
-  profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-chromium-'));
-  context = await chromium.launchPersistentContext(profileDir, { executablePath: (browser as { path: string }).path, args: CHROMIUM_ARGS, headless: true, viewport: { width: 1600, height: 1400 } });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const codec = codecEndpoint(ports);
-  const ui = `http://127.0.0.1:${ports.ui}`;
+    profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-chromium-'));
+    context = await chromium.launchPersistentContext(profileDir, { executablePath: (browser as { path: string }).path, args: CHROMIUM_ARGS, headless: true, viewport: { width: 1600, height: 1400 } });
+    const page = context.pages()[0] ?? (await context.newPage());
+    const codec = system.codecUrl;
+    const ui = system.uiUrl;
 
-  // 1. Sign in at the codec server (the dev server's Web UI has no login of its own).
-  await page.goto(`${codec}/login`);
-  await page.locator('#token').fill(DEMO_SECRETS.K2_CODEC_TOKEN);
-  await page.locator('button[type="submit"]').click();
-  await page.locator('#signed-in').waitFor();
+    // 1. Sign in at the codec server (the dev server's Web UI has no login of its own).
+    await page.goto(`${codec}/login`);
+    await page.locator('#token').fill(DEMO_SECRETS.K2_CODEC_TOKEN);
+    await page.locator('button[type="submit"]').click();
+    await page.locator('#signed-in').waitFor();
 
-  // 2. Filter the cases by K2Stage, as the README's links do.
-  await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(stageQuery)}`);
-  await useCodecServerInBrowser(page, codec);
-  const row = page.locator(`a[href*="/workflows/${workflowId}/"]`).first();
-  await row.waitFor({ timeout: 60_000 });
-  for (const id of ids) await expect(page.locator(`a[href*="/workflows/${id}/"]`).count()).resolves.toBeGreaterThan(0);
+    // 2. Filter the cases by K2Stage, as the README's links do.
+    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(stageQuery)}`);
+    // The dev server's Web UI needs the operator's codec setting; the cluster's UI server is configured with it.
+    if (kind === 'dev') await useCodecServerInBrowser(page, codec);
+    const row = page.locator(`a[href*="/workflows/${workflowId}/"]`).first();
+    await row.waitFor({ timeout: 60_000 });
+    for (const id of ids) await expect(page.locator(`a[href*="/workflows/${id}/"]`).count()).resolves.toBeGreaterThan(0);
 
-  // 3. Open the case: its input is the loan, decoded through the codec server.
-  await row.click();
-  await page.waitForURL(new RegExp(`/workflows/${workflowId}/`));
-  const input = page.getByText(loan.iinbin).first();
-  await input.waitFor({ timeout: 60_000 });
-  await expect(page.getByText(loan.fullname).first().isVisible()).resolves.toBe(true);
-  await expect(page.getByText(loan.contract_number).first().isVisible()).resolves.toBe(true);
-  await expect(page.locator('[data-testid="data-encoder-status-success"]').count()).resolves.toBeGreaterThan(0);
-  await input.scrollIntoViewIfNeeded();
-  fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
-  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    // 3. Open the case: its input is the loan, decoded through the codec server.
+    await row.click();
+    await page.waitForURL(new RegExp(`/workflows/${workflowId}/`));
+    const input = page.getByText(loan.iinbin).first();
+    await input.waitFor({ timeout: 60_000 });
+    await expect(page.getByText(loan.fullname).first().isVisible()).resolves.toBe(true);
+    await expect(page.getByText(loan.contract_number).first().isVisible()).resolves.toBe(true);
+    await expect(page.locator('[data-testid="data-encoder-status-success"]').count()).resolves.toBeGreaterThan(0);
+    await input.scrollIntoViewIfNeeded();
+    fs.mkdirSync(path.dirname(screenshotOf(kind)), { recursive: true });
+    await page.screenshot({ path: screenshotOf(kind), fullPage: true });
 
-  // 4. The same history without the codec: the contract is there (it names the case), the borrower is not.
-  const history = await plain.workflow.getHandle(workflowId).fetchHistory();
-  const bytes = Buffer.from(temporal.api.history.v1.History.encode(history).finish());
-  expect(bytes.includes(Buffer.from(loan.contract_number, 'utf8'))).toBe(true);
-  for (const l of loans) {
-    expect(bytes.includes(Buffer.from(l.iinbin, 'utf8'))).toBe(false);
-    expect(bytes.includes(Buffer.from(l.fullname, 'utf8'))).toBe(false);
-  }
+    // 4. The same history without the codec: the contract is there (it names the case), the borrower is not.
+    const history = await plain.workflow.getHandle(workflowId).fetchHistory();
+    const bytes = Buffer.from(temporal.api.history.v1.History.encode(history).finish());
+    expect(bytes.includes(Buffer.from(loan.contract_number, 'utf8'))).toBe(true);
+    for (const l of loans) {
+      expect(bytes.includes(Buffer.from(l.iinbin, 'utf8'))).toBe(false);
+      expect(bytes.includes(Buffer.from(l.fullname, 'utf8'))).toBe(false);
+    }
 
-  // 5. The CLI as the README tells operators: with the codec endpoint and the token the loan reads; without the token it does not.
-  const show = (auth: string[]) =>
-    spawnSync(temporalCliPath(), ['workflow', 'show', '-w', workflowId, '--address', `127.0.0.1:${ports.temporal}`, '--codec-endpoint', codec, ...auth, '--output', 'json'], { encoding: 'utf8', timeout: 60_000 });
-  const withToken = show(['--codec-auth', `Bearer ${DEMO_SECRETS.K2_CODEC_TOKEN}`]);
-  expect(withToken.status).toBe(0);
-  expect(startInput(withToken.stdout)).toContain(loan.iinbin);
-  const withoutToken = show([]);
-  expect(withoutToken.status).not.toBe(0);
-  expect(startInput(withoutToken.stdout)).not.toContain(loan.iinbin);
+    // 5. The CLI as the README tells operators: with the codec endpoint and the token the loan reads; without the token it does not.
+    const show = (auth: string[]) =>
+      spawnSync(temporalCliPath(), ['workflow', 'show', '-w', workflowId, '--address', system!.temporalAddress, '--codec-endpoint', codec, ...auth, '--output', 'json'], { encoding: 'utf8', timeout: 60_000 });
+    const withToken = show(['--codec-auth', `Bearer ${DEMO_SECRETS.K2_CODEC_TOKEN}`]);
+    expect(withToken.status).toBe(0);
+    expect(startInput(withToken.stdout)).toContain(loan.iinbin);
+    const withoutToken = show([]);
+    expect(withoutToken.status).not.toBe(0);
+    expect(startInput(withoutToken.stdout)).not.toContain(loan.iinbin);
 
-  // 6. The codec server's log: the browser's decodes came with the sign-in cookie from the UI's origin, and no payload content is logged.
-  const codecLog = await logWhen(path.join(dataDir, 'logs', 'codec.log'), (log) => log.includes('"authenticatedBy":"bearer"') && log.includes('"status":401'));
-  expect(codecLog).toMatch(new RegExp(`"msg":"codec request","op":"decode",[^\n]*"authenticatedBy":"session","origin":"${ui}"`));
-  expect(codecLog).toMatch(/"msg":"codec request","op":"decode",[^\n]*"authenticatedBy":"bearer","origin":"none"/);
-  expect(codecLog).toMatch(/"msg":"codec request refused",[^\n]*"status":401,"origin":"none"/);
-  for (const l of loans) for (const secret of [l.iinbin, l.fullname]) expect(codecLog).not.toContain(secret);
+    // 6. The codec server's log: the browser's decodes came with the sign-in cookie from the UI's origin, and no payload content is logged.
+    const codecLog = await logWhen(path.join(dataDir, 'logs', 'codec.log'), (log) => log.includes('"authenticatedBy":"bearer"') && log.includes('"status":401'));
+    expect(codecLog).toMatch(new RegExp(`"msg":"codec request","op":"decode",[^\n]*"authenticatedBy":"session","origin":"${ui}"`));
+    expect(codecLog).toMatch(/"msg":"codec request","op":"decode",[^\n]*"authenticatedBy":"bearer","origin":"none"/);
+    expect(codecLog).toMatch(/"msg":"codec request refused",[^\n]*"status":401,"origin":"none"/);
+    for (const l of loans) for (const secret of [l.iinbin, l.fullname]) expect(codecLog).not.toContain(secret);
+  });
 });
