@@ -16,7 +16,8 @@ import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { demandStatusSignal } from '../workflows/definitions';
 import { answer, ErrorCodeName } from './error-codes';
-import type { ArrivalRate } from './intake-first';
+import type { ArrivalRate } from './burst-hold';
+import { jsonSyntaxReason } from './json-errors';
 import { ClientRateLimit, clientKey, ConcurrencyLimit, opsAccess } from './limits';
 import { openApiDocument } from './openapi';
 
@@ -48,7 +49,7 @@ export interface ApiDeps {
   metrics: Metrics;
   /** Called after loans are committed, so the dispatcher sends them at once. */
   onLoansAccepted?: () => void;
-  /** Hears of every service request (the dispatcher holds back during bursts: intake-first.ts). */
+  /** Hears of every service request (the dispatcher holds back during bursts: burst-hold.ts). */
   arrivals?: ArrivalRate;
   /** The rate limit's clock (ms); tests freeze it. */
   clock?: () => number;
@@ -74,6 +75,7 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
   app.set('etag', false);
   const requests = metrics.counter('k2_api_requests_total', 'K2 API answers by endpoint and error_code.');
   const accepted = metrics.counter('k2_loans_accepted_total', 'Loan items durably accepted.');
+  const demandStatuses = metrics.counter('k2_demand_statuses_total', 'Demand statuses EKO reported and K2 recorded (k2req_status_from_eko), by status.');
 
   const send = (res: Response, endpoint: string, name: ErrorCodeName, text = '') => {
     const a = answer(name, text);
@@ -190,6 +192,7 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
       const demand = await findDemand(db, result.reference);
       if (!demand) return send(res, endpoint, 'UNKNOWN_REFERENCE', `reference ${result.reference}: no payment demand with this reference was issued`);
       await recordDemandStatus(db, result.reference, result.status);
+      demandStatuses.inc({ status: result.status });
       try {
         // A deadline, so that EKO hears "temporarily unavailable" in seconds when Temporal is away.
         await temporal.connection.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () =>
@@ -207,14 +210,17 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
     }
   });
 
+  // Any other method (OPTIONS too: express would answer it itself, with a text/plain list of methods) or path under the services.
+  const notFound = (req: Request, res: Response) => send(res, 'unknown', 'NOT_FOUND', `no endpoint ${req.method} ${req.baseUrl}${req.path}`);
+  services.use(notFound);
   app.use('/restapi/services', services);
 
-  app.use((req, res) => send(res, 'unknown', 'NOT_FOUND', `no endpoint ${req.method} ${req.path}`));
+  app.use(notFound);
   // Express error handler: body-parser's errors are the client's; anything else is ours.
   app.use((err: Error & { type?: string; status?: number }, req: Request, res: Response, _next: NextFunction) => {
     const endpoint = endpointLabel(req.path);
     if (err.type === 'entity.too.large') return send(res, endpoint, 'PAYLOAD_TOO_LARGE', `the body exceeds ${config.api.bodyLimit}`);
-    if (err.type === 'entity.parse.failed') return send(res, endpoint, 'MALFORMED_REQUEST', `the body is not valid JSON: ${err.message}`);
+    if (err.type === 'entity.parse.failed') return send(res, endpoint, 'MALFORMED_REQUEST', `the body is not valid JSON: ${jsonSyntaxReason(err.message)}`);
     if (err.status && err.status >= 400 && err.status < 500) return send(res, endpoint, 'MALFORMED_REQUEST', err.message);
     logger.error('unexpected API error', { endpoint, err });
     send(res, endpoint, 'INTERNAL', 'internal error; it has been logged');

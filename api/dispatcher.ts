@@ -3,8 +3,9 @@
  * EKO sends up to 50,000 loans at once and must get its answer in seconds, and "error_code 0" must
  * mean durably accepted even if Temporal is briefly unreachable. The API commits the items in one
  * database transaction and answers; this loop then signals-with-start each case, at its own pace,
- * retrying until Temporal has it. Re-dispatching a row after a crash is harmless: the case ignores
- * an update identical to what it already has.
+ * retrying until Temporal has it. Re-dispatching a row after a crash is harmless: Temporal takes each
+ * row once (the row's request id, api/dispatch-request-ids.ts), and the case ignores an item not
+ * newer than what it applied.
  *
  * A continuous pipeline, not rounds with a barrier: up to K2_DISPATCH_CONCURRENCY calls are in
  * flight at all times; rows are read ahead (K2_DISPATCH_BATCH at a time, after the last id read)
@@ -57,7 +58,8 @@ import type { Metrics } from '../observability/metrics';
 import { caseWorkflow } from '../workflows/case';
 import { loanUpdatedSignal } from '../workflows/definitions';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
-import { IntakeFirst, type ArrivalRate } from './intake-first';
+import { BurstHold, type ArrivalRate } from './burst-hold';
+import { outboxRequestId, stampRequestIds, withRequestId } from './dispatch-request-ids';
 
 export function caseSettingsFrom(config: Config): CaseSettings {
   return {
@@ -152,7 +154,7 @@ const MARK_BATCH = 500;
 const MARK_EVERY_MS = 100;
 /** How often the pending gauge is recounted while a backlog is being drained. */
 const RECOUNT_EVERY_MS = 1000;
-/** While holding back for a burst of requests (intake-first.ts), how often the dispatcher looks again. */
+/** While holding back for a burst of requests (burst-hold.ts), how often the dispatcher looks again. */
 const HOLD_RECHECK_MS = 50;
 /** How often the dead-letter gauges are recounted (also at once when a row dies). */
 const DEAD_LETTER_RECOUNT_MS = 5000;
@@ -210,7 +212,7 @@ export class OutboxDispatcher {
   private lastRecount = 0;
   /** The last read returned fewer rows than asked: every pending row is in memory. */
   private exhausted = false;
-  private readonly intakeFirst: IntakeFirst;
+  private readonly burstHold: BurstHold;
 
   constructor(
     private readonly db: Db,
@@ -218,15 +220,16 @@ export class OutboxDispatcher {
     private readonly config: Config,
     private readonly logger: Logger,
     metrics: Metrics,
-    /** The service requests' arrivals (intake first); without it the dispatcher never holds back. */
+    /** The service requests' arrivals (burst hold); without it the dispatcher never holds back. */
     private readonly arrivals?: ArrivalRate,
     options: DispatcherOptions = {},
   ) {
     this.retryBaseMs = options.retryBaseMs ?? 1000;
     this.owner = options.owner ?? dispatcherOwner();
+    stampRequestIds(client);
     this.leaseMs = config.api.outboxLeaseMs;
-    const held = metrics.counter('k2_outbox_dispatch_held_seconds_total', 'Time the dispatcher held back for bursts of EKO requests (intake first).');
-    this.intakeFirst = new IntakeFirst(
+    const held = metrics.counter('k2_outbox_dispatch_held_seconds_total', 'Time the dispatcher held back for bursts of EKO requests (burst hold).');
+    this.burstHold = new BurstHold(
       { rateLimit: config.api.dispatchHoldRate, maxHoldMs: config.api.dispatchHoldMaxMs, batch: config.api.dispatchBatch },
       (ms) => held.inc(undefined, ms / 1000),
     );
@@ -363,7 +366,7 @@ export class OutboxDispatcher {
           await this.readMore();
         }
         this.pump();
-        if (this.intakeFirst.holding && this.ready.length > 0) {
+        if (this.burstHold.holding && this.ready.length > 0) {
           await this.idle(HOLD_RECHECK_MS);
           continue;
         }
@@ -483,21 +486,21 @@ export class OutboxDispatcher {
   /** Starts calls for ready contracts while there are free slots (and our claims hold). */
   private pump(): void {
     const max = this.config.api.dispatchConcurrency;
-    while (this.inFlight < max && this.ready.length && this.running && this.claimsValid() && !this.holdsForIntake()) {
+    while (this.inFlight < max && this.ready.length && this.running && this.claimsValid() && !this.holdsForBurst()) {
       const contract = this.ready.shift()!;
       const chain = this.chains.get(contract);
       const row = chain?.[0];
       if (!row) continue;
-      this.intakeFirst.started();
+      this.burstHold.started();
       this.inFlight++;
       void this.dispatchRow(contract, row);
     }
   }
 
-  private holdsForIntake(): boolean {
+  private holdsForBurst(): boolean {
     if (!this.arrivals) return false;
     const now = Date.now();
-    return this.intakeFirst.holds(now, this.arrivals.perSecond(now), this.arrivals.activeSince());
+    return this.burstHold.holds(now, this.arrivals.perSecond(now), this.arrivals.activeSince());
   }
 
   private async dispatchRow(contract: string, row: OutboxRow): Promise<void> {
@@ -612,8 +615,15 @@ export class OutboxDispatcher {
     return write;
   }
 
-  /** Hands one item to its case: signals it, or starts the case with it; meta is the item's acceptance order. */
-  async dispatchLoan(loan: Loan, meta: LoanMeta): Promise<void> {
+  /**
+   * Hands one item to its case: signals it, or starts the case with it; meta is the item's acceptance order. The
+   * request id is the row's (api/dispatch-request-ids.ts): a row handed over twice reaches its case once.
+   */
+  dispatchLoan(loan: Loan, meta: LoanMeta): Promise<void> {
+    return withRequestId(outboxRequestId(meta.acceptedSeq), () => this.handToCase(loan, meta));
+  }
+
+  private async handToCase(loan: Loan, meta: LoanMeta): Promise<void> {
     const workflowId = caseWorkflowId(loan.contract_number);
     if (isZeroMoney(loan.debt)) {
       // A repaid loan closes its open case; with no open case there is nothing to start.
@@ -633,10 +643,12 @@ export class OutboxDispatcher {
       signalArgs: [loan, meta],
       // Shown in the Web UI's list and header; no personal data.
       staticSummary: `Overdue loan ${loan.contract_number} (${loan.system})`,
-      // Listed under its stage from the start, even before a worker has run it.
+      // Listed under its stage from the start, even before a worker has run it (and found by `k2 case list --stuck-for` when none does).
       typedSearchAttributes: [
         { key: SEARCH_ATTRIBUTES.stage, value: 'received' },
         { key: SEARCH_ATTRIBUTES.needsAttention, value: false },
+        { key: SEARCH_ATTRIBUTES.stageSince, value: new Date() },
+        { key: SEARCH_ATTRIBUTES.absSystem, value: loan.system },
       ],
     });
   }

@@ -3,10 +3,11 @@ import { loadConfig } from '../config';
 import { openDb } from '../db';
 import { createLogger, logFatal } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
+import { createStateMetrics } from '../observability/state-metrics';
 import { encryptingKeyId, lazyClient } from '../temporal/connection';
 import { createApp } from './app';
 import { OutboxDispatcher } from './dispatcher';
-import { ArrivalRate } from './intake-first';
+import { ArrivalRate } from './burst-hold';
 import { shutdownApi } from './shutdown';
 
 async function main() {
@@ -24,11 +25,15 @@ async function main() {
     logger.info('api ready', { url: `http://${config.api.host}:${config.api.port}`, auth: config.api.auth.mode, codecKeyId: encryptingKeyId(config) });
   });
   dispatcher.start();
+  // Cases, outbox, GKB and demand gauges of /metrics, recounted every K2_METRICS_INTERVAL.
+  const stateMetrics = createStateMetrics({ registry: metrics, client: temporal, db, config, logger });
+  stateMetrics.start();
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    stateMetrics.stop();
     const closeTemporal = () => temporal.connection.close();
     await shutdownApi({ server, dispatcher, closeTemporal, closeDb: () => db.destroy(), logger, graceMs: config.api.shutdownGraceMs }, signal);
     process.exit(0);

@@ -17,17 +17,30 @@ const codeTable = Object.values(ERROR_CODES)
 /** A refused request says when to come back (RFC 9110 Retry-After, in seconds). */
 const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer', minimum: 1 } } };
 
+/** Each HTTP status of a service with the answer schema narrowed to that status's codes: a 400 never carries error_code 0. */
 const answers = (codes: Array<keyof typeof ERROR_CODES>) =>
   Object.fromEntries(
-    [...new Set(codes.map((c) => ERROR_CODES[c].http))].map((http) => [
-      String(http),
-      {
-        description: codes.filter((c) => ERROR_CODES[c].http === http).map((c) => `error_code ${ERROR_CODES[c].code}: ${ERROR_CODES[c].meaning}`).join(' '),
-        ...(http === ERROR_CODES.TOO_MANY_REQUESTS.http ? { headers: retryAfter } : {}),
-        content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } },
-      },
-    ]),
+    [...new Set(codes.map((c) => ERROR_CODES[c].http))].map((http) => {
+      const here = codes.filter((c) => ERROR_CODES[c].http === http);
+      return [
+        String(http),
+        {
+          description: here.map((c) => `error_code ${ERROR_CODES[c].code}: ${ERROR_CODES[c].meaning}`).join(' '),
+          ...(http === ERROR_CODES.TOO_MANY_REQUESTS.http ? { headers: retryAfter } : {}),
+          content: {
+            'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/Answer' }, { properties: { error_code: { enum: here.map((c) => ERROR_CODES[c].code) } } }] } },
+          },
+        },
+      ];
+    }),
   );
+
+/**
+ * Contract numbers (domain/loan.ts): Latin and Cyrillic letters, digits, space and - _ / . №, no space
+ * at either end. Every character allowed is in the BMP, so JSON Schema's code-point length is K2's.
+ */
+const CONTRACT_CHAR = '-A-Za-z\u0400-\u04FF0-9_/.\u2116'; // a leading '-' is itself, in ECMA and in Python regexes alike
+const CONTRACT_NUMBER_PATTERN = `^[${CONTRACT_CHAR}]([${CONTRACT_CHAR} ]*[${CONTRACT_CHAR}])?$`;
 
 /** What every service can answer besides its own codes. */
 const COMMON: Array<keyof typeof ERROR_CODES> = ['UNAUTHORIZED', 'TOO_MANY_REQUESTS', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL'];
@@ -73,14 +86,30 @@ export const openApiDocument = {
         properties: {
           iban: { type: 'string', pattern: '^KZ[0-9]{2}[0-9]{3}[0-9A-Z]{13}$', description: 'Kazakhstan IBAN, mod-97 checked.' },
           cur: { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217 alphabetic code.' },
-          debt: { type: ['number', 'string'], description: 'Overdue debt, ≥ 0, at most 2 decimals. 0 means repaid: the case closes.' },
-          fullname: { type: 'string', minLength: 1, maxLength: 256 },
-          contract_number: { type: 'string', minLength: 1, maxLength: 64, description: 'Business key of the case.' },
-          dbz_contract_number: { type: 'string', minLength: 1, maxLength: 64, description: 'Loan agreement (ДБЗ) number.' },
+          debt: {
+            type: ['number', 'string'],
+            minimum: 0,
+            exclusiveMaximum: 1e15,
+            pattern: '^(0|[1-9][0-9]{0,14})(\\.[0-9]{1,2})?$',
+            description:
+              'Overdue debt, ≥ 0, at most 15 integer digits and 2 decimals: a JSON number (of at most 15 significant digits) or a plain decimal string (no sign, exponent or leading zeros). 0 means repaid: the case closes.',
+          },
+          // The limit is on the name as K2 keeps it (trimmed, whitespace runs collapsed), which a schema cannot state: no maxLength.
+          fullname: {
+            type: 'string',
+            pattern: '\\S',
+            description: 'Display name; trimmed and inner whitespace runs collapsed to one space, then 1 to 256 characters, without control characters.',
+          },
+          contract_number: { type: 'string', minLength: 1, maxLength: 64, pattern: CONTRACT_NUMBER_PATTERN, description: 'Business key of the case.' },
+          dbz_contract_number: { type: 'string', minLength: 1, maxLength: 64, pattern: CONTRACT_NUMBER_PATTERN, description: 'Loan agreement (ДБЗ) number.' },
           iinbin: { type: 'string', pattern: '^[0-9]{12}$', description: 'IIN or BIN with a valid check digit.' },
           overdue_days: { type: 'integer', minimum: 0, maximum: 36500 },
-          system: { type: 'string', description: 'ABS system code from the configured list (K2_ABS_SYSTEMS).' },
-          dbz_date: { type: 'string', description: 'Optional loan agreement date YYYY-MM-DD (or YYYY.MM.DD) — gap G1.' },
+          system: { type: 'string', minLength: 1, description: 'ABS system code from the configured list (K2_ABS_SYSTEMS).' },
+          dbz_date: {
+            type: ['string', 'null'],
+            pattern: '^[0-9]{4}(-[0-9]{2}-[0-9]{2}|\\.[0-9]{2}\\.[0-9]{2})$',
+            description: 'Optional loan agreement date YYYY-MM-DD (or YYYY.MM.DD), a real date from 1990-01-01 — gap G1. null is the same as absent.',
+          },
         },
       },
       DemandStatus: {

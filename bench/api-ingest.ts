@@ -28,9 +28,6 @@
  */
 import fs from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { promisify } from 'node:util';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
@@ -40,6 +37,37 @@ import type { EkoLoanItem } from '../domain/loan';
 import { freePorts, repoRoot, startSystem, type RunningSystem } from '../scripts/system';
 import { openConnection, temporalClient } from '../temporal/connection';
 import { formatPayloadKeys, newPayloadKey } from '../temporal/keys';
+import {
+  buildLoadgen,
+  cpuDelta,
+  cpuSeconds,
+  createPoster,
+  disjointLoanSets,
+  errorCodeOf,
+  machineInfo,
+  NODE_CLIENT,
+  pool,
+  readMetrics,
+  registerWithAbs,
+  round,
+  runSinglesLoadgen,
+  runSinglesNode,
+  singleRun,
+  sleep,
+  startBenchProcess,
+  stats,
+  stopChild,
+  vmHwmMiB,
+  waitDrained as waitDrainedAt,
+  waitQuiet,
+  type LatencyStats,
+  type LoanSet,
+  type Poster,
+  type ProcInfo,
+  type SingleRun,
+} from './measure';
+
+export type { LatencyStats, SingleRun } from './measure';
 
 export interface Goal {
   measure: string;
@@ -59,15 +87,6 @@ export interface BareRate {
   perSecond: number;
   latencyMs: LatencyStats;
   cpuSeconds: Record<string, number>;
-}
-
-export interface LatencyStats {
-  count: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  mean: number;
 }
 
 export interface BatchRun {
@@ -102,23 +121,6 @@ export interface BatchRun {
   cpuSeconds: Record<string, number>;
 }
 
-export interface SingleRun {
-  label: string;
-  /** closed-loop: `concurrency` clients, each sending when answered; open-loop: requests sent at `targetPerSecond` whatever the answers. */
-  mode: 'closed-loop' | 'open-loop';
-  targetPerSecond: number | null;
-  requests: number;
-  /** closed-loop: clients; open-loop: the most requests that were in flight at once. */
-  concurrency: number;
-  ms: number;
-  requestsPerSecond: number;
-  nonZero: number;
-  latencyMs: LatencyStats;
-  cpuSeconds: Record<string, number>;
-  /** Who sent the requests: bench/loadgen (Go) for the closed loops when Go is there, else this Node.js process. */
-  client: string;
-}
-
 export interface ApiIngestReport {
   generatedAt: string;
   machine: { cpus: number; cpuModel: string; memGiB: number; node: string; platform: string; loadAvgAtStart: number[] };
@@ -136,43 +138,7 @@ const BARE_NOT_EXECUTED = 'nobody executes them (K2 worker idle)';
 const BARE_EXECUTED = 'a worker executes each (K2 worker idle)';
 const BARE_WORKER_STOPPED = 'nobody executes them (K2 worker stopped)';
 
-const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function stats(samples: number[]): LatencyStats {
-  const s = [...samples].sort((a, b) => a - b);
-  const q = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : NaN);
-  return {
-    count: s.length,
-    p50: round(q(50), 2),
-    p90: round(q(90), 2),
-    p99: round(q(99), 2),
-    max: round(s[s.length - 1] ?? NaN, 2),
-    mean: round(s.reduce((a, b) => a + b, 0) / (s.length || 1), 2),
-  };
-}
-
-/** Runs `count` tasks with at most `concurrency` in flight; returns each task's latency in ms. */
-async function pool(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<number[]> {
-  const latencies: number[] = new Array(count);
-  let next = 0;
-  const lane = async () => {
-    for (let i = next++; i < count; i = next++) {
-      const t = performance.now();
-      await task(i);
-      latencies[i] = performance.now() - t;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
-  return latencies;
-}
-
-// --- the system's processes, found in /proc (startSystem does not expose pids) --------------------
-
-interface ProcInfo {
-  name: string;
-  pid: number;
-}
+// --- the system's processes, found in /proc --------------------------------------------------------
 
 function findProcs(dataDir: string): ProcInfo[] {
   const found: ProcInfo[] = [];
@@ -204,77 +170,12 @@ function findProcs(dataDir: string): ProcInfo[] {
   return found;
 }
 
-const TICKS = 100; // USER_HZ on Linux
+// --- HTTP and metrics (bench/measure.ts) ------------------------------------------------------------
 
-function cpuSeconds(procs: ProcInfo[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const p of procs) {
-    try {
-      const stat = fs.readFileSync(`/proc/${p.pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out[p.name] = (Number(fields[11]) + Number(fields[12])) / TICKS; // utime + stime
-    } catch {
-      out[p.name] = NaN;
-    }
-  }
-  // Busy CPU of the whole machine (other users' processes included): user, nice, system, irq, softirq, steal (idle and iowait left out).
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  out['machine-busy'] = (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / TICKS;
-  return out;
-}
+let poster: Poster = createPoster();
 
-function cpuDelta(a: Record<string, number>, b: Record<string, number>, wallMs: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  let ours = 0;
-  for (const k of Object.keys(b)) {
-    out[k] = round(b[k] - (a[k] ?? 0), 2);
-    if (k !== 'machine-busy') ours += out[k];
-  }
-  // CPU used by processes outside the benchmark (e.g. builds or tests of other engineers): noise.
-  out['not-ours'] = round(Math.max(0, out['machine-busy'] - ours), 2);
-  out['wall'] = round(wallMs / 1000, 2);
-  out['machine-capacity'] = round((os.cpus().length * wallMs) / 1000, 2);
-  return out;
-}
-
-function vmHwmMiB(pid: number): number | string {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? round(Number(m[1]) / 1024) : 'VmHWM not reported';
-  } catch (err) {
-    return `unreadable: ${(err as Error).message}`;
-  }
-}
-
-// --- HTTP ---------------------------------------------------------------------------------------
-
-let agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-function post(url: string, body: string, timeoutMs = 120_000): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function metric(apiUrl: string, names: string[]): Promise<Record<string, number>> {
-  const text = await (await fetch(`${apiUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-  const out: Record<string, number> = {};
-  for (const name of names) {
-    out[name] = 0;
-    for (const line of text.split('\n')) {
-      if (line.startsWith(name + ' ') || line.startsWith(name + '{')) out[name] += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-  }
-  return out;
-}
+const metric = (apiUrl: string, names: string[]) => readMetrics([`${apiUrl}/metrics`], names);
+const waitDrained = (apiUrl: string, timeoutMs: number) => waitDrainedAt([`${apiUrl}/metrics`], timeoutMs);
 
 // --- phases -------------------------------------------------------------------------------------
 
@@ -290,30 +191,8 @@ async function bareRate(client: Client, procs: ProcInfo[], kind: BareRate['kind'
   return { kind, conditions, workflows, concurrency, ms: round(ms), perSecond: Math.round(workflows / (ms / 1000)), latencyMs: stats(latencies), cpuSeconds: cpuDelta(cpu0, cpuSeconds(procs), ms) };
 }
 
-/** Starts bench/noop-worker.js on `taskQueue`; resolves once it polls. */
 /** The noop worker, with the system's environment: the same payload keys and Temporal TLS as K2's worker. */
-async function startNoopWorker(address: string, taskQueue: string, systemEnv: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(__dirname, 'noop-worker.js'), address, taskQueue], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...systemEnv } });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (c: Buffer) => {
-      if (c.toString().includes('ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`the noop worker exited (code ${code}) before it was ready`)));
-  });
-  return child;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGINT');
-  await Promise.race([exited, sleep(15_000).then(() => child.kill('SIGKILL'))]);
-}
-
-async function registerWithAbs(absUrl: string, loans: EkoLoanItem[]): Promise<void> {
-  const res = await post(`${absUrl}/_sim/loans`, JSON.stringify(loans));
-  if (res.status !== 200) throw new Error(`ABS simulator refused the loan book: HTTP ${res.status} ${res.text.slice(0, 300)}`);
-}
+const startNoopWorker = (address: string, taskQueue: string, systemEnv: Record<string, string>) => startBenchProcess('noop-worker.js', [address, taskQueue], systemEnv);
 
 async function countCases(client: Client): Promise<number> {
   return (await client.workflow.count('WorkflowType="caseWorkflow"')).count;
@@ -331,14 +210,9 @@ async function runBatch(
   const m0 = await metric(sys.apiUrl, ['k2_outbox_dispatched_total', 'k2_outbox_dispatch_failures_total']);
   const cpu0 = cpuSeconds(sys.procs);
   const t0 = performance.now();
-  const res = await post(`${sys.apiUrl}/restapi/services/k2loan_from_eko`, body);
+  const res = await poster.post(`${sys.apiUrl}/restapi/services/k2loan_from_eko`, body);
   const acceptMs = performance.now() - t0;
-  let errorCode = -1;
-  try {
-    errorCode = JSON.parse(res.text).error_code;
-  } catch {
-    // reported as -1
-  }
+  const errorCode = errorCodeOf(res.text);
   const progress: BatchRun['progress'] = [];
   let allRunningMs = NaN;
   if (errorCode === 0) {
@@ -396,84 +270,9 @@ async function runBatch(
   };
 }
 
-const execFileP = promisify(execFile);
 /** Warm-up loans that start real cases (the rest are repaid); see phase c1. */
 const WARMUP_REAL_CASES = 300;
-const NODE_CLIENT = 'the benchmark process (Node.js)';
-const LOADGEN_CLIENT = 'bench/loadgen (Go)';
 
-/**
- * Builds the closed-loop client bench/loadgen (Go, standard library only, so no download) into
- * .tools/bin. It spends a fraction of the CPU per request that this Node.js process does, CPU the
- * measured API and Temporal would otherwise lose to their own load generator on the same 2 cores.
- */
-async function buildLoadgen(): Promise<{ bin: string } | { unavailable: string }> {
-  const bin = path.join(repoRoot(), '.tools', 'bin', 'k2-loadgen');
-  try {
-    await execFileP('go', ['build', '-o', bin, '.'], {
-      cwd: path.join(repoRoot(), 'bench', 'loadgen'),
-      timeout: 300_000,
-      env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' },
-    });
-    return { bin };
-  } catch (err) {
-    return { unavailable: (err as Error).message.split('\n')[0] };
-  }
-}
-
-interface Loadgen {
-  bin: string;
-  workDir: string;
-  log: (msg: string) => void;
-}
-
-/** A closed-loop run sent by bench/loadgen: the bodies go to it in a file, the latencies come back as JSON. */
-async function runSinglesLoadgen(sys: { apiUrl: string; procs: ProcInfo[] }, label: string, loans: EkoLoanItem[], concurrency: number, loadgen: Loadgen): Promise<SingleRun> {
-  const bodies = path.join(loadgen.workDir, 'single-bodies.jsonl');
-  await writeFile(bodies, loans.map((l) => JSON.stringify([l])).join('\n') + '\n');
-  const url = `${sys.apiUrl}/restapi/services/k2loan_from_eko`;
-  const cpu0 = cpuSeconds(sys.procs);
-  const started = performance.now();
-  const { stdout } = await execFileP(loadgen.bin, ['-url', url, '-bodies', bodies, '-clients', String(concurrency), '-timeout', '30s'], { maxBuffer: 256 << 20, timeout: 900_000 });
-  const out = JSON.parse(stdout) as { latenciesMs: number[]; nonZero: number; cpuSeconds: number; firstError?: string };
-  if (out.firstError) loadgen.log(`loadgen (${label}): first failed request: ${out.firstError}`);
-  const run = singleRun({ label, mode: 'closed-loop', targetPerSecond: null, concurrency, nonZero: out.nonZero, latencies: out.latenciesMs, started, cpu0, procs: sys.procs, client: LOADGEN_CLIENT });
-  // The client is a child process, outside the /proc sampling: its CPU comes from its own report.
-  run.cpuSeconds.loadgen = round(out.cpuSeconds, 2);
-  run.cpuSeconds['not-ours'] = round(Math.max(0, run.cpuSeconds['not-ours'] - out.cpuSeconds), 2);
-  return run;
-}
-
-async function runSingles(sys: { apiUrl: string; procs: ProcInfo[] }, label: string, loans: EkoLoanItem[], concurrency: number): Promise<SingleRun> {
-  const bodies = loans.map((l) => JSON.stringify([l]));
-  let nonZero = 0;
-  const url = `${sys.apiUrl}/restapi/services/k2loan_from_eko`;
-  const cpu0 = cpuSeconds(sys.procs);
-  const started = performance.now();
-  const latencies = await pool(bodies.length, concurrency, async (i) => {
-    const res = await post(url, bodies[i], 30_000);
-    if (res.status !== 200 || JSON.parse(res.text).error_code !== 0) nonZero++;
-  });
-  return singleRun({ label, mode: 'closed-loop', targetPerSecond: null, concurrency, nonZero, latencies, started, cpu0, procs: sys.procs, client: NODE_CLIENT });
-}
-
-/** A single-item run's report, from its latencies and the time and CPU counters taken at its start. */
-function singleRun(r: Pick<SingleRun, 'label' | 'mode' | 'targetPerSecond' | 'concurrency' | 'nonZero' | 'client'> & { latencies: number[]; started: number; cpu0: Record<string, number>; procs: ProcInfo[] }): SingleRun {
-  const ms = performance.now() - r.started;
-  return {
-    label: r.label,
-    mode: r.mode,
-    targetPerSecond: r.targetPerSecond,
-    requests: r.latencies.length,
-    concurrency: r.concurrency,
-    ms: round(ms),
-    requestsPerSecond: Math.round(r.latencies.length / (ms / 1000)),
-    nonZero: r.nonZero,
-    latencyMs: stats(r.latencies),
-    cpuSeconds: cpuDelta(r.cpu0, cpuSeconds(r.procs), ms),
-    client: r.client,
-  };
-}
 
 /**
  * Open loop: request i is sent at start + i / perSecond, whether or not earlier ones were answered;
@@ -496,9 +295,9 @@ async function runSinglesOpenLoop(sys: { apiUrl: string; procs: ProcInfo[] }, la
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
     calls.push(
-      post(url, bodies[i], 30_000).then(
+      poster.post(url, bodies[i], 30_000).then(
         (res) => {
-          if (res.status !== 200 || JSON.parse(res.text).error_code !== 0) nonZero++;
+          if (res.status !== 200 || errorCodeOf(res.text) !== 0) nonZero++;
         },
         () => {
           nonZero++;
@@ -513,74 +312,10 @@ async function runSinglesOpenLoop(sys: { apiUrl: string; procs: ProcInfo[] }, la
   return singleRun({ label, mode: 'open-loop', targetPerSecond: perSecond, concurrency: maxInFlight, nonZero, latencies, started, cpu0, procs: sys.procs, client: NODE_CLIENT });
 }
 
-async function waitDrained(apiUrl: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  // The gauge is refreshed at the start of each dispatcher round; two zero readings 1.2 s apart mean drained.
-  let zeros = 0;
-  while (Date.now() < deadline && zeros < 2) {
-    zeros = (await metric(apiUrl, ['k2_outbox_pending'])).k2_outbox_pending === 0 ? zeros + 1 : 0;
-    await sleep(1200);
-  }
-}
+/** The quiet wait of api-ingest: Temporal below 0.3 core and the worker below 0.15 core (with thousands of cases open Temporal never drops to zero). */
+const waitQuietSystem = (apiUrl: string, procs: ProcInfo[], timeoutMs: number, log: (msg: string) => void) =>
+  waitQuiet({ apiMetricsUrls: [`${apiUrl}/metrics`], procs: () => procs, limits: { temporal: 0.3, worker: 0.15 }, quietForMs: QUIET_FOR_MS, timeoutMs, log });
 
-/**
- * Waits until the outbox is drained and the cases of earlier phases are done with their work
- * (Temporal below 0.3 core and the worker below 0.15 core in each 2-s window for QUIET_FOR_MS;
- * with thousands of cases open Temporal never drops to zero), so a "quiet system" run does not
- * share the cores with them. One quiet window is not enough: cases waiting for the EKO
- * simulator's statuses (5 s apart) leave lulls, and the statuses then arrive during the run.
- */
-async function waitQuiet(apiUrl: string, procs: ProcInfo[], timeoutMs: number, log: (msg: string) => void): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  await waitDrained(apiUrl, timeoutMs);
-  let lastLog = 0;
-  let quietSince: number | undefined;
-  while (Date.now() < deadline) {
-    const a = { at: Date.now(), cpu: cpuSeconds(procs) };
-    await sleep(2000);
-    const b = cpuSeconds(procs);
-    const busy = ['temporal', 'worker'].map((name) => (b[name] - a.cpu[name]) / 2);
-    const quiet = !(busy[0] >= 0.3) && !(busy[1] >= 0.15); // a process not found counts as quiet
-    if (quiet) {
-      quietSince ??= a.at;
-      if (Date.now() - quietSince >= QUIET_FOR_MS) return true;
-      continue;
-    }
-    quietSince = undefined;
-    if (Date.now() - lastLog >= 30_000) {
-      lastLog = Date.now();
-      log(`waiting for a quiet system: temporal ${round(busy[0], 2)}, worker ${round(busy[1], 2)} cores (${Math.round((deadline - Date.now()) / 1000)} s left)`);
-    }
-  }
-  return false;
-}
-
-interface LoanSet {
-  seed: number;
-  size: number;
-}
-
-/**
- * Seeds for several sets of loans with no contract number shared between sets. Only the seeds are
- * kept: each set is generated again just before its phase, so the benchmark client does not carry
- * 100,000 loans on its heap (its garbage collection would show up in the latencies it measures).
- */
-function disjointLoanSets(sizes: number[], firstSeed: number): LoanSet[] {
-  const seen = new Set<string>();
-  const out: LoanSet[] = [];
-  let seed = firstSeed;
-  for (const size of sizes) {
-    for (;; seed++) {
-      const loans = generateLoans(seed, size);
-      if (loans.some((l) => seen.has(l.contract_number))) continue;
-      for (const l of loans) seen.add(l.contract_number);
-      out.push({ seed, size });
-      seed++;
-      break;
-    }
-  }
-  return out;
-}
 
 /** How long the system must stay quiet before a measured run (longer than the EKO simulator's 5-s status delay). */
 const QUIET_FOR_MS = 12_000;
@@ -619,8 +354,8 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
   const stoppedBatchSize = options.stoppedBatchSize ?? envIntEarly('K2_BENCH_STOPPED') ?? 10_000;
   const dispatchConcurrency = 32; // K2_DISPATCH_CONCURRENCY's default, left unset below
   const notes: string[] = [];
-  const loadAvgAtStart = os.loadavg().map((x) => round(x, 2));
-  agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const machine = machineInfo();
+  poster = createPoster();
 
   log('generating loans');
   const openN = openLoopRates.map((r) => Math.round(r * openLoopSeconds));
@@ -652,11 +387,12 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
     connection = await openConnection(temporalConfig);
     const client = temporalClient(temporalConfig, connection);
     const sys = { apiUrl, client, procs };
+    const singleTarget = { apiUrl, procs: () => procs };
 
     /** A set's loans, registered with the ABS simulator so their cases find client, accounts and statement. */
     const loansOf = async (set: LoanSet): Promise<EkoLoanItem[]> => {
       const loans = generateLoans(set.seed, set.size);
-      for (let i = 0; i < loans.length; i += 20_000) await registerWithAbs(absUrl, loans.slice(i, i + 20_000));
+      await registerWithAbs(poster, absUrl, loans);
       return loans;
     };
 
@@ -691,11 +427,11 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
     if ('unavailable' in built) notes.push(`bench/loadgen could not be built (${built.unavailable}); the closed-loop runs were sent by the benchmark's own Node.js process, which takes CPU from the system it measures.`);
     /** A closed-loop run, sent by bench/loadgen when it is there. */
     const closedLoop = (label: string, loans: EkoLoanItem[]) =>
-      loadgen ? runSinglesLoadgen(sys, label, loans, singleConcurrency, loadgen) : runSingles(sys, label, loans, singleConcurrency);
+      loadgen ? runSinglesLoadgen(singleTarget, label, loans, singleConcurrency, loadgen) : runSinglesNode(singleTarget, poster, label, loans, singleConcurrency);
     log(`single-item warm-up: ${warmupN} POSTs of repaid loans at concurrency ${singleConcurrency} (not counted)`);
     await closedLoop('warm-up', (await loansOf(warmup)).map((l, i) => (i < WARMUP_REAL_CASES ? l : { ...l, debt: 0 })));
     const single1Loans = await loansOf(single1);
-    if (!(await waitQuiet(apiUrl, procs, 300_000, log))) notes.push('The quiet-system single-item run started before Temporal and the worker had gone idle (5 min wait exceeded).');
+    if (!(await waitQuietSystem(apiUrl, procs, 300_000, log))) notes.push('The quiet-system single-item run started before Temporal and the worker had gone idle (5 min wait exceeded).');
     log(`single-item POSTs (quiet): ${singleN} at concurrency ${singleConcurrency}`);
     const singleQuiet = await closedLoop('quiet system', single1Loans);
     log(`single quiet: p50 ${singleQuiet.latencyMs.p50} ms, p99 ${singleQuiet.latencyMs.p99} ms`);
@@ -723,7 +459,7 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
       // (9,000 single items, then the 10,000 batch) are done with their work, or would share
       // Temporal's core. The worker finishes about 20 cases a second on this machine (each runs
       // ABS, EKO and GKB calls and takes the EKO statuses and GKB's result), so this takes minutes.
-      if (!(await waitQuiet(apiUrl, procs, BATCH_QUIET_WAIT_MS, log))) notes.push(`The ${loans.length.toLocaleString('en-US')} batch started before Temporal and the worker had gone idle (${BATCH_QUIET_WAIT_MS / 60_000} min wait exceeded).`);
+      if (!(await waitQuietSystem(apiUrl, procs, BATCH_QUIET_WAIT_MS, log))) notes.push(`The ${loans.length.toLocaleString('en-US')} batch started before Temporal and the worker had gone idle (${BATCH_QUIET_WAIT_MS / 60_000} min wait exceeded).`);
       log(`batch of ${loans.length}`);
       const run = await runBatch(sys, loans, seed, cases, { start: bareExecStart.perSecond, signalWithStart: bareExecSws.perSecond, conditions: BARE_EXECUTED }, 'worker executing cases');
       batches.push(run);
@@ -795,13 +531,12 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
       'Open-loop single-item runs send at a fixed rate whatever the answers; their latency is counted from the scheduled send time. Only the closed-loop runs (the issue\'s 50 clients) carry the p99 goal.',
       'Ratios are given to both bare starts and bare signalWithStarts; the goal uses signalWithStart, which is what the dispatcher calls.',
       `Before the first single-item run, ${warmupN} single-item POSTs from the 50 clients warm up connections and code paths (V8 optimises a function only after many calls); they are not counted. The first ${WARMUP_REAL_CASES} start real cases (so the worker is warm too), the rest are repaid loans (debt 0: the same request path, no case to run afterwards). The quiet run then waits until the outbox is drained and Temporal and the worker have been nearly idle (below 0.3 and 0.15 core) for 12 s.`,
-      'Intake first (api/intake-first.ts): while single items arrive at 300/s or more, the dispatcher holds the cases\' start (at most 5 s in a row) and starts them after the burst, and when requests start arriving after a calm second it waits 250 ms before starting any (so a burst is recognised before its first cases start); the closed-loop runs\' cases start after them, the open loops (100 and 200/s) and the batches are not held beyond those 250 ms.',
+      'Burst hold (api/burst-hold.ts): while single items arrive at 300/s or more, the dispatcher holds the cases\' start (at most 5 s in a row) and starts them after the burst, and when requests start arriving after a calm second it waits 250 ms before starting any (so a burst is recognised before its first cases start); the closed-loop runs\' cases start after them, the open loops (100 and 200/s) and the batches are not held beyond those 250 ms.',
       'Latencies are measured by the client on the same machine, so they include its own scheduling delay. The closed loops are sent by bench/loadgen (Go): the Node.js client spends several times its CPU per request (CPU the API and Temporal lose while measured); the open loops, at most a few requests in flight, by the benchmark process.',
     );
-    const cpus = os.cpus();
     const report: ApiIngestReport = {
       generatedAt: new Date().toISOString(),
-      machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? '?', memGiB: round(os.totalmem() / 1024 ** 3), node: process.version, platform: `${process.platform} ${process.arch}`, loadAvgAtStart },
+      machine,
       settings: { bareWorkflows: bareN, dispatchConcurrency, dispatchBatch: 200, singleRequests: singleN, singleWarmup: warmupN, singleConcurrency, openLoopRates: openLoopRates.join(','), openLoopSeconds, stoppedBatchSize, batchSizes: batchSizes.join(','), auth: 'none' },
       bare,
       batches,
@@ -815,7 +550,7 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
     await writeFile(out, JSON.stringify(report, null, 2) + '\n');
     return report;
   } finally {
-    agent.destroy();
+    poster.close();
     await connection?.close().catch(() => undefined);
     if (system) {
       log('stopping the system');

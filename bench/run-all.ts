@@ -3,19 +3,21 @@
  * bench/reports/summary.md: one table of measure, value, goal, met?.
  *
  *   npm run bench          (installs/builds first; see scripts/bench.sh)
- *   node dist/bench/run-all.js [--only gkb-files,api-ingest]
+ *   node dist/bench/run-all.js [--only gkb-files,api-ingest,topology]
  *
  * Benchmarks measure: a missed goal is reported, not an error. The exit code is 1 only when a
  * benchmark itself crashed (its row in summary.md says so).
  *
  * Order: gkb-files first, because it samples this process's RSS and must not see the memory the
- * API benchmark's client holds (60,000 generated loans).
+ * API benchmark's client holds (60,000 generated loans). topology runs last: it starts both
+ * topologies (the cluster's PostgreSQL and Temporal server) one after the other.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { runApiIngestBench, type ApiIngestReport } from './api-ingest';
 import { runGkbFilesBench, type GkbFilesReport } from './gkb-files';
+import { runTopologyBench, type TopologyReport } from './topology';
 import { repoRoot } from '../scripts/system';
 
 interface Row {
@@ -61,9 +63,38 @@ function gkbRows(r: GkbFilesReport): Row[] {
   return rows;
 }
 
+function topologyRows(r: TopologyReport): Row[] {
+  const rows: Row[] = [];
+  const add = (measure: string, value: string, goal = '—', met: boolean | null = null) => rows.push({ bench: 'topology', measure, value, goal, met: metText(met) });
+  const mib = (m: { rssMiB: number; hwmMiB: number } | string) => (typeof m === 'string' ? m : `${fmt(m.rssMiB)} / ${fmt(m.hwmMiB)} MiB`);
+  const notOurs = (cpu: Record<string, number>) => `not-ours CPU ${fmt(cpu['not-ours'])} s of ${fmt(cpu['machine-capacity'])}`;
+  const isWorker = (name: string) => /^(floor-)?worker(-\d+)?$/.test(name);
+  const isTemporal = (name: string) => ['temporal', 'temporal-server', 'postgres'].includes(name);
+  const perCase = (run: TopologyReport['runs'][number]['k2'], pick: (name: string) => boolean) =>
+    fmt(Math.round((Object.entries(run.cpuSeconds).filter(([name]) => pick(name)).reduce((sum, [, s]) => sum + s, 0) * 1000) / run.workflows));
+  for (const g of r.goals) add(g.measure, `${fmt(Number(g.value))} ${g.unit}`, g.goal, g.met);
+  for (const t of r.runs) {
+    const k = t.kind;
+    add(`${k}: happy-path cases/s, POST → demand issued and GKB record queued (${fmt(t.k2.workflows)} cases in POSTs of ${t.k2.posts?.size ?? '?'})`, `${fmt(t.k2.perSecond)} /s (${notOurs(t.k2.cpuSeconds)})`);
+    add(`${k}: bare floor/s, signalWithStart → at its stage (${fmt(t.floor.workflows)} workflows, concurrency ${t.floor.concurrency}, ${t.workers.length} floor worker(s))`, `${fmt(t.floor.perSecond)} /s (${notOurs(t.floor.cpuSeconds)})`);
+    add(`${k}: CPU ms per case, K2 / floor: workers; Temporal${k === 'cluster' ? ' + PostgreSQL' : ''}`, `${perCase(t.k2, isWorker)} / ${perCase(t.floor, isWorker)}; ${perCase(t.k2, isTemporal)} / ${perCase(t.floor, isTemporal)}`);
+    for (const w of t.memory.workers) add(`${k}: ${w.name} VmRSS / VmHWM, baseline → ${fmt(t.memory.countedOpen ?? NaN)} open cases`, `${mib(w.baseline)} → ${mib(w.open)}`);
+    const h = t.history;
+    add(`${k}: history per happy-path case at its GKB queue (${h.sampled} sampled): events / protobuf bytes / JSON bytes`, `${fmt(h.events.mean)} / ${fmt(h.protobufBytes.mean)} / ${fmt(h.jsonBytes.mean)}${h.floor ? ` (floor: ${h.floor.events} events, ${fmt(h.floor.protobufBytes)} bytes)` : ''}`);
+    if (t.intake) {
+      add(`${k}: floor start rate before the intake runs (signalWithStarts answered)`, `${fmt(t.intake.floor.sentPerSecond)} /s`);
+      for (const b of t.intake.batches) add(`${k}: backlog narrowing ${b.narrowing}: ${fmt(b.items)}-loan POST, case start rate (÷ floor start rate); all at their stage`, `${fmt(b.caseStartsPerSecond)} /s (${fmt(b.ratioToFloorStart)}); ${fmt(b.allAtStageMs)} ms (${notOurs(b.cpuSeconds)})`);
+      for (const s of t.intake.singles) add(`${k}: burst hold ${s.hold}: single-item POSTs p50 / p99 / max (${s.run.requests}, ${s.run.concurrency} closed-loop clients)`, `${fmt(s.run.latencyMs.p50)} / ${fmt(s.run.latencyMs.p99)} / ${fmt(s.run.latencyMs.max)} ms, ${fmt(s.run.requestsPerSecond)} req/s, held ${fmt(s.heldSeconds)} s, ${s.run.nonZero} not error_code 0 (${notOurs(s.run.cpuSeconds)})`);
+    }
+  }
+  for (const s of r.skipped) add(`${s.kind}: not run`, s.why.replace(/\|/g, '\\|'));
+  return rows;
+}
+
 const BENCHES: { name: string; run: () => Promise<Row[]>; rowsOf: (report: never) => Row[] }[] = [
   { name: 'gkb-files', run: async () => gkbRows(await runGkbFilesBench()), rowsOf: gkbRows },
   { name: 'api-ingest', run: async () => apiIngestRows(await runApiIngestBench()), rowsOf: apiIngestRows },
+  { name: 'topology', run: async () => topologyRows(await runTopologyBench()), rowsOf: topologyRows },
 ];
 
 /** Rows of a benchmark left out by --only, from its last report (so summary.md keeps every benchmark). */

@@ -15,6 +15,16 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * Keys that were renamed: set, they stop the start-up with a problem naming the new key. Refused
+ * rather than read: loadConfig has no channel for a warning that an operator would see, and a key
+ * silently honoured under two names would never be cleaned out of deployments.
+ */
+export const RENAMED_KEYS: Record<string, string> = {
+  K2_WORKER_INTAKE_BACKLOG: 'K2_WORKER_NARROW_BACKLOG',
+  K2_WORKER_INTAKE_SLOTS: 'K2_WORKER_NARROW_SLOTS',
+};
+
 /** Every environment variable the system reads, with its default and meaning (the README table is generated from this). */
 export const CONFIG_KEYS = {
   K2_DATA_DIR: { default: '.data', doc: 'Folder for the SQLite databases, the document store and logs.' },
@@ -36,11 +46,11 @@ export const CONFIG_KEYS = {
   TEMPORAL_TLS_CERT_FILE: { default: '', doc: 'PEM client certificate for mutual TLS to Temporal (with TEMPORAL_TLS_KEY_FILE).' },
   TEMPORAL_TLS_KEY_FILE: { default: '', doc: 'PEM private key of TEMPORAL_TLS_CERT_FILE.' },
   TEMPORAL_TLS_SERVER_NAME: { default: '', doc: 'Server name to verify in Temporal\'s certificate (default: the host of TEMPORAL_ADDRESS).' },
-  K2_WORKER_METRICS: { default: '127.0.0.1:9464', doc: 'host:port where the worker serves its Prometheus metrics (Temporal SDK metrics at /metrics).' },
+  K2_WORKER_METRICS: { default: '127.0.0.1:9464', doc: 'host:port where the worker serves its Prometheus metrics at /metrics: the Temporal SDK\'s and K2\'s ABS/EKO/GKB call metrics (README "Metrics and alerts").' },
   K2_WORKER_WORKFLOW_SLOTS: { default: '40', doc: 'Workflow tasks the worker runs at once (the Temporal SDK default).' },
-  K2_WORKER_INTAKE_BACKLOG: { default: '200', doc: 'Intake first, worker side: while at least this many accepted loans wait in the outbox for their case to start, the worker runs only K2_WORKER_INTAKE_SLOTS workflow tasks at once (0: never).' },
-  K2_WORKER_INTAKE_SLOTS: { default: '4', doc: 'Workflow tasks the worker runs at once while the outbox holds that backlog (2 to K2_WORKER_WORKFLOW_SLOTS).' },
-  K2_WORKER_MAX_CACHED_WORKFLOWS: { default: '2000', doc: 'Workflows the worker keeps in memory between their tasks (0 to 1000000). A case waits for statuses for days, so most cases are idle: an evicted one is replayed from its history on its next task. 2000 keeps the active cases cached at the intake rate while bounding memory (the SDK default, a share of the heap, grew the worker to 1.7 GB with 10,000 waiting cases).' },
+  K2_WORKER_NARROW_BACKLOG: { default: '200', doc: 'Backlog narrowing (worker/backlog-narrowing.ts): while at least this many accepted loans wait in the outbox for their case to start, the worker runs only K2_WORKER_NARROW_SLOTS workflow tasks at once (0: never). Formerly K2_WORKER_INTAKE_BACKLOG, now refused.' },
+  K2_WORKER_NARROW_SLOTS: { default: '4', doc: 'Workflow tasks the worker runs at once while the outbox holds that backlog (2 to K2_WORKER_WORKFLOW_SLOTS). Formerly K2_WORKER_INTAKE_SLOTS, now refused.' },
+  K2_WORKER_MAX_CACHED_WORKFLOWS: { default: '500', doc: 'Workflows the worker keeps in memory between their tasks (0 to 1000000). A case waits for statuses for days, so most cases are idle: an evicted one is replayed from its history (about 20 events) on its next task. Each cached case costs the worker about 0.5 MiB (bench/README.md, topology: 2000 grew it past 1 GB with 10,000 open cases), so 500 keeps a worker near 500 MiB.' },
   K2_WORKER_SHUTDOWN_GRACE: { default: '30s', doc: 'On SIGTERM the worker stops polling and gives running activities this long to finish before it cancels them (a cancelled activity is retried on another worker).' },
   K2_WORKER_HEALTH: { default: '127.0.0.1:9465', doc: 'host:port of the worker\'s health endpoint: GET /health (200 while it runs and polls, 503 while it shuts down), GET /ready (ok when Temporal and the database answer, else failed with 503).' },
 
@@ -61,11 +71,12 @@ export const CONFIG_KEYS = {
   K2_ABS_SYSTEMS: { default: 'way4,colvir', doc: 'Comma-separated ABS system codes accepted in loans.' },
   K2_DISPATCH_BATCH: { default: '200', doc: 'Outbox rows the dispatcher hands to Temporal per round.' },
   K2_DISPATCH_CONCURRENCY: { default: '32', doc: 'Parallel workflow starts/signals of the dispatcher.' },
-  K2_DISPATCH_HOLD_RATE: { default: '300', doc: 'Intake first: the dispatcher starts no case while EKO requests arrive at this many per second or more (0: never holds).' },
+  K2_DISPATCH_HOLD_RATE: { default: '300', doc: 'Burst hold (api/burst-hold.ts): the dispatcher starts no case while EKO requests arrive at this many per second or more (0: never holds). The cluster topology sets 0 (scripts/cluster.ts, docker-compose.yml): measured, it did not help there (bench/README.md, "topology").' },
   K2_DISPATCH_HOLD_MAX: { default: '5s', doc: 'The longest the dispatcher holds back in a row; then it hands over one batch before holding again.' },
   K2_OUTBOX_MAX_ATTEMPTS: { default: '10', doc: 'Failed hand-overs to Temporal of one outbox item before it moves to the dead letters (an integer, at least 1).' },
   K2_OUTBOX_LEASE: { default: '30s', doc: 'How long an API replica\'s claim on outbox rows lasts; rows claimed by a replica that died are taken over by another after it.' },
   K2_API_SHUTDOWN_GRACE: { default: '10s', doc: 'On SIGTERM the API stops accepting connections and waits this long for open requests before it closes them; then it stops the dispatcher and closes the database.' },
+  K2_METRICS_INTERVAL: { default: '30s', doc: 'How often the API recounts the state gauges of its /metrics (at least 1s): cases by stage and by attention reason and the oldest case per stage (Temporal visibility), the outbox\'s oldest item, GKB packages in flight, demands by status (K2\'s database). README "Metrics and alerts".' },
   K2_DOCUMENT_STORE: { default: 'fs', doc: 'fs | pg: where documents and GKB files are kept (fs: the folder under K2_DATA_DIR, one machine only; pg: K2\'s PostgreSQL database, reachable from every worker).' },
 
   ABS_GET_CLI_URL: { default: 'http://127.0.0.1:8091/abs/client', doc: 'ABS client-info service (abs_get_cli_url).' },
@@ -110,7 +121,7 @@ export const CONFIG_KEYS = {
   GKB_POLL_INITIAL: { default: '1m', doc: 'First wait before asking GKB for a package\'s import status; doubles up to GKB_POLL_MAX.' },
   GKB_POLL_MAX: { default: '1h', doc: 'Longest wait between two status polls of one package.' },
   GKB_RESULT_HORIZON: { default: '3d', doc: 'How long a case waits for GKB\'s result of its record before it needs attention (gkb-waiting); it keeps waiting.' },
-  GKB_DICTIONARY_JSON: { default: '', doc: 'JSON object overriding GKB dictionary ids (domain/gkb/dossier.ts DEFAULT_GKB_DICTIONARY), e.g. {"fundingType":"2","branchLocationKatoId":"750000000"}.' },
+  GKB_DICTIONARY_JSON: { default: '', doc: 'JSON object overriding GKB dictionary ids (domain/gkb/dossier.ts DEFAULT_GKB_DICTIONARY), e.g. {"fundingType":"2","creditPurpose2":"1","creditObject":"03","branchLocationKatoId":"750000000"}. Required outside the demo with the bank\'s own fundingType, creditPurpose2, creditObject and branchLocationKatoId (the defaults are the GKB document\'s example values).' },
 
   SIM_HOST: { default: '127.0.0.1', doc: 'Interface the simulators listen on (0.0.0.0 in containers).' },
   EKO_SIM_K2_URL: { default: '', doc: 'EKO simulator: base URL of K2 for statuses (default http://127.0.0.1:K2_API_PORT).' },
@@ -171,8 +182,8 @@ export interface Config {
   db: { client: 'sqlite' | 'pg'; url: string };
   worker: {
     workflowSlots: number;
-    intakeBacklog: number;
-    intakeSlots: number;
+    narrowBacklog: number;
+    narrowSlots: number;
     /** Workflows kept in the worker's cache (maxCachedWorkflows). */
     maxCachedWorkflows: number;
     /** How long running activities may go on after SIGTERM. */
@@ -203,6 +214,8 @@ export interface Config {
     outboxLeaseMs: number;
     /** How long open requests may go on after SIGTERM. */
     shutdownGraceMs: number;
+    /** How often the state gauges of /metrics are recounted (observability/state-metrics.ts). */
+    metricsIntervalMs: number;
   };
   abs: {
     clientUrl: string;
@@ -307,7 +320,9 @@ function readPayloadKeys(inline: string, file: string): { keys: PayloadKey[]; pr
 }
 
 export function loadConfig(env: Env = process.env): Config {
-  const problems: string[] = [];
+  const problems: string[] = Object.entries(RENAMED_KEYS)
+    .filter(([old]) => env[old] !== undefined && env[old] !== '')
+    .map(([old, now]) => `${old}: renamed to ${now} (backlog narrowing, worker/backlog-narrowing.ts); set ${now} instead`);
   const get = (key: ConfigKey): string => {
     const v = env[key];
     return v === undefined || v === '' ? CONFIG_KEYS[key].default : v;
@@ -443,8 +458,8 @@ export function loadConfig(env: Env = process.env): Config {
     db: { client: dbClient, url: dbUrl },
     worker: {
       workflowSlots: int('K2_WORKER_WORKFLOW_SLOTS', 2, 10_000),
-      intakeBacklog: int('K2_WORKER_INTAKE_BACKLOG', 0, 10_000_000),
-      intakeSlots: int('K2_WORKER_INTAKE_SLOTS', 2, 10_000),
+      narrowBacklog: int('K2_WORKER_NARROW_BACKLOG', 0, 10_000_000),
+      narrowSlots: int('K2_WORKER_NARROW_SLOTS', 2, 10_000),
       maxCachedWorkflows: int('K2_WORKER_MAX_CACHED_WORKFLOWS', 0, 1_000_000),
       shutdownGraceMs: duration('K2_WORKER_SHUTDOWN_GRACE'),
       health: get('K2_WORKER_HEALTH'),
@@ -466,6 +481,7 @@ export function loadConfig(env: Env = process.env): Config {
       outboxMaxAttempts: int('K2_OUTBOX_MAX_ATTEMPTS', 1, 1_000_000),
       outboxLeaseMs: duration('K2_OUTBOX_LEASE'),
       shutdownGraceMs: duration('K2_API_SHUTDOWN_GRACE'),
+      metricsIntervalMs: duration('K2_METRICS_INTERVAL'),
     },
     abs: {
       clientUrl: url('ABS_GET_CLI_URL'),
@@ -495,7 +511,7 @@ export function loadConfig(env: Env = process.env): Config {
       pollInitialMs: duration('GKB_POLL_INITIAL'),
       pollMaxMs: duration('GKB_POLL_MAX'),
       resultHorizonMs: duration('GKB_RESULT_HORIZON'),
-      dictionaryOverride: jsonObject('GKB_DICTIONARY_JSON'),
+      dictionaryOverride: gkbDictionaryOverride(jsonObject('GKB_DICTIONARY_JSON'), demo, problems),
     },
     simulators: {
       host: get('SIM_HOST'),
@@ -511,11 +527,13 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (!/^[\w.-]+:\d+$/.test(config.temporal.address)) problems.push(`TEMPORAL_ADDRESS="${config.temporal.address}": expected host:port`);
   if (!/^[\w.-]+:\d+$/.test(config.temporal.workerMetrics)) problems.push(`K2_WORKER_METRICS="${config.temporal.workerMetrics}": expected host:port`);
+  // Each refresh costs a few dozen visibility counts: more often than every second would load Temporal for no reader.
+  if (isValid('K2_METRICS_INTERVAL', problems) && config.api.metricsIntervalMs < 1000) problems.push(`K2_METRICS_INTERVAL="${get('K2_METRICS_INTERVAL')}": at least 1s`);
   if (!/^[\w.-]+:\d+$/.test(config.worker.health)) problems.push(`K2_WORKER_HEALTH="${config.worker.health}": expected host:port`);
   // The pg store keeps documents in K2's database: there is none with SQLite to share between machines.
   if (config.documents.store === 'pg' && config.db.client !== 'pg') problems.push('K2_DOCUMENT_STORE="pg": requires K2_DB_CLIENT=pg (documents are kept in K2\'s PostgreSQL database)');
-  const { workflowSlots, intakeSlots } = config.worker;
-  if (workflowSlots >= 2 && intakeSlots > workflowSlots) problems.push(`K2_WORKER_INTAKE_SLOTS="${intakeSlots}": at most K2_WORKER_WORKFLOW_SLOTS (${workflowSlots})`);
+  const { workflowSlots, narrowSlots } = config.worker;
+  if (workflowSlots >= 2 && narrowSlots > workflowSlots) problems.push(`K2_WORKER_NARROW_SLOTS="${narrowSlots}": at most K2_WORKER_WORKFLOW_SLOTS (${workflowSlots})`);
   problems.push(...crossProblems(config, problems, get));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -568,3 +586,25 @@ export const DEMO_SECRETS = { GKB_PASSWORD: 'k2-demo-secret', K2_CODEC_TOKEN: 'k
  * on loopback. The payload key is not here: the demo's key lives in .data/ (K2_PAYLOAD_KEYS_FILE).
  */
 export const DEMO_ENV: Env = { K2_DEMO: 'true', K2_API_AUTH: 'none', ...DEMO_SECRETS };
+
+/** The ids only a deployment knows (DOMAIN.md §7): the defaults are the GKB document's example values, wrong for any real bank. */
+export const GKB_DEPLOYMENT_IDS = ['fundingType', 'creditPurpose2', 'creditObject', 'branchLocationKatoId'] as const;
+const GKB_DICTIONARY_KEYS = ['contractPhase', 'contractStatus', 'subjectRole', 'residency', 'identification', ...GKB_DEPLOYMENT_IDS];
+
+/** GKB_DICTIONARY_JSON checked: known keys only, the deployment ids as strings (the branch a 9-digit KATO code), all of them outside the demo. */
+function gkbDictionaryOverride(override: Record<string, unknown>, demo: boolean, problems: string[]): Record<string, unknown> {
+  const unknown = Object.keys(override).filter((k) => !GKB_DICTIONARY_KEYS.includes(k));
+  if (unknown.length) problems.push(`GKB_DICTIONARY_JSON: unknown key(s) ${unknown.join(', ')} (known: ${GKB_DICTIONARY_KEYS.join(', ')})`);
+  const missing = GKB_DEPLOYMENT_IDS.filter((key) => override[key] === undefined);
+  if (missing.length && !demo) problems.push(`GKB_DICTIONARY_JSON: required outside the demo with the bank's GKB dictionary ids; missing ${missing.join(', ')} (the defaults are the GKB document's examples)`);
+  for (const key of GKB_DEPLOYMENT_IDS) {
+    const value = override[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || !/^\d{1,9}$/.test(value)) {
+      problems.push(`GKB_DICTIONARY_JSON: "${key}" must be a GKB dictionary id as a string of digits`);
+    } else if (key === 'branchLocationKatoId' && value.length !== 9) {
+      problems.push('GKB_DICTIONARY_JSON: "branchLocationKatoId" must be a 9-digit KATO code');
+    }
+  }
+  return override;
+}

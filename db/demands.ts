@@ -93,3 +93,9 @@ export async function recordDemandStatus(db: Db, reference: string, status: Dema
   if (!row || STATUS_RANK[row.status] >= STATUS_RANK[status]) return;
   await db('payment_demands').where({ reference }).update({ status, status_at: now.toISOString() });
 }
+
+/** Demands by their status (issued, sent, PC1, PC3), for the metrics. */
+export async function countDemandsByStatus(db: Db): Promise<Record<string, number>> {
+  const rows: Array<{ status: string; n: number | string }> = await db('payment_demands').groupBy('status').select('status').count({ n: '*' });
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}

@@ -240,3 +240,181 @@ export async function fileOutcome(db: Db, batchId: string, fileName: string): Pr
   const n = (state: string) => Number((rows as Array<{ state: string; n: number | string }>).find((r) => r.state === state)?.n ?? 0);
   return { accepted: n('accepted'), rejected: n('rejected') };
 }
+
+// --- operators' reads (`k2 gkb ...`): references, states, counts and GKB's texts, never a record's content -------
+
+/** A file of a batch as the batch saved it (activities/gkb.ts GkbFileProgress): one file is one GKB package. */
+export interface StoredBatchFile {
+  fileName: string;
+  records: number;
+  packageId?: string;
+  statusText?: string;
+  final?: boolean;
+  failure?: string;
+  skippedContracts?: number;
+}
+
+/** How a batch's records (or one file's) stand: claimed (no result yet), accepted, rejected, and results not yet delivered to their cases. */
+export interface RecordCounts {
+  claimed: number;
+  accepted: number;
+  rejected: number;
+  undelivered: number;
+}
+
+export interface BatchOverview {
+  batchId: string;
+  state: string;
+  error?: string;
+  createdAt: string;
+  updatedAt: string;
+  files: StoredBatchFile[];
+  records: RecordCounts;
+  /** The same counts per file name. */
+  byFile: Record<string, RecordCounts>;
+}
+
+const noCounts = (): RecordCounts => ({ claimed: 0, accepted: 0, rejected: 0, undelivered: 0 });
+const isoOf = (v: unknown): string => new Date(v as string | Date).toISOString();
+
+function parseFiles(json: unknown): StoredBatchFile[] {
+  try {
+    const files = JSON.parse(String(json ?? '[]'));
+    return Array.isArray(files) ? files : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The package id GKB gave a file of a batch (undefined: not uploaded, or refused). */
+export function packageOf(files: readonly StoredBatchFile[], fileName: string | null | undefined): string | undefined {
+  return fileName ? files.find((f) => f.fileName === fileName)?.packageId : undefined;
+}
+
+/** The newest batches (by creation), with their files and record counts; batches that found nothing to claim only when asked. */
+export async function recentBatches(db: Db, opts: { limit: number; includeEmpty?: boolean; batchId?: string }): Promise<BatchOverview[]> {
+  let q = db('gkb_batches').orderBy([{ column: 'created_at', order: 'desc' }, { column: 'batch_id', order: 'desc' }]).limit(opts.limit);
+  if (opts.batchId) q = q.where({ batch_id: opts.batchId });
+  else if (!opts.includeEmpty) q = q.whereNot({ state: 'empty' });
+  const rows = await q.select('batch_id', 'state', 'files', 'error', 'created_at', 'updated_at');
+  const ids = rows.map((r) => String(r.batch_id));
+  const counts: Array<{ batch_id: string; file_name: string | null; state: string; n: unknown; undelivered: unknown }> = [];
+  for (let i = 0; i < ids.length; i += 500) {
+    counts.push(
+      ...(await db('gkb_records')
+        .whereIn('batch_id', ids.slice(i, i + 500))
+        .groupBy('batch_id', 'file_name', 'state')
+        .select('batch_id', 'file_name', 'state', db.raw('count(*) as n'), db.raw('sum(CASE WHEN delivered_at IS NULL THEN 1 ELSE 0 END) as undelivered'))),
+    );
+  }
+  return rows.map((r) => {
+    const batchId = String(r.batch_id);
+    const records = noCounts();
+    const byFile: Record<string, RecordCounts> = {};
+    for (const c of counts.filter((c) => c.batch_id === batchId)) {
+      const file = (byFile[c.file_name ?? '(none)'] ??= noCounts());
+      for (const into of [records, file]) addCount(into, c.state, Number(c.n), Number(c.undelivered));
+    }
+    return { batchId, state: String(r.state), ...(r.error ? { error: String(r.error) } : {}), createdAt: isoOf(r.created_at), updatedAt: isoOf(r.updated_at), files: parseFiles(r.files), records, byFile };
+  });
+}
+
+function addCount(into: RecordCounts, state: string, n: number, undelivered: number): void {
+  if (state === 'claimed') into.claimed += n;
+  if (state === 'accepted') into.accepted += n;
+  if (state === 'rejected') into.rejected += n;
+  if (state === 'accepted' || state === 'rejected') into.undelivered += undelivered;
+}
+
+/** One GKB record of a contract as an operator sees it (no record content: it holds the client's data). */
+export interface ContractRecordRow {
+  id: number;
+  reportKey: string;
+  workflowId: string;
+  operation: number;
+  state: GkbRecordState;
+  batchId?: string;
+  fileName?: string;
+  packageId?: string;
+  resultText?: string;
+  newContract: boolean;
+  skipped: boolean;
+  enqueuedAt: string;
+  updatedAt: string;
+  deliveredAt?: string;
+}
+
+/** Every GKB record of a contract, oldest first, each with the package its file went in. */
+export async function contractRecords(db: Db, contractCode: string): Promise<ContractRecordRow[]> {
+  const rows = await db('gkb_records')
+    .where({ contract_code: contractCode })
+    .orderBy('id')
+    .select('id', 'report_key', 'workflow_id', 'operation', 'state', 'batch_id', 'file_name', 'result_text', 'new_contract', 'skipped', 'enqueued_at', 'updated_at', 'delivered_at');
+  const batchIds = [...new Set(rows.map((r) => r.batch_id).filter((b): b is string => Boolean(b)))];
+  const files = new Map<string, StoredBatchFile[]>();
+  if (batchIds.length) for (const b of await db('gkb_batches').whereIn('batch_id', batchIds).select('batch_id', 'files')) files.set(String(b.batch_id), parseFiles(b.files));
+  return rows.map((r) => {
+    const packageId = r.batch_id ? packageOf(files.get(String(r.batch_id)) ?? [], r.file_name) : undefined;
+    return {
+      id: Number(r.id),
+      reportKey: String(r.report_key),
+      workflowId: String(r.workflow_id),
+      operation: Number(r.operation),
+      state: r.state,
+      ...(r.batch_id ? { batchId: String(r.batch_id) } : {}),
+      ...(r.file_name ? { fileName: String(r.file_name) } : {}),
+      ...(packageId ? { packageId } : {}),
+      ...(r.result_text !== null && r.result_text !== undefined ? { resultText: String(r.result_text) } : {}),
+      newContract: Boolean(r.new_contract),
+      skipped: Boolean(r.skipped),
+      enqueuedAt: isoOf(r.enqueued_at),
+      updatedAt: isoOf(r.updated_at),
+      ...(r.delivered_at ? { deliveredAt: isoOf(r.delivered_at) } : {}),
+    };
+  });
+}
+
+/** The batch files GKB knows under this package id (one, unless a package id was somehow given twice). */
+export async function filesOfPackage(db: Db, packageId: string): Promise<Array<{ batchId: string; file: StoredBatchFile }>> {
+  // The files are JSON text (saveBatch): a LIKE finds the candidates, the parsed JSON decides.
+  const needle = JSON.stringify({ packageId }).slice(1, -1).replace(/[\\%_]/g, (c) => `\\${c}`);
+  const rows = await db('gkb_batches').whereRaw("files LIKE ? ESCAPE '\\'", [`%${needle}%`]).orderBy('created_at').select('batch_id', 'files');
+  return rows.flatMap((r) => parseFiles(r.files).filter((f) => f.packageId === packageId).map((file) => ({ batchId: String(r.batch_id), file })));
+}
+
+/** The results written for a file of a batch (delivered or not), and how many of its records have none yet. */
+export async function fileResults(db: Db, batchId: string, fileName: string): Promise<{ results: GkbResultRow[]; open: number }> {
+  const rows = await db('gkb_records')
+    .where({ batch_id: batchId, file_name: fileName })
+    .orderBy('id')
+    .select('id', 'workflow_id', 'contract_code', 'state', 'result_text', 'new_contract', 'skipped');
+  const results = rows
+    .filter((r) => r.state === 'accepted' || r.state === 'rejected')
+    .map((r) => ({ ...r, id: Number(r.id), result_text: r.result_text ?? '', new_contract: Boolean(r.new_contract), skipped: Boolean(r.skipped) }));
+  return { results, open: rows.length - results.length };
+}
+
+/** What GKB holds of K2's for the metrics: packages (a batch's file; its records `claimed`) not final yet, and the records still queued. */
+export interface GkbInFlight {
+  /** Packages in flight: distinct (batch, file) with records claimed (a file not yet built counts as one). */
+  packages: number;
+  records: number;
+  queued: number;
+  /** When the batch of the oldest package in flight claimed its records. */
+  oldestSince?: Date;
+}
+
+export async function gkbInFlight(db: Db): Promise<GkbInFlight> {
+  const rows: Array<{ n: number | string; since: string | Date | null }> = await db('gkb_records as r')
+    .join('gkb_batches as b', 'b.batch_id', 'r.batch_id')
+    .where('r.state', 'claimed')
+    .groupBy('r.batch_id', 'r.file_name')
+    .select(db.raw('count(*) as n'), db.raw('min(b.created_at) as since'));
+  const times = rows.map((r) => (r.since ? new Date(r.since).getTime() : NaN)).filter((t) => !Number.isNaN(t));
+  return {
+    packages: rows.length,
+    records: rows.reduce((sum, r) => sum + Number(r.n), 0),
+    queued: await countQueued(db),
+    oldestSince: times.length ? new Date(Math.min(...times)) : undefined,
+  };
+}

@@ -442,3 +442,63 @@ export async function countPending(db: Db): Promise<number> {
   const [{ n }] = await db('loan_outbox').whereNull('dispatched_at').whereNull('dead_at').count({ n: '*' });
   return Number(n);
 }
+
+/** The outbox as an operator watches it (`k2 outbox status`): what waits, what dispatchers hold, what is dead. Counts and times only. */
+export interface OutboxStatus {
+  /** Live rows: neither handed to Temporal nor dead. */
+  pending: number;
+  /** When the oldest live row was accepted. */
+  oldestPendingAcceptedAt?: Date;
+  /** Live rows waiting for their next attempt (Temporal refused them last time). */
+  waitingRetry: number;
+  /** Live rows a dispatcher holds under a lease that has not passed (in flight to Temporal). */
+  claimed: number;
+  /** How many dispatchers (API replicas) hold those claims. */
+  claimers: number;
+  dead: number;
+  oldestDeadAcceptedAt?: Date;
+}
+
+/**
+ * One pass over the live rows (the live index) and the dead letters' count. Leases are read by the clock that wrote
+ * them (the database's on PostgreSQL, the process's on SQLite: claimLoans); next attempts by the process's.
+ */
+export async function outboxStatus(db: Db, now = new Date()): Promise<OutboxStatus> {
+  const at = now.toISOString();
+  // SQLite: the lease is compared with this process's clock (a parameter); PostgreSQL: with the database's.
+  const held = isSqlite(db) ? { sql: 'o.claimed_by IS NOT NULL AND o.lease_until > ?', bindings: [at] } : { sql: 'o.claimed_by IS NOT NULL AND o.lease_until > now()', bindings: [] };
+  const rows: Array<Record<string, unknown>> = await db('loan_outbox as o')
+    .whereNull('o.dispatched_at')
+    .whereNull('o.dead_at')
+    .select(
+      db.raw('count(*) as n'),
+      db.raw('min(o.received_at) as oldest'),
+      db.raw('sum(CASE WHEN o.next_attempt_at > ? THEN 1 ELSE 0 END) as waiting', [at]),
+      db.raw(`sum(CASE WHEN ${held.sql} THEN 1 ELSE 0 END) as claimed`, held.bindings),
+      db.raw(`count(DISTINCT CASE WHEN ${held.sql} THEN o.claimed_by END) as claimers`, held.bindings),
+    );
+  const live = rows[0] ?? {};
+  const pending = Number(live.n ?? 0);
+  const dead = await deadLetterStats(db);
+  return {
+    pending,
+    ...(pending > 0 && live.oldest ? { oldestPendingAcceptedAt: new Date(live.oldest as string | Date) } : {}),
+    waitingRetry: Number(live.waiting ?? 0),
+    claimed: Number(live.claimed ?? 0),
+    claimers: Number(live.claimers ?? 0),
+    dead: dead.count,
+    ...(dead.oldestAcceptedAt ? { oldestDeadAcceptedAt: dead.oldestAcceptedAt } : {}),
+  };
+}
+
+/** Puts every dead letter back into the flow with a fresh attempt count; returns how many. */
+export async function requeueAllDeadLetters(db: Db): Promise<number> {
+  const n = await db('loan_outbox').whereNull('dispatched_at').whereNotNull('dead_at').update({ dead_at: null, attempts: 0, next_attempt_at: null });
+  return Number(n);
+}
+
+/** When the oldest row still waiting for the dispatcher (dead letters not counted) was accepted; undefined when none waits. Ids follow acceptance: one index entry is read. */
+export async function oldestPendingAcceptedAt(db: Db): Promise<Date | undefined> {
+  const row: { received_at?: string | Date } | undefined = await db('loan_outbox').whereNull('dispatched_at').whereNull('dead_at').orderBy('id').first('received_at');
+  return row?.received_at ? new Date(row.received_at) : undefined;
+}

@@ -22,29 +22,31 @@ export type CaseStage = (typeof CASE_STAGES)[number];
  * Why a case needs an operator. Codes are stable (they are a search attribute, K2AttentionReason);
  * the readable text travels beside them in the case status.
  */
-export type AttentionCode =
-  | 'client-unknown'
-  | 'iban-not-found'
-  | 'currency-mismatch'
-  | 'agreement-date-missing'
-  | 'no-disbursement-line'
-  | 'scan-missing'
-  | 'abs-unavailable'
-  | 'abs-protocol'
-  | 'eko-rejected'
-  | 'eko-unavailable'
-  | 'gkb-rejected'
-  | 'gkb-record-incomplete'
-  | 'k2-database-unavailable'
-  | 'k2-database-error'
-  | 'gkb-queue-unavailable'
-  | 'gkb-queue-error'
+export const ATTENTION_CODES = [
+  'client-unknown',
+  'iban-not-found',
+  'currency-mismatch',
+  'agreement-date-missing',
+  'no-disbursement-line',
+  'scan-missing',
+  'abs-unavailable',
+  'abs-protocol',
+  'eko-rejected',
+  'eko-unavailable',
+  'gkb-rejected',
+  'gkb-record-incomplete',
+  'k2-database-unavailable',
+  'k2-database-error',
+  'gkb-queue-unavailable',
+  'gkb-queue-error',
   /** GKB answered an update (operation 2) with «Создан новый контракт.»: it did not know the contract (DOMAIN.md G6). Does not stop the case. */
-  | 'gkb-new-contract'
+  'gkb-new-contract',
   /** The case's GKB record has waited for GKB's result beyond the configured horizon. Does not stop the case. */
-  | 'gkb-waiting'
+  'gkb-waiting',
   /** A call failed in a way no failure type of domain/failures.ts names (a defect): parked until an operator retries. */
-  | 'unclassified-failure';
+  'unclassified-failure',
+] as const;
+export type AttentionCode = (typeof ATTENTION_CODES)[number];
 
 /** Attention that does not stop the case (a notice): shown while no parked stage needs attention. */
 export const NOTICE_CODES = ['gkb-new-contract', 'gkb-waiting'] as const satisfies readonly AttentionCode[];
@@ -169,6 +171,8 @@ export interface CarriedCaseState {
   /** acceptedSeq of the newest outbox item applied, and of the newest with positive debt. */
   appliedSeq?: number;
   lastOverdueSeq?: number;
+  /** Demand statuses that arrived before the case knew its demand (patch 'case-early-demand-status'); absent when none. */
+  earlyDemandStatuses?: Array<{ reference: string; status: DemandStatusCode }>;
 }
 
 export interface GkbPending {

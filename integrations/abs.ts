@@ -33,6 +33,8 @@ import { parseWireDate } from '../domain/dates';
 import { moneyProblem, parseMoney } from '../domain/money';
 import { isIso4217 } from '../domain/currency';
 import { authorizationHeader, createHttpSend, createHttpsAgent, isRedirect, type HttpAuth, type HttpSend, type TlsFiles } from './http-transport';
+import { FAILURE_TYPES } from '../domain/failures';
+import { timedCall, type CallClassifier, type CallMetrics } from '../observability/call-metrics';
 
 // ---------------------------------------------------------------------------------------------
 // Wire types: exactly what travels, as the specification shows it.
@@ -161,6 +163,11 @@ export class AbsProtocolError extends Error {
 
 export function isTransientAbsError(e: unknown): e is AbsTransientError {
   return e instanceof AbsTransientError;
+}
+
+/** The error class of a failed call in K2's metrics: the failure type activities/index.ts absFailure makes of it. */
+export function absErrorClass(err: unknown): string {
+  return err instanceof AbsTransientError ? FAILURE_TYPES.absUnavailable : FAILURE_TYPES.absProtocol;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -460,6 +467,8 @@ export interface AbsClientOptions {
   auth?: HttpAuth;
   /** For tests; by default requests go over node:http/https with the `tls` material (http-transport.ts). */
   fetch?: HttpSend;
+  /** Records each call's latency and outcome (observability/call-metrics.ts); none when unset. */
+  metrics?: CallMetrics;
 }
 
 /** Per call: the caller's cancellation (e.g. a Temporal activity's cancellationSignal); it aborts the HTTP request. */
@@ -593,7 +602,7 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
     }
   };
 
-  return {
+  const client: AbsClient = {
     async getClient(iinbin, opts) {
       return readClientAnswer(await getJson('client', { iinbin }, opts), iinbin);
     },
@@ -688,5 +697,16 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
       }
       return { found: true, mediaType, fileName, size, body: Readable.from(chunks(), { objectMode: false }) };
     },
+  };
+
+  // Metrics: a business answer is ABS working (the case decides what it means), not an error.
+  const json: CallClassifier<AbsResult<unknown>> = { errorClass: absErrorClass, resultOutcome: (r) => (r.ok ? 'ok' : 'business-answer') };
+  const scan: CallClassifier<AbsScan> = { errorClass: absErrorClass };
+  const timed = <T>(call: AbsCall, opts: AbsCallOptions | undefined, classifier: NoInfer<CallClassifier<T>>, fn: () => Promise<T>) => timedCall(options.metrics, 'abs', call, opts?.signal, classifier, fn);
+  return {
+    getClient: (iinbin, opts) => timed('client', opts, json, () => client.getClient(iinbin, opts)),
+    getAccounts: (iinbin, opts) => timed('accounts', opts, json, () => client.getAccounts(iinbin, opts)),
+    getStatement: (iban, dt, opts) => timed('statement', opts, json, () => client.getStatement(iban, dt, opts)),
+    getScan: (request, opts) => timed('scan', opts, scan, () => client.getScan(request, opts)),
   };
 }

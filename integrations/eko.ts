@@ -17,6 +17,8 @@ import { isDemandReference } from '../domain/demand-status';
 import { ibanProblem } from '../domain/iban';
 import { iinBinProblem } from '../domain/iin';
 import { authorizationHeader, createHttpSend, createHttpsAgent, isRedirect, type HttpAuth, type TlsFiles } from './http-transport';
+import { FAILURE_TYPES } from '../domain/failures';
+import { timedCall, type CallMetrics } from '../observability/call-metrics';
 
 /** What a demand proves itself with: a stored document, named by its content hash (never the bytes). */
 export interface EvidenceRef {
@@ -174,6 +176,11 @@ export function isTransientEkoError(err: unknown): boolean {
   return err instanceof EkoTransientError;
 }
 
+/** The error class of a failed call in K2's metrics: the failure type activities/index.ts ekoFailure makes of it. */
+export function ekoErrorClass(err: unknown): string {
+  return err instanceof EkoTransientError ? FAILURE_TYPES.ekoUnavailable : FAILURE_TYPES.ekoRejected;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The client.
 // ---------------------------------------------------------------------------------------------
@@ -189,6 +196,8 @@ export interface EkoClientOptions {
   authHeader?: string;
   /** CA bundle and client certificate for HTTPS (config.eko.tls); the system CAs when unset. */
   tls?: TlsFiles;
+  /** Records each call's latency and outcome (observability/call-metrics.ts): the demands sent and failed; none when unset. */
+  metrics?: CallMetrics;
 }
 
 /** Per call: the caller's cancellation (e.g. a Temporal activity's cancellationSignal). */
@@ -218,7 +227,7 @@ export function createEkoClient(options: EkoClientOptions): EkoClient {
   const authHeader = options.authHeader ?? authorizationHeader('EKO', options.auth);
   const send = createHttpSend(createHttpsAgent('EKO', options.tls));
 
-  return {
+  const client: EkoClient = {
     async sendDemand(demand: PaymentDemand, opts?: EkoCallOptions): Promise<EkoAnswer> {
       // A malformed demand is K2's own bug: refuse it here rather than let EKO discover it.
       const checked = validatePaymentDemand(demand);
@@ -276,5 +285,8 @@ export function createEkoClient(options: EkoClientOptions): EkoClient {
       // The body is not quoted: it is no EKO answer (a proxy page, perhaps echoing the request with its personal data).
       throw new EkoRejectedError(status, `EKO answered HTTP ${status} without {error_code, error_text} (${text.length} characters)`, status);
     },
+  };
+  return {
+    sendDemand: (demand, opts) => timedCall(options.metrics, 'eko', 'sendDemand', opts?.signal, { errorClass: ekoErrorClass }, () => client.sendDemand(demand, opts)),
   };
 }

@@ -1,17 +1,17 @@
 /**
- * Operators' tool for the loan outbox's dead letters (items Temporal refused K2_OUTBOX_MAX_ATTEMPTS
- * times; README "The outbox"). Reads the configuration like every K2 process (K2_DB_CLIENT,
- * K2_DB_URL: SQLite or PostgreSQL):
- *
- *   npm run outbox -- dead-letters       lists them: id, contract number, attempts, last error, accepted at
- *   npm run outbox -- requeue <id>       puts one back into the flow with a fresh attempt count
- *
- * Only references and counts are printed, never the loan's personal data (IIN, name, IBAN).
+ * `npm run outbox -- <command>`: an alias of the operator CLI's outbox commands, `npm run k2 --
+ * outbox <command>` (cli/outbox.ts: status, dead-letters, requeue <id>... | --all; README "The
+ * outbox"). Reads the configuration like every K2 process (K2_DB_CLIENT, K2_DB_URL: SQLite or
+ * PostgreSQL). Only references and counts are printed, never the loan's personal data.
  * (`npm run outbox` runs the compiled dist/scripts/outbox.js: `npm run build` first in a checkout.)
+ *
+ * runOutboxCommand is the earlier programmatic form (tab-separated dead letters, one requeue), kept
+ * for the callers that read its output; it uses the CLI's own checks.
  */
-import { loadConfig } from '../config';
-import { openDb, type Db } from '../db';
+import type { Db } from '../db';
 import { deadLetters, requeueDeadLetter } from '../db/outbox';
+import { outboxIdProblem } from '../cli/outbox';
+import { runCli } from '../cli/main';
 
 const USAGE = 'usage: npm run outbox -- dead-letters | requeue <id>';
 
@@ -30,8 +30,9 @@ export async function runOutboxCommand(args: string[], db: Db, out: (line: strin
     return 0;
   }
   if (command === 'requeue' && rest.length === 1) {
-    if (!/^\d+$/.test(rest[0])) {
-      err(`requeue: "${rest[0]}" is not an outbox id (a positive integer)`);
+    const problem = outboxIdProblem(rest[0]);
+    if (problem) {
+      err(`requeue: ${problem}`);
       return 2;
     }
     const id = Number(rest[0]);
@@ -46,19 +47,14 @@ export async function runOutboxCommand(args: string[], db: Db, out: (line: strin
   return 2;
 }
 
-async function main(): Promise<void> {
-  const config = loadConfig();
-  const db = await openDb(config.db);
-  try {
-    process.exitCode = await runOutboxCommand(process.argv.slice(2), db, (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`));
-  } finally {
-    await db.destroy();
-  }
-}
-
 if (require.main === module) {
-  main().catch((e) => {
-    process.stderr.write(`outbox: ${String((e as Error)?.message ?? e)}\n`);
-    process.exit(1);
-  });
+  runCli(['outbox', ...process.argv.slice(2)]).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`outbox: ${String((e as Error)?.message ?? e)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -3,13 +3,15 @@
  * and EKO simulators, the codec server (the Web UI decodes through it), the K2 API and the worker — waits until each is ready and stops them in
  * reverse order. Used by `npm run up` and by the end-to-end tests, so both run the same topology.
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { DEMO_SECRETS } from '../config';
-import { createLauncher, httpOk, logShows, logSize, waitFor } from './launcher';
+import { createLauncher, httpOk, logShows, logSize, waitFor, type Launcher } from './launcher';
 
-export const SEARCH_ATTRIBUTES = ['K2Stage=Keyword', 'K2NeedsAttention=Bool', 'K2AttentionReason=Keyword', 'K2BatchState=Keyword'];
+export const SEARCH_ATTRIBUTES = ['K2Stage=Keyword', 'K2NeedsAttention=Bool', 'K2AttentionReason=Keyword', 'K2BatchState=Keyword', 'K2StageSince=Datetime', 'K2AbsSystem=Keyword'];
 
 export function repoRoot(): string {
   let dir = __dirname;
@@ -155,6 +157,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const startTemporal = async () => {
     const temporal = procs.launch('temporal', temporalCliPath(), devServerArgs(dataDir, ports, opts.headless));
     await waitFor('Temporal dev server', () => tcpOpen(ports.temporal), 60_000, temporal);
+    await waitFor('K2\'s search attributes', () => ensureSearchAttributes(ports.temporal), 60_000, temporal);
   };
   const stopNamed = async (name: string, signal: NodeJS.Signals = 'SIGINT') => {
     const proc = procs.running(name);
@@ -181,14 +184,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
 
   try {
     await startTemporal();
-    const abs = procs.node('abs-simulator', 'simulators/abs/main.js');
-    const gkb = procs.node('gkb-sandbox', 'simulators/gkb/main.js');
-    const eko = procs.node('eko-simulator', 'simulators/eko/main.js');
-    await waitFor('ABS simulator', httpOk(`http://127.0.0.1:${ports.abs}/health`), 30_000, abs);
-    await waitFor('GKB sandbox', () => tcpOpen(ports.gkb), 30_000, gkb);
-    await waitFor('EKO simulator', httpOk(`http://127.0.0.1:${ports.eko}/health`), 30_000, eko);
-    const codec = procs.node('codec', 'codec/main.js');
-    await waitFor('codec server', httpOk(`${codecEndpoint(ports)}/health`), 30_000, codec);
+    await startSimulatorsAndCodec(procs, ports);
     await startK2('worker');
     await startK2('api');
   } catch (err) {
@@ -196,6 +192,34 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     throw err;
   }
   return system;
+}
+
+/** The ABS, GKB and EKO simulators and the codec server (the same on both topologies), each waited for. */
+export async function startSimulatorsAndCodec(procs: Launcher, ports: Ports): Promise<void> {
+  const abs = procs.node('abs-simulator', 'simulators/abs/main.js');
+  const gkb = procs.node('gkb-sandbox', 'simulators/gkb/main.js');
+  const eko = procs.node('eko-simulator', 'simulators/eko/main.js');
+  await waitFor('ABS simulator', httpOk(`http://127.0.0.1:${ports.abs}/health`), 30_000, abs);
+  await waitFor('GKB sandbox', () => tcpOpen(ports.gkb), 30_000, gkb);
+  await waitFor('EKO simulator', httpOk(`http://127.0.0.1:${ports.eko}/health`), 30_000, eko);
+  const codec = procs.node('codec', 'codec/main.js');
+  await waitFor('codec server', httpOk(`${codecEndpoint(ports)}/health`), 30_000, codec);
+}
+
+/**
+ * The dev server registers its --search-attribute list only when it creates its database: on a
+ * data folder of an earlier start (the demo's .data/) an attribute added since (K2StageSince,
+ * K2AbsSystem) would be missing, and every case's workflow task that sets it would fail. So the
+ * missing ones are added here, with the Temporal CLI; true once all are there.
+ */
+async function ensureSearchAttributes(port: number): Promise<boolean> {
+  const cli = temporalCliPath();
+  const address = ['--address', `127.0.0.1:${port}`, '--namespace', 'default'];
+  const { stdout } = await promisify(execFile)(cli, ['operator', 'search-attribute', 'list', '--output', 'json', ...address]);
+  const missing = SEARCH_ATTRIBUTES.map((sa) => sa.split('=')).filter(([name]) => !stdout.includes(`"${name}"`));
+  if (missing.length === 0) return true;
+  await promisify(execFile)(cli, ['operator', 'search-attribute', 'create', ...address, ...missing.flatMap(([name, type]) => ['--name', name, '--type', type])]);
+  return false;
 }
 
 /** `temporal server start-dev` on the system's SQLite file, with K2's search attributes. */

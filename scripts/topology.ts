@@ -34,6 +34,8 @@ export interface RunningTopology {
   codecUrl: string;
   simUrls: { abs: string; gkb: string; eko: string };
   metricsUrls: { api: string[]; worker: string[] };
+  /** Each K2 process's readiness endpoint, by process name (an API replica's /ready, a worker's health /ready): 200 once it can work. */
+  readyUrls: Record<string, string>;
   /** Process names: dev ['worker'], cluster ['worker-1', 'worker-2']. */
   workers: string[];
   /** Process names: dev ['api'], cluster ['api-1', 'api-2']. */
@@ -86,6 +88,7 @@ async function startDev(opts: TopologyOptions): Promise<RunningTopology> {
     codecUrl: local(ports.codec),
     simUrls: { abs: local(ports.abs), gkb: local(ports.gkb), eko: local(ports.eko) },
     metricsUrls: { api: [`${local(ports.api)}/metrics`], worker: [`${local(ports.workerMetrics)}/metrics`] },
+    readyUrls: { api: `${local(ports.api)}/ready`, worker: `${local(ports.workerHealth)}/ready` },
     workers: ['worker'],
     apis: ['api'],
     pids: () => system.pids(),
@@ -109,6 +112,7 @@ async function startClusterTopology(opts: TopologyOptions): Promise<RunningTopol
     codecUrl: local(ports.codec),
     simUrls: { abs: local(ports.abs), gkb: local(ports.gkb), eko: local(ports.eko) },
     metricsUrls: { api: ports.apiReplicas.map((p) => `${local(p)}/metrics`), worker: ports.workers.map((w) => `${local(w.metrics)}/metrics`) },
+    readyUrls: Object.fromEntries([...ports.apiReplicas.map((p, i) => [`api-${i + 1}`, `${local(p)}/ready`]), ...ports.workers.map((w, i) => [`worker-${i + 1}`, `${local(w.health)}/ready`])]),
     workers: ports.workers.map((_, i) => `worker-${i + 1}`),
     apis: ports.apiReplicas.map((_, i) => `api-${i + 1}`),
     pids: () => cluster.pids(),

@@ -16,7 +16,9 @@ import { createBlobBackend } from '../documents/blobs';
 import { createDocumentStore } from '../documents/store';
 import { DEFAULT_GKB_DICTIONARY, GkbDictionary } from '../domain/gkb/dossier';
 import type { Db } from '../db';
+import { createCallMetrics } from '../observability/call-metrics';
 import type { Logger } from '../observability/logger';
+import type { MetricsRegistry } from '../observability/metrics';
 import { temporalDataConverter } from '../temporal/connection';
 import { gkbBatchWorkflow, type GkbBatchInput } from '../workflows/gkb-batch';
 
@@ -35,8 +37,9 @@ export function gkbBatchInput(config: Config): GkbBatchInput {
   return { settings: { pollInitialMs: config.gkb.pollInitialMs, pollMaxMs: config.gkb.pollMaxMs, maxHistoryEvents: 2000 } };
 }
 
-/** Every activity the worker runs, wired to the real ABS, EKO and GKB clients. */
-export function createWorkerActivities(config: Config, db: Db, temporal: Client, logger: Logger) {
+/** Every activity the worker runs, wired to the real ABS, EKO and GKB clients (their calls recorded in `metrics` when given). */
+export function createWorkerActivities(config: Config, db: Db, temporal: Client, logger: Logger, metrics?: MetricsRegistry) {
+  const calls = metrics ? createCallMetrics(metrics) : undefined;
   const caseActivities = createActivities({
     db,
     abs: createAbsClient({
@@ -48,13 +51,14 @@ export function createWorkerActivities(config: Config, db: Db, temporal: Client,
       dateFormat: config.abs.dateFormat,
       auth: config.abs.auth,
       tls: config.abs.tls,
+      metrics: calls,
     }),
-    eko: createEkoClient({ demandUrl: config.eko.demandUrl, timeoutMs: config.eko.timeoutMs, auth: config.eko.auth, tls: config.eko.tls }),
+    eko: createEkoClient({ demandUrl: config.eko.demandUrl, timeoutMs: config.eko.timeoutMs, auth: config.eko.auth, tls: config.eko.tls, metrics: calls }),
     documents: createDocumentStore({ db, store: config.documents.store, dir: path.join(config.dataDir, 'documents'), fileKeys: config.payloadKeys, logger: logger.child({ part: 'documents' }) }),
   });
   const gkbActivities = createGkbActivities({
     db,
-    gkb: createGkbClient({ url: config.gkb.url, clientId: config.gkb.clientId, password: config.gkb.password, userId: config.gkb.userId, timeoutMs: config.gkb.timeoutMs, tls: config.gkb.tls }),
+    gkb: createGkbClient({ url: config.gkb.url, clientId: config.gkb.clientId, password: config.gkb.password, userId: config.gkb.userId, timeoutMs: config.gkb.timeoutMs, tls: config.gkb.tls, metrics: calls }),
     temporal,
     dictionary: gkbDictionary(config),
     filesDir: path.join(config.dataDir, 'gkb'),
@@ -98,7 +102,7 @@ export async function ensureGkbSchedule(client: Client, config: Config): Promise
 
 /**
  * The case worker. Its workflow-task slots come from `workflowSlots` (worker/main.ts passes the
- * intake-first slots, worker/intake-first.ts); activities and local activities have 100 slots each,
+ * backlog-narrowing slots, worker/backlog-narrowing.ts); activities and local activities have 100 slots each,
  * as the SDK's default. Its cache holds K2_WORKER_MAX_CACHED_WORKFLOWS workflows; on shutdown running
  * activities get K2_WORKER_SHUTDOWN_GRACE.
  */

@@ -6,13 +6,16 @@ import { Runtime } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { openDb } from '../db';
 import { hasPendingBacklog } from '../db/outbox';
+import { K2_HISTOGRAM_BUCKETS } from '../observability/call-metrics';
 import { createLogger, logFatal } from '../observability/logger';
+import { sdkMetricsRegistry } from '../observability/sdk-metrics';
 import { temporalSdkLogger } from '../observability/temporal-logger';
 import { connectClient, encryptingKeyId } from '../temporal/connection';
 import { connectNative } from '../temporal/native-connection';
 import { startWorkerHealth } from './health';
 import { createCaseWorker, createWorkerActivities, ensureGkbSchedule } from './index';
-import { IntakeFirstSlots, watchOutboxBacklog } from './intake-first';
+import { retryingTransient } from './startup-retry';
+import { NarrowingSlots, watchOutboxBacklog } from './backlog-narrowing';
 
 const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
 const READY_TEMPORAL_TIMEOUT_MS = 2000;
@@ -24,28 +27,33 @@ async function main() {
     // The SDK's own lines (activity failures with their messages) go through K2's redacting logger.
     logger: temporalSdkLogger(logger),
     shutdownSignals: SHUTDOWN_SIGNALS,
-    telemetryOptions: { metrics: { prometheus: { bindAddress: config.temporal.workerMetrics } } },
+    // K2's own metrics (ABS/EKO/GKB calls) go to the same /metrics as the SDK's: observability/sdk-metrics.ts.
+    telemetryOptions: { metrics: { prometheus: { bindAddress: config.temporal.workerMetrics, histogramBucketOverrides: Object.fromEntries(Object.entries(K2_HISTOGRAM_BUCKETS).map(([name, buckets]) => [name, [...buckets]])) } } },
   });
+  const metrics = sdkMetricsRegistry(Runtime.instance().metricMeter, K2_HISTOGRAM_BUCKETS);
   const db = await openDb(config.db);
   // TLS as configured; the payload codec is in the client and in Worker.create (createCaseWorker): temporal/connection.ts.
   const connection = await connectNative(config);
   const client = await connectClient(config);
-  await ensureGkbSchedule(client, config);
-  const { workflowSlots, intakeSlots, intakeBacklog } = config.worker;
-  const slots = new IntakeFirstSlots({ maxSlots: workflowSlots, intakeSlots });
-  const worker = await createCaseWorker(config, createWorkerActivities(config, db, client, logger), connection, slots);
-  const intakeGauge = Runtime.instance().metricMeter.createGauge('k2_worker_intake_first', 'int', '', '1 while the outbox backlog limits the worker to K2_WORKER_INTAKE_SLOTS workflow tasks');
-  intakeGauge.set(0);
+  await retryingTransient(() => ensureGkbSchedule(client, config), {
+    limitMs: 120_000,
+    onRetry: (attempt, err) => logger.warn('Temporal not answering yet; the GKB schedule is set up again shortly', { attempt, err }),
+  });
+  const { workflowSlots, narrowSlots, narrowBacklog } = config.worker;
+  const slots = new NarrowingSlots({ maxSlots: workflowSlots, narrowSlots });
+  const worker = await createCaseWorker(config, createWorkerActivities(config, db, client, logger, metrics), connection, slots);
+  const narrowedGauge = metrics.gauge('k2_worker_narrowed', '1 while the outbox backlog narrows the worker to K2_WORKER_NARROW_SLOTS workflow tasks (backlog narrowing)');
+  narrowedGauge.set(0);
   const stopWatching =
-    intakeBacklog > 0
-      ? watchOutboxBacklog(slots, () => hasPendingBacklog(db, intakeBacklog), {
+    narrowBacklog > 0
+      ? watchOutboxBacklog(slots, () => hasPendingBacklog(db, narrowBacklog), {
           everyMs: 1000,
-          onChange: (intake) => {
-            intakeGauge.set(intake ? 1 : 0);
-            if (intake) logger.info('intake first: the outbox holds a backlog; the worker runs fewer workflow tasks at once', { backlogAtLeast: intakeBacklog, workflowSlots: intakeSlots });
-            else logger.info('intake first: backlog gone; the worker runs workflow tasks at full width', { workflowSlots });
+          onChange: (narrowed) => {
+            narrowedGauge.set(narrowed ? 1 : 0);
+            if (narrowed) logger.info('backlog narrowing: the outbox holds a backlog; the worker runs fewer workflow tasks at once', { backlogAtLeast: narrowBacklog, workflowSlots: narrowSlots });
+            else logger.info('backlog narrowing: backlog gone; the worker runs workflow tasks at full width', { workflowSlots });
           },
-          onError: (err) => logger.warn('intake first: the outbox backlog cannot be read; the worker keeps its current width until it can', { err: String((err as Error)?.message ?? err) }),
+          onError: (err) => logger.warn('backlog narrowing: the outbox backlog cannot be read; the worker keeps its current width until it can', { err: String((err as Error)?.message ?? err) }),
         })
       : () => undefined;
   // The Runtime shuts the worker down on these signals; this only says so (and when it ends, below).
@@ -65,7 +73,7 @@ async function main() {
       database: () => db.raw('select 1'),
     },
   });
-  logger.info('worker ready', { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address, metrics: `http://${config.temporal.workerMetrics}/metrics`, health: `${health.url}/health`, maxCachedWorkflows: config.worker.maxCachedWorkflows, codecKeyId: encryptingKeyId(config), gkbBatchEvery: config.gkb.batchIntervalMs, workflowSlots, intakeSlots, intakeBacklog });
+  logger.info('worker ready', { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address, metrics: `http://${config.temporal.workerMetrics}/metrics`, health: `${health.url}/health`, maxCachedWorkflows: config.worker.maxCachedWorkflows, codecKeyId: encryptingKeyId(config), gkbBatchEvery: config.gkb.batchIntervalMs, workflowSlots, narrowSlots, narrowBacklog });
   await worker.run();
   stopWatching();
   await health.close();

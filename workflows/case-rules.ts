@@ -6,6 +6,7 @@
 import { ActivityFailure, ApplicationFailure, RetryState, TimeoutFailure } from '@temporalio/common';
 import type { GkbRecordResult } from '../activities/gkb';
 import { Attention, AttentionCode, CaseStage, LoanMeta, NOTICE_CODES, NoticeCode } from '../domain/case';
+import type { DemandStatusCode } from '../domain/demand-status';
 import { ATTENTION_FOR_FAILURE, isFailureType } from '../domain/failures';
 import { isIsoDate } from '../domain/dates';
 
@@ -158,4 +159,34 @@ export function caseKeyOf(workflowId: string, firstExecutionRunId: string, episo
 /** Milliseconds the pending GKB record may still wait before the case needs attention (0: overdue already). */
 export function gkbWaitLeftMs(queuedAt: string, horizonMs: number, nowMs: number): number {
   return Math.max(0, Date.parse(queuedAt) + horizonMs - nowMs);
+}
+
+/**
+ * When the run's stage was entered (K2StageSince), at the start of a run: the attribute the run
+ * started with when it is of the same stage (the dispatcher's start, or a predecessor of a
+ * continue-as-new), now for a fresh run (a new case, a new episode), unknown for a continued run
+ * whose predecessor never published it (started before the patch 'case-stage-since').
+ */
+export function stageSinceAtStart(startedWith: { stage?: string; since?: Date }, stage: CaseStage, continued: boolean, now: Date): Date | undefined {
+  if (startedWith.since && startedWith.stage === stage) return startedWith.since;
+  return continued ? undefined : now;
+}
+
+/** A demand status EKO reported before the case knew its demand (patch 'case-early-demand-status'). */
+export interface EarlyDemandStatus {
+  reference: string;
+  status: DemandStatusCode;
+}
+
+/** EKO sends two statuses per demand; a few repeats at most. More is noise, and history stays small. */
+export const MAX_EARLY_DEMAND_STATUSES = 8;
+
+/** The early statuses with `status` added, the newest MAX_EARLY_DEMAND_STATUSES kept. */
+export function withEarlyStatus(early: readonly EarlyDemandStatus[], status: EarlyDemandStatus): EarlyDemandStatus[] {
+  return [...early, status].slice(-MAX_EARLY_DEMAND_STATUSES);
+}
+
+/** Splits the early statuses into those of the demand now known (in arrival order) and those of other references. */
+export function earlyStatusesFor(early: readonly EarlyDemandStatus[], reference: string): { matching: DemandStatusCode[]; others: EarlyDemandStatus[] } {
+  return { matching: early.filter((s) => s.reference === reference).map((s) => s.status), others: early.filter((s) => s.reference !== reference) };
 }

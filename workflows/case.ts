@@ -35,6 +35,8 @@ import {
   CASE_STAGES,
   CaseStatus,
   CarriedCaseState,
+  DemandInfo,
+  DemandStatusCode,
   DisbursementLine,
   findDisbursementLine,
   findLoanAccount,
@@ -61,8 +63,12 @@ import {
   Parking,
   parkingFor,
   shownAttention,
+  stageSinceAtStart,
   withNotice,
   withoutNotice,
+  withEarlyStatus,
+  earlyStatusesFor,
+  type EarlyDemandStatus,
 } from './case-rules';
 
 import { caseStatusQuery, demandStatusSignal, gkbResultSignal, loanUpdatedSignal, operatorActionSignal, operatorUpdate } from './definitions';
@@ -96,6 +102,23 @@ type Outcome<T> = { value: T } | { park: Parking & { recheckMs?: number } };
  * - local attempts time out after settings.localAttemptMs; only the disbursement line enters history.
  */
 export const RULES_PATCH = 'case-right-on-every-path';
+/**
+ * Patch 'case-stage-since' (issue 16), decided once at the start of a run: the case also publishes
+ * K2StageSince (when it entered its current stage) and K2AbsSystem (the loan's ABS system) with its
+ * stage, for `k2 case list --stuck-for` and `--abs-system`. Runs started before it publish neither
+ * (a continued run of theirs does not know its stage's moment either: it publishes K2StageSince at
+ * its next stage).
+ */
+export const STAGE_SINCE_PATCH = 'case-stage-since';
+/**
+ * Patch 'case-early-demand-status', decided once at the start of a run: a demand status that arrives
+ * before the case knows its demand is kept and applied once issueDemand names that reference. It
+ * happens when a worker dies after EKO accepted the demand but before its workflow task completed:
+ * EKO's statuses are in history before the next worker's repeat of issueDemand (same reference),
+ * and its sendDemand is then only a repeat at EKO, which sends no statuses again. Runs started
+ * before the patch drop such statuses, as they did.
+ */
+export const EARLY_DEMAND_STATUS_PATCH = 'case-early-demand-status';
 const DEFAULT_LOCAL_ATTEMPT_MS = 3000;
 const DEFAULT_GKB_RESULT_HORIZON_MS = 3 * 24 * 3600_000;
 /** Events one workflow task may add after the history length it started with (signals' handling, markers, upserts, the continue-as-new). */
@@ -131,6 +154,8 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     lastOverdueSeq: carried.lastOverdueSeq ?? (input.meta && !isZeroMoney(input.loan.debt) ? input.meta.acceptedSeq : undefined),
     /** A newer overdue item that arrived after the case decided to close: the contract's next episode. */
     nextEpisode: undefined as undefined | { loan: Loan; meta: LoanMeta },
+    /** Demand statuses that came before the demand was known (patch 'case-early-demand-status'). */
+    earlyStatuses: (carried.earlyDemandStatuses ?? []) as EarlyDemandStatus[],
   };
   const info = workflowInfo();
   /** The key of this episode's demand and GKB reports in K2's database. */
@@ -167,6 +192,8 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
    */
   const localFirst = patched('case-local-first');
   const rules = patched(RULES_PATCH);
+  const stageSincePublished = patched(STAGE_SINCE_PATCH);
+  const keepsEarlyStatuses = patched(EARLY_DEMAND_STATUS_PATCH);
   const quick = proxyLocalActivities<Calls>({
     // Below the HTTP timeouts: a slow ABS moves on to the regular activity instead of holding a workflow-task slot.
     startToCloseTimeout: rules ? settings.localAttemptMs ?? DEFAULT_LOCAL_ATTEMPT_MS : '10 seconds',
@@ -194,6 +221,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   const reached = (stage: CaseStage) => CASE_STAGES.indexOf(state.stage) >= CASE_STAGES.indexOf(stage);
   const moveTo = (stage: CaseStage) => {
     state.stage = stage;
+    if (stageSincePublished) stageSince = new Date();
     publish();
   };
   const nowIso = () => new Date().toISOString();
@@ -218,7 +246,16 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
 
   // A case the dispatcher started carries K2Stage 'received' from its start; a continued run carries its predecessor's.
   const startedWith = info.typedSearchAttributes;
-  let published = localFirst ? JSON.stringify([startedWith.get(SEARCH_ATTRIBUTES.stage), startedWith.get(SEARCH_ATTRIBUTES.attentionReason)]) : '';
+  /** When the case entered its stage (only with the patch 'case-stage-since'; undefined: not known). */
+  let stageSince = stageSincePublished
+    ? stageSinceAtStart({ stage: startedWith.get(SEARCH_ATTRIBUTES.stage), since: startedWith.get(SEARCH_ATTRIBUTES.stageSince) }, state.stage, input.carried !== undefined, new Date())
+    : undefined;
+  /** What the case shows in visibility, to upsert only what changed; the patch adds the stage's moment and the ABS system. */
+  const visibleKey = (stage: unknown, reason: unknown, since: Date | undefined, absSystem: unknown) =>
+    JSON.stringify(stageSincePublished ? [stage, reason, since?.toISOString(), absSystem] : [stage, reason]);
+  let published = localFirst
+    ? visibleKey(startedWith.get(SEARCH_ATTRIBUTES.stage), startedWith.get(SEARCH_ATTRIBUTES.attentionReason), startedWith.get(SEARCH_ATTRIBUTES.stageSince), startedWith.get(SEARCH_ATTRIBUTES.absSystem))
+    : '';
   let unpublished = false;
   /**
    * Shows the case's stage and attention. With local-first calls the search attributes are
@@ -237,13 +274,15 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   }
   function upsertIfChanged() {
     const attention = shown();
-    const key = JSON.stringify([state.stage, attention?.code]);
+    const key = visibleKey(state.stage, attention?.code, stageSince, state.loan.system);
     if (key === published) return;
     published = key;
     upsertSearchAttributes([
       { key: SEARCH_ATTRIBUTES.stage, value: state.stage },
       { key: SEARCH_ATTRIBUTES.needsAttention, value: attention !== undefined },
       { key: SEARCH_ATTRIBUTES.attentionReason, value: attention?.code ?? null },
+      ...(stageSincePublished ? [{ key: SEARCH_ATTRIBUTES.absSystem, value: state.loan.system }] : []),
+      ...(stageSince ? [{ key: SEARCH_ATTRIBUTES.stageSince, value: stageSince }] : []),
     ]);
   }
 
@@ -305,12 +344,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     else applyItemAsBefore(loan);
   }, { description: 'The loan as EKO re-sent it (through the K2 API), with its outbox seq: new debt, overdue_days, dbz_date; debt 0 closes the case.' });
 
-  setHandler(demandStatusSignal, ({ reference, status }) => {
-    const demand = state.demand;
-    if (!demand || demand.reference !== reference) {
-      log.warn('demand status for another reference ignored', { reference, status });
-      return;
-    }
+  function applyDemandStatus(demand: DemandInfo, status: DemandStatusCode) {
     // PC3 (in the card index) implies the debtor's bank accepted the demand, even if PC1 comes later or never.
     if (status === 'PC1') demand.acceptedByBank = true;
     if (status === 'PC3') {
@@ -318,6 +352,20 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
       demand.inCardIndex = true;
     }
     demand.status = demand.inCardIndex ? 'PC3' : 'PC1';
+  }
+
+  setHandler(demandStatusSignal, ({ reference, status }) => {
+    const demand = state.demand;
+    if (!demand && keepsEarlyStatuses) {
+      state.earlyStatuses = withEarlyStatus(state.earlyStatuses, { reference, status });
+      log.info('demand status before the demand is known: kept until it is', { reference, status });
+      return;
+    }
+    if (!demand || demand.reference !== reference) {
+      log.warn('demand status for another reference ignored', { reference, status });
+      return;
+    }
+    applyDemandStatus(demand, status);
     refreshDetails();
   }, { description: 'A payment-demand status from EKO: {"reference":"PTP…","status":"PC1"|"PC3"}.' });
 
@@ -371,6 +419,14 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     return !state.closeRequested && (i.continueAsNewSuggested || i.historyLength >= historyBound);
   };
 
+  /** The statuses EKO sent before the case knew its demand: those of this demand apply now, the others are dropped as ever. */
+  function applyEarlyStatuses(demand: DemandInfo) {
+    const { matching, others } = earlyStatusesFor(state.earlyStatuses, demand.reference);
+    for (const status of matching) applyDemandStatus(demand, status);
+    for (const other of others) log.warn('demand status for another reference ignored', { reference: other.reference, status: other.status });
+    state.earlyStatuses = [];
+  }
+
   /** What the next run starts from: nothing the case knows or waits for is lost. */
   function carriedState(): CarriedCaseState {
     const base: CarriedCaseState = {
@@ -394,6 +450,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
       gkbResults: pending && state.gkbResults.has(pending.recordId) ? [state.gkbResults.get(pending.recordId)!] : [],
       appliedSeq: state.appliedSeq,
       lastOverdueSeq: state.lastOverdueSeq,
+      ...(state.earlyStatuses.length ? { earlyDemandStatuses: state.earlyStatuses } : {}),
     };
   }
 
@@ -608,6 +665,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     const reference = rules ? await untilDone('evidence-collected', async () => ({ value: await issue() })) : await issue().catch(asBefore);
     if (reference) {
       state.demand = { reference, status: 'issued', acceptedByBank: false, inCardIndex: false };
+      applyEarlyStatuses(state.demand);
       moveTo('demand-issued');
     }
   }
@@ -665,8 +723,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     await continueAsNewIfLong();
   }
 
-  state.stage = 'closed';
-  publish();
+  moveTo('closed');
   // Stage 8: a contract GKB has heard about as overdue is reported as no longer overdue.
   if (state.gkb.state === 'accepted' || state.gkb.state === 'queued' || state.gkb.state === 'rejected') {
     await reportToGkb('closure');

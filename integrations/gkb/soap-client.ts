@@ -34,6 +34,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as soap from 'soap';
+import { timedCall, type CallClassifier, type CallMetrics } from '../../observability/call-metrics';
 import type { Logger } from '../../observability/logger';
 import { createHttpsAgent, isRedirect, type TlsFiles } from '../http-transport';
 
@@ -73,6 +74,8 @@ export interface GkbClientOptions {
   /** CA bundle and client certificate for HTTPS (config.gkb.tls); the system CAs when unset. */
   tls?: TlsFiles;
   logger?: Logger;
+  /** Records each SOAP call's latency and outcome (observability/call-metrics.ts); none when unset. */
+  metrics?: CallMetrics;
 }
 
 export interface BatchPackageInfo {
@@ -226,6 +229,13 @@ export class GkbProtocolError extends GkbPermanentError {
 export function isTransientGkbError(err: unknown): err is GkbTransientError {
   return err instanceof GkbTransientError;
 }
+
+/** The error class of a failed call in K2's metrics: the failure type activities/gkb.ts gives it (GkbTransientError, or the fault kind). */
+export function gkbErrorClass(err: unknown): string {
+  if (err instanceof GkbPermanentError) return err.faultKind;
+  return 'GkbTransientError';
+}
+const GKB_CALL: CallClassifier<unknown> = { errorClass: gkbErrorClass };
 
 // ---------------------------------------------------------------------------------------------
 // Status texts
@@ -527,8 +537,13 @@ export function createGkbClient(options: GkbClientOptions): GkbClient {
     return soapClient;
   };
 
+  type Operation = 'uploadFile' | 'getImportInfo' | 'getImportDetailInfo';
+  function call(operation: Operation, args: unknown): Promise<Obj> {
+    return timedCall(options.metrics, 'gkb', operation, undefined, GKB_CALL, () => callOnce(operation, args));
+  }
+
   /** One SOAP call with a hard deadline (axios' own timeout only watches socket inactivity). */
-  async function call(operation: 'uploadFile' | 'getImportInfo' | 'getImportDetailInfo', args: unknown): Promise<Obj> {
+  async function callOnce(operation: Operation, args: unknown): Promise<Obj> {
     const client = await getSoapClient();
     const method = (client as unknown as Record<string, SoapMethod>)[`${operation}Async`];
     const controller = new AbortController();

@@ -98,9 +98,21 @@ export interface AbsSimulatorOptions {
   now?: () => number;
 }
 
+/** How the simulator answered one ABS call (GET /_sim/journal counts them per path). */
+export type AbsCallOutcome = 'ok' | 'business-error' | 'not-found' | 'bad-request' | 'http5xx' | 'http429' | 'timeout' | 'malformed' | 'other';
+
+/** Calls per ABS path and outcome since the simulator started (or since DELETE /_sim/journal). */
+export interface AbsJournal {
+  since: string;
+  total: number;
+  calls: Record<string, Partial<Record<AbsCallOutcome, number>>>;
+}
+
 export interface AbsSimulator {
   app: express.Express;
   faults: Faults;
+  /** The counts served at GET /_sim/journal. */
+  journal(): AbsJournal;
   /** Starts listening; resolves with the actual port (0 for an ephemeral one). */
   listen(port: number, host?: string): Promise<number>;
   /** Ends requests held by the timeout fault and, when listen() was used, closes the server. */
@@ -351,11 +363,23 @@ export function createAbsSimulator(options: AbsSimulatorOptions): AbsSimulator {
   // Requests held by the timeout fault; close() ends them.
   const held = new Set<Response>();
 
+  // The journal: counts only (cheap), per path and outcome.
+  let journal: AbsJournal = { since: new Date(now()).toISOString(), total: 0, calls: {} };
+  const count = (path: string, outcome: AbsCallOutcome) => {
+    const byOutcome = (journal.calls[path] ??= {});
+    byOutcome[outcome] = (byOutcome[outcome] ?? 0) + 1;
+    journal.total += 1;
+  };
+  /** The outcome of an answer the route did not name (res.locals.absOutcome), from its HTTP status. */
+  const outcomeOfStatus = (status: number): AbsCallOutcome => (status === 200 ? 'ok' : status === 404 ? 'not-found' : status === 400 ? 'bad-request' : 'other');
+
   /** Sends a JSON answer, unless the businessError or malformed fault spoils it. */
   const sendAnswer = (res: Response, answer: AbsAnswerWire & Record<string, unknown>) => {
     let body: Record<string, unknown> = answer;
     if (faults.roll('businessError')) body = { ...ABS_SIM_ERRORS.REFUSED };
+    res.locals.absOutcome = body.error_code === 0 ? 'ok' : 'business-error';
     if (faults.roll('malformed')) {
+      res.locals.absOutcome = 'malformed';
       const kind = faults.get('malformedKind') || 1 + Math.floor(Math.random() * 3);
       if (kind === 3) {
         res.status(200).type('text/html').send('<html><body><h1>Сервис временно недоступен</h1></body></html>');
@@ -441,6 +465,13 @@ export function createAbsSimulator(options: AbsSimulatorOptions): AbsSimulator {
     for (const loan of read.loans) book(loan);
     res.json({ registered: read.loans.length, total: loansByIban.size });
   });
+  app.get('/_sim/journal', (_req, res) => {
+    res.json(journal);
+  });
+  app.delete('/_sim/journal', (_req, res) => {
+    journal = { since: new Date(now()).toISOString(), total: 0, calls: {} };
+    res.json(journal);
+  });
   app.get('/_sim/loans', (_req, res) => {
     res.json({ total: loansByIban.size });
   });
@@ -453,20 +484,25 @@ export function createAbsSimulator(options: AbsSimulatorOptions): AbsSimulator {
   });
 
   // --- transport faults, before any ABS call ---------------------------------------------------
-  app.use('/abs', async (_req: Request, res: Response, next: NextFunction) => {
+  app.use('/abs', async (req: Request, res: Response, next: NextFunction) => {
+    const path = req.baseUrl + req.path;
+    res.on('finish', () => count(path, (res.locals.absOutcome as AbsCallOutcome | undefined) ?? outcomeOfStatus(res.statusCode)));
     const latency = faults.get('latencyMs');
     if (latency > 0) await sleep(latency);
     if (faults.roll('timeout')) {
       // No answer at all: the client's timeout must fire. The hang ends when the client disconnects or close() runs.
+      count(path, 'timeout');
       held.add(res);
       res.on('close', () => held.delete(res));
       return;
     }
     if (faults.roll('http5xx')) {
+      res.locals.absOutcome = 'http5xx';
       res.status(pick(Math.random, [500, 502, 503])).type('text/plain').send('Service Unavailable');
       return;
     }
     if (faults.roll('http429')) {
+      res.locals.absOutcome = 'http429';
       res.status(429).set('Retry-After', '1').type('text/plain').send('Too Many Requests');
       return;
     }
@@ -531,6 +567,7 @@ export function createAbsSimulator(options: AbsSimulatorOptions): AbsSimulator {
     if (booked?.dbzDate !== undefined && booked.dbzDate !== dbzDate) return notFound();
 
     if (faults.roll('malformed')) {
+      res.locals.absOutcome = 'malformed';
       res.status(200).type('text/html').send('<html><body>Ошибка формирования файла</body></html>');
       return;
     }
@@ -565,6 +602,7 @@ export function createAbsSimulator(options: AbsSimulatorOptions): AbsSimulator {
   return {
     app,
     faults,
+    journal: () => journal,
     async listen(port, host = '127.0.0.1') {
       server = await listenOn(app, port, host);
       return portOf(server);

@@ -16,6 +16,7 @@ import { closeServer, listenOn, portOf } from '../http';
 import { ERROR_CODES } from '../../api/error-codes';
 import type { DemandStatusCode } from '../../domain/demand-status';
 import { EKO_ERROR, validatePaymentDemand, type EkoAnswer, type PaymentDemand } from '../../integrations/eko';
+import { createDemandJournal, type DemandJournalEntry, type DemandOutcome } from './journal';
 
 /** Where timers come from; tests may pass a fake one. */
 export interface Scheduler {
@@ -111,11 +112,14 @@ export interface EkoSimulator {
   /** Stops the server, cancels pending status timers and in-flight POSTs to K2. */
   close(): Promise<void>;
   demand(reference: string): DemandRecord | undefined;
+  /** Every demand POST received, in order (also served at GET /_sim/journal). */
+  journal(): DemandJournalEntry[];
   /** Resolves when every status run has finished (useful in tests). */
   whenIdle(): Promise<void>;
 }
 
 export const EKO_DEMAND_PATH = '/eko/payment-demands';
+export const EKO_JOURNAL_PATH = '/_sim/journal';
 export const K2_STATUS_PATH = '/restapi/services/k2req_status_from_eko';
 
 /** Authorization header EKO uses towards K2, from K2's own API settings. */
@@ -149,6 +153,7 @@ export function createEkoSimulator(options: EkoSimulatorOptions): EkoSimulator {
   const statusUrl = options.k2BaseUrl.replace(/\/+$/, '') + K2_STATUS_PATH;
 
   const demands = new Map<string, DemandRecord>();
+  const journal = createDemandJournal();
   const runs = new Set<Promise<void>>();
   const timers = new Map<unknown, () => void>(); // handle → reject of the waiting promise
   const inFlight = new AbortController(); // aborts POSTs to K2 on close
@@ -273,37 +278,47 @@ export function createEkoSimulator(options: EkoSimulatorOptions): EkoSimulator {
   });
 
   app.post(EKO_DEMAND_PATH, async (req: Request, res: Response) => {
+    const key = req.get('idempotency-key');
+    const noted = (outcome: DemandOutcome) => journal.record(req.body, key, outcome, now());
     const latency = faults.get('latencyMs');
     if (latency > 0) await wait(latency);
-    if (faults.roll('http5xx')) return answer(res, 503, EKO_ERROR.UNAVAILABLE, 'EKO temporarily unavailable (simulated fault)');
+    if (faults.roll('http5xx')) {
+      noted('5xx');
+      return answer(res, 503, EKO_ERROR.UNAVAILABLE, 'EKO temporarily unavailable (simulated fault)');
+    }
 
     if (options.requiredAuthHeader && req.get('authorization') !== options.requiredAuthHeader) {
+      noted('unauthorized');
       return answer(res, 401, EKO_ERROR.UNAUTHORIZED, 'missing or wrong Authorization');
     }
     const checked = validatePaymentDemand(req.body);
     if (!checked.ok) {
+      noted('invalid');
       log.warn('demand refused: invalid', { problems: checked.problems });
       return answer(res, 400, EKO_ERROR.VALIDATION, checked.problems.join('; '));
     }
     const demand = checked.demand;
-    const key = req.get('idempotency-key');
     if (key !== undefined && key !== demand.reference) {
+      noted('invalid');
       return answer(res, 400, EKO_ERROR.VALIDATION, `Idempotency-Key: "${key}" differs from reference ${demand.reference}`);
     }
 
     const known = demands.get(demand.reference);
     if (known) {
       if (!sameDemand(known.demand, demand)) {
+        noted('conflict');
         log.warn('demand refused: reference reused', { reference: demand.reference });
         return answer(res, 409, EKO_ERROR.REFERENCE_CONFLICT, `reference ${demand.reference} was already used for a different demand (contract ${known.demand.contract_number})`);
       }
       // An idempotent repeat (K2 retried after a lost answer): same answer, no second status run.
       known.repeats++;
+      noted('repeat');
       log.info('demand repeated', { reference: demand.reference, repeats: known.repeats });
       return answer(res, 200, EKO_ERROR.OK, '');
     }
 
     if (faults.roll('reject')) {
+      noted('refused-by-fault');
       log.info('demand rejected (simulated fault)', { reference: demand.reference });
       return answer(res, 200, EKO_ERROR.REJECTED, 'demand rejected by EKO (simulated fault)');
     }
@@ -313,8 +328,17 @@ export function createEkoSimulator(options: EkoSimulatorOptions): EkoSimulator {
     log.info('demand accepted', { reference: demand.reference, contract_number: demand.contract_number, plan: record.plan });
     startRun(record);
 
-    if (faults.roll('http5xxAfterAccept')) return answer(res, 503, EKO_ERROR.UNAVAILABLE, 'EKO temporarily unavailable (simulated fault after accepting)');
+    if (faults.roll('http5xxAfterAccept')) {
+      noted('accepted-then-5xx');
+      return answer(res, 503, EKO_ERROR.UNAVAILABLE, 'EKO temporarily unavailable (simulated fault after accepting)');
+    }
+    noted('accepted');
     return answer(res, 200, EKO_ERROR.OK, '');
+  });
+
+  // What EKO received, in order, without personal data (simulators/eko/journal.ts).
+  app.get(EKO_JOURNAL_PATH, (_req, res) => {
+    res.json({ demands: journal.entries(), dropped: journal.dropped() });
   });
 
   app.get(EKO_DEMAND_PATH, (_req, res) => {
@@ -331,7 +355,9 @@ export function createEkoSimulator(options: EkoSimulatorOptions): EkoSimulator {
   app.use(faultControl(faults, EKO_FAULT_KEYS, (snapshot) => log.info('faults changed', { faults: snapshot })));
 
   // Malformed JSON and other body errors answer in EKO's shape, not as an HTML page.
-  app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
+    // A demand whose body could not be read was received all the same.
+    if (req.method === 'POST' && req.path === EKO_DEMAND_PATH && !(err instanceof StoppedError)) journal.record(undefined, req.get('idempotency-key'), 'invalid', now());
     if (err instanceof StoppedError) {
       if (!res.headersSent) answer(res, 503, EKO_ERROR.UNAVAILABLE, 'EKO simulator stopping');
       return;
@@ -361,6 +387,7 @@ export function createEkoSimulator(options: EkoSimulatorOptions): EkoSimulator {
       await Promise.allSettled([...runs]);
     },
     demand: (reference) => demands.get(reference),
+    journal: () => journal.entries(),
     async whenIdle() {
       while (runs.size > 0) await Promise.allSettled([...runs]);
     },

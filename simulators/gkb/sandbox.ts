@@ -31,8 +31,14 @@
  *   slowFactor        multiplies the processing schedule of files uploaded from now on (default 1)
  *   processingError   rate of files that end «Ошибка обработки.» (no record is loaded)
  *   recordRejectRate  rate of records rejected with a business error (the file itself still ends «Файл обработан.»)
+ *   recordRejectNextFiles  the next N files uploaded each get per-record errors (every other record, the first included)
  *   latencyMs         delay before every SOAP answer
  *   http5xx           rate of HTTP 503 answers from "the proxy" (no SOAP body)
+ *
+ * Its own record of what it received (GET /_sim/journal, no personal data): every upload and its outcome,
+ * every SOAP call counted by operation and outcome, each package's records (contract identity, operation,
+ * a hash of the record, and how it ended), and every upload that held a contract another unfinished
+ * package already held ("a contract in two packages in flight at once").
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -122,8 +128,65 @@ export interface GkbSandboxOptions {
   logger?: Logger;
 }
 
+/** What became of one uploadFile call. */
+export type GkbUploadOutcome = 'accepted' | 'accepted-answer-late' | 'system-fault' | 'refused' | 'unauthenticated' | 'error';
+
+export interface GkbUploadEntry {
+  at: string;
+  /** The name the client gave the package (K2's unique file name). */
+  fileName: string;
+  outcome: GkbUploadOutcome;
+  packageId?: string;
+  records?: number;
+  /** The fault's kind and code when the upload was refused. */
+  fault?: string;
+}
+
+/** How one record of a package ended: loaded (created, updated), skipped as already known, rejected, or not loaded because its file failed. */
+export type GkbRecordOutcome = 'created' | 'updated' | 'skipped' | 'rejected' | 'not-loaded';
+
+export interface GkbJournalRecord {
+  /** The contract's identity at GKB: ContractCode|StartDate (one provider). */
+  contract: string;
+  operation: string;
+  /** First 16 hex digits of the record's content hash: the same report has the same hash. */
+  recordHash: string;
+  /** Absent while the file is processed. */
+  outcome?: GkbRecordOutcome;
+  message?: string;
+}
+
+export interface GkbJournalPackage {
+  packageId: string;
+  packageName: string;
+  uploadedAt: string;
+  /** Every file of the package has finished processing. */
+  final: boolean;
+  files: Array<{ fileId: string; fileName: string; status: string; records: GkbJournalRecord[] }>;
+}
+
+/** An upload holding a contract that another package, not finished yet, already held. */
+export interface GkbInFlightConflict {
+  at: string;
+  contract: string;
+  packageId: string;
+  packageName: string;
+  otherPackageId: string;
+  otherPackageName: string;
+}
+
+export interface GkbJournal {
+  uploads: GkbUploadEntry[];
+  /** SOAP calls by operation and outcome ('ok' or the fault's kind); '(proxy)' counts the http5xx fault's bare 503s. */
+  calls: Record<string, Record<string, number>>;
+  packages: GkbJournalPackage[];
+  inFlightConflicts: GkbInFlightConflict[];
+}
+
 export interface GkbSandbox {
   readonly faults: Faults;
+  /** The record served at GET /_sim/journal. */
+  journal(): GkbJournal;
   /** SOAP at /BatchProcessingService, fault control at /_sim/faults. */
   readonly app: express.Express;
   /** Starts an HTTP server (port 0 = ephemeral). */
@@ -190,6 +253,8 @@ interface StoredFile {
   settled: boolean;
   results: { group: RecordGroup; dto: RecordDto }[];
   counts?: Counts;
+  /** How each of `contracts` ended, in the same order (set when processing ends; absent in state saved by older sandboxes). */
+  outcomes?: Array<{ outcome: GkbRecordOutcome; message?: string }>;
 }
 
 interface StoredPackage {
@@ -217,11 +282,13 @@ interface State {
   contracts: Record<string, StoredContract>;
   /** Key: IIN/BIN. */
   subjects: Record<string, { subjectId: string }>;
+  /** The journal's uploads and in-flight conflicts (absent in state saved by older sandboxes). */
+  journal?: { uploads: GkbUploadEntry[]; conflicts: GkbInFlightConflict[] };
 }
 
 function emptyState(): State {
   // Start near the document's example numbers so that ids look like GKB's.
-  return { seq: { id: 241000, record: 209060000, contract: 17775000, subject: 859000 }, packages: {}, files: {}, contracts: {}, subjects: {} };
+  return { seq: { id: 241000, record: 209060000, contract: 17775000, subject: 859000 }, packages: {}, files: {}, contracts: {}, subjects: {}, journal: { uploads: [], conflicts: [] } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -255,6 +322,13 @@ function scbFault(kind: 'ScbSystemFault' | 'ScbBusinessFault' | 'ScbValidationFa
       statusCode,
     },
   };
+}
+
+/** The kind and code of a thrown scbFault (for the journal); anything else is an 'error'. */
+function faultOf(err: unknown): { kind: string; code: string } {
+  const xml = (err as { Fault?: { detail?: { $xml?: unknown } } } | undefined)?.Fault?.detail?.$xml;
+  if (typeof xml !== 'string') return { kind: 'error', code: '' };
+  return { kind: /<ns2:(\w+)/.exec(xml)?.[1] ?? 'error', code: /<code>([^<]*)<\/code>/.exec(xml)?.[1] ?? '' };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,6 +383,7 @@ export const GKB_FAULT_KEYS = {
   slowFactor: 'multiplies the processing time of files uploaded from now on (default 1)',
   processingError: 'rate: a file ends «Ошибка обработки.» and loads no record',
   recordRejectRate: 'rate: a record is rejected with a business error',
+  recordRejectNextFiles: 'count: the next N files uploaded each get per-record errors (every other record, the first included; the file ends «Файл обработан.»)',
   latencyMs: 'milliseconds: wait this long before every SOAP answer',
   http5xx: 'rate: a bare HTTP 503 from "the proxy" (no SOAP body)',
 } as const;
@@ -333,6 +408,13 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
 
   let state: State = emptyState();
   if (dbFile && fs.existsSync(dbFile)) state = JSON.parse(fs.readFileSync(dbFile, 'utf8')) as State;
+  const journal = (state.journal ??= { uploads: [], conflicts: [] });
+  /** SOAP calls by operation and outcome, since the sandbox started (counts only: kept in memory). */
+  const calls: Record<string, Record<string, number>> = {};
+  const countCall = (op: string, outcome: string) => {
+    const byOutcome = (calls[op] ??= {});
+    byOutcome[outcome] = (byOutcome[outcome] ?? 0) + 1;
+  };
   const save = () => {
     if (!dbFile) return;
     fs.mkdirSync(path.dirname(dbFile), { recursive: true });
@@ -383,8 +465,10 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
   function processFile(f: StoredFile): void {
     const counts = emptyCounts();
     const results: StoredFile['results'] = [];
+    const outcomes = new Map<ParsedContract, { outcome: GkbRecordOutcome; message?: string }>();
     const reject = (c: ParsedContract, message: string) => {
       const first = c.subjects[0];
+      outcomes.set(c, { outcome: 'rejected', message });
       counts.numberOfErrors++;
       results.push({
         group: 'error',
@@ -395,6 +479,7 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
       f.results = results;
       f.counts = counts;
       f.failed = failed;
+      f.outcomes = f.contracts.map((c) => outcomes.get(c) ?? { outcome: 'not-loaded', message: STATUS_TEXTS.failed });
       f.settled = true;
       log?.info('gkb sandbox file processed', { fileId: f.fileId, packageId: f.packageId, failed, ...counts });
     };
@@ -416,19 +501,19 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
     f.contracts.forEach((c, i) => {
       if (problems[i].length > 0) return reject(c, problems[i].join(' '));
       if (c.injectedReject) return reject(c, 'Запись отклонена при проверке бизнес-правил (сбой, внесенный в песочницу).');
-      loadContract(f, c, counts, results);
+      outcomes.set(c, { outcome: loadContract(f, c, counts, results) });
     });
     finish(false);
   }
 
   /** Loads one record that passed the rules: skipped when GKB already holds it, else created or updated. */
-  function loadContract(f: StoredFile, c: ParsedContract, counts: Counts, results: StoredFile['results']): void {
+  function loadContract(f: StoredFile, c: ParsedContract, counts: Counts, results: StoredFile['results']): 'created' | 'updated' | 'skipped' {
     const key = contractKey(f, c);
     const existing = state.contracts[key];
     counts.numberOfContracts++;
     if (existing && existing.fingerprint !== undefined && existing.fingerprint === c.fingerprint) {
       counts.skippedContracts++;
-      return;
+      return 'skipped';
     }
     // Operation 2 on a missing contract creates it: GKB searches for the contract whatever the operation (§4).
     const contract: StoredContract = existing ?? { contractId: nextId('contract'), incomplete: c.complete === false };
@@ -456,6 +541,49 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
         dto: { recordId: nextId('record'), subjectId: subject.subjectId, subjectName: s.name, iinBin: iin, ...base, result: known ? RESULT_TEXTS.subjectUpdated : RESULT_TEXTS.subjectCreated },
       });
     }
+    return existing ? 'updated' : 'created';
+  }
+
+  /** The contract's identity at GKB within the one provider, as the journal names it. */
+  const journalContract = (c: ParsedContract) => `${c.contractCode ?? ''}|${c.startDate ?? ''}`;
+
+  /** Every contract held by a package that has a file not finished yet, with that package. */
+  function contractsInFlight(): Map<string, StoredPackage> {
+    const held = new Map<string, StoredPackage>();
+    for (const f of Object.values(state.files)) {
+      if (f.settled) continue;
+      const pkg = state.packages[f.packageId];
+      for (const c of f.contracts) held.set(journalContract(c), pkg);
+    }
+    return held;
+  }
+
+  function journalOf(): GkbJournal {
+    settle();
+    const t = now();
+    const packages = Object.values(state.packages)
+      .sort((a, b) => Number(a.packageId) - Number(b.packageId))
+      .map((pkg): GkbJournalPackage => {
+        const files = pkg.fileIds.map((id) => state.files[id]);
+        return {
+          packageId: pkg.packageId,
+          packageName: pkg.packageName,
+          uploadedAt: new Date(pkg.addTime).toISOString(),
+          final: files.every((f) => f.settled),
+          files: files.map((f) => ({
+            fileId: f.fileId,
+            fileName: f.fileName,
+            status: statusText(f, t),
+            records: f.contracts.map((c, i) => ({
+              contract: journalContract(c),
+              operation: c.operation,
+              recordHash: (c.fingerprint ?? '').slice(0, 16),
+              ...(f.outcomes?.[i] ?? {}),
+            })),
+          })),
+        };
+      });
+    return { uploads: [...journal.uploads], calls: structuredClone(calls), packages, inFlightConflicts: [...journal.conflicts] };
   }
 
   function statusText(f: StoredFile, t: number): string {
@@ -592,8 +720,21 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
     const slow = faults.get('slowFactor', 1) > 0 ? faults.get('slowFactor', 1) : 1;
     const packageId = nextId('id');
     const pkg: StoredPackage = { packageId, packageName: fileName, clientId: creds.clientId, addTime: t, fileIds: [] };
+    const inFlight = contractsInFlight();
+    for (const c of parsed.flatMap((p) => p.contracts)) {
+      const other = inFlight.get(journalContract(c));
+      if (other) {
+        journal.conflicts.push({ at: new Date(t).toISOString(), contract: journalContract(c), packageId, packageName: fileName, otherPackageId: other.packageId, otherPackageName: other.packageName });
+        log?.warn('gkb sandbox: a contract in two packages in flight at once', { contract: c.contractCode, packageId, otherPackageId: other.packageId });
+      }
+    }
     parsed.forEach((p, i) => {
-      for (const c of p.contracts) c.injectedReject = faults.roll('recordRejectRate');
+      // recordRejectNextFiles: this file gets per-record errors (every other record), and the count goes down by one.
+      const rejectSome = faults.get('recordRejectNextFiles') >= 1;
+      if (rejectSome) faults.set({ recordRejectNextFiles: faults.get('recordRejectNextFiles') - 1 });
+      p.contracts.forEach((c, index) => {
+        c.injectedReject = (rejectSome && index % 2 === 0) || faults.roll('recordRejectRate');
+      });
       const step = stepMs * slow;
       const fileId = nextId('id');
       state.files[fileId] = {
@@ -616,10 +757,12 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
       pkg.fileIds.push(fileId);
     });
     state.packages[packageId] = pkg;
+    const answerLate = faults.roll('uploadTimeout');
+    journal.uploads.push({ at: new Date(t).toISOString(), fileName, outcome: answerLate ? 'accepted-answer-late' : 'accepted', packageId, records: recordCount });
     save();
     log?.info('gkb sandbox package accepted', { packageId, files: pkg.fileIds.length, records: recordCount, fileType });
 
-    if (faults.roll('uploadTimeout')) {
+    if (answerLate) {
       // Registered, but the answer comes after the client has given up: the "outcome unknown" case.
       log?.info('gkb sandbox answering late (uploadTimeout fault)', { packageId, lateAnswerMs });
       await wait(lateAnswerMs);
@@ -671,19 +814,35 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
   }
 
   type Op = (args: never) => unknown;
+  /** Every call is counted; a refused upload is journaled here (an accepted one where its package is registered). */
   const guarded =
-    (op: Op) =>
+    (name: string, op: Op) =>
     async (args: unknown, _cb: unknown, headers: unknown, req: http.IncomingMessage, res: http.ServerResponse) => {
-      gate(headers, req, res);
-      return await op(args as never);
+      try {
+        gate(headers, req, res);
+        const result = await op(args as never);
+        countCall(name, 'ok');
+        return result;
+      } catch (err) {
+        const fault = faultOf(err);
+        countCall(name, fault.kind);
+        if (name === 'uploadFile') {
+          const outcome: GkbUploadOutcome =
+            fault.kind === 'ScbSystemFault' ? 'system-fault' : fault.code === 'AUTHENTICATION_FAILED' ? 'unauthenticated' : fault.kind === 'error' ? 'error' : 'refused';
+          const fileName = String((args as { fileName?: unknown } | undefined)?.fileName ?? '').slice(0, 200);
+          journal.uploads.push({ at: new Date(now()).toISOString(), fileName, outcome, fault: `${fault.kind} ${fault.code}`.trim() });
+          save();
+        }
+        throw err;
+      }
     };
 
   const services = {
     BatchProcessingService: {
       BatchProcessingPort: {
-        uploadFile: guarded(uploadFile as Op),
-        getImportInfo: guarded(getImportInfo as Op),
-        getImportDetailInfo: guarded(getImportDetailInfo as Op),
+        uploadFile: guarded('uploadFile', uploadFile as Op),
+        getImportInfo: guarded('getImportInfo', getImportInfo as Op),
+        getImportDetailInfo: guarded('getImportDetailInfo', getImportDetailInfo as Op),
       },
     },
   };
@@ -691,11 +850,15 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
   const app = express();
   // Fault control on the same server, like the other simulators.
   app.use(faultControl(faults, GKB_FAULT_KEYS));
+  app.get('/_sim/journal', (_req, res) => {
+    res.json(journalOf());
+  });
   // In front of the SOAP service, like a proxy: added latency and bare 503s.
   app.use(GKB_SOAP_PATH, async (_req, res, next) => {
     const latency = faults.get('latencyMs');
     if (latency > 0) await wait(latency);
     if (faults.roll('http5xx')) {
+      countCall('(proxy)', 'http5xx');
       res.status(503).type('text/html').send('<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>');
       return;
     }
@@ -742,6 +905,7 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
         for (const socket of sockets) socket.destroy();
       });
     },
+    journal: journalOf,
     stats() {
       settle();
       return {

@@ -167,7 +167,7 @@ describe.each(testDatabases())('database: $name', (tdb: TestDatabase) => {
       const rest = await pendingLoans(db, 2000);
       expect(rest.map((r) => r.id)).toEqual(pending.slice(1100).map((r) => r.id));
       expect(await countPending(db)).toBe(100);
-      // The worker's intake-first check: a backlog of at least N rows, dispatched rows not counted.
+      // The worker's backlog-narrowing check: a backlog of at least N rows, dispatched rows not counted.
       expect(await hasPendingBacklog(db, 100)).toBe(true);
       expect(await hasPendingBacklog(db, 101)).toBe(false);
       expect(await hasPendingBacklog(db, 1)).toBe(true);

@@ -14,6 +14,10 @@ import {
   shownAttention,
   withNotice,
   withoutNotice,
+  earlyStatusesFor,
+  MAX_EARLY_DEMAND_STATUSES,
+  withEarlyStatus,
+  type EarlyDemandStatus,
 } from '../../workflows/case-rules';
 
 const activityFailed = (cause: Error, activityType = 'checkClient') => new ActivityFailure('Activity task failed', activityType, undefined, RetryState.NON_RETRYABLE_FAILURE, undefined, cause);
@@ -138,4 +142,22 @@ test('the GKB result horizon counts from the queueing', () => {
   const queuedAt = '2026-01-01T00:00:00.000Z';
   expect(gkbWaitLeftMs(queuedAt, 3600_000, Date.parse(queuedAt) + 600_000)).toBe(3000_000);
   expect(gkbWaitLeftMs(queuedAt, 3600_000, Date.parse(queuedAt) + 7200_000)).toBe(0);
+});
+
+describe('early demand statuses (patch case-early-demand-status)', () => {
+  const s = (reference: string, status: 'PC1' | 'PC3') => ({ reference, status });
+
+  it('keeps them in arrival order, the newest MAX_EARLY_DEMAND_STATUSES at most', () => {
+    let early: EarlyDemandStatus[] = [];
+    for (let i = 0; i < MAX_EARLY_DEMAND_STATUSES + 3; i++) early = withEarlyStatus(early, s(`PTP${i}`, 'PC1'));
+    expect(early).toHaveLength(MAX_EARLY_DEMAND_STATUSES);
+    expect(early[0].reference).toBe('PTP3');
+    expect(early[early.length - 1].reference).toBe(`PTP${MAX_EARLY_DEMAND_STATUSES + 2}`);
+  });
+
+  it('gives the statuses of the demand now known, and the others apart', () => {
+    const early = [s('PTP1', 'PC1'), s('PTP2', 'PC3'), s('PTP1', 'PC3')];
+    expect(earlyStatusesFor(early, 'PTP1')).toEqual({ matching: ['PC1', 'PC3'], others: [s('PTP2', 'PC3')] });
+    expect(earlyStatusesFor(early, 'PTP9')).toEqual({ matching: [], others: early });
+  });
 });

@@ -31,6 +31,9 @@ const services = compose.services;
 
 const K2_SERVICES = ['k2-worker', 'k2-api', 'k2-codec'];
 const SIMULATORS = ['abs-simulator', 'gkb-sandbox', 'eko-simulator'];
+/** Compose only, not roles of the cluster (scripts/cluster.ts CLUSTER_TOPOLOGY): Prometheus and Grafana, under the monitoring profile. */
+const MONITORING_SERVICES = ['prometheus', 'grafana'];
+const REPO = path.join(__dirname, '..', '..');
 /** The configuration key holding the port each K2-image service listens on. */
 const LISTEN_PORT_KEY: Record<string, ConfigKey> = {
   'k2-api': 'K2_API_PORT',
@@ -44,7 +47,10 @@ const SECRET_KEYS = ['K2_API_PASSWORD', 'GKB_PASSWORD', 'K2_API_TOKEN', 'K2_PAYL
 /** Secrets needed only in some mode (ABS_AUTH=basic, …): from the environment, empty when not given (${VAR:-}). */
 const OPTIONAL_SECRET_KEYS = ['ABS_PASSWORD', 'ABS_TOKEN', 'EKO_PASSWORD', 'EKO_TOKEN', 'K2_API_OPS_TOKEN'];
 /** A valid value for a required variable whose placeholder would not pass loadConfig. */
-const REQUIRED_SAMPLES: Record<string, string> = { K2_PAYLOAD_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}` };
+const REQUIRED_SAMPLES: Record<string, string> = {
+  K2_PAYLOAD_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
+  GKB_DICTIONARY_JSON: JSON.stringify({ fundingType: '2', creditPurpose2: '1', creditObject: '03', branchLocationKatoId: '750000000' }),
+};
 
 /** Compose interpolation as the engine would do it with an empty environment (required values become a placeholder). */
 function interpolate(value: string): string {
@@ -110,7 +116,8 @@ describe('docker-compose.yml', () => {
   it('pins every third-party image to a version', () => {
     for (const [name, service] of Object.entries(services)) {
       if (service.build) continue;
-      expect({ name, image: service.image }).toEqual({ name, image: expect.stringMatching(/^[\w./-]+:\d[\w.-]*$/) });
+      // A version tag (Prometheus tags its releases v2.53.2), never latest or a branch.
+      expect({ name, image: service.image }).toEqual({ name, image: expect.stringMatching(/^[\w./-]+:v?\d[\w.-]*$/) });
     }
     expect(services.temporal.image).toMatch(/^temporalio\/(auto-setup|server):1\.\d+/);
     expect(services['temporal-ui'].image).toMatch(/^temporalio\/ui:2\.\d+/);
@@ -149,6 +156,12 @@ describe('docker-compose.yml', () => {
   it('puts the simulators, and only them, under the simulators profile', () => {
     for (const name of SIMULATORS) expect({ name, profiles: services[name].profiles }).toEqual({ name, profiles: ['simulators'] });
     for (const name of ['temporal', 'postgres', 'temporal-ui', ...K2_SERVICES]) expect({ name, profiles: services[name].profiles }).toEqual({ name, profiles: undefined });
+  });
+
+  it('puts Prometheus and Grafana, and only them, under the monitoring profile', () => {
+    const profiled = Object.entries(services).filter(([, s]) => s.profiles?.includes('monitoring')).map(([name]) => name);
+    expect(profiled.sort()).toEqual([...MONITORING_SERVICES].sort());
+    for (const name of MONITORING_SERVICES) expect({ name, profiles: services[name].profiles }).toEqual({ name, profiles: ['monitoring'] });
   });
 
   it('sets only CONFIG_KEYS variables on the K2 services and simulators', () => {
@@ -355,6 +368,68 @@ describe('docker-compose.yml', () => {
   });
 });
 
+/** Bind mounts of a service: repository path (relative to the compose file) → path in the container. */
+function bindMounts(service: Service): Record<string, string> {
+  const binds = (service.volumes ?? []).filter((v): v is string => typeof v === 'string' && v.startsWith('./')).map((v) => v.split(':'));
+  return Object.fromEntries(binds.map(([from, to]) => [from, to]));
+}
+
+describe('docker-compose.yml monitoring (profile monitoring)', () => {
+  const prometheus = services.prometheus;
+  const grafana = services.grafana;
+  const scrape = YAML.parse(fs.readFileSync(path.join(REPO, 'monitoring/prometheus/prometheus.yml'), 'utf8')) as {
+    rule_files: string[];
+    scrape_configs: Array<{ job_name: string; metrics_path?: string; authorization?: { type: string; credentials_file: string }; dns_sd_configs: Array<{ names: string[]; port: number }> }>;
+  };
+
+  it('mounts the scrape config and the alert rules from the repository beside each other, and the ops token beside them', () => {
+    const mounts = bindMounts(prometheus);
+    expect(mounts).toEqual(expect.objectContaining({ './monitoring/prometheus/prometheus.yml': '/etc/prometheus/prometheus.yml', './monitoring/prometheus/alerts.yml': '/etc/prometheus/alerts.yml' }));
+    for (const file of Object.keys(mounts)) expect({ file, exists: fs.existsSync(path.join(REPO, file)) }).toEqual({ file, exists: true });
+    expect(commandText(prometheus)).toContain('--config.file=/etc/prometheus/prometheus.yml');
+    // rule files and the token file are relative to the scrape config's folder
+    for (const rules of scrape.rule_files) expect(Object.values(mounts)).toContain(path.posix.join('/etc/prometheus', rules));
+    const api = scrape.scrape_configs.find((c) => c.job_name === 'k2-api')!;
+    const token = (prometheus.configs ?? []).map((c) => (typeof c === 'string' ? { source: c, target: undefined } : c)).find((c) => c.target === path.posix.join('/etc/prometheus', api.authorization!.credentials_file));
+    expect(token).toBeDefined();
+    expect(compose.configs?.[token!.source]?.content).toBe('${K2_API_OPS_TOKEN:-}');
+  });
+
+  it('scrapes every replica of the API (its /metrics, with the ops token) and of the worker (K2_WORKER_METRICS), on the ports they listen on', () => {
+    const jobs = Object.fromEntries(scrape.scrape_configs.map((c) => [c.job_name, c]));
+    expect(Object.keys(jobs).sort()).toEqual(['k2-api', 'k2-worker']);
+    expect(jobs['k2-api'].authorization?.type).toBe('Bearer');
+    const workerMetricsPort = Number(interpolate(envOf(services['k2-worker']).K2_WORKER_METRICS).split(':')[1]);
+    const expected: Record<string, { service: string; port: number }> = { 'k2-api': { service: 'k2-api', port: listeningPorts('k2-api')[0] }, 'k2-worker': { service: 'k2-worker', port: workerMetricsPort } };
+    for (const [job, { service, port }] of Object.entries(expected)) {
+      const [sd] = jobs[job].dns_sd_configs;
+      expect({ job, names: sd.names, port: sd.port }).toEqual({ job, names: [service], port });
+      expect(containerPorts(services[service])).toContain(port);
+      expect(jobs[job].metrics_path ?? '/metrics').toBe('/metrics');
+    }
+  });
+
+  it('gives Grafana the Prometheus data source and the K2 dashboard from the repository, read-only', () => {
+    const mounts = bindMounts(grafana);
+    for (const file of Object.keys(mounts)) expect({ file, exists: fs.existsSync(path.join(REPO, file)) }).toEqual({ file, exists: true });
+    const datasources = YAML.parse(fs.readFileSync(path.join(REPO, 'monitoring/grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as { datasources: Array<{ uid: string; url: string }> };
+    const [source] = datasources.datasources;
+    const url = new URL(source.url);
+    expect(url.hostname).toBe('prometheus');
+    expect(containerPorts(prometheus)).toContain(Number(url.port));
+    const provider = (YAML.parse(fs.readFileSync(path.join(REPO, 'monitoring/grafana/provisioning/dashboards/k2.yml'), 'utf8')) as { providers: Array<{ options: { path: string } }> }).providers[0];
+    expect(mounts['./monitoring/grafana/k2.json']).toBe(path.posix.join(provider.options.path, 'k2.json'));
+    const dashboard = JSON.parse(fs.readFileSync(path.join(REPO, 'monitoring/grafana/k2.json'), 'utf8')) as { panels: Array<{ type: string; datasource?: { uid: string } }> };
+    for (const panel of dashboard.panels.filter((p) => p.type !== 'row')) expect(panel.datasource?.uid).toBe(source.uid);
+    expect(envOf(grafana).GF_AUTH_ANONYMOUS_ORG_ROLE).toBe('Viewer');
+    expect(envOf(grafana).GF_AUTH_DISABLE_LOGIN_FORM).toBe('true');
+  });
+
+  it('publishes Prometheus and Grafana on loopback only', () => {
+    for (const name of MONITORING_SERVICES) for (const p of services[name].ports ?? []) expect({ name, port: String(p) }).toEqual({ name, port: expect.stringMatching(/^127\.0\.0\.1:/) });
+  });
+});
+
 /** The compose service of each role of the cluster (scripts/cluster.ts CLUSTER_TOPOLOGY). */
 const SERVICE_OF_ROLE: Record<string, string> = {
   postgres: 'postgres',
@@ -375,9 +450,9 @@ const replicas = (service: Service) => service.deploy?.replicas ?? 1;
 const imageVersion = (service: Service) => service.image?.split(':')[1] ?? '';
 
 describe('docker-compose.yml runs what `npm run up -- --cluster` runs', () => {
-  it('has one service per role of the cluster and no other', () => {
+  it('has one service per role of the cluster and no other (besides the compose-only monitoring services)', () => {
     expect(Object.keys(SERVICE_OF_ROLE).sort()).toEqual(CLUSTER_TOPOLOGY.map((r) => r.role).sort());
-    expect(Object.keys(services).sort()).toEqual(Object.values(SERVICE_OF_ROLE).sort());
+    expect(Object.keys(services).sort()).toEqual([...Object.values(SERVICE_OF_ROLE), ...MONITORING_SERVICES].sort());
   });
 
   it('runs as many processes of each role as the cluster (two workers, two API replicas)', () => {

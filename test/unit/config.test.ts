@@ -35,7 +35,7 @@ describe('loadConfig defaults', () => {
     expect(c.api.dispatchBatch).toBe(200);
     expect(c.api.dispatchConcurrency).toBe(32);
     expect(c.api.outboxMaxAttempts).toBe(10);
-    expect(c.worker).toEqual({ workflowSlots: 40, intakeBacklog: 200, intakeSlots: 4, maxCachedWorkflows: 2000, shutdownGraceMs: 30_000, health: '127.0.0.1:9465' });
+    expect(c.worker).toEqual({ workflowSlots: 40, narrowBacklog: 200, narrowSlots: 4, maxCachedWorkflows: 500, shutdownGraceMs: 30_000, health: '127.0.0.1:9465' });
     expect(c.abs).toMatchObject({
       clientUrl: 'http://127.0.0.1:8091/abs/client',
       accountsUrl: 'http://127.0.0.1:8091/abs/accounts',
@@ -217,8 +217,8 @@ describe('loadConfig validation', () => {
     ['EKO_SIM_PORT', ' 8093'],
     ['K2_DISPATCH_BATCH', '0'],
     ['K2_DISPATCH_CONCURRENCY', '1001'],
-    ['K2_WORKER_INTAKE_SLOTS', '1'],
-    ['K2_WORKER_INTAKE_SLOTS', '41'],
+    ['K2_WORKER_NARROW_SLOTS', '1'],
+    ['K2_WORKER_NARROW_SLOTS', '41'],
     ['K2_WORKER_WORKFLOW_SLOTS', '1'],
     ['ABS_TIMEOUT_MS', '99'],
     ['ABS_TRANSIENT_HORIZON', '6'],
@@ -241,6 +241,14 @@ describe('loadConfig validation', () => {
     const problems = problemsOf({ ...NONE, [key]: value });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(new RegExp(`^${key}="`));
+  });
+
+  it.each([
+    ['K2_WORKER_INTAKE_BACKLOG', 'K2_WORKER_NARROW_BACKLOG'],
+    ['K2_WORKER_INTAKE_SLOTS', 'K2_WORKER_NARROW_SLOTS'],
+  ])('refuses the renamed key %s, naming %s', (old, now) => {
+    expect(problemsOf({ ...NONE, [old]: '4' })).toEqual([`${old}: renamed to ${now} (backlog narrowing, worker/backlog-narrowing.ts); set ${now} instead`]);
+    expect(() => loadConfig({ ...NONE, [old]: '' })).not.toThrow(); // an empty value counts as unset, as for every key
   });
 });
 
@@ -312,7 +320,8 @@ describe('loadConfig: the keys of issue 13', () => {
   const KEY_A = Buffer.alloc(32, 1).toString('base64');
   const KEY_B = Buffer.alloc(32, 2).toString('base64');
   /** Everything a production start needs (outside the demo). */
-  const PRODUCTION = { K2_API_PASSWORD: 'correct-horse', K2_PAYLOAD_KEYS: `k1:${KEY_A}`, GKB_PASSWORD: 'gkb-secret', K2_CODEC_TOKEN: 'a-codec-token-of-24-chars' };
+  const BANK_DICTIONARY = JSON.stringify({ fundingType: '2', creditPurpose2: '1', creditObject: '03', branchLocationKatoId: '750000000' });
+  const PRODUCTION = { K2_API_PASSWORD: 'correct-horse', K2_PAYLOAD_KEYS: `k1:${KEY_A}`, GKB_PASSWORD: 'gkb-secret', K2_CODEC_TOKEN: 'a-codec-token-of-24-chars', GKB_DICTIONARY_JSON: BANK_DICTIONARY };
   let tmp: string;
   const file = (name: string, text = 'pem'): string => {
     const f = path.join(tmp, name);
@@ -344,15 +353,31 @@ describe('loadConfig: the keys of issue 13', () => {
         "K2_PAYLOAD_KEYS: required outside the demo (the payload codec's keys, or K2_PAYLOAD_KEYS_FILE; K2_DEMO=true only for the demo and the tests)",
         'K2_CODEC_TOKEN: required outside the demo (the bearer token of the codec server; K2_DEMO=true only for the demo and the tests)',
         'GKB_PASSWORD: required outside the demo (the GKB HTTP Basic password; K2_DEMO=true only for the demo and the tests)',
+        "GKB_DICTIONARY_JSON: required outside the demo with the bank's GKB dictionary ids; missing fundingType, creditPurpose2, creditObject, branchLocationKatoId (the defaults are the GKB document's examples)",
       ]);
       const all = problemsOf({ ABS_AUTH: 'basic', EKO_AUTH: 'bearer' }).map((p) => p.split(':')[0]);
-      expect(all.sort()).toEqual(['ABS_PASSWORD', 'ABS_USER', 'EKO_TOKEN', 'GKB_PASSWORD', 'K2_API_PASSWORD', 'K2_CODEC_TOKEN', 'K2_PAYLOAD_KEYS']);
+      expect(all.sort()).toEqual(['ABS_PASSWORD', 'ABS_USER', 'EKO_TOKEN', 'GKB_DICTIONARY_JSON', 'GKB_PASSWORD', 'K2_API_PASSWORD', 'K2_CODEC_TOKEN', 'K2_PAYLOAD_KEYS']);
     });
 
     it('gives no secret a working default', () => {
       for (const key of ['K2_PAYLOAD_KEYS', 'K2_PAYLOAD_KEYS_FILE', 'K2_CODEC_TOKEN', 'GKB_PASSWORD', 'K2_API_PASSWORD', 'K2_API_TOKEN', 'K2_API_OPS_TOKEN', 'ABS_PASSWORD', 'ABS_TOKEN', 'EKO_PASSWORD', 'EKO_TOKEN'] as const) {
         expect({ key, default: CONFIG_KEYS[key].default }).toEqual({ key, default: '' });
       }
+    });
+
+    it('wants the bank\'s own GKB dictionary ids, not the document\'s examples', () => {
+      expect(loadConfig(PRODUCTION).gkb.dictionaryOverride).toMatchObject({ branchLocationKatoId: '750000000' });
+      expect(problemsOf({ ...PRODUCTION, GKB_DICTIONARY_JSON: JSON.stringify({ fundingType: '2', creditPurpose2: '1' }) })).toEqual([
+        "GKB_DICTIONARY_JSON: required outside the demo with the bank's GKB dictionary ids; missing creditObject, branchLocationKatoId (the defaults are the GKB document's examples)",
+      ]);
+      const wrong = { fundingType: 2, creditPurpose2: '1', creditObject: '03', branchLocationKatoId: '7500', fundingTyp: '2' };
+      expect(problemsOf({ ...PRODUCTION, GKB_DICTIONARY_JSON: JSON.stringify(wrong) })).toEqual([
+        'GKB_DICTIONARY_JSON: unknown key(s) fundingTyp (known: contractPhase, contractStatus, subjectRole, residency, identification, fundingType, creditPurpose2, creditObject, branchLocationKatoId)',
+        'GKB_DICTIONARY_JSON: "fundingType" must be a GKB dictionary id as a string of digits',
+        'GKB_DICTIONARY_JSON: "branchLocationKatoId" must be a 9-digit KATO code',
+      ]);
+      // The demo runs on the document's examples.
+      expect(loadConfig({ K2_DEMO: 'true', K2_API_AUTH: 'none' }).gkb.dictionaryOverride).toEqual({});
     });
 
     it('takes the keys from K2_PAYLOAD_KEYS_FILE instead', () => {
@@ -530,7 +555,7 @@ describe('loadConfig: the keys of issue 14', () => {
     const c = loadConfig({ ...NONE });
     expect(c.api).toMatchObject({ outboxLeaseMs: 30_000, shutdownGraceMs: 10_000 });
     expect(c.documents).toEqual({ store: 'fs' });
-    expect(c.worker).toMatchObject({ maxCachedWorkflows: 2000, shutdownGraceMs: 30_000, health: '127.0.0.1:9465' });
+    expect(c.worker).toMatchObject({ maxCachedWorkflows: 500, shutdownGraceMs: 30_000, health: '127.0.0.1:9465' });
   });
 
   it('takes overrides', () => {

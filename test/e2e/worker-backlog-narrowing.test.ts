@@ -1,6 +1,6 @@
 /**
- * Intake first, the worker's side (worker/intake-first.ts), on the real system: while a large POST's
- * cases wait in the outbox to be started, the worker narrows to K2_WORKER_INTAKE_SLOTS workflow
+ * Backlog narrowing (worker/backlog-narrowing.ts), on the real system: while a large POST's
+ * cases wait in the outbox to be started, the worker narrows to K2_WORKER_NARROW_SLOTS workflow
  * tasks, says so in its log and its metric, and widens again once the backlog is gone; every case
  * still gets executed. Needs dist/ (scripts/test.sh builds it first).
  */
@@ -12,26 +12,26 @@ import { feedDemoLoans } from '../../simulators/eko/demo-feeder';
 jest.setTimeout(300_000);
 
 const LOANS = 600;
-const e2e = e2eSystem('k2-e2e-intake-');
+const e2e = e2eSystem('k2-e2e-narrowing-');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test(`a POST of ${LOANS} loans narrows the worker while their cases wait to start, and every case is still executed`, async () => {
-  const { client, ports } = await e2e.start({ K2_API_AUTH: 'none', K2_WORKER_INTAKE_BACKLOG: '50', K2_WORKER_INTAKE_SLOTS: '2', EKO_SIM_STATUS_DELAY: '1h' });
+  const { client, ports } = await e2e.start({ K2_API_AUTH: 'none', K2_WORKER_NARROW_BACKLOG: '50', K2_WORKER_NARROW_SLOTS: '2', EKO_SIM_STATUS_DELAY: '1h' });
   const metricsUrl = `http://127.0.0.1:${ports.workerMetrics}/metrics`;
-  const intakeGauge = async (): Promise<number | undefined> => {
+  const narrowedGauge = async (): Promise<number | undefined> => {
     const text = await (await fetch(metricsUrl)).text();
-    const line = text.split('\n').find((l) => /^k2_worker_intake_first(\{[^}]*\})? /.test(l));
+    const line = text.split('\n').find((l) => /^k2_worker_narrowed(\{[^}]*\})? /.test(l));
     return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
   };
-  expect(await intakeGauge()).toBe(0);
+  expect(await narrowedGauge()).toBe(0);
 
   // Sample the gauge while the cases are handed to Temporal.
   const seen: number[] = [];
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      const v = await intakeGauge().catch(() => undefined);
+      const v = await narrowedGauge().catch(() => undefined);
       if (v !== undefined && seen[seen.length - 1] !== v) seen.push(v);
       await sleep(100);
     }
@@ -52,8 +52,8 @@ test(`a POST of ${LOANS} loans narrows the worker while their cases wait to star
   expect(await count('WorkflowType="caseWorkflow" AND K2Stage="demand-issued"')).toBeGreaterThan(LOANS / 2);
   expect(seen).toEqual([0, 1, 0]);
   const log = fs.readFileSync(path.join(e2e.dataDir, 'logs', 'worker.log'), 'utf8');
-  const narrowed = log.indexOf('intake first: the outbox holds a backlog');
-  const widened = log.indexOf('intake first: backlog gone');
+  const narrowed = log.indexOf('backlog narrowing: the outbox holds a backlog');
+  const widened = log.indexOf('backlog narrowing: backlog gone');
   expect(narrowed).toBeGreaterThan(-1);
   expect(widened).toBeGreaterThan(narrowed);
 });

@@ -1,5 +1,5 @@
-/** The worker's intake-first slots (worker/intake-first.ts): how many workflow tasks it may run at once. */
-import { IntakeFirstSlots, watchOutboxBacklog } from '../../worker/intake-first';
+/** The worker's backlog-narrowing slots (worker/backlog-narrowing.ts): how many workflow tasks it may run at once. */
+import { NarrowingSlots, watchOutboxBacklog } from '../../worker/backlog-narrowing';
 
 const ctx = {};
 /** Resolves to 'reserved' if the reservation completes within a few turns of the event loop, else 'waiting'. */
@@ -8,7 +8,7 @@ async function settles(p: Promise<unknown>): Promise<'reserved' | 'waiting'> {
 }
 
 test('hands out maxSlots permits, then makes the next reservation wait until one is released', async () => {
-  const slots = new IntakeFirstSlots({ maxSlots: 3, intakeSlots: 2 });
+  const slots = new NarrowingSlots({ maxSlots: 3, narrowSlots: 2 });
   const signal = new AbortController().signal;
   for (let i = 0; i < 3; i++) await slots.reserveSlot(ctx, signal);
   expect(slots.inUse).toBe(3);
@@ -20,32 +20,32 @@ test('hands out maxSlots permits, then makes the next reservation wait until one
   expect(slots.inUse).toBe(3);
 });
 
-test('during intake only intakeSlots are handed out; permits already held are not taken back', async () => {
-  const slots = new IntakeFirstSlots({ maxSlots: 4, intakeSlots: 2 });
+test('while narrowed only narrowSlots are handed out; permits already held are not taken back', async () => {
+  const slots = new NarrowingSlots({ maxSlots: 4, narrowSlots: 2 });
   const signal = new AbortController().signal;
   for (let i = 0; i < 3; i++) await slots.reserveSlot(ctx, signal);
-  expect(slots.setIntake(true)).toBe(true);
-  expect(slots.setIntake(true)).toBe(false);
+  expect(slots.setNarrowed(true)).toBe(true);
+  expect(slots.setNarrowed(true)).toBe(false);
   expect(slots.limit).toBe(2);
   expect(slots.inUse).toBe(3);
 
   const next = slots.reserveSlot(ctx, signal);
-  slots.releaseSlot(); // 2 held: still at the intake limit
+  slots.releaseSlot(); // 2 held: still at the narrowed limit
   expect(await settles(next)).toBe('waiting');
   slots.releaseSlot(); // 1 held
   expect(await settles(next)).toBe('reserved');
   expect(slots.tryReserveSlot()).toBeNull();
 });
 
-test('the end of intake lets waiting reservations through at once, up to maxSlots', async () => {
-  const slots = new IntakeFirstSlots({ maxSlots: 4, intakeSlots: 2 });
+test('widening again lets waiting reservations through at once, up to maxSlots', async () => {
+  const slots = new NarrowingSlots({ maxSlots: 4, narrowSlots: 2 });
   const signal = new AbortController().signal;
-  slots.setIntake(true);
+  slots.setNarrowed(true);
   await slots.reserveSlot(ctx, signal);
   await slots.reserveSlot(ctx, signal);
   const waiting = [1, 2, 3].map(() => slots.reserveSlot(ctx, signal));
   expect(await Promise.all(waiting.map(settles))).toEqual(['waiting', 'waiting', 'waiting']);
-  slots.setIntake(false);
+  slots.setNarrowed(false);
   const outcome = await Promise.all(waiting.map(settles));
   expect(outcome.filter((o) => o === 'reserved')).toHaveLength(2);
   expect(slots.inUse).toBe(4);
@@ -54,7 +54,7 @@ test('the end of intake lets waiting reservations through at once, up to maxSlot
 });
 
 test('an aborted reservation rejects with the abort reason and holds no permit', async () => {
-  const slots = new IntakeFirstSlots({ maxSlots: 2, intakeSlots: 2 });
+  const slots = new NarrowingSlots({ maxSlots: 2, narrowSlots: 2 });
   const free = new AbortController().signal;
   await slots.reserveSlot(ctx, free);
   await slots.reserveSlot(ctx, free);
@@ -70,15 +70,15 @@ test('an aborted reservation rejects with the abort reason and holds no permit',
   expect(slots.inUse).toBe(2);
 });
 
-test('intakeSlots must lie between 1 and maxSlots', () => {
-  expect(() => new IntakeFirstSlots({ maxSlots: 4, intakeSlots: 5 })).toThrow(RangeError);
-  expect(() => new IntakeFirstSlots({ maxSlots: 4, intakeSlots: 0 })).toThrow(RangeError);
+test('narrowSlots must lie between 1 and maxSlots', () => {
+  expect(() => new NarrowingSlots({ maxSlots: 4, narrowSlots: 5 })).toThrow(RangeError);
+  expect(() => new NarrowingSlots({ maxSlots: 4, narrowSlots: 0 })).toThrow(RangeError);
 });
 
-test('the backlog watcher switches intake on and off and reports each switch once; failed checks change nothing and are reported once per run', async () => {
+test('the backlog watcher narrows and widens and reports each switch once; failed checks change nothing and are reported once per run', async () => {
   jest.useFakeTimers();
   try {
-    const slots = new IntakeFirstSlots({ maxSlots: 40, intakeSlots: 4 });
+    const slots = new NarrowingSlots({ maxSlots: 40, narrowSlots: 4 });
     const answers: Array<boolean | Error> = [true, true, new Error('database is locked'), new Error('database is locked'), false, new Error('gone again')];
     const changes: boolean[] = [];
     const errors: unknown[] = [];
@@ -89,7 +89,7 @@ test('the backlog watcher switches intake on and off and reports each switch onc
         if (a instanceof Error) throw a;
         return a ?? false;
       },
-      { everyMs: 1000, onChange: (intake) => changes.push(intake), onError: (e) => errors.push(e) },
+      { everyMs: 1000, onChange: (narrowed) => changes.push(narrowed), onError: (e) => errors.push(e) },
     );
     const tick = async () => {
       await jest.advanceTimersByTimeAsync(1000);
@@ -99,7 +99,7 @@ test('the backlog watcher switches intake on and off and reports each switch onc
     await tick();
     await tick();
     await tick();
-    expect(slots.inIntake).toBe(true);
+    expect(slots.narrowed).toBe(true);
     expect(errors).toHaveLength(1);
     await tick();
     expect(slots.limit).toBe(40);

@@ -1,5 +1,5 @@
-/** The dispatcher's intake-first rule (api/intake-first.ts): pure, on a hand-driven clock. */
-import { ArrivalRate, IntakeFirst } from '../../api/intake-first';
+/** The dispatcher's burst hold (api/burst-hold.ts): pure, on a hand-driven clock. */
+import { ArrivalRate, BurstHold } from '../../api/burst-hold';
 
 const settings = { rateLimit: 300, maxHoldMs: 5000, batch: 3, calmMs: 1000 };
 
@@ -14,7 +14,7 @@ test('the arrival rate follows a burst and falls to zero after it', () => {
 
 test('a trickle is never held; a burst is held until a calm second after it', () => {
   const held: number[] = [];
-  const rule = new IntakeFirst(settings, (ms) => held.push(ms));
+  const rule = new BurstHold(settings, (ms) => held.push(ms));
   expect(rule.holds(0, 200)).toBe(false);
   expect(rule.holds(100, 1500)).toBe(true);
   // a dip inside the burst (the API's event loop paused) does not release the hold
@@ -26,7 +26,7 @@ test('a trickle is never held; a burst is held until a calm second after it', ()
 });
 
 test('a hold lasts at most maxHoldMs in a row, then a batch goes out before the next hold', () => {
-  const rule = new IntakeFirst(settings);
+  const rule = new BurstHold(settings);
   expect(rule.holds(0, 2000)).toBe(true);
   expect(rule.holds(4999, 2000)).toBe(true);
   expect(rule.holds(5000, 2000)).toBe(false);
@@ -38,7 +38,7 @@ test('a hold lasts at most maxHoldMs in a row, then a batch goes out before the 
 });
 
 test('rateLimit 0 turns the rule off', () => {
-  const rule = new IntakeFirst({ ...settings, rateLimit: 0 });
+  const rule = new BurstHold({ ...settings, rateLimit: 0 });
   expect(rule.holds(0, 1e9, 0)).toBe(false);
   expect(rule.holding).toBe(false);
 });
@@ -56,7 +56,7 @@ test('the run of arrivals begins at the first request after a calm second', () =
 
 test("a burst's first requests are held before the rate shows it; a lone request's case waits settleMs", () => {
   const held: number[] = [];
-  const rule = new IntakeFirst({ ...settings, settleMs: 250 }, (ms) => held.push(ms));
+  const rule = new BurstHold({ ...settings, settleMs: 250 }, (ms) => held.push(ms));
   // a burst after a calm: at its first request the measured rate is still low
   expect(rule.holds(1000, 4, 1000)).toBe(true);
   expect(rule.holds(1100, 1200, 1000)).toBe(true); // now the rate shows it

@@ -1,5 +1,6 @@
 /**
- * Intake first: while EKO is posting a burst, the dispatcher holds back its Temporal calls.
+ * Burst hold: while EKO is posting a burst of requests, the dispatcher holds back its Temporal calls
+ * (the worker's counterpart, backlog narrowing, is worker/backlog-narrowing.ts).
  *
  * Why: the API, the dispatcher, Temporal and the worker may share a few cores (on the 2-core
  * reference machine they do). Every case the dispatcher starts during a burst costs Temporal and
@@ -19,8 +20,10 @@
  * (in the benchmark the dispatcher had started its 32 concurrent cases in the first milliseconds of
  * each burst, and Temporal and the worker spent ~1.5 core-seconds on them while EKO's requests
  * waited), and a lone request's case starts `settleMs` later.
+ * The cluster topology turns it off (K2_DISPATCH_HOLD_RATE=0): its API replicas behind nginx served
+ * fewer requests a second than the rate limit, so it never held there (bench/README.md, topology).
  */
-export interface IntakeFirstSettings {
+export interface BurstHoldSettings {
   rateLimit: number;
   maxHoldMs: number;
   batch: number;
@@ -31,7 +34,7 @@ export interface IntakeFirstSettings {
 const CALM_MS = 1000;
 const SETTLE_MS = 250;
 
-export class IntakeFirst {
+export class BurstHold {
   /** When the current hold began (undefined: not holding). */
   private holdSince: number | undefined;
   /** Calls the dispatcher still owes after a hold of maxHoldMs, before it may hold again. */
@@ -40,7 +43,7 @@ export class IntakeFirst {
 
   /** `onHeld` hears how long each hold lasted (for the metrics). */
   constructor(
-    private readonly settings: IntakeFirstSettings,
+    private readonly settings: BurstHoldSettings,
     private readonly onHeld: (ms: number) => void = () => undefined,
   ) {}
 

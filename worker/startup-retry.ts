@@ -1,0 +1,40 @@
+/**
+ * Start-up steps that need the Temporal server (the GKB schedule) wait out its short outages: a
+ * worker started while the server restarts or fails over (UNAVAILABLE, DEADLINE_EXCEEDED) tries
+ * again instead of exiting, within a bound; any other failure, or the bound passed, ends start-up.
+ */
+import { isGrpcServiceError } from '@temporalio/client';
+
+/** gRPC status codes (grpc/status.h): DEADLINE_EXCEEDED 4, RESOURCE_EXHAUSTED 8, UNAVAILABLE 14. */
+export const GRPC_TRANSIENT_CODES: readonly number[] = [4, 8, 14];
+const TRANSIENT = new Set<number>(GRPC_TRANSIENT_CODES);
+
+/** True for a gRPC answer that says "not now" rather than "no". */
+export function isTransientTemporalError(err: unknown): boolean {
+  return isGrpcServiceError(err) && TRANSIENT.has(err.code);
+}
+
+export interface StartupRetryOptions {
+  /** Total time allowed for the step. */
+  limitMs: number;
+  onRetry: (attempt: number, err: unknown) => void;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+}
+
+/** Runs `step`, again after 1, 2, 4 … (at most 15) seconds while it fails transiently and `limitMs` allows. */
+export async function retryingTransient<T>(step: () => Promise<T>, opts: StartupRetryOptions): Promise<T> {
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const now = opts.now ?? Date.now;
+  const deadline = now() + opts.limitMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      const waitMs = Math.min(1000 * 2 ** (attempt - 1), 15_000);
+      if (!isTransientTemporalError(err) || now() + waitMs > deadline) throw err;
+      opts.onRetry(attempt, err);
+      await sleep(waitMs);
+    }
+  }
+}
