@@ -306,8 +306,13 @@ export async function runChaos(
 
 async function main(): Promise<void> {
   let opts: ChaosOptions;
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${USAGE}\n(README "Chaos suite": what the run does, its options, where the reports go)\n`);
+    return;
+  }
   try {
-    opts = parseArgs(process.argv.slice(2));
+    opts = parseArgs(args);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(2);

@@ -175,6 +175,7 @@ export function showLines(view: CaseView, now: Date): string[] {
     lines.push(s.attention ? `attention  ${s.attention.code} at ${s.attention.stage}, since ${age(s.attention.since)}: ${s.attention.reason}` : 'attention  none');
     for (const n of s.notices ?? []) if (n !== s.attention && n.code !== s.attention?.code) lines.push(`notice     ${n.code}, since ${age(n.since)}: ${n.reason}`);
     lines.push(`debt       ${s.debt} ${s.currency}, ${s.overdueDays} days overdue, agreement date ${s.dbzDate ?? '-'}, ${s.updates} update(s) applied`);
+    if (s.nextEpisode) lines.push(`next       back overdue while closing: ${s.nextEpisode.debt} ${s.currency}, ${s.nextEpisode.overdueDays} days; its episode starts once GKB accepts the closure`);
   } else {
     lines.push(`status     not available: ${view.statusProblem ?? 'unknown'}`);
   }

@@ -115,7 +115,8 @@ export interface CaseStatus {
   /** Notices besides the attention shown (attention that does not stop the case). */
   notices?: Attention[];
   /** The overdue episode of the contract this run works (1 unless the contract came back overdue while its case was closing). */
-  episode?: number;
+  episode?: number;  /** The contract came back overdue while the case was closing: this item opens the next episode once the closure is reported. */
+  nextEpisode?: { debt: string; overdueDays: number };
 }
 
 /** Operator actions, sent as the `operatorAction` signal (from the Web UI or the CLI). */

@@ -19,23 +19,8 @@ warn() {
 
 find_nginx() { command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; }; }
 
-if [ -z "$(find_nginx)" ]; then
-  [ "$(id -u)" = 0 ] || warn "nginx is missing and this is not root, cannot install it"
-  [ -f /etc/debian_version ] || warn "nginx is missing and this is not a Debian machine"
-  log "installing Debian's nginx"
-  export DEBIAN_FRONTEND=noninteractive
-  timeout 600 apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || warn "apt-get update failed"
-  # policy-rc.d 101: the package must not start (or fail to start) a system nginx on port 80.
-  policy=/usr/sbin/policy-rc.d
-  created_policy=
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
-  fi
-  timeout 900 apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends nginx >&2
-  installed=$?
-  [ -n "$created_policy" ] && rm -f "$policy"
-  [ "$installed" = 0 ] || warn "apt-get install nginx failed"
-fi
+source "$(dirname "$0")/apt-install.sh"
+[ -n "$(find_nginx)" ] || apt_install nginx nginx
 NGINX=$(find_nginx)
 [ -n "$NGINX" ] || warn "nginx is missing after the install"
 "$NGINX" -V 2>&1 | grep -q -- '--with-http_v2_module' || warn "$NGINX has no HTTP/2 module (needed for gRPC)"

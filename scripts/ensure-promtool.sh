@@ -19,23 +19,8 @@ warn() {
 
 find_promtool() { command -v promtool 2>/dev/null || { [ -x /usr/bin/promtool ] && echo /usr/bin/promtool; }; }
 
-if [ -z "$(find_promtool)" ]; then
-  [ "$(id -u)" = 0 ] || warn "promtool is missing and this is not root, cannot install it"
-  [ -f /etc/debian_version ] || warn "promtool is missing and this is not a Debian machine"
-  log "installing Debian's prometheus (for its promtool)"
-  export DEBIAN_FRONTEND=noninteractive
-  timeout 600 apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || warn "apt-get update failed"
-  # policy-rc.d 101: the package must not start a Prometheus server (it would take port 9090).
-  policy=/usr/sbin/policy-rc.d
-  created_policy=
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
-  fi
-  timeout 900 apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends prometheus >&2
-  installed=$?
-  [ -n "$created_policy" ] && rm -f "$policy"
-  [ "$installed" = 0 ] || warn "apt-get install prometheus failed"
-fi
+source "$(dirname "$0")/apt-install.sh"
+[ -n "$(find_promtool)" ] || apt_install prometheus promtool
 PROMTOOL=$(find_promtool)
 [ -n "$PROMTOOL" ] || warn "promtool is missing after the install"
 "$PROMTOOL" --version >/dev/null 2>&1 || warn "$PROMTOOL does not run"

@@ -301,6 +301,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     updates: state.updates,
     ...(state.notices.length ? { notices: state.notices } : {}),
     ...(episode > 1 ? { episode } : {}),
+    ...(state.nextEpisode ? { nextEpisode: { debt: state.nextEpisode.loan.debt, overdueDays: state.nextEpisode.loan.overdue_days } } : {}),
   });
 
   setHandler(caseStatusQuery, status, { description: 'Where the case is, why it waits, its demand and GKB record (no personal data).' });

@@ -84,6 +84,7 @@ function goodFacts(): Facts {
   };
 }
 
+const pc3Of = (n: number) => ({ reference: ref(n), status: 'PC3' as const, acceptedByBank: true, inCardIndex: true });
 const only = (violations: Violation[]) => violations.map((v) => [v.rule, v.workflowId]);
 const caseOf = (f: Facts, loan: EkoLoanItem) => f.cases.find((c) => c.contract === loan.contract_number)!;
 
@@ -154,4 +155,21 @@ describe('waitingReason', () => {
     expect(waitingReason({ ...base, stage: 'reported-to-gkb', demand: { reference: ref(1), status: 'issued', acceptedByBank: false, inCardIndex: false } }, [])).toBeUndefined();
     expect(waitingReason({ ...base, stage: 'closed', gkb: { state: 'accepted', recordId: '1', result: 'ok' } }, [])).toBeUndefined();
   });
+});
+
+test('back overdue while closing: the item waits in the case as its next episode, rightly only behind a closure GKB rejected', () => {
+  const facts = goodFacts();
+  const c = caseOf(facts, C);
+  // The closing run still holds the repaid data; the reopen waits as its next episode.
+  Object.assign(c, { runs: 1 });
+  c.caseStatus = status(repaid(C), {
+    stage: 'closed',
+    demand: pc3Of(3),
+    attention: { code: 'gkb-rejected', reason: 'GKB rejected the record', stage: 'closed', since: 'x' },
+    nextEpisode: { debt: normalized(C2).debt, overdueDays: normalized(C2).overdue_days },
+  });
+  expect(only(checkFacts(facts))).toContainEqual(['unexpected-stage', id(C)]);
+  const record = facts.gkb.packages[0].files[0].records.find((r) => r.contract.startsWith(C.contract_number))!;
+  Object.assign(record, { outcome: 'rejected', message: 'Запись отклонена' });
+  expect(only(checkFacts(facts)).filter(([, w]) => w === id(C))).toEqual([]);
 });
