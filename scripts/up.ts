@@ -68,6 +68,7 @@ K2 is up. ${contracts.length} demo loans posted (seed ${seed}), and ${scenarios.
   GKB sandbox       http://127.0.0.1:${ports.gkb}/BatchProcessingService?wsdl
   EKO simulator     http://127.0.0.1:${ports.eko}
   Logs              ${path.join(dataDir, 'logs')}/*.log
+  Operator CLI      K2_DEMO=true npm run k2 -- case list --attention any   (README "Operator actions"; --help on every command)
 
 Press Ctrl-C to stop.`);
 }
