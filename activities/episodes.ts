@@ -83,7 +83,10 @@ export async function closedEpisodeHad(db: Db, input: { contractNumber: string; 
     .andWhere('o.contract_number', input.contractNumber)
     .first('o.payload_sha256', 'e.contract_number as episode_of', 'e.closed_seq', 'e.last_overdue_sha256');
   if (!row || !row.episode_of) return undefined;
-  const episode: ClosedEpisode = { closedSeq: row.closed_seq === null ? undefined : Number(row.closed_seq), lastOverdueSha256: row.last_overdue_sha256 ?? undefined };
+  const episode: ClosedEpisode = {
+    closedSeq: row.closed_seq === null ? undefined : Number(row.closed_seq),
+    lastOverdueSha256: row.last_overdue_sha256 ?? undefined,
+  };
   return staleReason({ id: input.acceptedSeq, payload_sha256: row.payload_sha256, episode });
 }
 

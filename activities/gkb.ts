@@ -70,10 +70,7 @@ export interface GkbActivityDeps {
 }
 
 /** The GKB record's place in the case's life; the case shows it. */
-export type EnqueueOutcome =
-  | { state: 'queued'; recordId: string }
-  | { state: 'not-applicable'; reason: string }
-  | { state: 'incomplete'; reason: string };
+export type EnqueueOutcome = { state: 'queued'; recordId: string } | { state: 'not-applicable'; reason: string } | { state: 'incomplete'; reason: string };
 
 export interface GkbFileProgress {
   fileName: string;
@@ -181,14 +178,16 @@ function permanentFailure(err: GkbPermanentError): ApplicationFailure {
 function queueFailure(err: unknown, reportKey: string): ApplicationFailure {
   const code = (err as { code?: unknown })?.code;
   const kind = typeof code === 'string' ? code : ((err as Error)?.name ?? 'Error');
-  if (isTransientDbError(err)) return ApplicationFailure.retryable(`the GKB queue is unavailable (${kind}); report ${reportKey} not queued yet`, FAILURE_TYPES.gkbQueueUnavailable);
+  if (isTransientDbError(err))
+    return ApplicationFailure.retryable(`the GKB queue is unavailable (${kind}); report ${reportKey} not queued yet`, FAILURE_TYPES.gkbQueueUnavailable);
   return ApplicationFailure.nonRetryable(`the GKB queue refused report ${reportKey} (${kind})`, FAILURE_TYPES.gkbQueueError);
 }
 
 export function createGkbActivities(deps: GkbActivityDeps) {
   const { db, gkb, temporal, logger } = deps;
   const earlyBatchAt = earlyBatchThreshold(deps.batchMinRecords, deps.maxRecordsPerFile);
-  if (earlyBatchAt !== deps.batchMinRecords) logger.warn('GKB_BATCH_MIN_RECORDS below a full package; an early batch waits for a full package', { batchMinRecords: deps.batchMinRecords, earlyBatchAt });
+  if (earlyBatchAt !== deps.batchMinRecords)
+    logger.warn('GKB_BATCH_MIN_RECORDS below a full package; an early batch waits for a full package', { batchMinRecords: deps.batchMinRecords, earlyBatchAt });
   if (!deps.fileKeys?.length) logger.warn('no payload keys (demo): GKB files are kept in clear at rest');
   const detailPage = deps.detailPageSize ?? DETAIL_PAGE;
   const files = deps.files ?? createFsBlobs(deps.filesDir);
@@ -215,12 +214,14 @@ export function createGkbActivities(deps: GkbActivityDeps) {
    */
   async function readGroup(fileId: string, group: RecordGroupStatus, results: Map<string, RecordResult>): Promise<void> {
     const accepted = group !== 0;
-    for (let first = 0, more = true; more; ) {
-      const page = await callGkb(() => gkb.getImportDetailInfo({ fileId, recordGroupStatus: group, firstResult: first, maxResults: detailPage, language: 'ru' }));
+    for (let first = 0, more = true; more;) {
+      const page = await callGkb(() =>
+        gkb.getImportDetailInfo({ fileId, recordGroupStatus: group, firstResult: first, maxResults: detailPage, language: 'ru' }),
+      );
       Context.current().heartbeat({ fileId, group, first });
       for (const r of page.records) {
         if (!r.contractCode) continue;
-        const text = (accepted ? r.result : r.message ?? r.result) ?? (accepted ? 'accepted' : 'rejected without a message');
+        const text = (accepted ? r.result : (r.message ?? r.result)) ?? (accepted ? 'accepted' : 'rejected without a message');
         const seen = results.get(r.contractCode);
         if (seen && seen.accepted !== accepted) continue;
         results.set(r.contractCode, {
@@ -250,7 +251,11 @@ export function createGkbActivities(deps: GkbActivityDeps) {
         status = 'NOT_FOUND';
       }
       if (status === 'RUNNING') continue;
-      const released = await releaseBatch(db, batchId, `batch workflow ${status.toLowerCase()} before it finished; its records were queued again by ${claimingBatchId}`);
+      const released = await releaseBatch(
+        db,
+        batchId,
+        `batch workflow ${status.toLowerCase()} before it finished; its records were queued again by ${claimingBatchId}`,
+      );
       logger.warn('abandoned GKB batch released', { batchId, status, released, by: claimingBatchId });
     }
   }
@@ -358,7 +363,9 @@ export function createGkbActivities(deps: GkbActivityDeps) {
       // mend it); a key missing from the configuration (FileKeyUnknownError) is retried until the worker has it again.
       // A file missing from the store (BlobNotFoundError) is retried: with per-worker folders another worker may hold it.
       const file = await readBlobPlain(files, `${batchFileLabel(input.batchId)}/${input.fileName}`, deps.fileKeys ?? []).catch((err: Error) => {
-        throw err instanceof FileDecryptionError ? ApplicationFailure.nonRetryable(`GKB file ${input.fileName} of batch ${input.batchId} cannot be read: ${err.message}`, 'GkbFileUnreadable') : err;
+        throw err instanceof FileDecryptionError
+          ? ApplicationFailure.nonRetryable(`GKB file ${input.fileName} of batch ${input.batchId} cannot be read: ${err.message}`, 'GkbFileUnreadable')
+          : err;
       });
       const searchFirst = Context.current().info.attempt > 1;
       const { batchPackageId, adopted } = await callGkb(() => gkb.uploadFileOnce({ file, fileName: input.fileName, fileType: 1, searchFirst }));
@@ -369,7 +376,8 @@ export function createGkbActivities(deps: GkbActivityDeps) {
     /** Kept for batches that were polling before the gkb-package-status patch; newer batches use pollGkbPackageStatus. */
     async pollGkbPackage(input: { packageId: string }): Promise<PackageStatus[]> {
       const info = await callGkb(() => gkb.getImportInfo({ packageId: input.packageId, firstResult: 0, maxResults: 100, language: 'ru' }));
-      for (const f of info.files) if (f.status === 'unknown') logger.warn('unknown GKB status text; not final', { packageId: input.packageId, status: f.batchUploadStatus });
+      for (const f of info.files)
+        if (f.status === 'unknown') logger.warn('unknown GKB status text; not final', { packageId: input.packageId, status: f.batchUploadStatus });
       return info.files.map((f) => ({
         fileId: f.fileId,
         fileName: f.fileName,
@@ -385,7 +393,8 @@ export function createGkbActivities(deps: GkbActivityDeps) {
     async pollGkbPackageStatus(input: { packageId: string; packageName: string }): Promise<GkbPackageStatus> {
       // The client reads an answer without filesImportInfo as no files: not known yet.
       const info = await callGkb(() => gkb.getImportInfo({ packageId: input.packageId, firstResult: 0, maxResults: 100, language: 'ru' }));
-      for (const f of info.files) if (f.status === 'unknown') logger.warn('unknown GKB status text; not final', { packageId: input.packageId, status: f.batchUploadStatus });
+      for (const f of info.files)
+        if (f.status === 'unknown') logger.warn('unknown GKB status text; not final', { packageId: input.packageId, status: f.batchUploadStatus });
       return packageStatusOf(info.files, input.packageId, input.packageName);
     },
 

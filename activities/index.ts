@@ -52,7 +52,12 @@ function messageOf(err: unknown): string {
 }
 
 function failure(type: FailureType, retryable: boolean, call: string, detail: string, details?: unknown): ApplicationFailure {
-  return ApplicationFailure.create({ type, nonRetryable: !retryable, message: `${call}: ${redactPersonalData(detail)}`, details: details === undefined ? undefined : [details] });
+  return ApplicationFailure.create({
+    type,
+    nonRetryable: !retryable,
+    message: `${call}: ${redactPersonalData(detail)}`,
+    details: details === undefined ? undefined : [details],
+  });
 }
 
 /** A cancelled activity throws its cancellation as it is; the call's own error would hide it. */
@@ -73,7 +78,10 @@ export function absFailure(call: string, err: unknown): ApplicationFailure {
 export function ekoFailure(call: string, err: unknown): ApplicationFailure {
   if (err instanceof EkoTransientError) return failure(FAILURE_TYPES.ekoUnavailable, true, call, err.message, { httpStatus: err.httpStatus ?? null });
   const { code, httpStatus } = err as { code?: unknown; httpStatus?: unknown };
-  return failure(FAILURE_TYPES.ekoRejected, false, call, messageOf(err), { code: typeof code === 'number' ? code : null, httpStatus: typeof httpStatus === 'number' ? httpStatus : null });
+  return failure(FAILURE_TYPES.ekoRejected, false, call, messageOf(err), {
+    code: typeof code === 'number' ? code : null,
+    httpStatus: typeof httpStatus === 'number' ? httpStatus : null,
+  });
 }
 
 /** K2's own database or document store: busy or away (retryable), or refusing the statement (not). */
@@ -111,8 +119,16 @@ async function* heartbeating(body: AsyncIterable<Uint8Array>): AsyncGenerator<Ui
 // ---------------------------------------------------------------------------------------------
 
 export function createActivities({ db, abs, eko, documents }: ActivityDeps) {
-  const viaAbs = <T>(call: string, fn: (signal: AbortSignal) => Promise<T>) => mapped((err) => absFailure(call, err), () => fn(Context.current().cancellationSignal));
-  const viaEko = <T>(call: string, fn: (signal: AbortSignal) => Promise<T>) => mapped((err) => ekoFailure(call, err), () => fn(Context.current().cancellationSignal));
+  const viaAbs = <T>(call: string, fn: (signal: AbortSignal) => Promise<T>) =>
+    mapped(
+      (err) => absFailure(call, err),
+      () => fn(Context.current().cancellationSignal),
+    );
+  const viaEko = <T>(call: string, fn: (signal: AbortSignal) => Promise<T>) =>
+    mapped(
+      (err) => ekoFailure(call, err),
+      () => fn(Context.current().cancellationSignal),
+    );
   const viaDb = <T>(call: string, fn: () => Promise<T>) => mapped((err) => k2DatabaseFailure(call, err), fn);
 
   return {
@@ -188,7 +204,8 @@ export function createActivities({ db, abs, eko, documents }: ActivityDeps) {
     /** Hands the demand to EKO (gap G2); idempotent by reference on both sides (EKO's Idempotency-Key). */
     async sendDemand(reference: string): Promise<void> {
       const demand = await viaDb('K2 database: find payment demand', () => findDemand(db, reference));
-      if (!demand) throw failure(FAILURE_TYPES.k2DatabaseError, false, 'K2 database: find payment demand', `payment demand ${reference} is not in the database`);
+      if (!demand)
+        throw failure(FAILURE_TYPES.k2DatabaseError, false, 'K2 database: find payment demand', `payment demand ${reference} is not in the database`);
       await viaEko('EKO payment demand', (signal) =>
         eko.sendDemand(
           {

@@ -100,13 +100,19 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
     // 'close' comes once per response: when it is sent, or when the client went away before.
     res.once('close', () => concurrency.leave());
     const admission = rate.take(clientKey(authenticatedClient(req, config.api.auth), req.socket.remoteAddress), clock());
-    if (!admission.ok) return tooMany(req, res, admission.retryAfterSeconds, `this client is over its ${config.api.ratePerClient} requests per second; retry later`);
+    if (!admission.ok)
+      return tooMany(req, res, admission.retryAfterSeconds, `this client is over its ${config.api.ratePerClient} requests per second; retry later`);
     next();
   });
 
   // /metrics and /ready tell an outsider about K2's inside: guarded by their own setting (K2_API_OPS_AUTH).
   const opsGuard = (req: Request, res: Response, next: NextFunction) => {
-    const access = opsAccess(config.api.ops.mode, { remoteAddress: req.socket.remoteAddress, authorization: req.get('authorization') }, config.api.ops.token, safeEqual);
+    const access = opsAccess(
+      config.api.ops.mode,
+      { remoteAddress: req.socket.remoteAddress, authorization: req.get('authorization') },
+      config.api.ops.token,
+      safeEqual,
+    );
     if (access === 'allowed') return next();
     if (access === 'forbidden') return send(res, 'unknown', 'FORBIDDEN', `${req.path} answers loopback clients only`);
     res.set('WWW-Authenticate', 'Bearer realm="k2-ops"');
@@ -148,7 +154,8 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
   });
   // Body handling only on the services' own routes: a POST to an unknown path is NOT_FOUND, whatever its body.
   const requireJson = (req: Request, res: Response, next: NextFunction) => {
-    if (!req.is('application/json')) return send(res, endpointLabel(req.path), 'MALFORMED_REQUEST', `Content-Type must be application/json, got "${req.get('content-type') ?? 'none'}"`);
+    if (!req.is('application/json'))
+      return send(res, endpointLabel(req.path), 'MALFORMED_REQUEST', `Content-Type must be application/json, got "${req.get('content-type') ?? 'none'}"`);
     next();
   };
   const jsonBody = express.json({ limit: config.api.bodyLimit, strict: false, type: 'application/json' });

@@ -75,23 +75,59 @@ export function caseSettingsFrom(config: Config): CaseSettings {
 
 /** gRPC status codes by number (grpc/status.h). */
 const GRPC_STATUS_NAMES = [
-  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED',
-  'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
 ] as const;
 /**
  * Statuses that say Temporal (or the way to it) is in trouble, not that it refuses this item.
  * CANCELLED and ABORTED come with a closing connection or a conflict; UNKNOWN and INTERNAL with a
  * server in trouble: counting those against items would turn an outage into dead letters.
  */
-const TEMPORAL_UNAVAILABLE_STATUSES: ReadonlySet<string> = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED', 'CANCELLED', 'ABORTED', 'UNKNOWN', 'INTERNAL']);
+const TEMPORAL_UNAVAILABLE_STATUSES: ReadonlySet<string> = new Set([
+  'UNAVAILABLE',
+  'DEADLINE_EXCEEDED',
+  'RESOURCE_EXHAUSTED',
+  'CANCELLED',
+  'ABORTED',
+  'UNKNOWN',
+  'INTERNAL',
+]);
 /** Network errors without a gRPC status (the connection could not be made at all). */
-const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
+const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
 
 export type DispatchFailure = { kind: 'temporal-unavailable' } | { kind: 'item-refused'; error: string };
 
 /** Personal data that could appear in an error text (an IIN/BIN, an IBAN) is cut out before it is stored or logged. */
 export function redactedErrorText(text: string, max = 300): string {
-  const clean = text.replace(/KZ\d{2}[0-9A-Z]{16}/gi, '[iban]').replace(/\d{12}/g, '[number]').replace(/\s+/g, ' ').trim();
+  const clean = text
+    .replace(/KZ\d{2}[0-9A-Z]{16}/gi, '[iban]')
+    .replace(/\d{12}/g, '[number]')
+    .replace(/\s+/g, ' ')
+    .trim();
   return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
 }
 
@@ -229,15 +265,17 @@ export class OutboxDispatcher {
     stampRequestIds(client);
     this.leaseMs = config.api.outboxLeaseMs;
     const held = metrics.counter('k2_outbox_dispatch_held_seconds_total', 'Time the dispatcher held back for bursts of EKO requests (burst hold).');
-    this.burstHold = new BurstHold(
-      { rateLimit: config.api.dispatchHoldRate, maxHoldMs: config.api.dispatchHoldMaxMs, batch: config.api.dispatchBatch },
-      (ms) => held.inc(undefined, ms / 1000),
+    this.burstHold = new BurstHold({ rateLimit: config.api.dispatchHoldRate, maxHoldMs: config.api.dispatchHoldMaxMs, batch: config.api.dispatchBatch }, (ms) =>
+      held.inc(undefined, ms / 1000),
     );
     this.dispatched = metrics.counter('k2_outbox_dispatched_total', 'Outbox items handed to Temporal.');
     this.failures = metrics.counter('k2_outbox_dispatch_failures_total', 'Failed attempts to hand an outbox item to Temporal.');
     this.pending = metrics.gauge('k2_outbox_pending', 'Accepted loan items not yet handed to Temporal (dead letters not counted).');
     this.stale = metrics.counter('k2_outbox_stale_total', 'Outbox items not handed to Temporal because their closed case already had them, by reason.');
-    this.deadLetters = metrics.gauge('k2_outbox_dead_letters', 'Outbox items Temporal refused K2_OUTBOX_MAX_ATTEMPTS times, waiting for an operator (npm run outbox -- dead-letters).');
+    this.deadLetters = metrics.gauge(
+      'k2_outbox_dead_letters',
+      'Outbox items Temporal refused K2_OUTBOX_MAX_ATTEMPTS times, waiting for an operator (npm run outbox -- dead-letters).',
+    );
     this.deadLetterOldest = metrics.gauge('k2_outbox_dead_letter_oldest_seconds', 'Age of the oldest dead letter since K2 accepted it (0 when there is none).');
   }
 
@@ -396,7 +434,12 @@ export class OutboxDispatcher {
           continue;
         }
         // Calls are in flight: wait for one to finish (it wakes us) or a nudge.
-        if (this.queuedRows >= this.lowWater() || this.failedSinceReset || (this.exhausted && !this.moreMayExist) || this.inFlight >= this.config.api.dispatchConcurrency) {
+        if (
+          this.queuedRows >= this.lowWater() ||
+          this.failedSinceReset ||
+          (this.exhausted && !this.moreMayExist) ||
+          this.inFlight >= this.config.api.dispatchConcurrency
+        ) {
           await this.idle(IDLE_POLL_MS);
         }
       } catch (err) {
@@ -512,7 +555,8 @@ export class OutboxDispatcher {
     if (outcome === 'sent') {
       this.doneIds.push(row.id);
       if (this.doneIds.length >= MARK_BATCH) void this.flushMarks().catch((err) => this.logger.error('outbox marks not written', { err }));
-      else if (!this.markTimer) this.markTimer = setTimeout(() => void this.flushMarks().catch((err) => this.logger.error('outbox marks not written', { err })), MARK_EVERY_MS);
+      else if (!this.markTimer)
+        this.markTimer = setTimeout(() => void this.flushMarks().catch((err) => this.logger.error('outbox marks not written', { err })), MARK_EVERY_MS);
     }
     if (outcome === 'done') this.claims.delete(row.id); // its mark (stale, failed, dead) cleared the claim
     if (outcome === 'held') this.giveBack(row.id);
@@ -576,12 +620,23 @@ export class OutboxDispatcher {
       return 'held';
     }
     if (dead) {
-      this.logger.error('outbox item moved to the dead letters: Temporal refused it every time', { outboxId: row.id, workflowId: caseWorkflowId(contract), attempts, error });
+      this.logger.error('outbox item moved to the dead letters: Temporal refused it every time', {
+        outboxId: row.id,
+        workflowId: caseWorkflowId(contract),
+        attempts,
+        error,
+      });
       void this.recountDeadLetters();
       // Its contract's later rows go on (see the header).
       return 'done';
     }
-    this.logger.warn('outbox item refused by Temporal; it waits for its next attempt', { outboxId: row.id, workflowId: caseWorkflowId(contract), attempts, retryAt: retryAt.toISOString(), error });
+    this.logger.warn('outbox item refused by Temporal; it waits for its next attempt', {
+      outboxId: row.id,
+      workflowId: caseWorkflowId(contract),
+      attempts,
+      retryAt: retryAt.toISOString(),
+      error,
+    });
     this.blocked.add(contract);
     return 'held';
   }
@@ -606,12 +661,14 @@ export class OutboxDispatcher {
       }
       await releaseClaims(this.db, this.owner, releases);
     });
-    this.marking = write.catch((err) => {
-      // not written: keep them for the next flush (re-dispatching would also be harmless)
-      if (!marked) this.doneIds.push(...ids);
-      this.releaseIds.push(...releases);
-      throw err;
-    }).catch(() => undefined);
+    this.marking = write
+      .catch((err) => {
+        // not written: keep them for the next flush (re-dispatching would also be harmless)
+        if (!marked) this.doneIds.push(...ids);
+        this.releaseIds.push(...releases);
+        throw err;
+      })
+      .catch(() => undefined);
     return write;
   }
 

@@ -94,7 +94,12 @@ export type OpsAccess = 'allowed' | 'unauthorized' | 'forbidden';
  * The guard of /metrics and /ready (K2_API_OPS_AUTH). Only the socket's own address counts:
  * X-Forwarded-For is never trusted, since any client can send it.
  */
-export function opsAccess(mode: OpsMode, request: { remoteAddress: string | undefined; authorization: string | undefined }, token: string, equal: (a: string, b: string) => boolean): OpsAccess {
+export function opsAccess(
+  mode: OpsMode,
+  request: { remoteAddress: string | undefined; authorization: string | undefined },
+  token: string,
+  equal: (a: string, b: string) => boolean,
+): OpsAccess {
   if (mode === 'open') return 'allowed';
   if (mode === 'loopback') return isLoopback(request.remoteAddress) ? 'allowed' : 'forbidden';
   const header = request.authorization ?? '';

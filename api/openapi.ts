@@ -28,7 +28,9 @@ const answers = (codes: Array<keyof typeof ERROR_CODES>) =>
           description: here.map((c) => `error_code ${ERROR_CODES[c].code}: ${ERROR_CODES[c].meaning}`).join(' '),
           ...(http === ERROR_CODES.TOO_MANY_REQUESTS.http ? { headers: retryAfter } : {}),
           content: {
-            'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/Answer' }, { properties: { error_code: { enum: here.map((c) => ERROR_CODES[c].code) } } }] } },
+            'application/json': {
+              schema: { allOf: [{ $ref: '#/components/schemas/Answer' }, { properties: { error_code: { enum: here.map((c) => ERROR_CODES[c].code) } } }] },
+            },
           },
         },
       ];
@@ -63,7 +65,10 @@ export const openApiDocument = {
       post: {
         operationId: 'k2loanFromEko',
         summary: 'Overdue loans from EKO (all-or-nothing; up to 50,000 items)',
-        requestBody: { required: true, content: { 'application/json': { schema: { type: 'array', minItems: 1, maxItems: 50000, items: { $ref: '#/components/schemas/Loan' } } } } },
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { type: 'array', minItems: 1, maxItems: 50000, items: { $ref: '#/components/schemas/Loan' } } } },
+        },
         responses: answers(['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'PAYLOAD_TOO_LARGE', ...COMMON]),
       },
     },

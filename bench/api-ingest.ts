@@ -179,7 +179,16 @@ const waitDrained = (apiUrl: string, timeoutMs: number) => waitDrainedAt([`${api
 
 // --- phases -------------------------------------------------------------------------------------
 
-async function bareRate(client: Client, procs: ProcInfo[], kind: BareRate['kind'], workflows: number, concurrency: number, tag: string, conditions: string, taskQueue = 'bench-noop'): Promise<BareRate> {
+async function bareRate(
+  client: Client,
+  procs: ProcInfo[],
+  kind: BareRate['kind'],
+  workflows: number,
+  concurrency: number,
+  tag: string,
+  conditions: string,
+  taskQueue = 'bench-noop',
+): Promise<BareRate> {
   const cpu0 = cpuSeconds(procs);
   const started = performance.now();
   const latencies = await pool(workflows, concurrency, async (i) => {
@@ -188,11 +197,21 @@ async function bareRate(client: Client, procs: ProcInfo[], kind: BareRate['kind'
     else await client.workflow.signalWithStart('benchNoop', { ...opts, signal: 'loanUpdated', signalArgs: [{ i }] });
   });
   const ms = performance.now() - started;
-  return { kind, conditions, workflows, concurrency, ms: round(ms), perSecond: Math.round(workflows / (ms / 1000)), latencyMs: stats(latencies), cpuSeconds: cpuDelta(cpu0, cpuSeconds(procs), ms) };
+  return {
+    kind,
+    conditions,
+    workflows,
+    concurrency,
+    ms: round(ms),
+    perSecond: Math.round(workflows / (ms / 1000)),
+    latencyMs: stats(latencies),
+    cpuSeconds: cpuDelta(cpu0, cpuSeconds(procs), ms),
+  };
 }
 
 /** The noop worker, with the system's environment: the same payload keys and Temporal TLS as K2's worker. */
-const startNoopWorker = (address: string, taskQueue: string, systemEnv: Record<string, string>) => startBenchProcess('noop-worker.js', [address, taskQueue], systemEnv);
+const startNoopWorker = (address: string, taskQueue: string, systemEnv: Record<string, string>) =>
+  startBenchProcess('noop-worker.js', [address, taskQueue], systemEnv);
 
 async function countCases(client: Client): Promise<number> {
   return (await client.workflow.count('WorkflowType="caseWorkflow"')).count;
@@ -273,7 +292,6 @@ async function runBatch(
 /** Warm-up loans that start real cases (the rest are repaid); see phase c1. */
 const WARMUP_REAL_CASES = 300;
 
-
 /**
  * Open loop: request i is sent at start + i / perSecond, whether or not earlier ones were answered;
  * latency runs from that scheduled time to the full answer (so it includes any delay in sending).
@@ -295,27 +313,40 @@ async function runSinglesOpenLoop(sys: { apiUrl: string; procs: ProcInfo[] }, la
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
     calls.push(
-      poster.post(url, bodies[i], 30_000).then(
-        (res) => {
-          if (res.status !== 200 || errorCodeOf(res.text) !== 0) nonZero++;
-        },
-        () => {
-          nonZero++;
-        },
-      ).finally(() => {
-        inFlight--;
-        latencies[i] = performance.now() - due;
-      }),
+      poster
+        .post(url, bodies[i], 30_000)
+        .then(
+          (res) => {
+            if (res.status !== 200 || errorCodeOf(res.text) !== 0) nonZero++;
+          },
+          () => {
+            nonZero++;
+          },
+        )
+        .finally(() => {
+          inFlight--;
+          latencies[i] = performance.now() - due;
+        }),
     );
   }
   await Promise.all(calls);
-  return singleRun({ label, mode: 'open-loop', targetPerSecond: perSecond, concurrency: maxInFlight, nonZero, latencies, started, cpu0, procs: sys.procs, client: NODE_CLIENT });
+  return singleRun({
+    label,
+    mode: 'open-loop',
+    targetPerSecond: perSecond,
+    concurrency: maxInFlight,
+    nonZero,
+    latencies,
+    started,
+    cpu0,
+    procs: sys.procs,
+    client: NODE_CLIENT,
+  });
 }
 
 /** The quiet wait of api-ingest: Temporal below 0.3 core and the worker below 0.15 core (with thousands of cases open Temporal never drops to zero). */
 const waitQuietSystem = (apiUrl: string, procs: ProcInfo[], timeoutMs: number, log: (msg: string) => void) =>
   waitQuiet({ apiMetricsUrls: [`${apiUrl}/metrics`], procs: () => procs, limits: { temporal: 0.3, worker: 0.15 }, quietForMs: QUIET_FOR_MS, timeoutMs, log });
-
 
 /** How long the system must stay quiet before a measured run (longer than the EKO simulator's 5-s status delay). */
 const QUIET_FOR_MS = 12_000;
@@ -345,7 +376,13 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
   const log = options.log ?? ((msg: string) => console.error(`[api-ingest] ${msg}`));
   // K2_BENCH_* overrides are for quick iterations only; reports for the issue use the defaults.
   const bareN = options.bareWorkflows ?? envIntEarly('K2_BENCH_BARE') ?? 2_000;
-  const batchSizes = options.batchSizes ?? (process.env.K2_BENCH_BATCHES ? process.env.K2_BENCH_BATCHES.split(',').filter((x) => x !== 'none').map(Number) : [10_000, 50_000]);
+  const batchSizes =
+    options.batchSizes ??
+    (process.env.K2_BENCH_BATCHES
+      ? process.env.K2_BENCH_BATCHES.split(',')
+          .filter((x) => x !== 'none')
+          .map(Number)
+      : [10_000, 50_000]);
   const singleN = options.singleRequests ?? envIntEarly('K2_BENCH_SINGLE') ?? 6_000;
   const warmupN = options.singleWarmup ?? envIntEarly('K2_BENCH_SINGLE_WARMUP') ?? 2_000;
   const singleConcurrency = options.singleConcurrency ?? 50;
@@ -359,7 +396,10 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
 
   log('generating loans');
   const openN = openLoopRates.map((r) => Math.round(r * openLoopSeconds));
-  const [warmup, ...generated] = disjointLoanSets([warmupN, singleN, singleN, ...openN, ...openN, ...(stoppedBatchSize > 0 ? [stoppedBatchSize] : []), ...batchSizes], 20_261_122);
+  const [warmup, ...generated] = disjointLoanSets(
+    [warmupN, singleN, singleN, ...openN, ...openN, ...(stoppedBatchSize > 0 ? [stoppedBatchSize] : []), ...batchSizes],
+    20_261_122,
+  );
   const [single1, single2] = generated;
   const openQuiet = generated.slice(2, 2 + openN.length);
   const openBusy = generated.slice(2 + openN.length, 2 + 2 * openN.length);
@@ -376,7 +416,12 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
     // The 50 closed-loop clients all come from one address: the API's load limits stay out of the measurement.
     // Payloads encrypted as in production (a key of this run only): the codec's cost is part of every rate measured.
     const payloadKeys = formatPayloadKeys([newPayloadKey('bench')]);
-    system = await startSystem({ dataDir, ports, headless: true, env: { K2_API_AUTH: 'none', K2_API_RATE_PER_CLIENT: '0', K2_API_MAX_CONCURRENT: '10000', K2_PAYLOAD_KEYS: payloadKeys } });
+    system = await startSystem({
+      dataDir,
+      ports,
+      headless: true,
+      env: { K2_API_AUTH: 'none', K2_API_RATE_PER_CLIENT: '0', K2_API_MAX_CONCURRENT: '10000', K2_PAYLOAD_KEYS: payloadKeys },
+    });
     log(`system up in ${Math.round(performance.now() - tStart)} ms`);
     const apiUrl = `http://127.0.0.1:${ports.api}`;
     const absUrl = `http://127.0.0.1:${ports.abs}`;
@@ -424,14 +469,23 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
     // before the measured run (a cold worker costs seconds of CPU on its first cases).
     const built = await buildLoadgen();
     const loadgen = 'bin' in built ? { bin: built.bin, workDir: dataDir, log } : undefined;
-    if ('unavailable' in built) notes.push(`bench/loadgen could not be built (${built.unavailable}); the closed-loop runs were sent by the benchmark's own Node.js process, which takes CPU from the system it measures.`);
+    if ('unavailable' in built)
+      notes.push(
+        `bench/loadgen could not be built (${built.unavailable}); the closed-loop runs were sent by the benchmark's own Node.js process, which takes CPU from the system it measures.`,
+      );
     /** A closed-loop run, sent by bench/loadgen when it is there. */
     const closedLoop = (label: string, loans: EkoLoanItem[]) =>
-      loadgen ? runSinglesLoadgen(singleTarget, label, loans, singleConcurrency, loadgen) : runSinglesNode(singleTarget, poster, label, loans, singleConcurrency);
+      loadgen
+        ? runSinglesLoadgen(singleTarget, label, loans, singleConcurrency, loadgen)
+        : runSinglesNode(singleTarget, poster, label, loans, singleConcurrency);
     log(`single-item warm-up: ${warmupN} POSTs of repaid loans at concurrency ${singleConcurrency} (not counted)`);
-    await closedLoop('warm-up', (await loansOf(warmup)).map((l, i) => (i < WARMUP_REAL_CASES ? l : { ...l, debt: 0 })));
+    await closedLoop(
+      'warm-up',
+      (await loansOf(warmup)).map((l, i) => (i < WARMUP_REAL_CASES ? l : { ...l, debt: 0 })),
+    );
     const single1Loans = await loansOf(single1);
-    if (!(await waitQuietSystem(apiUrl, procs, 300_000, log))) notes.push('The quiet-system single-item run started before Temporal and the worker had gone idle (5 min wait exceeded).');
+    if (!(await waitQuietSystem(apiUrl, procs, 300_000, log)))
+      notes.push('The quiet-system single-item run started before Temporal and the worker had gone idle (5 min wait exceeded).');
     log(`single-item POSTs (quiet): ${singleN} at concurrency ${singleConcurrency}`);
     const singleQuiet = await closedLoop('quiet system', single1Loans);
     log(`single quiet: p50 ${singleQuiet.latencyMs.p50} ms, p99 ${singleQuiet.latencyMs.p99} ms`);
@@ -459,12 +513,24 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
       // (9,000 single items, then the 10,000 batch) are done with their work, or would share
       // Temporal's core. The worker finishes about 20 cases a second on this machine (each runs
       // ABS, EKO and GKB calls and takes the EKO statuses and GKB's result), so this takes minutes.
-      if (!(await waitQuietSystem(apiUrl, procs, BATCH_QUIET_WAIT_MS, log))) notes.push(`The ${loans.length.toLocaleString('en-US')} batch started before Temporal and the worker had gone idle (${BATCH_QUIET_WAIT_MS / 60_000} min wait exceeded).`);
+      if (!(await waitQuietSystem(apiUrl, procs, BATCH_QUIET_WAIT_MS, log)))
+        notes.push(
+          `The ${loans.length.toLocaleString('en-US')} batch started before Temporal and the worker had gone idle (${BATCH_QUIET_WAIT_MS / 60_000} min wait exceeded).`,
+        );
       log(`batch of ${loans.length}`);
-      const run = await runBatch(sys, loans, seed, cases, { start: bareExecStart.perSecond, signalWithStart: bareExecSws.perSecond, conditions: BARE_EXECUTED }, 'worker executing cases');
+      const run = await runBatch(
+        sys,
+        loans,
+        seed,
+        cases,
+        { start: bareExecStart.perSecond, signalWithStart: bareExecSws.perSecond, conditions: BARE_EXECUTED },
+        'worker executing cases',
+      );
       batches.push(run);
       cases = run.temporalCaseCount ?? cases + loans.length;
-      log(`batch ${loans.length}: accepted in ${run.acceptMs} ms (code ${run.errorCode}), all running after ${run.allRunningMs} ms = ${run.caseStartsPerSecond}/s`);
+      log(
+        `batch ${loans.length}: accepted in ${run.acceptMs} ms (code ${run.errorCode}), all running after ${run.allRunningMs} ms = ${run.caseStartsPerSecond}/s`,
+      );
     }
 
     // c2. single items while the worker works through the cases
@@ -493,9 +559,18 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
       bare.push(stStart, stSws);
       log(`bare (worker stopped): start ${stStart.perSecond}/s, signalWithStart ${stSws.perSecond}/s`);
       log(`batch of ${stoppedBatch.size} (worker stopped)`);
-      const run = await runBatch(sys, await loansOf(stoppedBatch), stoppedBatch.seed, cases, { start: stStart.perSecond, signalWithStart: stSws.perSecond, conditions: BARE_WORKER_STOPPED }, cond);
+      const run = await runBatch(
+        sys,
+        await loansOf(stoppedBatch),
+        stoppedBatch.seed,
+        cases,
+        { start: stStart.perSecond, signalWithStart: stSws.perSecond, conditions: BARE_WORKER_STOPPED },
+        cond,
+      );
       batches.push(run);
-      log(`batch ${run.items} (worker stopped): accepted in ${run.acceptMs} ms, all running after ${run.allRunningMs} ms = ${run.caseStartsPerSecond}/s (bare sws ${stSws.perSecond}/s)`);
+      log(
+        `batch ${run.items} (worker stopped): accepted in ${run.acceptMs} ms, all running after ${run.allRunningMs} ms = ${run.caseStartsPerSecond}/s (bare sws ${stSws.perSecond}/s)`,
+      );
       log('restarting the worker');
       await system.restart('worker');
     }
@@ -504,7 +579,14 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
 
     const goals: Goal[] = [];
     const b10 = batches.find((b) => b.items === 10_000 && b.conditions === 'worker executing cases') ?? batches.find((b) => b.items === 10_000);
-    if (b10) goals.push({ measure: '10,000 loans accepted (POST → error_code 0)', value: b10.acceptMs, unit: 'ms', goal: '< 5000 ms', met: b10.errorCode === 0 && b10.acceptMs < 5000 });
+    if (b10)
+      goals.push({
+        measure: '10,000 loans accepted (POST → error_code 0)',
+        value: b10.acceptMs,
+        unit: 'ms',
+        goal: '< 5000 ms',
+        met: b10.errorCode === 0 && b10.acceptMs < 5000,
+      });
     for (const b of batches) {
       goals.push({
         measure: `case start rate, ${b.items.toLocaleString('en-US')} batch, ${b.conditions} (items / POST → all running)`,
@@ -526,18 +608,30 @@ export async function runApiIngestBench(options: ApiIngestOptions = {}): Promise
       });
     }
     notes.push(
-      'Phase b: the case start rate while K2\'s worker executes the cases already started is compared with the bare rate of trivial workflows that a worker (bench/noop-worker.ts) executes; the rate with nobody executing is the ceiling, also reported. All processes share 2 cores.',
+      "Phase b: the case start rate while K2's worker executes the cases already started is compared with the bare rate of trivial workflows that a worker (bench/noop-worker.ts) executes; the rate with nobody executing is the ceiling, also reported. All processes share 2 cores.",
       'Phase d: with the worker stopped, the bare rates and a batch\'s case start rate are measured under the same conditions: "cases running" = started in Temporal (signalWithStart returned), none executing.',
-      'Open-loop single-item runs send at a fixed rate whatever the answers; their latency is counted from the scheduled send time. Only the closed-loop runs (the issue\'s 50 clients) carry the p99 goal.',
+      "Open-loop single-item runs send at a fixed rate whatever the answers; their latency is counted from the scheduled send time. Only the closed-loop runs (the issue's 50 clients) carry the p99 goal.",
       'Ratios are given to both bare starts and bare signalWithStarts; the goal uses signalWithStart, which is what the dispatcher calls.',
       `Before the first single-item run, ${warmupN} single-item POSTs from the 50 clients warm up connections and code paths (V8 optimises a function only after many calls); they are not counted. The first ${WARMUP_REAL_CASES} start real cases (so the worker is warm too), the rest are repaid loans (debt 0: the same request path, no case to run afterwards). The quiet run then waits until the outbox is drained and Temporal and the worker have been nearly idle (below 0.3 and 0.15 core) for 12 s.`,
-      'Burst hold (api/burst-hold.ts): while single items arrive at 300/s or more, the dispatcher holds the cases\' start (at most 5 s in a row) and starts them after the burst, and when requests start arriving after a calm second it waits 250 ms before starting any (so a burst is recognised before its first cases start); the closed-loop runs\' cases start after them, the open loops (100 and 200/s) and the batches are not held beyond those 250 ms.',
+      "Burst hold (api/burst-hold.ts): while single items arrive at 300/s or more, the dispatcher holds the cases' start (at most 5 s in a row) and starts them after the burst, and when requests start arriving after a calm second it waits 250 ms before starting any (so a burst is recognised before its first cases start); the closed-loop runs' cases start after them, the open loops (100 and 200/s) and the batches are not held beyond those 250 ms.",
       'Latencies are measured by the client on the same machine, so they include its own scheduling delay. The closed loops are sent by bench/loadgen (Go): the Node.js client spends several times its CPU per request (CPU the API and Temporal lose while measured); the open loops, at most a few requests in flight, by the benchmark process.',
     );
     const report: ApiIngestReport = {
       generatedAt: new Date().toISOString(),
       machine,
-      settings: { bareWorkflows: bareN, dispatchConcurrency, dispatchBatch: 200, singleRequests: singleN, singleWarmup: warmupN, singleConcurrency, openLoopRates: openLoopRates.join(','), openLoopSeconds, stoppedBatchSize, batchSizes: batchSizes.join(','), auth: 'none' },
+      settings: {
+        bareWorkflows: bareN,
+        dispatchConcurrency,
+        dispatchBatch: 200,
+        singleRequests: singleN,
+        singleWarmup: warmupN,
+        singleConcurrency,
+        openLoopRates: openLoopRates.join(','),
+        openLoopSeconds,
+        stoppedBatchSize,
+        batchSizes: batchSizes.join(','),
+        auth: 'none',
+      },
       bare,
       batches,
       single: singles,

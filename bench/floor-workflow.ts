@@ -19,7 +19,10 @@ export type FloorActivities = Record<(typeof FLOOR_CALLS)[number], () => Promise
 export async function benchFloor(_input: unknown): Promise<void> {
   setHandler(loanUpdatedSignal, () => undefined);
   // The case's quick attempts' options (workflows/case.ts `quick`).
-  const calls = proxyLocalActivities<FloorActivities>({ startToCloseTimeout: '3 seconds', retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '2 seconds', maximumAttempts: 3 } });
+  const calls = proxyLocalActivities<FloorActivities>({
+    startToCloseTimeout: '3 seconds',
+    retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '2 seconds', maximumAttempts: 3 },
+  });
   for (const name of FLOOR_CALLS) await calls[name]();
   // The case's one upsert before it waits (workflows/case.ts upsertIfChanged): the same keys, the stage it reached.
   upsertSearchAttributes([

@@ -66,7 +66,14 @@ export interface Machine {
 
 export function machineInfo(): Machine {
   const cpus = os.cpus();
-  return { cpus: cpus.length, cpuModel: cpus[0]?.model ?? '?', memGiB: round(os.totalmem() / 1024 ** 3), node: process.version, platform: `${process.platform} ${process.arch}`, loadAvgAtStart: os.loadavg().map((x) => round(x, 2)) };
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? '?',
+    memGiB: round(os.totalmem() / 1024 ** 3),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    loadAvgAtStart: os.loadavg().map((x) => round(x, 2)),
+  };
 }
 
 // --- processes: CPU and memory from /proc -------------------------------------------------------
@@ -195,12 +202,16 @@ export function createPoster(maxSockets = 64): Poster {
   return {
     post: (url, body, timeoutMs = 120_000) =>
       new Promise((resolve, reject) => {
-        const req = http.request(url, { method: 'POST', agent, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }, timeout: timeoutMs }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', reject);
-        });
+        const req = http.request(
+          url,
+          { method: 'POST', agent, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }, timeout: timeoutMs },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+            res.on('error', reject);
+          },
+        );
         req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
         req.on('error', reject);
         req.end(body);
@@ -280,7 +291,9 @@ export async function waitQuiet(o: QuietOptions): Promise<boolean> {
     quietSince = undefined;
     if (Date.now() - lastLog >= 30_000) {
       lastLog = Date.now();
-      o.log(`waiting for a quiet system: ${busy.map(([n, c]) => `${n} ${round(c, 2)}`).join(', ')} cores (${Math.round((deadline - Date.now()) / 1000)} s left)`);
+      o.log(
+        `waiting for a quiet system: ${busy.map(([n, c]) => `${n} ${round(c, 2)}`).join(', ')} cores (${Math.round((deadline - Date.now()) / 1000)} s left)`,
+      );
     }
   }
   return false;
@@ -303,7 +316,7 @@ export function disjointLoanSets(sizes: number[], firstSeed: number): LoanSet[] 
   const out: LoanSet[] = [];
   let seed = firstSeed;
   for (const size of sizes) {
-    for (;; seed++) {
+    for (; ; seed++) {
       const loans = generateLoans(seed, size);
       if (loans.some((l) => seen.has(l.contract_number))) continue;
       for (const l of loans) seen.add(l.contract_number);
@@ -392,10 +405,24 @@ export async function runSinglesLoadgen(sys: SingleTarget, label: string, loans:
   const procs = sys.procs();
   const cpu0 = cpuSeconds(procs);
   const started = performance.now();
-  const { stdout } = await execFileP(loadgen.bin, ['-url', url, '-bodies', bodies, '-clients', String(concurrency), '-timeout', '30s'], { maxBuffer: 256 << 20, timeout: 900_000 });
+  const { stdout } = await execFileP(loadgen.bin, ['-url', url, '-bodies', bodies, '-clients', String(concurrency), '-timeout', '30s'], {
+    maxBuffer: 256 << 20,
+    timeout: 900_000,
+  });
   const out = JSON.parse(stdout) as { latenciesMs: number[]; nonZero: number; cpuSeconds: number; firstError?: string };
   if (out.firstError) loadgen.log(`loadgen (${label}): first failed request: ${out.firstError}`);
-  const run = singleRun({ label, mode: 'closed-loop', targetPerSecond: null, concurrency, nonZero: out.nonZero, latencies: out.latenciesMs, started, cpu0, procs, client: LOADGEN_CLIENT });
+  const run = singleRun({
+    label,
+    mode: 'closed-loop',
+    targetPerSecond: null,
+    concurrency,
+    nonZero: out.nonZero,
+    latencies: out.latenciesMs,
+    started,
+    cpu0,
+    procs,
+    client: LOADGEN_CLIENT,
+  });
   // The client is a child process, outside the /proc sampling: its CPU comes from its own report.
   run.cpuSeconds.loadgen = round(out.cpuSeconds, 2);
   run.cpuSeconds['not-ours'] = round(Math.max(0, run.cpuSeconds['not-ours'] - out.cpuSeconds), 2);
@@ -418,7 +445,14 @@ export async function runSinglesNode(sys: SingleTarget, poster: Poster, label: s
 }
 
 /** A single-item run's report, from its latencies and the time and CPU counters taken at its start. */
-export function singleRun(r: Pick<SingleRun, 'label' | 'mode' | 'targetPerSecond' | 'concurrency' | 'nonZero' | 'client'> & { latencies: number[]; started: number; cpu0: Record<string, number>; procs: ProcInfo[] }): SingleRun {
+export function singleRun(
+  r: Pick<SingleRun, 'label' | 'mode' | 'targetPerSecond' | 'concurrency' | 'nonZero' | 'client'> & {
+    latencies: number[];
+    started: number;
+    cpu0: Record<string, number>;
+    procs: ProcInfo[];
+  },
+): SingleRun {
   const ms = performance.now() - r.started;
   return {
     label: r.label,

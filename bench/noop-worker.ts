@@ -15,10 +15,24 @@ import { connectNative } from '../temporal/native-connection';
 async function main() {
   const [address, taskQueue] = process.argv.slice(2);
   if (!address || !taskQueue) throw new Error('usage: noop-worker.js <temporal address> <task queue>');
-  Runtime.install({ logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => process.stderr.write(`${m}\n`) } });
+  Runtime.install({
+    logger: {
+      log: () => undefined,
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: () => undefined,
+      error: (m) => process.stderr.write(`${m}\n`),
+    },
+  });
   const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: address });
   const connection = await connectNative(config);
-  const worker = await Worker.create({ connection, taskQueue, workflowsPath: require.resolve('./noop-workflow'), dataConverter: temporalDataConverter(config) });
+  const worker = await Worker.create({
+    connection,
+    taskQueue,
+    workflowsPath: require.resolve('./noop-workflow'),
+    dataConverter: temporalDataConverter(config),
+  });
   process.once('SIGINT', () => worker.shutdown());
   process.once('SIGTERM', () => worker.shutdown());
   const running = worker.run();

@@ -33,19 +33,38 @@ const metText = (met: boolean | null) => (met === null ? '—' : met ? '✅ yes'
 
 function apiIngestRows(r: ApiIngestReport): Row[] {
   const rows: Row[] = [];
-  const add = (measure: string, value: string, goal = '—', met: boolean | null = null) => rows.push({ bench: 'api-ingest', measure, value, goal, met: metText(met) });
+  const add = (measure: string, value: string, goal = '—', met: boolean | null = null) =>
+    rows.push({ bench: 'api-ingest', measure, value, goal, met: metText(met) });
   for (const g of r.goals) add(g.measure, `${fmt(Number(g.value))} ${g.unit}`, g.goal, g.met);
-  for (const b of r.bare) add(`bare Temporal ${b.kind} rate, ${b.conditions ?? 'worker running'} (${b.workflows} workflows, concurrency ${b.concurrency})`, `${fmt(b.perSecond)} /s (p50 ${fmt(b.latencyMs.p50)} ms)`);
+  for (const b of r.bare)
+    add(
+      `bare Temporal ${b.kind} rate, ${b.conditions ?? 'worker running'} (${b.workflows} workflows, concurrency ${b.concurrency})`,
+      `${fmt(b.perSecond)} /s (p50 ${fmt(b.latencyMs.p50)} ms)`,
+    );
   for (const b of r.batches) {
     const what = `${fmt(b.items)} loans${b.conditions ? `, ${b.conditions}` : ''}`;
     add(`${what} (${fmt(b.bodyMiB)} MiB): accepted items/s`, `${fmt(b.acceptedItemsPerSecond)} /s (${fmt(b.acceptMs)} ms)`);
     add(`${what}: POST → all cases running`, `${fmt(b.allRunningMs)} ms (dispatch alone ${fmt(b.dispatchItemsPerSecond)} /s)`);
-    add(`${what}: case start rate ÷ bare signalWithStart / ÷ bare start${b.bareConditions ? ` (bare: ${b.bareConditions})` : ''}`, `${fmt(b.ratioToBareSignalWithStart)} / ${fmt(b.ratioToBareStart)}`);
-    add(`${what}: caseWorkflow count in Temporal (expected)`, `${b.temporalCaseCount ?? 'n/a'} (${b.temporalCaseCountExpected})`, '= expected', b.temporalCaseCount === b.temporalCaseCountExpected);
+    add(
+      `${what}: case start rate ÷ bare signalWithStart / ÷ bare start${b.bareConditions ? ` (bare: ${b.bareConditions})` : ''}`,
+      `${fmt(b.ratioToBareSignalWithStart)} / ${fmt(b.ratioToBareStart)}`,
+    );
+    add(
+      `${what}: caseWorkflow count in Temporal (expected)`,
+      `${b.temporalCaseCount ?? 'n/a'} (${b.temporalCaseCountExpected})`,
+      '= expected',
+      b.temporalCaseCount === b.temporalCaseCountExpected,
+    );
   }
   for (const s of r.single) {
-    const how = s.mode === 'open-loop' ? `open loop at ${fmt(s.targetPerSecond ?? NaN)} req/s, at most ${s.concurrency} in flight` : `${s.concurrency} closed-loop clients, sent by ${s.client ?? 'the benchmark process'}`;
-    add(`single-item POSTs, ${s.label}: p50 / p99 / max (${s.requests} requests, ${how})`, `${fmt(s.latencyMs.p50)} / ${fmt(s.latencyMs.p99)} / ${fmt(s.latencyMs.max)} ms, ${fmt(s.requestsPerSecond)} req/s, ${s.nonZero} not error_code 0`);
+    const how =
+      s.mode === 'open-loop'
+        ? `open loop at ${fmt(s.targetPerSecond ?? NaN)} req/s, at most ${s.concurrency} in flight`
+        : `${s.concurrency} closed-loop clients, sent by ${s.client ?? 'the benchmark process'}`;
+    add(
+      `single-item POSTs, ${s.label}: p50 / p99 / max (${s.requests} requests, ${how})`,
+      `${fmt(s.latencyMs.p50)} / ${fmt(s.latencyMs.p99)} / ${fmt(s.latencyMs.max)} ms, ${fmt(s.requestsPerSecond)} req/s, ${s.nonZero} not error_code 0`,
+    );
   }
   for (const [name, v] of Object.entries(r.peakRssMiB)) add(`peak RSS (VmHWM) of ${name}`, typeof v === 'number' ? `${fmt(v)} MiB` : v);
   return rows;
@@ -65,26 +84,56 @@ function gkbRows(r: GkbFilesReport): Row[] {
 
 function topologyRows(r: TopologyReport): Row[] {
   const rows: Row[] = [];
-  const add = (measure: string, value: string, goal = '—', met: boolean | null = null) => rows.push({ bench: 'topology', measure, value, goal, met: metText(met) });
+  const add = (measure: string, value: string, goal = '—', met: boolean | null = null) =>
+    rows.push({ bench: 'topology', measure, value, goal, met: metText(met) });
   const mib = (m: { rssMiB: number; hwmMiB: number } | string) => (typeof m === 'string' ? m : `${fmt(m.rssMiB)} / ${fmt(m.hwmMiB)} MiB`);
   const notOurs = (cpu: Record<string, number>) => `not-ours CPU ${fmt(cpu['not-ours'])} s of ${fmt(cpu['machine-capacity'])}`;
   const isWorker = (name: string) => /^(floor-)?worker(-\d+)?$/.test(name);
   const isTemporal = (name: string) => ['temporal', 'temporal-server', 'postgres'].includes(name);
   const perCase = (run: TopologyReport['runs'][number]['k2'], pick: (name: string) => boolean) =>
-    fmt(Math.round((Object.entries(run.cpuSeconds).filter(([name]) => pick(name)).reduce((sum, [, s]) => sum + s, 0) * 1000) / run.workflows));
+    fmt(
+      Math.round(
+        (Object.entries(run.cpuSeconds)
+          .filter(([name]) => pick(name))
+          .reduce((sum, [, s]) => sum + s, 0) *
+          1000) /
+          run.workflows,
+      ),
+    );
   for (const g of r.goals) add(g.measure, `${fmt(Number(g.value))} ${g.unit}`, g.goal, g.met);
   for (const t of r.runs) {
     const k = t.kind;
-    add(`${k}: happy-path cases/s, POST → demand issued and GKB record queued (${fmt(t.k2.workflows)} cases in POSTs of ${t.k2.posts?.size ?? '?'})`, `${fmt(t.k2.perSecond)} /s (${notOurs(t.k2.cpuSeconds)})`);
-    add(`${k}: bare floor/s, signalWithStart → at its stage (${fmt(t.floor.workflows)} workflows, concurrency ${t.floor.concurrency}, ${t.workers.length} floor worker(s))`, `${fmt(t.floor.perSecond)} /s (${notOurs(t.floor.cpuSeconds)})`);
-    add(`${k}: CPU ms per case, K2 / floor: workers; Temporal${k === 'cluster' ? ' + PostgreSQL' : ''}`, `${perCase(t.k2, isWorker)} / ${perCase(t.floor, isWorker)}; ${perCase(t.k2, isTemporal)} / ${perCase(t.floor, isTemporal)}`);
-    for (const w of t.memory.workers) add(`${k}: ${w.name} VmRSS / VmHWM, baseline → ${fmt(t.memory.countedOpen ?? NaN)} open cases`, `${mib(w.baseline)} → ${mib(w.open)}`);
+    add(
+      `${k}: happy-path cases/s, POST → demand issued and GKB record queued (${fmt(t.k2.workflows)} cases in POSTs of ${t.k2.posts?.size ?? '?'})`,
+      `${fmt(t.k2.perSecond)} /s (${notOurs(t.k2.cpuSeconds)})`,
+    );
+    add(
+      `${k}: bare floor/s, signalWithStart → at its stage (${fmt(t.floor.workflows)} workflows, concurrency ${t.floor.concurrency}, ${t.workers.length} floor worker(s))`,
+      `${fmt(t.floor.perSecond)} /s (${notOurs(t.floor.cpuSeconds)})`,
+    );
+    add(
+      `${k}: CPU ms per case, K2 / floor: workers; Temporal${k === 'cluster' ? ' + PostgreSQL' : ''}`,
+      `${perCase(t.k2, isWorker)} / ${perCase(t.floor, isWorker)}; ${perCase(t.k2, isTemporal)} / ${perCase(t.floor, isTemporal)}`,
+    );
+    for (const w of t.memory.workers)
+      add(`${k}: ${w.name} VmRSS / VmHWM, baseline → ${fmt(t.memory.countedOpen ?? NaN)} open cases`, `${mib(w.baseline)} → ${mib(w.open)}`);
     const h = t.history;
-    add(`${k}: history per happy-path case at its GKB queue (${h.sampled} sampled): events / protobuf bytes / JSON bytes`, `${fmt(h.events.mean)} / ${fmt(h.protobufBytes.mean)} / ${fmt(h.jsonBytes.mean)}${h.floor ? ` (floor: ${h.floor.events} events, ${fmt(h.floor.protobufBytes)} bytes)` : ''}`);
+    add(
+      `${k}: history per happy-path case at its GKB queue (${h.sampled} sampled): events / protobuf bytes / JSON bytes`,
+      `${fmt(h.events.mean)} / ${fmt(h.protobufBytes.mean)} / ${fmt(h.jsonBytes.mean)}${h.floor ? ` (floor: ${h.floor.events} events, ${fmt(h.floor.protobufBytes)} bytes)` : ''}`,
+    );
     if (t.intake) {
       add(`${k}: floor start rate before the intake runs (signalWithStarts answered)`, `${fmt(t.intake.floor.sentPerSecond)} /s`);
-      for (const b of t.intake.batches) add(`${k}: backlog narrowing ${b.narrowing}: ${fmt(b.items)}-loan POST, case start rate (÷ floor start rate); all at their stage`, `${fmt(b.caseStartsPerSecond)} /s (${fmt(b.ratioToFloorStart)}); ${fmt(b.allAtStageMs)} ms (${notOurs(b.cpuSeconds)})`);
-      for (const s of t.intake.singles) add(`${k}: burst hold ${s.hold}: single-item POSTs p50 / p99 / max (${s.run.requests}, ${s.run.concurrency} closed-loop clients)`, `${fmt(s.run.latencyMs.p50)} / ${fmt(s.run.latencyMs.p99)} / ${fmt(s.run.latencyMs.max)} ms, ${fmt(s.run.requestsPerSecond)} req/s, held ${fmt(s.heldSeconds)} s, ${s.run.nonZero} not error_code 0 (${notOurs(s.run.cpuSeconds)})`);
+      for (const b of t.intake.batches)
+        add(
+          `${k}: backlog narrowing ${b.narrowing}: ${fmt(b.items)}-loan POST, case start rate (÷ floor start rate); all at their stage`,
+          `${fmt(b.caseStartsPerSecond)} /s (${fmt(b.ratioToFloorStart)}); ${fmt(b.allAtStageMs)} ms (${notOurs(b.cpuSeconds)})`,
+        );
+      for (const s of t.intake.singles)
+        add(
+          `${k}: burst hold ${s.hold}: single-item POSTs p50 / p99 / max (${s.run.requests}, ${s.run.concurrency} closed-loop clients)`,
+          `${fmt(s.run.latencyMs.p50)} / ${fmt(s.run.latencyMs.p99)} / ${fmt(s.run.latencyMs.max)} ms, ${fmt(s.run.requestsPerSecond)} req/s, held ${fmt(s.heldSeconds)} s, ${s.run.nonZero} not error_code 0 (${notOurs(s.run.cpuSeconds)})`,
+        );
     }
   }
   for (const s of r.skipped) add(`${s.kind}: not run`, s.why.replace(/\|/g, '\\|'));
@@ -129,7 +178,15 @@ async function main(): Promise<number> {
     } catch (err) {
       crashed.push(bench.name);
       console.error(`[run-all] ${bench.name} crashed:`, err);
-      rows.push({ bench: bench.name, measure: 'benchmark crashed', value: String((err as Error)?.message ?? err).replace(/\|/g, '\\|').slice(0, 300), goal: '—', met: '—' });
+      rows.push({
+        bench: bench.name,
+        measure: 'benchmark crashed',
+        value: String((err as Error)?.message ?? err)
+          .replace(/\|/g, '\\|')
+          .slice(0, 300),
+        goal: '—',
+        met: '—',
+      });
     }
     durations.push(`${bench.name} ${Math.round((performance.now() - t) / 1000)} s`);
   }
@@ -137,7 +194,10 @@ async function main(): Promise<number> {
   const lines = [
     '# K2 benchmarks — summary',
     '',
-    `Generated ${new Date().toISOString()} by \`npm run bench\` on ${cpus.length} × ${cpus[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB, Node ${process.version}; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}.`,
+    `Generated ${new Date().toISOString()} by \`npm run bench\` on ${cpus.length} × ${cpus[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB, Node ${process.version}; load average at the end ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}.`,
     `Durations: ${durations.join(', ')}. Details: \`bench/reports/<name>.json\`; meaning of each number: \`bench/README.md\`.`,
     '',
     '| bench | measure | value | goal | met? |',

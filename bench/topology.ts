@@ -119,6 +119,8 @@ export interface MemoryRun {
   maxCachedWorkflows: number;
   settled: boolean;
   workers: WorkerMemory[];
+  /** During the fill, every MEMORY_SAMPLE_MS: cases at their stage and each worker's VmRSS (MiB). */
+  fill: { ms: number; atStage: number; rssMiB: Record<string, number | null> }[];
 }
 
 export interface HistoryRun {
@@ -211,6 +213,8 @@ export interface TopologyBenchOptions {
   /** K2_WORKER_MAX_CACHED_WORKFLOWS of the workers (default: the topology's). */
   maxCachedWorkflows?: number;
   keepDataDir?: boolean;
+  /** Where the report is written (default bench/reports/topology.json): experiments keep the issue's report. */
+  reportPath?: string;
   log?: (msg: string) => void;
 }
 
@@ -226,8 +230,14 @@ const SINGLE_CLIENTS = 50;
 const SINGLE_WARMUP = 1000;
 const WARMUP_REAL_CASES = 300;
 /** The settings the intake runs compare (the embedded defaults, config/index.ts, for "on"). */
-const NARROWING = { on: { K2_WORKER_NARROW_BACKLOG: CONFIG_KEYS.K2_WORKER_NARROW_BACKLOG.default, K2_WORKER_NARROW_SLOTS: CONFIG_KEYS.K2_WORKER_NARROW_SLOTS.default }, off: { K2_WORKER_NARROW_BACKLOG: '0' } };
-const HOLD = { on: { K2_DISPATCH_HOLD_RATE: CONFIG_KEYS.K2_DISPATCH_HOLD_RATE.default, K2_DISPATCH_HOLD_MAX: CONFIG_KEYS.K2_DISPATCH_HOLD_MAX.default }, off: { K2_DISPATCH_HOLD_RATE: '0' } };
+const NARROWING = {
+  on: { K2_WORKER_NARROW_BACKLOG: CONFIG_KEYS.K2_WORKER_NARROW_BACKLOG.default, K2_WORKER_NARROW_SLOTS: CONFIG_KEYS.K2_WORKER_NARROW_SLOTS.default },
+  off: { K2_WORKER_NARROW_BACKLOG: '0' },
+};
+const HOLD = {
+  on: { K2_DISPATCH_HOLD_RATE: CONFIG_KEYS.K2_DISPATCH_HOLD_RATE.default, K2_DISPATCH_HOLD_MAX: CONFIG_KEYS.K2_DISPATCH_HOLD_MAX.default },
+  off: { K2_DISPATCH_HOLD_RATE: '0' },
+};
 /** The most cores each process may use for the system to count as quiet (idle Temporal servers keep some CPU busy; the cluster's more). */
 const QUIET_LIMITS: Record<TopologyKind, Record<string, number>> = {
   dev: { temporal: 0.3, worker: 0.15 },
@@ -253,7 +263,13 @@ interface Ctx {
 }
 
 const procsOfCtx = (ctx: Ctx): ProcInfo[] =>
-  withDescendants(procsOf({ ...ctx.topology.pids(), ...Object.fromEntries([...ctx.extra].filter(([, c]) => c.exitCode === null && c.signalCode === null).map(([n, c]) => [n, c.pid!])) }), ['postgres', 'nginx']);
+  withDescendants(
+    procsOf({
+      ...ctx.topology.pids(),
+      ...Object.fromEntries([...ctx.extra].filter(([, c]) => c.exitCode === null && c.signalCode === null).map(([n, c]) => [n, c.pid!])),
+    }),
+    ['postgres', 'nginx'],
+  );
 const cpuNow = (ctx: Ctx) => cpuSeconds(procsOfCtx(ctx));
 const cpuSince = (ctx: Ctx, a: Record<string, number>, wallMs: number) => foldChildren(cpuDelta(a, cpuNow(ctx), wallMs));
 const count = async (client: Client, query: string) => (await client.workflow.count(query)).count;
@@ -279,13 +295,26 @@ function narrowedSampler(ctx: Ctx): () => Promise<number> {
 
 /** Waits for a quiet system (bench/measure.ts waitQuiet); a note says when it gave up. */
 async function quiet(ctx: Ctx, label: string, notes: string[]): Promise<boolean> {
-  const ok = await waitQuiet({ apiMetricsUrls: apiMetrics(ctx), procs: () => procsOfCtx(ctx), limits: QUIET_LIMITS[ctx.topology.kind], quietForMs: QUIET_FOR_MS, timeoutMs: QUIET_WAIT_MS, log: ctx.log });
+  const ok = await waitQuiet({
+    apiMetricsUrls: apiMetrics(ctx),
+    procs: () => procsOfCtx(ctx),
+    limits: QUIET_LIMITS[ctx.topology.kind],
+    quietForMs: QUIET_FOR_MS,
+    timeoutMs: QUIET_WAIT_MS,
+    log: ctx.log,
+  });
   if (!ok) notes.push(`${label} started before the system was quiet (${QUIET_WAIT_MS / 60_000} min wait exceeded).`);
   return ok;
 }
 
 /** Polls a visibility count until it has grown by `n` from `before` (or the deadline); returns when, and the progress. */
-async function untilCounted(client: Client, query: string, before: number, n: number, t0: number): Promise<{ ms: number; reached: number; progress: { ms: number; reached: number }[] }> {
+async function untilCounted(
+  client: Client,
+  query: string,
+  before: number,
+  n: number,
+  t0: number,
+): Promise<{ ms: number; reached: number; progress: { ms: number; reached: number }[] }> {
   const target = before + n;
   const progress: { ms: number; reached: number }[] = [];
   let lastProgress = -Infinity;
@@ -347,7 +376,19 @@ async function floorRate(ctx: Ctx, loans: EkoLoanItem[], tag: string, concurrenc
   return rateRun(ctx, { what: 'bare floor (bench/floor-workflow.ts)', workflows: loans.length, concurrency, sentMs, done, before, cpu0 });
 }
 
-function rateRun(ctx: Ctx, r: { what: string; workflows: number; concurrency: number; sentMs: number; done: Awaited<ReturnType<typeof untilCounted>>; before: number; cpu0: Record<string, number>; posts?: RateRun['posts'] }): RateRun {
+function rateRun(
+  ctx: Ctx,
+  r: {
+    what: string;
+    workflows: number;
+    concurrency: number;
+    sentMs: number;
+    done: Awaited<ReturnType<typeof untilCounted>>;
+    before: number;
+    cpu0: Record<string, number>;
+    posts?: RateRun['posts'];
+  },
+): RateRun {
   const ms = r.done.ms;
   return {
     what: r.what,
@@ -370,7 +411,8 @@ async function postLoans(ctx: Ctx, loans: EkoLoanItem[], postSize: number): Prom
   const url = `${ctx.topology.apiUrl}/restapi/services/k2loan_from_eko`;
   for (let i = 0; i < loans.length; i += postSize) {
     const res = await ctx.poster.post(url, JSON.stringify(loans.slice(i, i + postSize)));
-    if (res.status !== 200 || errorCodeOf(res.text) !== 0) throw new Error(`K2 refused a POST of ${Math.min(postSize, loans.length - i)} loans: HTTP ${res.status} ${res.text.slice(0, 300)}`);
+    if (res.status !== 200 || errorCodeOf(res.text) !== 0)
+      throw new Error(`K2 refused a POST of ${Math.min(postSize, loans.length - i)} loans: HTTP ${res.status} ${res.text.slice(0, 300)}`);
   }
 }
 
@@ -385,7 +427,16 @@ async function k2Rate(ctx: Ctx, loans: EkoLoanItem[], postSize: number): Promise
   const done = await untilCounted(ctx.client, CASE_AT_STAGE, before, loans.length, t0);
   await sending;
   const concurrency = ctx.dispatchConcurrency * ctx.topology.apis.length;
-  const run = rateRun(ctx, { what: 'K2 happy-path cases', workflows: loans.length, concurrency, sentMs, done, before, cpu0, posts: { count: Math.ceil(loans.length / postSize), size: postSize } });
+  const run = rateRun(ctx, {
+    what: 'K2 happy-path cases',
+    workflows: loans.length,
+    concurrency,
+    sentMs,
+    done,
+    before,
+    cpu0,
+    posts: { count: Math.ceil(loans.length / postSize), size: postSize },
+  });
   return { ...run, narrowedMs: await narrowed() };
 }
 
@@ -394,6 +445,31 @@ async function k2Rate(ctx: Ctx, loans: EkoLoanItem[], postSize: number): Promise
 function workerMemory(ctx: Ctx): Record<string, Memory | string> {
   const pids = ctx.topology.pids();
   return Object.fromEntries(ctx.topology.workers.map((w) => [w, pids[w] ? memoryOf(pids[w]) : 'not running']));
+}
+
+const MEMORY_SAMPLE_MS = 15_000;
+
+/** Samples the workers' VmRSS against the cases at their stage until stopped: whether memory follows the cache or the cases. */
+function memorySampler(ctx: Ctx): { stop: () => MemoryRun['fill'] } {
+  const samples: MemoryRun['fill'] = [];
+  const t0 = performance.now();
+  const take = async () => {
+    const atStage = await count(ctx.client, CASE_AT_STAGE).catch(() => -1);
+    const memory = workerMemory(ctx);
+    samples.push({
+      ms: Math.round(performance.now() - t0),
+      atStage,
+      rssMiB: Object.fromEntries(Object.entries(memory).map(([w, m]) => [w, typeof m === 'object' ? m.rssMiB : null])),
+    });
+  };
+  void take();
+  const timer = setInterval(() => void take(), MEMORY_SAMPLE_MS);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return samples;
+    },
+  };
 }
 
 const spread = (xs: number[]) => ({ min: Math.min(...xs), max: Math.max(...xs), mean: round(xs.reduce((a, b) => a + b, 0) / (xs.length || 1)) });
@@ -425,7 +501,7 @@ async function historyOf(ctx: Ctx, sample: number): Promise<HistoryRun> {
   }
   return {
     sampled: histories.length,
-    encoding: 'protobuf: temporal.api.history.v1.History as fetchHistory returns it (payloads encrypted by K2\'s codec); JSON: historyToJSON of the same',
+    encoding: "protobuf: temporal.api.history.v1.History as fetchHistory returns it (payloads encrypted by K2's codec); JSON: historyToJSON of the same",
     events: spread(histories.map((h) => h.events?.length ?? 0)),
     protobufBytes: spread(histories.map(protobufBytes)),
     jsonBytes: spread(histories.map((h) => Buffer.byteLength(historyToJSON(h)))),
@@ -439,9 +515,19 @@ async function historyOf(ctx: Ctx, sample: number): Promise<HistoryRun> {
 const hostPort = (url: string) => new URL(url).host;
 
 /** Starts `node dist/<script>` with the topology's environment and `env` over it, its output in <dataDir>/logs/<name>.log; resolves when `ready` says so. */
-async function startK2Process(ctx: Ctx, name: string, script: string, env: Record<string, string>, ready: (output: string) => boolean | Promise<boolean>): Promise<ChildProcess> {
+async function startK2Process(
+  ctx: Ctx,
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  ready: (output: string) => boolean | Promise<boolean>,
+): Promise<ChildProcess> {
   const log = fs.createWriteStream(path.join(ctx.topology.dataDir, 'logs', `${name}.log`), { flags: 'a' });
-  const child = spawn(process.execPath, [path.join(repoRoot(), 'dist', script)], { cwd: repoRoot(), env: { ...process.env, ...ctx.topology.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(repoRoot(), 'dist', script)], {
+    cwd: repoRoot(),
+    env: { ...process.env, ...ctx.topology.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const onData = (c: Buffer) => {
     log.write(c);
@@ -474,7 +560,13 @@ async function swapWorkers(ctx: Ctx, env: Record<string, string>): Promise<void>
   for (const name of workers) await ctx.topology.kill(name, 'SIGINT');
   await stopExtra(ctx, workers);
   for (const [i, name] of workers.entries()) {
-    await startK2Process(ctx, name, 'worker/main.js', { ...env, K2_WORKER_METRICS: hostPort(metricsUrls.worker[i]), K2_WORKER_HEALTH: `127.0.0.1:${await freePort()}` }, (out) => out.includes('"worker ready"'));
+    await startK2Process(
+      ctx,
+      name,
+      'worker/main.js',
+      { ...env, K2_WORKER_METRICS: hostPort(metricsUrls.worker[i]), K2_WORKER_HEALTH: `127.0.0.1:${await freePort()}` },
+      (out) => out.includes('"worker ready"'),
+    );
   }
 }
 
@@ -485,7 +577,13 @@ async function swapApis(ctx: Ctx, env: Record<string, string>): Promise<void> {
   await stopExtra(ctx, apis);
   for (const [i, name] of apis.entries()) {
     const url = new URL(metricsUrls.api[i]);
-    await startK2Process(ctx, name, 'api/main.js', { ...env, K2_API_PORT: url.port }, async () => (await fetch(`${url.origin}/health`, { signal: AbortSignal.timeout(2000) })).ok);
+    await startK2Process(
+      ctx,
+      name,
+      'api/main.js',
+      { ...env, K2_API_PORT: url.port },
+      async () => (await fetch(`${url.origin}/health`, { signal: AbortSignal.timeout(2000) })).ok,
+    );
   }
   // nginx keeps a replica that failed out of rotation for fail_timeout (5 s, cluster/nginx.conf).
   await sleep(6000);
@@ -544,12 +642,24 @@ async function intakeBatch(ctx: Ctx, loans: EkoLoanItem[], narrowing: 'on' | 'of
   };
 }
 
-async function intakeSingles(ctx: Ctx, hold: 'on' | 'off', warmup: EkoLoanItem[], loans: EkoLoanItem[], loadgenBin: string | undefined, notes: string[]): Promise<IntakeSingleRun> {
+async function intakeSingles(
+  ctx: Ctx,
+  hold: 'on' | 'off',
+  warmup: EkoLoanItem[],
+  loans: EkoLoanItem[],
+  loadgenBin: string | undefined,
+  notes: string[],
+): Promise<IntakeSingleRun> {
   const target = { apiUrl: ctx.topology.apiUrl, procs: () => procsOfCtx(ctx) };
   const closedLoop = (label: string, l: EkoLoanItem[]) =>
-    loadgenBin ? runSinglesLoadgen(target, label, l, SINGLE_CLIENTS, { bin: loadgenBin, workDir: ctx.dataDir, log: ctx.log }) : runSinglesNode(target, ctx.poster, label, l, SINGLE_CLIENTS);
+    loadgenBin
+      ? runSinglesLoadgen(target, label, l, SINGLE_CLIENTS, { bin: loadgenBin, workDir: ctx.dataDir, log: ctx.log })
+      : runSinglesNode(target, ctx.poster, label, l, SINGLE_CLIENTS);
   // Warm-up (not counted): the fresh API processes' code paths and connections; mostly repaid loans, so few cases to execute after it.
-  await closedLoop('warm-up', warmup.map((l, i) => (i < WARMUP_REAL_CASES ? l : { ...l, debt: 0 })));
+  await closedLoop(
+    'warm-up',
+    warmup.map((l, i) => (i < WARMUP_REAL_CASES ? l : { ...l, debt: 0 })),
+  );
   await quiet(ctx, `The single-item run (hold ${hold})`, notes);
   const held0 = (await readMetrics(apiMetrics(ctx), ['k2_outbox_dispatch_held_seconds_total'])).k2_outbox_dispatch_held_seconds_total;
   const run = await closedLoop(`hold ${hold}, quiet system`, loans);
@@ -576,13 +686,34 @@ function loanSets(s: Sizes, kind: TopologyKind) {
   const fill = Math.max(0, s.openCases - WARMUP - s.cases);
   const intake = kind === 'cluster' && s.intakeBatch > 0;
   const warm = Math.min(SINGLE_WARMUP, s.intakeSingles);
-  const sizes = [WARMUP, s.cases, WARMUP, s.cases, fill, ...(intake ? [s.cases, s.intakeBatch, s.intakeBatch, warm, s.intakeSingles, warm, s.intakeSingles] : [])];
+  const sizes = [
+    WARMUP,
+    s.cases,
+    WARMUP,
+    s.cases,
+    fill,
+    ...(intake ? [s.cases, s.intakeBatch, s.intakeBatch, warm, s.intakeSingles, warm, s.intakeSingles] : []),
+  ];
   const sets = disjointLoanSets(sizes, 20_261_201);
   const [floorWarmup, floor, k2Warmup, k2, fillSet, floor2, batchOn, batchOff, warmOn, singlesOn, warmOff, singlesOff] = sets;
-  return { floorWarmup, floor, k2Warmup, k2, fill: fillSet, intake: intake ? { floor: floor2, batchOn, batchOff, warmOn, singlesOn, warmOff, singlesOff } : undefined };
+  return {
+    floorWarmup,
+    floor,
+    k2Warmup,
+    k2,
+    fill: fillSet,
+    intake: intake ? { floor: floor2, batchOn, batchOff, warmOn, singlesOn, warmOff, singlesOff } : undefined,
+  };
 }
 
-async function runTopology(kind: TopologyKind, s: Sizes, payloadKeys: string, loadgenBin: string | undefined, options: TopologyBenchOptions, log: (msg: string) => void): Promise<TopologyRun> {
+async function runTopology(
+  kind: TopologyKind,
+  s: Sizes,
+  payloadKeys: string,
+  loadgenBin: string | undefined,
+  options: TopologyBenchOptions,
+  log: (msg: string) => void,
+): Promise<TopologyRun> {
   const notes: string[] = [];
   const dataDir = await mkdtemp(path.join(os.tmpdir(), `k2-bench-topology-${kind}-`));
   const poster = createPoster();
@@ -647,11 +778,15 @@ async function runTopology(kind: TopologyKind, s: Sizes, payloadKeys: string, lo
     const k2 = await k2Rate(ctx, k2Loans, s.postSize);
     const ratio = round(k2.perSecond / floor.perSecond, 3);
     log(`${kind}: K2 ${k2.perSecond}/s = ${ratio} of the floor`);
-    if (k2.reached < k2.workflows) notes.push(`${k2.workflows - k2.reached} of the ${k2.workflows} happy-path cases did not reach their stage within ${Math.round(reachDeadlineMs(k2.workflows) / 60_000)} min (needing attention: ${await count(client, 'WorkflowType="caseWorkflow" AND K2NeedsAttention=true').catch(() => '?')}).`);
+    if (k2.reached < k2.workflows)
+      notes.push(
+        `${k2.workflows - k2.reached} of the ${k2.workflows} happy-path cases did not reach their stage within ${Math.round(reachDeadlineMs(k2.workflows) / 60_000)} min (needing attention: ${await count(client, 'WorkflowType="caseWorkflow" AND K2NeedsAttention=true').catch(() => '?')}).`,
+      );
 
     mark('happy path');
 
     // 3. memory with openCases open
+    const fill = memorySampler(ctx);
     if (sets.fill.size > 0) {
       log(`${kind}: filling up to ${s.openCases} open cases (${sets.fill.size} more)`);
       const before = await count(client, CASE_AT_STAGE);
@@ -667,13 +802,16 @@ async function runTopology(kind: TopologyKind, s: Sizes, payloadKeys: string, lo
       countedOpen: await count(client, OPEN_CASES).catch(() => null),
       maxCachedWorkflows: config.worker.maxCachedWorkflows,
       settled,
+      fill: fill.stop(),
       workers: topology.workers.map((name) => {
         const b = baseline[name];
         const o = open[name];
         return { name, baseline: b, open: o, growthMiB: typeof b === 'object' && typeof o === 'object' ? round(o.rssMiB - b.rssMiB) : null };
       }),
     };
-    log(`${kind}: worker memory with ${memory.countedOpen} open cases: ${memory.workers.map((w) => `${w.name} ${typeof w.open === 'object' ? `${w.open.rssMiB} MiB RSS, ${w.open.hwmMiB} MiB peak` : w.open}`).join('; ')}`);
+    log(
+      `${kind}: worker memory with ${memory.countedOpen} open cases: ${memory.workers.map((w) => `${w.name} ${typeof w.open === 'object' ? `${w.open.rssMiB} MiB RSS, ${w.open.hwmMiB} MiB peak` : w.open}`).join('; ')}`,
+    );
 
     mark('memory');
 
@@ -686,7 +824,20 @@ async function runTopology(kind: TopologyKind, s: Sizes, payloadKeys: string, lo
     const intake = sets.intake ? await intakeRuns(ctx, sets.intake, loans, loadgenBin, notes) : undefined;
     if (intake) mark('intake');
 
-    return { kind, startMs, phasesS: phases, workers: topology.workers, apis: topology.apis, floor, k2, ratio, memory, history, ...(intake ? { intake } : {}), notes };
+    return {
+      kind,
+      startMs,
+      phasesS: phases,
+      workers: topology.workers,
+      apis: topology.apis,
+      floor,
+      k2,
+      ratio,
+      memory,
+      history,
+      ...(intake ? { intake } : {}),
+      notes,
+    };
   } finally {
     poster.close();
     for (const child of extra.values()) await stopChild(child);
@@ -700,7 +851,13 @@ async function runTopology(kind: TopologyKind, s: Sizes, payloadKeys: string, lo
   }
 }
 
-async function intakeRuns(ctx: Ctx, sets: NonNullable<ReturnType<typeof loanSets>['intake']>, loans: (set: LoanSet) => Promise<EkoLoanItem[]>, loadgenBin: string | undefined, notes: string[]): Promise<IntakeRuns> {
+async function intakeRuns(
+  ctx: Ctx,
+  sets: NonNullable<ReturnType<typeof loanSets>['intake']>,
+  loans: (set: LoanSet) => Promise<EkoLoanItem[]>,
+  loadgenBin: string | undefined,
+  notes: string[],
+): Promise<IntakeRuns> {
   const log = ctx.log;
   const concurrency = ctx.dispatchConcurrency * ctx.topology.apis.length;
   // The floor again, on the server as it is now (its databases hold the cases above): the start rate the batches are compared with.
@@ -712,26 +869,36 @@ async function intakeRuns(ctx: Ctx, sets: NonNullable<ReturnType<typeof loanSets
 
   // Backlog narrowing on and off: both run in workers started here, so both start equally cold.
   const batches: IntakeBatchRun[] = [];
-  for (const [narrowing, set] of [['on', sets.batchOn], ['off', sets.batchOff]] as const) {
+  for (const [narrowing, set] of [
+    ['on', sets.batchOn],
+    ['off', sets.batchOff],
+  ] as const) {
     await swapWorkers(ctx, NARROWING[narrowing]);
     const batchLoans = await loans(set);
     await quiet(ctx, `The ${set.size} batch (narrowing ${narrowing})`, notes);
     log(`cluster: ${set.size} loans in one POST, narrowing ${narrowing}`);
     const run = await intakeBatch(ctx, batchLoans, narrowing, floor.sentPerSecond);
     batches.push(run);
-    log(`cluster: narrowing ${narrowing}: all running after ${run.allRunningMs} ms = ${run.caseStartsPerSecond}/s (${run.ratioToFloorStart} of the floor's start rate), all at their stage after ${run.allAtStageMs} ms`);
+    log(
+      `cluster: narrowing ${narrowing}: all running after ${run.allRunningMs} ms = ${run.caseStartsPerSecond}/s (${run.ratioToFloorStart} of the floor's start rate), all at their stage after ${run.allAtStageMs} ms`,
+    );
   }
   await restoreWorkers(ctx);
 
   // The burst hold on and off: both in API replicas started here.
   const singles: IntakeSingleRun[] = [];
-  for (const [hold, warm, set] of [['on', sets.warmOn, sets.singlesOn], ['off', sets.warmOff, sets.singlesOff]] as const) {
+  for (const [hold, warm, set] of [
+    ['on', sets.warmOn, sets.singlesOn],
+    ['off', sets.warmOff, sets.singlesOff],
+  ] as const) {
     await swapApis(ctx, HOLD[hold]);
     await quiet(ctx, `The single-item warm-up (hold ${hold})`, notes);
     log(`cluster: ${set.size} single-item POSTs from ${SINGLE_CLIENTS} closed-loop clients, hold ${hold}`);
     const run = await intakeSingles(ctx, hold, await loans(warm), await loans(set), loadgenBin, notes);
     singles.push(run);
-    log(`cluster: hold ${hold}: p50 ${run.run.latencyMs.p50} ms, p99 ${run.run.latencyMs.p99} ms, ${run.run.requestsPerSecond} req/s, held ${run.heldSeconds} s`);
+    log(
+      `cluster: hold ${hold}: p50 ${run.run.latencyMs.p50} ms, p99 ${run.run.latencyMs.p99} ms, ${run.run.requestsPerSecond} req/s, held ${run.heldSeconds} s`,
+    );
   }
   return { floor, batches, singles };
 }
@@ -741,10 +908,22 @@ async function intakeRuns(ctx: Ctx, sets: NonNullable<ReturnType<typeof loanSets
 function goalsOf(runs: TopologyRun[]): Goal[] {
   const goals: Goal[] = [];
   for (const r of runs) {
-    goals.push({ measure: `${r.kind}: happy-path cases ÷ bare floor (POST → demand issued and GKB record queued)`, value: r.ratio, unit: '×', goal: '≥ 0.8', met: Number.isFinite(r.ratio) ? r.ratio >= 0.8 : false });
+    goals.push({
+      measure: `${r.kind}: happy-path cases ÷ bare floor (POST → demand issued and GKB record queued)`,
+      value: r.ratio,
+      unit: '×',
+      goal: '≥ 0.8',
+      met: Number.isFinite(r.ratio) ? r.ratio >= 0.8 : false,
+    });
     for (const w of r.memory.workers) {
       const peak = typeof w.open === 'object' ? w.open.hwmMiB : NaN;
-      goals.push({ measure: `${r.kind}: ${w.name} peak RSS (VmHWM) with ${r.memory.openCases.toLocaleString('en-US')} open cases, maxCachedWorkflows ${r.memory.maxCachedWorkflows}`, value: peak, unit: 'MiB', goal: '< 600 MiB', met: Number.isFinite(peak) ? peak < 600 : false });
+      goals.push({
+        measure: `${r.kind}: ${w.name} peak RSS (VmHWM) with ${r.memory.openCases.toLocaleString('en-US')} open cases, maxCachedWorkflows ${r.memory.maxCachedWorkflows}`,
+        value: peak,
+        unit: 'MiB',
+        goal: '< 600 MiB',
+        met: Number.isFinite(peak) ? peak < 600 : false,
+      });
     }
   }
   return goals;
@@ -754,7 +933,7 @@ export async function runTopologyBench(options: TopologyBenchOptions = {}): Prom
   const began = performance.now();
   const log = options.log ?? ((msg: string) => console.error(`[topology +${Math.round((performance.now() - began) / 1000)}s] ${msg}`));
   // K2_BENCH_TOPO_* overrides are for quick iterations only; reports for the issue use the defaults.
-  const kinds = options.topologies ?? (process.env.K2_BENCH_TOPOLOGIES ? process.env.K2_BENCH_TOPOLOGIES.split(',') as TopologyKind[] : [...TOPOLOGY_KINDS]);
+  const kinds = options.topologies ?? (process.env.K2_BENCH_TOPOLOGIES ? (process.env.K2_BENCH_TOPOLOGIES.split(',') as TopologyKind[]) : [...TOPOLOGY_KINDS]);
   const sizes: Sizes = {
     cases: options.cases ?? envInt('K2_BENCH_TOPO_CASES') ?? 2_000,
     postSize: options.postSize ?? envInt('K2_BENCH_TOPO_POST') ?? 100,
@@ -769,7 +948,10 @@ export async function runTopologyBench(options: TopologyBenchOptions = {}): Prom
   const payloadKeys = formatPayloadKeys([newPayloadKey('bench')]);
   const built = await buildLoadgen();
   const notes: string[] = [];
-  if ('unavailable' in built) notes.push(`bench/loadgen could not be built (${built.unavailable}); the closed-loop runs were sent by the benchmark's own Node.js process, which takes CPU from the system it measures.`);
+  if ('unavailable' in built)
+    notes.push(
+      `bench/loadgen could not be built (${built.unavailable}); the closed-loop runs were sent by the benchmark's own Node.js process, which takes CPU from the system it measures.`,
+    );
   const runs: TopologyRun[] = [];
   const skipped: TopologyReport['skipped'] = [];
   for (const kind of kinds) {
@@ -782,11 +964,11 @@ export async function runTopologyBench(options: TopologyBenchOptions = {}): Prom
     runs.push(await runTopology(kind, sizes, payloadKeys, 'bin' in built ? built.bin : undefined, options, log));
   }
   notes.push(
-    'Rates: from the first call (POST, or the floor\'s signalWithStart) to every case or floor workflow at its stage in Temporal\'s visibility (K2Stage demand-issued, or reported-to-gkb for a legal entity, which has no GKB record), polled every 250 ms. Each measured run follows a warm-up of 200 (not counted) and a wait for a quiet system.',
-    'Like for like: the floor workflow has a happy-path case\'s shape (the dispatcher\'s signal, 7 local activities, 1 upsert of the same search attributes, the timer of its wait), started by signalWithStart with the same input and signal at the dispatchers\' concurrency (K2_DISPATCH_CONCURRENCY × API replicas), executed by one floor worker per K2 worker with K2\'s worker settings (bench/floor-worker.ts), on the same server while K2\'s workers are idle. K2\'s patch markers and their TemporalChangeVersion upserts are K2\'s own cost and not mirrored.',
-    'EKO\'s statuses are an hour away (EKO_SIM_STATUS_DELAY=1h) and no GKB batch runs (GKB_BATCH_INTERVAL=30d, GKB_BATCH_MIN_RECORDS=50000): the cases wait at their demand, as they do in production for hours or days, and the memory reading has every case open.',
+    "Rates: from the first call (POST, or the floor's signalWithStart) to every case or floor workflow at its stage in Temporal's visibility (K2Stage demand-issued, or reported-to-gkb for a legal entity, which has no GKB record), polled every 250 ms. Each measured run follows a warm-up of 200 (not counted) and a wait for a quiet system.",
+    "Like for like: the floor workflow has a happy-path case's shape (the dispatcher's signal, 7 local activities, 1 upsert of the same search attributes, the timer of its wait), started by signalWithStart with the same input and signal at the dispatchers' concurrency (K2_DISPATCH_CONCURRENCY × API replicas), executed by one floor worker per K2 worker with K2's worker settings (bench/floor-worker.ts), on the same server while K2's workers are idle. K2's patch markers and their TemporalChangeVersion upserts are K2's own cost and not mirrored.",
+    "EKO's statuses are an hour away (EKO_SIM_STATUS_DELAY=1h) and no GKB batch runs (GKB_BATCH_INTERVAL=30d, GKB_BATCH_MIN_RECORDS=50000): the cases wait at their demand, as they do in production for hours or days, and the memory reading has every case open.",
     'Memory: VmRSS and VmHWM from /proc/<pid>/status of each worker, right after start and once the open cases are at their stage and the system is quiet; the goal is judged on VmHWM (the peak while they were opened).',
-    'Intake runs (cluster): the K2 processes of each variant are started by this benchmark with the topology\'s environment and the variant\'s keys over it, on the same ports, so both variants start equally cold; the batch\'s case start rate (POST → every item handed to Temporal) is compared with the floor\'s start rate (its signalWithStarts answered) measured again just before; the single-item runs are sent by bench/loadgen from 50 closed-loop clients through nginx after a warm-up of 1,000.',
+    "Intake runs (cluster): the K2 processes of each variant are started by this benchmark with the topology's environment and the variant's keys over it, on the same ports, so both variants start equally cold; the batch's case start rate (POST → every item handed to Temporal) is compared with the floor's start rate (its signalWithStarts answered) measured again just before; the single-item runs are sent by bench/loadgen from 50 closed-loop clients through nginx after a warm-up of 1,000.",
     'All processes share the machine\'s cores with whatever else runs: cpuSeconds["not-ours"] of each run is the CPU of processes outside the benchmark (noise).',
   );
   const report: TopologyReport = {
@@ -798,7 +980,7 @@ export async function runTopologyBench(options: TopologyBenchOptions = {}): Prom
     goals: goalsOf(runs),
     notes,
   };
-  const out = path.join(repoRoot(), 'bench', 'reports', 'topology.json');
+  const out = options.reportPath ?? process.env.K2_BENCH_TOPO_REPORT ?? path.join(repoRoot(), 'bench', 'reports', 'topology.json');
   await mkdir(path.dirname(out), { recursive: true });
   await writeFile(out, JSON.stringify(report, null, 2) + '\n');
   return report;

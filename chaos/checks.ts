@@ -123,7 +123,8 @@ export interface Expectation {
 /** The loan as K2 normalizes and stores it (api/app.ts validates, db/outbox.ts digests). */
 export function normalized(item: EkoLoanItem): Loan {
   const checked = validateLoanItem(item, { absSystems: [item.system] });
-  if (!checked.ok) throw new Error(`the load sent an invalid item for ${item.contract_number}: ${checked.problems.map((p) => `${p.field} ${p.reason}`).join('; ')}`);
+  if (!checked.ok)
+    throw new Error(`the load sent an invalid item for ${item.contract_number}: ${checked.problems.map((p) => `${p.field} ${p.reason}`).join('; ')}`);
   return checked.loan;
 }
 
@@ -158,10 +159,14 @@ export function expectationsOf(accepted: readonly AcceptedItem[]): Map<string, E
  */
 export function waitingReason(s: CaseStatus, pending: readonly PendingActivityFact[]): string | undefined {
   if (s.attention) return `needs attention (${s.attention.code}): ${s.attention.reason}`;
-  if (pending.length > 0) return pending.map((p) => `runs ${p.type} (attempt ${p.attempt}${p.lastFailure ? `, last failure: ${p.lastFailure}` : ''})`).join('; ');
-  if (s.gkb.state === 'queued' && (s.stage === 'demand-issued' || s.stage === 'reported-to-gkb' || s.stage === 'closed')) return `waits for GKB's result of record ${s.gkb.recordId}`;
+  if (pending.length > 0)
+    return pending.map((p) => `runs ${p.type} (attempt ${p.attempt}${p.lastFailure ? `, last failure: ${p.lastFailure}` : ''})`).join('; ');
+  if (s.gkb.state === 'queued' && (s.stage === 'demand-issued' || s.stage === 'reported-to-gkb' || s.stage === 'closed'))
+    return `waits for GKB's result of record ${s.gkb.recordId}`;
   if (s.stage === 'reported-to-gkb' && s.demand && s.demand.status !== 'issued') {
-    return s.demand.status === 'PC3' ? `waits for EKO: demand ${s.demand.reference} is in the card index; the loan re-sent or repaid` : `waits for EKO's statuses of demand ${s.demand.reference} (${s.demand.status})`;
+    return s.demand.status === 'PC3'
+      ? `waits for EKO: demand ${s.demand.reference} is in the card index; the loan re-sent or repaid`
+      : `waits for EKO's statuses of demand ${s.demand.reference} (${s.demand.status})`;
   }
   return undefined;
 }
@@ -183,12 +188,24 @@ function lostItems(facts: Facts, expected: Map<string, Expectation>, v: Violatio
   const inOutbox = new Set(facts.k2.outbox.map((r) => `${r.contract}#${r.sha256}`));
   for (const e of expected.values()) {
     for (const digest of e.digests) {
-      if (!inOutbox.has(`${e.contract}#${digest}`)) v.push({ rule: 'lost', workflowId: `case-${e.contract}`, contract: e.contract, detail: `an item K2 answered 0 for is not in the outbox (payload sha256 ${digest.slice(0, 12)}…)` });
+      if (!inOutbox.has(`${e.contract}#${digest}`))
+        v.push({
+          rule: 'lost',
+          workflowId: `case-${e.contract}`,
+          contract: e.contract,
+          detail: `an item K2 answered 0 for is not in the outbox (payload sha256 ${digest.slice(0, 12)}…)`,
+        });
     }
   }
   for (const r of facts.k2.outbox) {
     if (r.dead) v.push({ rule: 'lost', workflowId: `case-${r.contract}`, contract: r.contract, detail: `outbox row ${r.id} is a dead letter` });
-    else if (!r.dispatched) v.push({ rule: 'lost', workflowId: `case-${r.contract}`, contract: r.contract, detail: `outbox row ${r.id} was still not handed to Temporal after the run settled` });
+    else if (!r.dispatched)
+      v.push({
+        rule: 'lost',
+        workflowId: `case-${r.contract}`,
+        contract: r.contract,
+        detail: `outbox row ${r.id} was still not handed to Temporal after the run settled`,
+      });
   }
 }
 
@@ -215,14 +232,18 @@ function caseRules(facts: Facts, expected: Map<string, Expectation>, v: Violatio
     // A contract back overdue while its case closes: the item waits in the case as its next episode (shown in its status).
     const heldAsNext = s.nextEpisode?.debt === e.last.debt && s.nextEpisode.overdueDays === e.last.overdue_days;
     if (!heldAsNext && (s.debt !== e.last.debt || s.overdueDays !== e.last.overdue_days)) {
-      at('lost', `the case holds debt ${s.debt}, ${s.overdueDays} overdue days; the last item K2 accepted (${e.lastKind}) has debt ${e.last.debt}, ${e.last.overdue_days} days`);
+      at(
+        'lost',
+        `the case holds debt ${s.debt}, ${s.overdueDays} overdue days; the last item K2 accepted (${e.lastKind}) has debt ${e.last.debt}, ${e.last.overdue_days} days`,
+      );
     }
 
     const parked = s.attention && !isNotice(s.attention.code) ? s.attention : undefined;
     const shown = `stage ${s.stage}${s.attention ? `, attention ${s.attention.code}: ${s.attention.reason}` : ''}, run ${fact.status.toLowerCase()}`;
     const scenario = demoScenarioOutcome(e.contract);
     if (scenario && scenario !== 'demand') {
-      if (s.stage !== scenario.parksAt || s.attention?.code !== scenario.attention) at('unexpected-stage', `a demo scenario loan expected to park at ${scenario.parksAt} (${scenario.attention}); it shows ${shown}`);
+      if (s.stage !== scenario.parksAt || s.attention?.code !== scenario.attention)
+        at('unexpected-stage', `a demo scenario loan expected to park at ${scenario.parksAt} (${scenario.attention}); it shows ${shown}`);
       continue;
     }
     const gkbRejected = parked?.code === 'gkb-rejected' && rejectedAtGkb.has(e.contract);
@@ -237,7 +258,10 @@ function caseRules(facts: Facts, expected: Map<string, Expectation>, v: Violatio
       continue;
     }
     if (fact.status !== 'RUNNING' || !AT_DEMAND.has(s.stage) || !s.demand?.reference) {
-      at('unexpected-stage', `overdue: expected its demand issued and beyond; it shows ${shown}${s.demand ? `, demand ${s.demand.reference} ${s.demand.status}` : ', no demand'}`);
+      at(
+        'unexpected-stage',
+        `overdue: expected its demand issued and beyond; it shows ${shown}${s.demand ? `, demand ${s.demand.reference} ${s.demand.status}` : ', no demand'}`,
+      );
     } else if (parked && !gkbRejected) {
       at('unexpected-stage', `overdue with its demand, but parked: ${parked.code}: ${parked.reason}`);
     }
@@ -273,9 +297,11 @@ function statusRules(facts: Facts, v: Violation[]): void {
     }
     const delivered = ['PC3', 'PC1'].find((code) => d.sent.includes(`${code}:delivered`));
     if (!delivered) continue;
-    if (!shows(recorded.get(d.reference), delivered)) at(`EKO delivered ${delivered} of demand ${d.reference}; K2's database holds ${recorded.get(d.reference) ?? 'no such demand'}`);
+    if (!shows(recorded.get(d.reference), delivered))
+      at(`EKO delivered ${delivered} of demand ${d.reference}; K2's database holds ${recorded.get(d.reference) ?? 'no such demand'}`);
     const fact = open.get(d.reference);
-    if (fact && !shows(fact.caseStatus!.demand!.status, delivered)) at(`EKO delivered ${delivered} of demand ${d.reference}; the open case shows ${fact.caseStatus!.demand!.status}`, fact.workflowId);
+    if (fact && !shows(fact.caseStatus!.demand!.status, delivered))
+      at(`EKO delivered ${delivered} of demand ${d.reference}; the open case shows ${fact.caseStatus!.demand!.status}`, fact.workflowId);
   }
 }
 
@@ -301,18 +327,34 @@ function demandRules(facts: Facts, expected: Map<string, Expectation>, v: Violat
   }
   for (const [contract, refs] of refsByContract) {
     const episodes = expected.get(contract)?.episodes ?? 1;
-    if (refs.size > episodes) v.push({ rule: 'double-demand', workflowId: `case-${contract}`, contract, detail: `EKO received ${refs.size} demands (${[...refs].join(', ')}) for ${episodes} overdue episode(s)` });
+    if (refs.size > episodes)
+      v.push({
+        rule: 'double-demand',
+        workflowId: `case-${contract}`,
+        contract,
+        detail: `EKO received ${refs.size} demands (${[...refs].join(', ')}) for ${episodes} overdue episode(s)`,
+      });
   }
   for (const [key, refs] of refsByEpisode) {
     if (refs.size > 1) {
       const contract = key.split('#')[0];
-      v.push({ rule: 'double-demand', workflowId: `case-${contract}`, contract, detail: `EKO received ${refs.size} demands (${[...refs].join(', ')}) for one episode (${key.slice(contract.length + 1)})` });
+      v.push({
+        rule: 'double-demand',
+        workflowId: `case-${contract}`,
+        contract,
+        detail: `EKO received ${refs.size} demands (${[...refs].join(', ')}) for one episode (${key.slice(contract.length + 1)})`,
+      });
     }
   }
   for (const e of taken) {
     const k2 = k2ByReference.get(e.reference!);
     if (!k2 || k2.contract !== e.contract_number) {
-      v.push({ rule: 'double-demand', workflowId: `case-${e.contract_number}`, contract: e.contract_number, detail: `EKO holds demand ${e.reference} that K2's database ${k2 ? `issued for contract ${k2.contract}` : 'has no record of'}` });
+      v.push({
+        rule: 'double-demand',
+        workflowId: `case-${e.contract_number}`,
+        contract: e.contract_number,
+        detail: `EKO holds demand ${e.reference} that K2's database ${k2 ? `issued for contract ${k2.contract}` : 'has no record of'}`,
+      });
     }
   }
   // K2's own count: a closed case's next episode is a new run (or, while closing, the next episode of the run); either way one demand each.
@@ -320,16 +362,33 @@ function demandRules(facts: Facts, expected: Map<string, Expectation>, v: Violat
   for (const d of facts.k2.demands) k2ByContract.set(d.contract, [...(k2ByContract.get(d.contract) ?? []), d.reference]);
   for (const [contract, refs] of k2ByContract) {
     const episodes = expected.get(contract)?.episodes ?? 1;
-    if (refs.length > episodes) v.push({ rule: 'double-demand', workflowId: `case-${contract}`, contract, detail: `K2 issued ${refs.length} demands (${refs.join(', ')}) for ${episodes} overdue episode(s)` });
+    if (refs.length > episodes)
+      v.push({
+        rule: 'double-demand',
+        workflowId: `case-${contract}`,
+        contract,
+        detail: `K2 issued ${refs.length} demands (${refs.join(', ')}) for ${episodes} overdue episode(s)`,
+      });
   }
   const refsByCaseKey = new Map<string, string[]>();
   for (const d of facts.k2.demands) refsByCaseKey.set(d.caseId, [...(refsByCaseKey.get(d.caseId) ?? []), d.reference]);
   for (const [caseId, refs] of refsByCaseKey) {
-    if (refs.length > 1) v.push({ rule: 'double-demand', workflowId: caseId.split('/')[0], detail: `K2 issued ${refs.length} demands (${refs.join(', ')}) for one episode key ${caseId}` });
+    if (refs.length > 1)
+      v.push({
+        rule: 'double-demand',
+        workflowId: caseId.split('/')[0],
+        detail: `K2 issued ${refs.length} demands (${refs.join(', ')}) for one episode key ${caseId}`,
+      });
   }
   const takenRefs = new Set(taken.map((e) => e.reference));
   for (const d of facts.k2.demands) {
-    if (d.status !== 'issued' && !takenRefs.has(d.reference)) v.push({ rule: 'lost', workflowId: `case-${d.contract}`, contract: d.contract, detail: `K2 marked demand ${d.reference} ${d.status}, but EKO never took it` });
+    if (d.status !== 'issued' && !takenRefs.has(d.reference))
+      v.push({
+        rule: 'lost',
+        workflowId: `case-${d.contract}`,
+        contract: d.contract,
+        detail: `K2 marked demand ${d.reference} ${d.status}, but EKO never took it`,
+      });
   }
 }
 
@@ -356,7 +415,12 @@ function gkbRules(facts: Facts, v: Violation[]): void {
   }
   for (const c of facts.gkb.inFlightConflicts) {
     const contract = c.contract.split('|')[0];
-    v.push({ rule: 'gkb-in-flight', workflowId: `case-${contract}`, contract, detail: `package ${c.packageId} (${c.packageName}) was uploaded at ${c.at} holding the contract while package ${c.otherPackageId} (${c.otherPackageName}) still held it` });
+    v.push({
+      rule: 'gkb-in-flight',
+      workflowId: `case-${contract}`,
+      contract,
+      detail: `package ${c.packageId} (${c.packageName}) was uploaded at ${c.at} holding the contract while package ${c.otherPackageId} (${c.otherPackageName}) still held it`,
+    });
   }
 }
 
@@ -368,7 +432,11 @@ function cutOffRules(facts: Facts, v: Violation[]): void {
     const byRequest = new Map<string, number>();
     for (const r of facts.k2.outbox) if (wanted.has(`${r.contract}#${r.sha256}`)) byRequest.set(r.requestId, (byRequest.get(r.requestId) ?? 0) + 1);
     for (const [requestId, n] of byRequest) {
-      if (n !== items.length) v.push({ rule: 'partly-accepted', detail: `request ${requestId} holds ${n} of the ${items.length} loans of the POST cut off by killing ${request.interrupted.target}` });
+      if (n !== items.length)
+        v.push({
+          rule: 'partly-accepted',
+          detail: `request ${requestId} holds ${n} of the ${items.length} loans of the POST cut off by killing ${request.interrupted.target}`,
+        });
     }
   }
 }
@@ -414,7 +482,10 @@ export function countFacts(facts: Facts) {
     },
     k2: {
       outboxRows: facts.k2.outbox.length,
-      stale: tally(facts.k2.outbox.filter((r) => r.staleReason), (r) => r.staleReason),
+      stale: tally(
+        facts.k2.outbox.filter((r) => r.staleReason),
+        (r) => r.staleReason,
+      ),
       deadLetters: facts.k2.outbox.filter((r) => r.dead).length,
       notDispatched: facts.k2.outbox.filter((r) => !r.dispatched && !r.dead).length,
       demandsByStatus: tally(facts.k2.demands, (d) => d.status),
@@ -423,11 +494,18 @@ export function countFacts(facts: Facts) {
     cases: {
       byTemporalStatus: tally(facts.cases, (c) => c.status),
       byStage: tally(facts.cases, (c) => c.caseStatus?.stage),
-      byAttention: tally(facts.cases.filter((c) => c.caseStatus?.attention), (c) => c.caseStatus?.attention?.code),
+      byAttention: tally(
+        facts.cases.filter((c) => c.caseStatus?.attention),
+        (c) => c.caseStatus?.attention?.code,
+      ),
       runs: facts.cases.reduce((n, c) => n + c.runs, 0),
       secondEpisodes: facts.cases.filter((c) => (c.caseStatus?.episode ?? 1) > 1).length,
     },
-    eko: { demandPosts: tally(facts.eko.journal, (e) => e.outcome), demandsHeld: facts.eko.demands.length, statusRuns: tally(facts.eko.demands, (d) => d.state) },
+    eko: {
+      demandPosts: tally(facts.eko.journal, (e) => e.outcome),
+      demandsHeld: facts.eko.demands.length,
+      statusRuns: tally(facts.eko.demands, (d) => d.state),
+    },
     gkb: {
       uploads: tally(facts.gkb.uploads, (u) => u.outcome),
       packages: facts.gkb.packages.length,

@@ -92,7 +92,8 @@ export async function unsettled(s: Sources): Promise<Unsettled> {
     n(s.db('gkb_records').whereIn('state', ['queued', 'claimed']).count({ n: '*' })),
     // A demand issued and not sent because its case closed first (repaid meanwhile) will never be sent: not waited for.
     n(
-      s.db('payment_demands as d')
+      s
+        .db('payment_demands as d')
         .where('d.status', 'issued')
         .whereNotExists(function closedAfter() {
           this.select(s.db.raw('1')).from('case_episodes as e').whereRaw('e.contract_number = d.contract_number').andWhereRaw('e.closed_at >= d.created_at');
@@ -112,7 +113,10 @@ const isQuiet = (u: Unsettled) => Object.values(u).every((v) => v === 0);
  * Waits until nothing moves (two readings in a row, `pollMs` apart), at most `maxMs`. A reading that
  * fails (a source still coming back) counts as not quiet.
  */
-export async function waitUntilSettled(s: Sources, opts: { maxMs: number; pollMs?: number; log?: (line: string) => void }): Promise<{ settled: boolean; tookMs: number; last?: Unsettled; lastError?: string }> {
+export async function waitUntilSettled(
+  s: Sources,
+  opts: { maxMs: number; pollMs?: number; log?: (line: string) => void },
+): Promise<{ settled: boolean; tookMs: number; last?: Unsettled; lastError?: string }> {
   const started = Date.now();
   const pollMs = opts.pollMs ?? 10_000;
   let quietBefore = false;
@@ -145,9 +149,11 @@ async function caseFact(client: Client, contract: string, runs: number): Promise
     try {
       const described = await handle.describe();
       fact.status = described.status.name;
-      fact.pendingActivities = (described.raw.pendingActivities ?? []).map(
-        (p): PendingActivityFact => ({ type: p.activityType?.name ?? '?', attempt: p.attempt ?? 0, ...(p.lastFailure?.message ? { lastFailure: p.lastFailure.message } : {}) }),
-      );
+      fact.pendingActivities = (described.raw.pendingActivities ?? []).map((p): PendingActivityFact => ({
+        type: p.activityType?.name ?? '?',
+        attempt: p.attempt ?? 0,
+        ...(p.lastFailure?.message ? { lastFailure: p.lastFailure.message } : {}),
+      }));
       if (fact.status === 'RUNNING') fact.caseStatus = await handle.query(caseStatusQuery);
       else if (fact.status === 'COMPLETED') fact.caseStatus = (await handle.result()) as CaseStatus;
       fact.readError = undefined;

@@ -56,7 +56,11 @@ const cents = (debt: number | string) => Math.round(Number(debt) * 100);
 /** New overdue data for a re-send: more overdue days, a debt a little up or down (never 0). */
 function changed(rand: Rand, loan: EkoLoanItem): EkoLoanItem {
   const debt = Math.max(100, Math.round((cents(loan.debt) * randomInt(rand, 90, 110)) / 100));
-  return { ...loan, overdue_days: Math.min(36_500, loan.overdue_days + randomInt(rand, 1, 30)), debt: debt === cents(loan.debt) ? (debt + 100) / 100 : debt / 100 };
+  return {
+    ...loan,
+    overdue_days: Math.min(36_500, loan.overdue_days + randomInt(rand, 1, 30)),
+    debt: debt === cents(loan.debt) ? (debt + 100) / 100 : debt / 100,
+  };
 }
 
 export function planLoad(opts: LoadOptions): LoadPlan {
@@ -74,10 +78,14 @@ export function planLoad(opts: LoadOptions): LoadPlan {
   const firstAt = new Map<string, number>();
   if (opts.apiKill) {
     const batch = loans.slice(0, large);
-    steps.push({ at: opts.apiKill.at, items: batch.map((loan) => ({ kind: 'new', loan })), killApi: { target: opts.apiKill.target, downMs: opts.apiKill.downMs } });
+    steps.push({
+      at: opts.apiKill.at,
+      items: batch.map((loan) => ({ kind: 'new', loan })),
+      killApi: { target: opts.apiKill.target, downMs: opts.apiKill.downMs },
+    });
     for (const l of batch) firstAt.set(l.contract_number, opts.apiKill.at);
   }
-  for (let i = large; i < loans.length; ) {
+  for (let i = large; i < loans.length;) {
     const size = randomInt(rand, 5, 30);
     const batch = loans.slice(i, i + size);
     const t = at(0, 0.33);

@@ -49,7 +49,8 @@ const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 function countsTable(counts: Counts): string[] {
   const lines = ['| source | count | value |', '| --- | --- | --- |'];
   for (const [source, group] of Object.entries(counts)) {
-    for (const [name, value] of Object.entries(group)) lines.push(`| ${source} | ${name} | ${cell(typeof value === 'object' ? JSON.stringify(value) : String(value))} |`);
+    for (const [name, value] of Object.entries(group))
+      lines.push(`| ${source} | ${name} | ${cell(typeof value === 'object' ? JSON.stringify(value) : String(value))} |`);
   }
   return lines;
 }
@@ -67,16 +68,25 @@ export function reportMarkdown(r: ChaosReport): string {
     '',
     '| planned | ran | took | fault |',
     '| --- | --- | --- | --- |',
-    ...r.executed.map((e) => `| ${seconds(e.plannedAt)} | ${seconds(e.startedAt)} | ${seconds(e.endedAt - e.startedAt)} | ${cell(e.description)}${e.error ? ` — **error**: ${cell(e.error)}` : ''} |`),
+    ...r.executed.map(
+      (e) =>
+        `| ${seconds(e.plannedAt)} | ${seconds(e.startedAt)} | ${seconds(e.endedAt - e.startedAt)} | ${cell(e.description)}${e.error ? ` — **error**: ${cell(e.error)}` : ''} |`,
+    ),
     '',
     '## Violations',
     '',
-    ...(r.violations.length === 0 ? ['None.'] : r.violations.map((v) => `- **${v.rule}** ${v.workflowId ?? ''}${v.contract ? ` (contract ${v.contract})` : ''}: ${v.detail}`)),
+    ...(r.violations.length === 0
+      ? ['None.']
+      : r.violations.map((v) => `- **${v.rule}** ${v.workflowId ?? ''}${v.contract ? ` (contract ${v.contract})` : ''}: ${v.detail}`)),
     '',
   ];
   if (r.counts) out.push('## Counts', '', ...countsTable(r.counts), '');
   if (!r.settle.settled) out.push('## Not settled', '', `Last reading: ${JSON.stringify(r.settle.last ?? r.settle.lastError)}`, '');
-  if (r.dataDir) out.push(`Data folder kept for inspection: \`${r.dataDir}\`${r.histories?.length ? `; ${r.histories.length} histories exported beside the report` : ''}.`, '');
+  if (r.dataDir)
+    out.push(
+      `Data folder kept for inspection: \`${r.dataDir}\`${r.histories?.length ? `; ${r.histories.length} histories exported beside the report` : ''}.`,
+      '',
+    );
   return out.join('\n');
 }
 

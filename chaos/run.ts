@@ -112,13 +112,19 @@ function serialQueues() {
   const tails = new Map<string, Promise<void>>();
   return (key: string, task: () => Promise<void>): Promise<void> => {
     const run = (tails.get(key) ?? Promise.resolve()).then(task);
-    tails.set(key, run.catch(() => undefined));
+    tails.set(
+      key,
+      run.catch(() => undefined),
+    );
     return run;
   };
 }
 
 /** The first line of an error, for the report (a failed start quotes the end of the process's log). */
-const firstLine = (err: unknown) => String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300);
+const firstLine = (err: unknown) =>
+  String((err as Error)?.message ?? err)
+    .split('\n')[0]
+    .slice(0, 300);
 
 /**
  * Starts a killed process again the way an orchestrator's restart policy does (compose:
@@ -140,24 +146,37 @@ export async function startAgain(start: () => Promise<void>, name: string, log: 
 }
 
 async function simulatorFaults(url: string, knobs?: Record<string, number>): Promise<void> {
-  const res = await fetch(`${url}/_sim/faults`, knobs ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(knobs) } : { method: 'DELETE' });
+  const res = await fetch(
+    `${url}/_sim/faults`,
+    knobs ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(knobs) } : { method: 'DELETE' },
+  );
   if (!res.ok) throw new Error(`${url}/_sim/faults: HTTP ${res.status} ${await res.text()}`);
 }
 
 /** Plays the timeline's process and knob faults (the API kill is the load's: it needs the POST in flight). */
-async function playFaults(timeline: ChaosTimeline, topology: RunningTopology, startedAt: number, queue: ReturnType<typeof serialQueues>, executed: ExecutedEvent[], log: (s: string) => void): Promise<void> {
+async function playFaults(
+  timeline: ChaosTimeline,
+  topology: RunningTopology,
+  startedAt: number,
+  queue: ReturnType<typeof serialQueues>,
+  executed: ExecutedEvent[],
+  log: (s: string) => void,
+): Promise<void> {
   const since = () => Date.now() - startedAt;
   const running: Promise<void>[] = [];
   const notes = new Map<ChaosEvent, string>();
   const act = (e: ChaosEvent): [string, () => Promise<void>] => {
     switch (e.kind) {
       case 'kill-worker':
-        return [e.target, async () => {
-          await topology.kill(e.target, 'SIGKILL');
-          await sleep(e.downMs);
-          const attempts = await startAgain(() => topology.start(e.target), e.target, log);
-          if (attempts > 1) notes.set(e, `started on attempt ${attempts}`);
-        }];
+        return [
+          e.target,
+          async () => {
+            await topology.kill(e.target, 'SIGKILL');
+            await sleep(e.downMs);
+            const attempts = await startAgain(() => topology.start(e.target), e.target, log);
+            if (attempts > 1) notes.set(e, `started on attempt ${attempts}`);
+          },
+        ];
       case 'restart-temporal':
         return ['temporal', () => topology.restartTemporal()];
       case 'restart-postgres':
@@ -229,7 +248,14 @@ export async function runChaos(
   let keep = opts.keepData;
   try {
     const startupMs = Date.now() - runStart;
-    const timeline = planTimeline({ seed: opts.seed, durationMs: opts.durationMs, workers: topology.workers, apis: topology.apis, postgres: Boolean(topology.restartPostgres), short: opts.short });
+    const timeline = planTimeline({
+      seed: opts.seed,
+      durationMs: opts.durationMs,
+      workers: topology.workers,
+      apis: topology.apis,
+      postgres: Boolean(topology.restartPostgres),
+      short: opts.short,
+    });
     const missing = missingFaultKinds(timeline, { workers: topology.workers, postgres: Boolean(topology.restartPostgres) });
     if (missing.length > 0) throw new Error(`the timeline misses: ${missing.join(', ')}`);
     const apiKill = timeline.events.find((e): e is Extract<ChaosEvent, { kind: 'kill-api-mid-post' }> => e.kind === 'kill-api-mid-post');
@@ -255,7 +281,13 @@ export async function runChaos(
     const [load] = await Promise.all([loadRun, playFaults(timeline, topology, startedAt, queue, executed, log)]);
     for (const r of load.requests.filter((q) => q.interrupted)) {
       const i = r.interrupted!;
-      executed.push({ plannedAt: apiKill?.at ?? i.at, startedAt: i.at, endedAt: i.restartedAt ?? i.at, kind: 'kill-api-mid-post', description: `${describeEvent(apiKill!)}: ${r.items} loans, ${i.outcome}` });
+      executed.push({
+        plannedAt: apiKill?.at ?? i.at,
+        startedAt: i.at,
+        endedAt: i.restartedAt ?? i.at,
+        kind: 'kill-api-mid-post',
+        description: `${describeEvent(apiKill!)}: ${r.items} loans, ${i.outcome}`,
+      });
     }
     executed.sort((a, b) => a.startedAt - b.startedAt);
     await sleep(startedAt + timeline.faultsEndMs - Date.now());
@@ -264,10 +296,18 @@ export async function runChaos(
 
     sources = await openSources(topology);
     const settle = await waitUntilSettled(sources, { maxMs: opts.settleMaxMs, log });
-    log(settle.settled ? `settled after ${(settle.tookMs / 1000).toFixed(1)} s` : `not settled within ${opts.settleMaxMs / 1000} s: ${JSON.stringify(settle.last ?? settle.lastError)}`);
+    log(
+      settle.settled
+        ? `settled after ${(settle.tookMs / 1000).toFixed(1)} s`
+        : `not settled within ${opts.settleMaxMs / 1000} s: ${JSON.stringify(settle.last ?? settle.lastError)}`,
+    );
     const facts = await collectFacts(sources, plan, load);
     const violations = checkFacts(facts);
-    if (!settle.settled) violations.push({ rule: 'waiting-without-reason', detail: `the system did not settle within ${opts.settleMaxMs / 1000} s: ${JSON.stringify(settle.last ?? settle.lastError)}` });
+    if (!settle.settled)
+      violations.push({
+        rule: 'waiting-without-reason',
+        detail: `the system did not settle within ${opts.settleMaxMs / 1000} s: ${JSON.stringify(settle.last ?? settle.lastError)}`,
+      });
 
     const base = reportBaseName(opts.topology, opts.seed, new Date(runStart));
     let histories: string[] | undefined;
@@ -275,7 +315,14 @@ export async function runChaos(
     fs.rmSync(path.join(opts.outDir, `${base}.histories`), { recursive: true, force: true });
     if (violations.length > 0) {
       keep = true;
-      histories = await exportHistories(sources.client, violations.map((v) => v.workflowId).filter((id): id is string => Boolean(id)).slice(0, 50), path.join(opts.outDir, `${base}.histories`));
+      histories = await exportHistories(
+        sources.client,
+        violations
+          .map((v) => v.workflowId)
+          .filter((id): id is string => Boolean(id))
+          .slice(0, 50),
+        path.join(opts.outDir, `${base}.histories`),
+      );
     }
     const report: ChaosReport = {
       topology: opts.topology,

@@ -111,17 +111,42 @@ export function planTimeline(opts: TimelineOptions): ChaosTimeline {
   const order = shuffled(rand, infra);
   spread(rand, d, INFRA_WINDOW, order.length).forEach((at, i) => {
     const kind = order[i];
-    if (kind === 'kill-api-mid-post') events.push({ at, kind, target: opts.apis[randomInt(rand, 0, opts.apis.length - 1)], downMs: randomInt(rand, 3_000, 8_000) });
+    if (kind === 'kill-api-mid-post')
+      events.push({ at, kind, target: opts.apis[randomInt(rand, 0, opts.apis.length - 1)], downMs: randomInt(rand, 3_000, 8_000) });
     else events.push({ at, kind });
   });
 
-  events.push({ at: within(rand, d, 0.03, 0.1), kind: 'set-faults', system: 'abs', knobs: { ...FAULTS.abs }, why: '30% 5xx, 200 ms added latency, 5% timeouts' });
+  events.push({
+    at: within(rand, d, 0.03, 0.1),
+    kind: 'set-faults',
+    system: 'abs',
+    knobs: { ...FAULTS.abs },
+    why: '30% 5xx, 200 ms added latency, 5% timeouts',
+  });
   events.push({ at: within(rand, d, 0.05, 0.15), kind: 'set-faults', system: 'eko', knobs: { ...FAULTS.eko }, why: '20% of demands refused with 503' });
-  events.push({ at: within(rand, d, 0.1, 0.2), kind: 'set-faults', system: 'gkb', knobs: { ...FAULTS.gkbSystem }, why: 'ScbSystemFault on 20% of uploads and polls; 10% of uploads answered too late (outcome unknown)' });
+  events.push({
+    at: within(rand, d, 0.1, 0.2),
+    kind: 'set-faults',
+    system: 'gkb',
+    knobs: { ...FAULTS.gkbSystem },
+    why: 'ScbSystemFault on 20% of uploads and polls; 10% of uploads answered too late (outcome unknown)',
+  });
   const slowFrom = within(rand, d, 0.3, 0.45);
   events.push({ at: slowFrom, kind: 'set-faults', system: 'gkb', knobs: { ...FAULTS.gkbSlow }, why: 'processing three times slower' });
-  events.push({ at: slowFrom + within(rand, d, 0.15, 0.2), kind: 'set-faults', system: 'gkb', knobs: { slowFactor: 1 }, why: 'processing at normal pace again' });
-  events.push({ at: within(rand, d, 0.25, 0.5), kind: 'set-faults', system: 'gkb', knobs: { ...FAULTS.gkbOneFile }, why: 'the next file uploaded ends with per-record errors' });
+  events.push({
+    at: slowFrom + within(rand, d, 0.15, 0.2),
+    kind: 'set-faults',
+    system: 'gkb',
+    knobs: { slowFactor: 1 },
+    why: 'processing at normal pace again',
+  });
+  events.push({
+    at: within(rand, d, 0.25, 0.5),
+    kind: 'set-faults',
+    system: 'gkb',
+    knobs: { ...FAULTS.gkbOneFile },
+    why: 'the next file uploaded ends with per-record errors',
+  });
 
   const faultsEndMs = Math.round(d * FAULTS_END);
   for (const system of ['abs', 'eko', 'gkb'] as const) events.push({ at: faultsEndMs, kind: 'clear-faults', system });
@@ -163,8 +188,13 @@ export function missingFaultKinds(timeline: ChaosTimeline, opts: Pick<TimelineOp
   if (!has('kill-api-mid-post')) missing.push('an API replica killed mid-POST');
   if (!has('restart-temporal')) missing.push('a Temporal restart');
   if (opts.postgres && !has('restart-postgres')) missing.push('a PostgreSQL restart');
-  const knobs = (system: SimulatorName) => timeline.events.filter((e) => e.kind === 'set-faults' && e.system === system).flatMap((e) => Object.keys((e as { knobs: FaultKnobs }).knobs));
-  for (const [system, wanted] of [['abs', ['http5xx', 'latencyMs', 'timeout']], ['eko', ['http5xx']], ['gkb', ['systemFault', 'uploadTimeout', 'slowFactor', 'recordRejectNextFiles']]] as const) {
+  const knobs = (system: SimulatorName) =>
+    timeline.events.filter((e) => e.kind === 'set-faults' && e.system === system).flatMap((e) => Object.keys((e as { knobs: FaultKnobs }).knobs));
+  for (const [system, wanted] of [
+    ['abs', ['http5xx', 'latencyMs', 'timeout']],
+    ['eko', ['http5xx']],
+    ['gkb', ['systemFault', 'uploadTimeout', 'slowFactor', 'recordRejectNextFiles']],
+  ] as const) {
     for (const k of wanted) if (!knobs(system).includes(k)) missing.push(`${system}.${k}`);
   }
   return missing;

@@ -59,7 +59,10 @@ export function failureOf(err: unknown, timeoutMs = UPDATE_TIMEOUT_MS): Pick<Act
   if (err instanceof WorkflowUpdateFailedError) return { outcome: 'refused', message: err.cause?.message ?? err.message };
   if (err instanceof WorkflowNotFoundError) return { outcome: 'failed', message: `no running case (closed, or never started): ${err.message}` };
   if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
-    return { outcome: 'failed', message: `no answer within ${timeoutMs / 1000}s (is a worker running?); the action may still apply when the case runs: check it with k2 case show` };
+    return {
+      outcome: 'failed',
+      message: `no answer within ${timeoutMs / 1000}s (is a worker running?); the action may still apply when the case runs: check it with k2 case show`,
+    };
   }
   const e = err as Error & { cause?: Error };
   return { outcome: 'failed', message: [e?.message ?? String(err), e?.cause?.message].filter(Boolean).join(': ') };
@@ -68,7 +71,9 @@ export function failureOf(err: unknown, timeoutMs = UPDATE_TIMEOUT_MS): Pick<Act
 /** Sends the action to one case and reports its outcome (never throws). */
 export async function sendAction(client: Client, target: CaseTarget, action: OperatorAction, timeoutMs = UPDATE_TIMEOUT_MS): Promise<ActionResult> {
   try {
-    const status = await client.withDeadline(Date.now() + timeoutMs, () => client.workflow.getHandle(target.workflowId).executeUpdate(operatorUpdate, { args: [action] }));
+    const status = await client.withDeadline(Date.now() + timeoutMs, () =>
+      client.workflow.getHandle(target.workflowId).executeUpdate(operatorUpdate, { args: [action] }),
+    );
     return { contract: target.contract, outcome: 'done', stage: status.stage, ...(status.attention ? { attention: status.attention.code } : {}) };
   } catch (err) {
     return { contract: target.contract, ...failureOf(err, timeoutMs) };
@@ -110,14 +115,15 @@ const SPECS: ActionSpec[] = [
     summary: 'run again the stage a case waits in (after ABS, EKO, the database or the data is fixed)',
     extra: '',
     options: {},
-    description: 'The case re-runs the stage that needs attention at once; if the cause is still there it parks again with the same reason (and keeps its since).',
+    description:
+      'The case re-runs the stage that needs attention at once; if the cause is still there it parks again with the same reason (and keeps its since).',
   },
   {
     name: 'supply-agreement-date',
     summary: 'give a case the agreement date (dbz_date) the loan came without (agreement-date-missing)',
     extra: ' --date YYYY-MM-DD',
     options: { date: { type: 'string', description: 'the agreement date, YYYY-MM-DD, not in the future (Kazakhstan date)' } },
-    description: 'The date is checked here by the case\'s own rules (a real calendar date, not after today in Kazakhstan) before anything is sent.',
+    description: "The date is checked here by the case's own rules (a real calendar date, not after today in Kazakhstan) before anything is sent.",
   },
   {
     name: 'close',
@@ -142,8 +148,8 @@ function actionCommand(spec: ActionSpec): Command {
     usage: `case ${spec.name} <contract>... | --query Q${spec.extra} [--note TEXT] [--dry-run] [--yes]`,
     description: [
       spec.description,
-      'Sent as the case\'s operator Update: validated first (a wrong value or an over-long note is refused here, before sending), then',
-      'each case\'s own validator decides; each case is reported done (its stage and attention after it), refused (why) or failed (why).',
+      "Sent as the case's operator Update: validated first (a wrong value or an over-long note is refused here, before sending), then",
+      "each case's own validator decides; each case is reported done (its stage and attention after it), refused (why) or failed (why).",
       '--query acts on every running case the query matches (read first, then acted on), with bounded concurrency and a progress line on stderr;',
       'more than one case needs --yes. Exit code 0 when every case is done, 1 when any was refused or failed.',
     ].join('\n'),
@@ -176,10 +182,15 @@ async function runAction(name: ActionName, args: { positionals: string[]; values
   const client = await ctx.client();
   const tally: Tally = { done: 0, refused: 0, failed: 0 };
   const step = progressStep(targets.length);
-  const results = await runBounded(targets, concurrency, (t) => sendAction(client, t, action), (finished, r) => {
-    tally[r.outcome] += 1;
-    if (targets.length > 1 && (finished % step === 0 || finished === targets.length)) ctx.err(progressLine(name, finished, targets.length, tally));
-  });
+  const results = await runBounded(
+    targets,
+    concurrency,
+    (t) => sendAction(client, t, action),
+    (finished, r) => {
+      tally[r.outcome] += 1;
+      if (targets.length > 1 && (finished % step === 0 || finished === targets.length)) ctx.err(progressLine(name, finished, targets.length, tally));
+    },
+  );
   printTable(ctx, ['contract', 'outcome', 'stage', 'attention', 'message'], results as unknown as Array<Record<string, unknown>>);
   if (!ctx.json) ctx.out(`${name}: ${results.length} case(s): ${tally.done} done, ${tally.refused} refused, ${tally.failed} failed`);
   return tally.done === results.length ? EXIT.ok : EXIT.failed;

@@ -76,7 +76,13 @@ export async function describeCase(client: Client, contract: string): Promise<Ca
   const workflowId = caseWorkflowId(contract);
   try {
     const d = await client.withDeadline(Date.now() + DESCRIBE_TIMEOUT_MS, () => client.workflow.getHandle(workflowId).describe());
-    return { contract, workflowId, stage: d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.stage), reason: d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.attentionReason), status: d.status.name };
+    return {
+      contract,
+      workflowId,
+      stage: d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.stage),
+      reason: d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.attentionReason),
+      status: d.status.name,
+    };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return { contract, workflowId, status: 'not found' };
     throw err;
@@ -102,7 +108,12 @@ export function progressStep(total: number): number {
  * order. `fn` must not throw (it reports its own failure as a result); `onFinished` is told after
  * each item how many have finished.
  */
-export async function runBounded<T, R>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<R>, onFinished?: (finished: number, result: R) => void): Promise<R[]> {
+export async function runBounded<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T) => Promise<R>,
+  onFinished?: (finished: number, result: R) => void,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   let finished = 0;

@@ -44,7 +44,8 @@ export async function failureText(converter: LoadedDataConverter, failure: tempo
   for (let err: unknown = converter.failureConverter.failureToError(decoded, converter.payloadConverter); err instanceof Error; err = (err as Error).cause) {
     const type = err instanceof ApplicationFailure ? err.type : undefined;
     // The wrappers' own texts ("Activity task failed", "Encoded failure") say nothing to an operator.
-    if (!(err instanceof TemporalFailure) || err instanceof ApplicationFailure || !/^(activity task failed|encoded failure)$/i.test(err.message)) parts.push(type ? `${type}: ${err.message}` : err.message);
+    if (!(err instanceof TemporalFailure) || err instanceof ApplicationFailure || !/^(activity task failed|encoded failure)$/i.test(err.message))
+      parts.push(type ? `${type}: ${err.message}` : err.message);
     if (parts.length > 4) break;
   }
   return parts.join(' ← ');
@@ -77,11 +78,21 @@ export async function factsOf(run: RunHistory, converter: LoadedDataConverter): 
     switch (e.eventType) {
       case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: {
         const a = e.workflowExecutionStartedEventAttributes!;
-        facts.push({ type: 'started', ...base(e), visible: visibleOf(converter, a.searchAttributes?.indexedFields), input: payloadValues(converter, a.input)[0], continued: Boolean(a.continuedExecutionRunId) });
+        facts.push({
+          type: 'started',
+          ...base(e),
+          visible: visibleOf(converter, a.searchAttributes?.indexedFields),
+          input: payloadValues(converter, a.input)[0],
+          continued: Boolean(a.continuedExecutionRunId),
+        });
         break;
       }
       case EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
-        facts.push({ type: 'visible', ...base(e), visible: visibleOf(converter, e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields) });
+        facts.push({
+          type: 'visible',
+          ...base(e),
+          visible: visibleOf(converter, e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields),
+        });
         break;
       case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: {
         const a = e.workflowExecutionSignaledEventAttributes!;
@@ -92,7 +103,13 @@ export async function factsOf(run: RunHistory, converter: LoadedDataConverter): 
         const a = e.markerRecordedEventAttributes!;
         if (a.markerName !== 'core_local_activity' || !a.failure) break;
         const data = payloadValues(converter, a.details?.data)[0] as { activity_type?: string; attempt?: number } | undefined;
-        facts.push({ type: 'local-call-failed', ...base(e), activity: data?.activity_type ?? '?', attempt: data?.attempt ?? 0, error: await failureText(converter, a.failure) });
+        facts.push({
+          type: 'local-call-failed',
+          ...base(e),
+          activity: data?.activity_type ?? '?',
+          attempt: data?.attempt ?? 0,
+          error: await failureText(converter, a.failure),
+        });
         break;
       }
       case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
@@ -100,12 +117,23 @@ export async function factsOf(run: RunHistory, converter: LoadedDataConverter): 
         break;
       case EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: {
         const a = e.activityTaskFailedEventAttributes!;
-        facts.push({ type: 'activity-failed', ...base(e), activity: scheduled.get(Number(a.scheduledEventId ?? 0)) ?? '?', attempt: 0, error: await failureText(converter, a.failure) });
+        facts.push({
+          type: 'activity-failed',
+          ...base(e),
+          activity: scheduled.get(Number(a.scheduledEventId ?? 0)) ?? '?',
+          attempt: 0,
+          error: await failureText(converter, a.failure),
+        });
         break;
       }
       case EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED: {
         const a = e.workflowTaskFailedEventAttributes!;
-        facts.push({ type: 'workflow-task-failed', ...base(e), cause: temporal.api.enums.v1.WorkflowTaskFailedCause[a.cause ?? 0] ?? String(a.cause), error: await failureText(converter, a.failure) });
+        facts.push({
+          type: 'workflow-task-failed',
+          ...base(e),
+          cause: temporal.api.enums.v1.WorkflowTaskFailedCause[a.cause ?? 0] ?? String(a.cause),
+          error: await failureText(converter, a.failure),
+        });
         break;
       }
       case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
@@ -114,7 +142,11 @@ export async function factsOf(run: RunHistory, converter: LoadedDataConverter): 
       case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
       case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
       case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
-        facts.push({ type: 'closed', ...base(e), how: (EventType[e.eventType] ?? '').replace('EVENT_TYPE_WORKFLOW_EXECUTION_', '').toLowerCase().replace(/_/g, '-') });
+        facts.push({
+          type: 'closed',
+          ...base(e),
+          how: (EventType[e.eventType] ?? '').replace('EVENT_TYPE_WORKFLOW_EXECUTION_', '').toLowerCase().replace(/_/g, '-'),
+        });
         break;
       default:
         break;

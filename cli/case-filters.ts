@@ -7,7 +7,6 @@ import { ATTENTION_CODES, CASE_STAGES, caseWorkflowId, type CaseStage } from '..
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { UsageError } from './command';
 
-
 /**
  * The resting stage: reported to GKB, the case waits for EKO to close it (repaid) for as long as it
  * takes. Not "stuck", so `--stuck-for` leaves it out unless it is asked for with --stage.
@@ -36,11 +35,13 @@ export function quoted(value: string): string {
 
 /** Checks the filters' values (each error names the option, the value and what is allowed). */
 export function checkFilters(f: CaseFilters, absSystems: readonly string[]): void {
-  for (const s of f.stages) if (!(CASE_STAGES as readonly string[]).includes(s)) throw new UsageError(`--stage "${s}": not a stage (one of ${CASE_STAGES.join(', ')})`);
+  for (const s of f.stages)
+    if (!(CASE_STAGES as readonly string[]).includes(s)) throw new UsageError(`--stage "${s}": not a stage (one of ${CASE_STAGES.join(', ')})`);
   if (f.attention !== undefined && f.attention !== 'any' && !(ATTENTION_CODES as readonly string[]).includes(f.attention)) {
     throw new UsageError(`--attention "${f.attention}": not an attention reason (any, or one of ${ATTENTION_CODES.join(', ')})`);
   }
-  if (f.absSystem !== undefined && !absSystems.includes(f.absSystem)) throw new UsageError(`--abs-system "${f.absSystem}": not an ABS system of K2_ABS_SYSTEMS (${absSystems.join(', ')})`);
+  if (f.absSystem !== undefined && !absSystems.includes(f.absSystem))
+    throw new UsageError(`--abs-system "${f.absSystem}": not an ABS system of K2_ABS_SYSTEMS (${absSystems.join(', ')})`);
   if (f.query !== undefined && f.query.trim() === '') throw new UsageError('--query: empty');
 }
 

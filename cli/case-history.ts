@@ -37,7 +37,12 @@ export function converterOf(client: Client): LoadedDataConverter {
 const PayloadMessage = (temporal.api.common.v1.Payload as unknown as { ctor: new () => object }).ctor;
 
 /** Every payload of the history, in place: the proto messages of type Payload anywhere in it (of a decoded copy: plain objects are not told apart). */
-function payloadsIn(value: unknown, found: Array<{ holder: Record<string | number, unknown>; key: string | number }>, holder?: Record<string | number, unknown>, key?: string | number): void {
+function payloadsIn(
+  value: unknown,
+  found: Array<{ holder: Record<string | number, unknown>; key: string | number }>,
+  holder?: Record<string | number, unknown>,
+  key?: string | number,
+): void {
   if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return;
   if (value instanceof PayloadMessage) {
     if (holder !== undefined && key !== undefined) found.push({ holder, key });
@@ -56,7 +61,10 @@ export async function decodeHistory(history: History, converter: LoadedDataConve
   if (converter.payloadCodecs.length === 0) return copy;
   const found: Array<{ holder: Record<string | number, unknown>; key: string | number }> = [];
   payloadsIn(copy, found);
-  const decoded = await decode(converter.payloadCodecs, found.map(({ holder, key }) => holder[key] as Payload));
+  const decoded = await decode(
+    converter.payloadCodecs,
+    found.map(({ holder, key }) => holder[key] as Payload),
+  );
   found.forEach(({ holder, key }, i) => (holder[key] = temporal.api.common.v1.Payload.create(decoded[i] as temporal.api.common.v1.IPayload)));
   return copy;
 }
@@ -121,7 +129,15 @@ export function readableValues(history: History, converter: LoadedDataConverter)
 /** The text of a `case history` file (the run decoded by decodeHistory). */
 export function historyFileText(run: RunHistory, exportedAt: Date, converter: LoadedDataConverter): string {
   const history = JSON.parse(historyToJSON(run.history)) as unknown;
-  const file = { format: HISTORY_FILE_FORMAT, workflowId: run.workflowId, runId: run.runId, exportedAt: exportedAt.toISOString(), warning: `this file ${PERSONAL_DATA_WARNING}`, history, values: readableValues(run.history, converter) };
+  const file = {
+    format: HISTORY_FILE_FORMAT,
+    workflowId: run.workflowId,
+    runId: run.runId,
+    exportedAt: exportedAt.toISOString(),
+    warning: `this file ${PERSONAL_DATA_WARNING}`,
+    history,
+    values: readableValues(run.history, converter),
+  };
   return `${JSON.stringify(file, null, 2)}\n`;
 }
 
@@ -138,7 +154,8 @@ export function readHistoryFile(file: string): { workflowId: string; runId?: str
   }
   const obj = parsed as { format?: string; workflowId?: string; runId?: string; history?: unknown; events?: unknown };
   const raw = obj?.format === HISTORY_FILE_FORMAT ? obj.history : obj;
-  if (!raw || !Array.isArray((raw as { events?: unknown }).events)) throw new UsageError(`--file ${file}: neither a \`k2 case history\` file nor Temporal's JSON history export (no "events" array)`);
+  if (!raw || !Array.isArray((raw as { events?: unknown }).events))
+    throw new UsageError(`--file ${file}: neither a \`k2 case history\` file nor Temporal's JSON history export (no "events" array)`);
   let history: History;
   try {
     history = historyFromJSON(raw);
@@ -165,7 +182,8 @@ export function privateFileProblem(file: string, repoRoot: string): string | und
   const parent = realDir(path.dirname(path.resolve(file))) ?? path.dirname(path.resolve(file));
   const target = path.join(parent, path.basename(file));
   const root = realDir(repoRoot) ?? repoRoot;
-  if (target === root || target.startsWith(root + path.sep)) return `${file} is inside the repository (${root}): personal data must not land in git; write it outside, e.g. under your home folder`;
+  if (target === root || target.startsWith(root + path.sep))
+    return `${file} is inside the repository (${root}): personal data must not land in git; write it outside, e.g. under your home folder`;
   const git = repositoryOf(parent);
   if (git) return `${file} is inside a git work tree (${git}): personal data must not land in git; write it outside any repository`;
   return undefined;

@@ -89,7 +89,7 @@ export function stageSteps(facts: readonly CaseFact[]): StageStep[] {
     if (f.type !== 'started' && f.type !== 'visible') continue;
     const v: Visible = f.visible;
     const nextStage = v.stage ?? stage;
-    const nextAttention = v.attention === undefined ? attention : v.attention ?? undefined;
+    const nextAttention = v.attention === undefined ? attention : (v.attention ?? undefined);
     if (!nextStage || (nextStage === stage && nextAttention === attention)) continue;
     const step: StageStep = { at: f.at, stage: nextStage, ...(nextAttention ? { attention: nextAttention } : {}) };
     const via = stagesBetween(stage, nextStage);
@@ -144,7 +144,8 @@ export function latestLoanOf(facts: readonly CaseFact[]): CaseView['loan'] {
       const input = f.input as { loan?: Loan } | undefined;
       if (input?.loan) loan = { receivedAt: f.at, value: input.loan };
     }
-    if (f.type === 'signal' && f.name === loanUpdatedSignal.name && f.args[0] && typeof f.args[0] === 'object') loan = { receivedAt: f.at, value: f.args[0] as Loan };
+    if (f.type === 'signal' && f.name === loanUpdatedSignal.name && f.args[0] && typeof f.args[0] === 'object')
+      loan = { receivedAt: f.at, value: f.args[0] as Loan };
   }
   return loan;
 }
@@ -163,7 +164,18 @@ export function failuresOf(facts: readonly CaseFact[], n = 5): Pick<CaseView, 'l
 }
 
 /** The loan's fields in a fixed order, for people (every field EKO sent, personal data included: the operator's terminal only). */
-const LOAN_FIELDS: Array<keyof Loan> = ['contract_number', 'system', 'debt', 'cur', 'overdue_days', 'dbz_contract_number', 'dbz_date', 'iinbin', 'fullname', 'iban'];
+const LOAN_FIELDS: Array<keyof Loan> = [
+  'contract_number',
+  'system',
+  'debt',
+  'cur',
+  'overdue_days',
+  'dbz_contract_number',
+  'dbz_date',
+  'iinbin',
+  'fullname',
+  'iban',
+];
 
 /** `case show` for people. */
 export function showLines(view: CaseView, now: Date): string[] {
@@ -171,28 +183,43 @@ export function showLines(view: CaseView, now: Date): string[] {
   const age = (iso: string | undefined) => (iso ? `${iso} (${formatAge(now.getTime() - Date.parse(iso))} ago)` : '-');
   const lines: string[] = [`case ${view.contract}   ${view.workflowId}   run ${view.runId}   ${view.execution}`];
   if (s) {
-    lines.push(`stage      ${s.stage}${view.stageSince ? `   since ${age(view.stageSince.at)}${view.stageSince.source === 'history' ? ' (from its history: the case publishes no K2StageSince)' : ''}` : ''}${s.closedReason ? `   closed: ${s.closedReason}` : ''}${s.episode ? `   episode ${s.episode}` : ''}`);
-    lines.push(s.attention ? `attention  ${s.attention.code} at ${s.attention.stage}, since ${age(s.attention.since)}: ${s.attention.reason}` : 'attention  none');
-    for (const n of s.notices ?? []) if (n !== s.attention && n.code !== s.attention?.code) lines.push(`notice     ${n.code}, since ${age(n.since)}: ${n.reason}`);
+    lines.push(
+      `stage      ${s.stage}${view.stageSince ? `   since ${age(view.stageSince.at)}${view.stageSince.source === 'history' ? ' (from its history: the case publishes no K2StageSince)' : ''}` : ''}${s.closedReason ? `   closed: ${s.closedReason}` : ''}${s.episode ? `   episode ${s.episode}` : ''}`,
+    );
+    lines.push(
+      s.attention ? `attention  ${s.attention.code} at ${s.attention.stage}, since ${age(s.attention.since)}: ${s.attention.reason}` : 'attention  none',
+    );
+    for (const n of s.notices ?? [])
+      if (n !== s.attention && n.code !== s.attention?.code) lines.push(`notice     ${n.code}, since ${age(n.since)}: ${n.reason}`);
     lines.push(`debt       ${s.debt} ${s.currency}, ${s.overdueDays} days overdue, agreement date ${s.dbzDate ?? '-'}, ${s.updates} update(s) applied`);
-    if (s.nextEpisode) lines.push(`next       back overdue while closing: ${s.nextEpisode.debt} ${s.currency}, ${s.nextEpisode.overdueDays} days; its episode starts once GKB accepts the closure`);
+    if (s.nextEpisode)
+      lines.push(
+        `next       back overdue while closing: ${s.nextEpisode.debt} ${s.currency}, ${s.nextEpisode.overdueDays} days; its episode starts once GKB accepts the closure`,
+      );
   } else {
     lines.push(`status     not available: ${view.statusProblem ?? 'unknown'}`);
   }
   lines.push('', 'stage history:');
   if (view.stages.length === 0) lines.push('  (none published)');
-  for (const st of view.stages) lines.push(`  ${st.at}  ${st.stage}${st.via ? ` (via ${st.via.join(', ')})` : ''}${st.attention ? `  needs attention: ${st.attention}` : ''}`);
+  for (const st of view.stages)
+    lines.push(`  ${st.at}  ${st.stage}${st.via ? ` (via ${st.via.join(', ')})` : ''}${st.attention ? `  needs attention: ${st.attention}` : ''}`);
   if (view.olderRunsLeftOut) lines.push(`  (older runs of the chain not read: the ${view.runsRead} newest only)`);
 
   lines.push('', 'demand:');
-  if (s?.demand) lines.push(`  ${s.demand.reference}  ${s.demand.status}  accepted by the bank: ${s.demand.acceptedByBank ? 'yes' : 'no'}  in the card index: ${s.demand.inCardIndex ? 'yes' : 'no'}`);
+  if (s?.demand)
+    lines.push(
+      `  ${s.demand.reference}  ${s.demand.status}  accepted by the bank: ${s.demand.acceptedByBank ? 'yes' : 'no'}  in the card index: ${s.demand.inCardIndex ? 'yes' : 'no'}`,
+    );
   else lines.push('  none issued');
   for (const d of view.demandStatuses) lines.push(`  ${d.at}  ${d.status}  (${d.reference})`);
 
   lines.push('', `GKB: ${s ? gkbOutcomeText(s) : '-'}`);
   for (const r of view.gkbReports) {
-    lines.push(`  record ${r.recordId}  ${r.kind}  op ${r.operation}  ${r.state}${r.package ? `  package ${r.package}${r.packageId ? ` (GKB ${r.packageId})` : ''}` : ''}${r.batchId ? `  batch ${r.batchId}` : ''}  queued ${r.enqueuedAt}${r.deliveredAt ? `  delivered ${r.deliveredAt}` : ''}`);
-    if (r.result) lines.push(`    result: ${r.result}${r.newContract ? ' (GKB created a new contract)' : ''}${r.skipped ? ' (skipped: GKB had this state)' : ''}`);
+    lines.push(
+      `  record ${r.recordId}  ${r.kind}  op ${r.operation}  ${r.state}${r.package ? `  package ${r.package}${r.packageId ? ` (GKB ${r.packageId})` : ''}` : ''}${r.batchId ? `  batch ${r.batchId}` : ''}  queued ${r.enqueuedAt}${r.deliveredAt ? `  delivered ${r.deliveredAt}` : ''}`,
+    );
+    if (r.result)
+      lines.push(`    result: ${r.result}${r.newContract ? ' (GKB created a new contract)' : ''}${r.skipped ? ' (skipped: GKB had this state)' : ''}`);
   }
 
   lines.push('', `scan: ${s?.scan ? `sha256 ${s.scan.sha256}, ${s.scan.size} bytes, ${s.scan.mediaType} (k2 scan get ${view.contract} --out FILE)` : 'none'}`);
@@ -200,10 +227,15 @@ export function showLines(view: CaseView, now: Date): string[] {
   lines.push('', 'pending activities:');
   if (view.pendingActivities.length === 0) lines.push('  none');
   for (const a of view.pendingActivities) {
-    lines.push(`  ${a.activity}  ${a.state}  attempt ${a.attempt}${a.maximumAttempts ? ` of ${a.maximumAttempts}` : ''}${a.lastAttemptAt ? `  last ${a.lastAttemptAt}` : ''}${a.nextAttemptAt ? `  next ${a.nextAttemptAt}` : ''}`);
+    lines.push(
+      `  ${a.activity}  ${a.state}  attempt ${a.attempt}${a.maximumAttempts ? ` of ${a.maximumAttempts}` : ''}${a.lastAttemptAt ? `  last ${a.lastAttemptAt}` : ''}${a.nextAttemptAt ? `  next ${a.nextAttemptAt}` : ''}`,
+    );
     if (a.lastError) lines.push(`    last error: ${a.lastError}`);
   }
-  if (view.pendingWorkflowTask && view.pendingWorkflowTask.attempt > 1) lines.push(`  workflow task  ${view.pendingWorkflowTask.state}  attempt ${view.pendingWorkflowTask.attempt}${view.pendingWorkflowTask.since ? `  since ${view.pendingWorkflowTask.since}` : ''} (it keeps failing: see the failures below, and k2 case replay ${view.contract})`);
+  if (view.pendingWorkflowTask && view.pendingWorkflowTask.attempt > 1)
+    lines.push(
+      `  workflow task  ${view.pendingWorkflowTask.state}  attempt ${view.pendingWorkflowTask.attempt}${view.pendingWorkflowTask.since ? `  since ${view.pendingWorkflowTask.since}` : ''} (it keeps failing: see the failures below, and k2 case replay ${view.contract})`,
+    );
   if (view.localCallFailures.length) {
     lines.push('', 'local calls that failed their quick attempts (then retried as regular activities):');
     for (const l of view.localCallFailures) lines.push(`  ${l.at}  ${l.activity}  after ${l.attempts} attempt(s): ${l.error}`);
@@ -244,7 +276,10 @@ export function gkbOutcomeText(s: Pick<CaseStatus, 'gkb'>): string {
  * least once and is being tried again, or a workflow task that keeps failing (a defect, or a
  * non-determinism); the Web UI shows such a case only as "running".
  */
-export function retryingOf(pending: readonly PendingActivity[], task: PendingWorkflowTask | undefined): { activity: string; attempt: number; lastError?: string } | undefined {
+export function retryingOf(
+  pending: readonly PendingActivity[],
+  task: PendingWorkflowTask | undefined,
+): { activity: string; attempt: number; lastError?: string } | undefined {
   const activity = [...pending].sort((a, b) => b.attempt - a.attempt).find((a) => a.attempt > 1);
   if (activity) return { activity: activity.activity, attempt: activity.attempt, ...(activity.lastError ? { lastError: activity.lastError } : {}) };
   if (task && task.attempt > 1) return { activity: 'workflow task', attempt: task.attempt };

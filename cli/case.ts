@@ -15,7 +15,19 @@ import { UsageError, type CliContext, type Command } from './command';
 import { decodeHistory, converterOf, fetchChain, fetchRun, historyFileText, packageRoot, writePrivateFile } from './case-history';
 import { factsOf, failureText, type CaseFact } from './case-facts';
 import { caseIdOf, checkFilters, listQuery, parseLimit, withoutStageSinceQuery, type CaseFilters } from './case-filters';
-import { demandStatusesOf, failuresOf, latestLoanOf, retryingOf, showLines, stageSinceOf, stageSteps, type CaseView, type GkbReportRow, type PendingActivity, type PendingWorkflowTask } from './case-view';
+import {
+  demandStatusesOf,
+  failuresOf,
+  latestLoanOf,
+  retryingOf,
+  showLines,
+  stageSinceOf,
+  stageSteps,
+  type CaseView,
+  type GkbReportRow,
+  type PendingActivity,
+  type PendingWorkflowTask,
+} from './case-view';
 import { formatAge, parseDuration, printJson, printTable } from './output';
 
 /** How long a query may wait for a worker to answer (none may be running). */
@@ -43,7 +55,10 @@ export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (i
 }
 
 /** The pending activities and workflow task of a description, their last failures decoded. */
-export async function pendingOf(client: Client, described: WorkflowExecutionDescription): Promise<{ activities: PendingActivity[]; task?: PendingWorkflowTask }> {
+export async function pendingOf(
+  client: Client,
+  described: WorkflowExecutionDescription,
+): Promise<{ activities: PendingActivity[]; task?: PendingWorkflowTask }> {
   const converter = converterOf(client);
   const activities = await Promise.all(
     (described.raw.pendingActivities ?? []).map(async (a): Promise<PendingActivity> => {
@@ -63,12 +78,22 @@ export async function pendingOf(client: Client, described: WorkflowExecutionDesc
   );
   const t = described.raw.pendingWorkflowTask;
   const since = t ? iso(t.originalScheduledTime ?? t.scheduledTime) : undefined;
-  const task = t ? { attempt: t.attempt ?? 1, state: (temporal.api.enums.v1.PendingWorkflowTaskState[t.state ?? 0] ?? '').replace('PENDING_WORKFLOW_TASK_STATE_', '').toLowerCase(), ...(since ? { since } : {}) } : undefined;
+  const task = t
+    ? {
+        attempt: t.attempt ?? 1,
+        state: (temporal.api.enums.v1.PendingWorkflowTaskState[t.state ?? 0] ?? '').replace('PENDING_WORKFLOW_TASK_STATE_', '').toLowerCase(),
+        ...(since ? { since } : {}),
+      }
+    : undefined;
   return { activities, ...(task ? { task } : {}) };
 }
 
 /** The case's status: its query (a worker answers it), or its result once it completed. */
-export async function caseStatusOf(client: Client, workflowId: string, described: WorkflowExecutionDescription): Promise<{ status?: CaseStatus; problem?: string }> {
+export async function caseStatusOf(
+  client: Client,
+  workflowId: string,
+  described: WorkflowExecutionDescription,
+): Promise<{ status?: CaseStatus; problem?: string }> {
   const handle = client.workflow.getHandle(workflowId, described.runId);
   if (described.status.name === 'COMPLETED') return { status: (await handle.result()) as CaseStatus };
   try {
@@ -135,7 +160,11 @@ export class CaseNotFound extends Error {
 export async function caseView(ctx: CliContext, contract: string, workflowId: string): Promise<CaseView & { gkbReportsProblem?: string }> {
   const client = await ctx.client();
   const described = await describeCase(client, contract, workflowId);
-  const [{ status, problem }, pending, chain] = await Promise.all([caseStatusOf(client, workflowId, described), pendingOf(client, described), fetchChain(client, workflowId, MAX_RUNS)]);
+  const [{ status, problem }, pending, chain] = await Promise.all([
+    caseStatusOf(client, workflowId, described),
+    pendingOf(client, described),
+    fetchChain(client, workflowId, MAX_RUNS),
+  ]);
   const converter = converterOf(client);
   const facts: CaseFact[] = (await Promise.all(chain.runs.map((r) => factsOf(r, converter)))).flat();
   const latestRunFacts = facts.filter((f) => f.runId === described.runId);
@@ -165,7 +194,7 @@ export async function caseView(ctx: CliContext, contract: string, workflowId: st
     pendingActivities: pending.activities,
     ...(pending.task ? { pendingWorkflowTask: pending.task } : {}),
     ...failuresOf(facts),
-    ...(latestLoanOf(latestRunFacts) ?? latestLoanOf(facts) ? { loan: latestLoanOf(latestRunFacts) ?? latestLoanOf(facts) } : {}),
+    ...((latestLoanOf(latestRunFacts) ?? latestLoanOf(facts)) ? { loan: latestLoanOf(latestRunFacts) ?? latestLoanOf(facts) } : {}),
   };
 }
 
@@ -174,11 +203,11 @@ const show: Command = {
   summary: 'one case: stage and its history, attention, demand, GKB reports, scan, pending activities and retries, the decoded loan',
   usage: 'case show <contract> [--json]',
   description: [
-    'Reads the case through K2\'s codec: its caseStatus query (a worker answers it; a completed case: its result),',
-    'Temporal\'s description (pending activities with their attempt and last error; a workflow task that keeps failing),',
+    "Reads the case through K2's codec: its caseStatus query (a worker answers it; a completed case: its result),",
+    "Temporal's description (pending activities with their attempt and last error; a workflow task that keeps failing),",
     `its history (up to ${MAX_RUNS} runs of its continue-as-new chain: stage changes, EKO's statuses, local calls that failed`,
-    'their quick attempts, which never show as pending activities) and K2\'s database (its GKB records and packages).',
-    'Prints the loan as EKO last sent it, personal data included: for the operator\'s terminal only.',
+    "their quick attempts, which never show as pending activities) and K2's database (its GKB records and packages).",
+    "Prints the loan as EKO last sent it, personal data included: for the operator's terminal only.",
   ].join('\n'),
   options: {},
   async run({ positionals }, ctx) {
@@ -238,7 +267,11 @@ async function collect(client: Client, query: string, cap: number): Promise<{ in
 
 /** The time of the run's last history event (reverse history, one event). */
 async function lastEventAt(client: Client, workflowId: string, runId: string): Promise<number | undefined> {
-  const res = await client.workflowService.getWorkflowExecutionHistoryReverse({ namespace: client.options.namespace, execution: { workflowId, runId }, maximumPageSize: 1 });
+  const res = await client.workflowService.getWorkflowExecutionHistoryReverse({
+    namespace: client.options.namespace,
+    execution: { workflowId, runId },
+    maximumPageSize: 1,
+  });
   return optionalTsToMs(res.history?.events?.[0]?.eventTime);
 }
 
@@ -247,7 +280,7 @@ const list: Command = {
   summary: 'cases by stage, attention reason, ABS system; stuck for a while; retrying an activity',
   usage: 'case list [--stage S] [--attention R|any] [--abs-system X] [--stuck-for 2h] [--retrying] [--all] [--limit N] [--query Q] [--json]',
   description: [
-    'Lists running cases (--all: finished ones too) from Temporal\'s visibility, filters ANDed:',
+    "Lists running cases (--all: finished ones too) from Temporal's visibility, filters ANDed:",
     '  --stuck-for 2h   no progress for that long: the stage began longer ago (K2StageSince), waiting for GKB included;',
     '                   the resting stage reported-to-gkb (waiting for EKO to close the case) only with --stage reported-to-gkb.',
     '                   Cases from before K2StageSince existed are found by the time of their last history event (marked *).',
@@ -258,7 +291,7 @@ const list: Command = {
   options: {
     stage: { type: 'string', multiple: true, description: 'a stage (received, client-checked, …, closed); repeat for several' },
     attention: { type: 'string', description: 'an attention reason (scan-missing, abs-unavailable, …), or any' },
-    'abs-system': { type: 'string', description: 'the loan\'s ABS system code (K2_ABS_SYSTEMS)' },
+    'abs-system': { type: 'string', description: "the loan's ABS system code (K2_ABS_SYSTEMS)" },
     'stuck-for': { type: 'string', description: 'no progress for this long (30m, 2h, 3d)' },
     retrying: { type: 'boolean', description: 'only cases with an activity (or workflow task) being retried after a failure' },
     all: { type: 'boolean', description: 'finished cases too' },
@@ -299,22 +332,36 @@ const list: Command = {
     if (stuckMs !== undefined) rows.sort((a, b) => Date.parse(a.stageSince ?? '') - Date.parse(b.stageSince ?? ''));
     if (values.retrying === true) {
       const retrying: ListedCase[] = [];
-      await forEachLimit(rows, CONCURRENCY, async (row) => {
-        const described = await client.workflow.getHandle(row.workflowId, row.runId).describe();
-        const pending = await pendingOf(client, described);
-        const why = retryingOf(pending.activities, pending.task);
-        if (why) retrying.push({ ...row, retrying: why });
-      }, () => retrying.length >= limit);
+      await forEachLimit(
+        rows,
+        CONCURRENCY,
+        async (row) => {
+          const described = await client.workflow.getHandle(row.workflowId, row.runId).describe();
+          const pending = await pendingOf(client, described);
+          const why = retryingOf(pending.activities, pending.task);
+          if (why) retrying.push({ ...row, retrying: why });
+        },
+        () => retrying.length >= limit,
+      );
       const order = new Map(rows.map((r, i) => [r.workflowId, i]));
       rows = retrying.sort((a, b) => order.get(a.workflowId)! - order.get(b.workflowId)!);
     }
     const shown = rows.slice(0, limit);
     const columns = ['contract', 'stage', 'inStage', 'attention', 'absSystem', ...(values.retrying ? ['retrying'] : [])];
     if (ctx.json) printJson(ctx, shown);
-    else printTable(ctx, columns, shown.map((r) => ({ ...r, retrying: r.retrying ? `${r.retrying.activity} attempt ${r.retrying.attempt}${r.retrying.lastError ? `: ${r.retrying.lastError}` : ''}` : undefined })));
+    else
+      printTable(
+        ctx,
+        columns,
+        shown.map((r) => ({
+          ...r,
+          retrying: r.retrying ? `${r.retrying.activity} attempt ${r.retrying.attempt}${r.retrying.lastError ? `: ${r.retrying.lastError}` : ''}` : undefined,
+        })),
+      );
     const note = (line: string) => (ctx.json ? ctx.err(line) : ctx.out(line));
     if (!ctx.json) note(`${shown.length} shown of ${rows.length}${capped ? `+ (the first ${SCAN_CAP} read)` : ''}; query: ${query}`);
-    if (fallbacks > 0) note(`* ${fallbacks} case(s) from before K2StageSince: time since the last event of their history (a re-check timer counts as activity there)`);
+    if (fallbacks > 0)
+      note(`* ${fallbacks} case(s) from before K2StageSince: time since the last event of their history (a re-check timer counts as activity there)`);
     return 0;
   },
 };
@@ -324,9 +371,9 @@ const history: Command = {
   summary: 'the decoded history of a case to a private file (personal data), for `case replay --file`',
   usage: 'case history <contract> --out FILE [--run RUN_ID] [--force]',
   description: [
-    'Writes the history of the case\'s latest run (or --run) as JSON, every payload decoded through K2\'s codec:',
+    "Writes the history of the case's latest run (or --run) as JSON, every payload decoded through K2's codec:",
     'Temporal\'s JSON history format under "history" (its tools and `k2 case replay --file` read it), and under "values"',
-    'the decoded values of each event\'s payloads, for people (the history keeps them as base64).',
+    "the decoded values of each event's payloads, for people (the history keeps them as base64).",
     'The file holds personal data: it is refused inside a git work tree (this repository included) and written with mode 0600.',
   ].join('\n'),
   options: {

@@ -9,7 +9,17 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { GkbRecordResult } from '../activities/gkb';
 import type { Db } from '../db';
-import { contractRecords, countQueued, fileResults, filesOfPackage, markDelivered, recentBatches, type BatchOverview, type GkbResultRow, type StoredBatchFile } from '../db/gkb';
+import {
+  contractRecords,
+  countQueued,
+  fileResults,
+  filesOfPackage,
+  markDelivered,
+  recentBatches,
+  type BatchOverview,
+  type GkbResultRow,
+  type StoredBatchFile,
+} from '../db/gkb';
 import { BATCH_STATE, batchProgressQuery } from '../workflows/gkb-batch';
 import { gkbResultSignal } from '../workflows/definitions';
 import { parseConcurrency, progressLine, progressStep, runBounded, type Tally } from './bulk';
@@ -23,7 +33,13 @@ const DEFAULT_CONCURRENCY = 8;
 
 /** The signal a record's result travels to its case in, as the batch's delivery sends it (activities/gkb.ts deliverBatch). */
 export function resultSignalOf(row: Pick<GkbResultRow, 'id' | 'state' | 'result_text' | 'new_contract' | 'skipped'>): GkbRecordResult {
-  return { recordId: String(row.id), outcome: row.state, text: row.result_text, ...(row.new_contract ? { newContract: true } : {}), ...(row.skipped ? { skipped: true } : {}) };
+  return {
+    recordId: String(row.id),
+    outcome: row.state,
+    text: row.result_text,
+    ...(row.new_contract ? { newContract: true } : {}),
+    ...(row.skipped ? { skipped: true } : {}),
+  };
 }
 
 /** Which report of its case a record is, from its report key (`<case>/<kind>/<n>`, workflows/case.ts): 'overdue #1', 'closure #2'. */
@@ -74,11 +90,11 @@ export function packageRows(batch: BatchOverview, files: readonly StoredBatchFil
 
 const batches: Command = {
   path: ['gkb', 'batches'],
-  summary: 'the newest GKB batches with their packages, GKB\'s status of each, and the records\' counts',
+  summary: "the newest GKB batches with their packages, GKB's status of each, and the records' counts",
   usage: 'gkb batches [--limit N] [--all] [--batch ID]',
   description: [
-    'Per batch: K2\'s state of it, the workflow\'s K2BatchState and status, records claimed (no result yet), accepted, rejected, and',
-    'results not yet delivered to their cases. Per package: its GKB package id, GKB\'s status text, whether it is final, why it failed.',
+    "Per batch: K2's state of it, the workflow's K2BatchState and status, records claimed (no result yet), accepted, rejected, and",
+    "results not yet delivered to their cases. Per package: its GKB package id, GKB's status text, whether it is final, why it failed.",
     'Batches that found nothing to claim (empty) are left out unless --all.',
   ].join('\n'),
   options: {
@@ -96,7 +112,14 @@ const batches: Command = {
     const lives = await runBounded(found, DEFAULT_CONCURRENCY, (b) => batchLive(client, b.batchId));
     const shown = found.map((b, i) => ({ batch: b, live: lives[i], files: lives[i].files ?? b.files }));
     if (ctx.json) {
-      printJson(ctx, { queued, batches: shown.map(({ batch, live, files }) => ({ ...withoutByFile(batch), workflow: { status: live.status, batchState: live.batchState }, packages: packageRows(batch, files) })) });
+      printJson(ctx, {
+        queued,
+        batches: shown.map(({ batch, live, files }) => ({
+          ...withoutByFile(batch),
+          workflow: { status: live.status, batchState: live.batchState },
+          packages: packageRows(batch, files),
+        })),
+      });
       return EXIT.ok;
     }
     const rows = shown.map(({ batch, live, files }) => ({
@@ -130,9 +153,10 @@ function withoutByFile(b: BatchOverview): Omit<BatchOverview, 'byFile' | 'files'
 
 const records: Command = {
   path: ['gkb', 'records'],
-  summary: 'the GKB records of a contract: which report, state, batch, package and GKB\'s result',
+  summary: "the GKB records of a contract: which report, state, batch, package and GKB's result",
   usage: 'gkb records <contract>',
-  description: 'Oldest first. A record is queued (waiting for a batch), claimed (in a batch, no result yet), accepted or rejected; delivered: when its case got the result.',
+  description:
+    'Oldest first. A record is queued (waiting for a batch), claimed (in a batch, no result yet), accepted or rejected; delivered: when its case got the result.',
   options: {},
   async run(args, ctx) {
     const [contract, ...more] = args.positionals;
@@ -140,7 +164,10 @@ const records: Command = {
     if (more.length) throw new UsageError(`one contract at a time (also got "${more[0]}")`);
     const rows = await contractRecords(await ctx.db(), contract);
     if (ctx.json) {
-      printJson(ctx, rows.map((r) => ({ ...r, report: reportOf(r.reportKey) })));
+      printJson(
+        ctx,
+        rows.map((r) => ({ ...r, report: reportOf(r.reportKey) })),
+      );
       return EXIT.ok;
     }
     const table = rows.map((r) => ({
@@ -181,10 +208,10 @@ async function redeliverOne(client: Client, row: GkbResultRow): Promise<Redelive
 
 const redeliver: Command = {
   path: ['gkb', 'redeliver'],
-  summary: 'send a package\'s results to its cases again (a case that has its result already ignores the repeat)',
+  summary: "send a package's results to its cases again (a case that has its result already ignores the repeat)",
   usage: 'gkb redeliver <package> [--dry-run] [--concurrency N]',
   description: [
-    'For a case that missed its result (the batch\'s delivery failed, or the case was reset). Each case gets its record\'s result as the',
+    "For a case that missed its result (the batch's delivery failed, or the case was reset). Each case gets its record's result as the",
     'batch sends it (the gkbResult signal); a case keeps one result per record, so a repeat changes nothing. Records of the package',
     'without a result yet are counted, not sent. Exit code 1 when a signal failed.',
   ].join('\n'),
@@ -205,15 +232,24 @@ const redeliver: Command = {
     }
     const { results, open } = await resultsOf(db, files);
     if (args.values['dry-run']) {
-      printTable(ctx, ['contract', 'record', 'result'], results.map((r) => ({ contract: r.contract_code, record: r.id, result: r.state })));
-      if (!ctx.json) ctx.out(`package ${packageId}: ${results.length} result(s) would be sent again, ${open} record(s) have no result yet; nothing was sent (--dry-run)`);
+      printTable(
+        ctx,
+        ['contract', 'record', 'result'],
+        results.map((r) => ({ contract: r.contract_code, record: r.id, result: r.state })),
+      );
+      if (!ctx.json)
+        ctx.out(`package ${packageId}: ${results.length} result(s) would be sent again, ${open} record(s) have no result yet; nothing was sent (--dry-run)`);
       return EXIT.ok;
     }
     const sent = await deliverAgain(ctx, await ctx.client(), results, concurrency);
-    await markDelivered(db, sent.filter((r) => r.delivery !== 'failed').map((r) => r.record));
+    await markDelivered(
+      db,
+      sent.filter((r) => r.delivery !== 'failed').map((r) => r.record),
+    );
     printTable(ctx, ['contract', 'record', 'result', 'delivery', 'message'], sent as unknown as Array<Record<string, unknown>>);
     const failed = sent.filter((r) => r.delivery === 'failed').length;
-    if (!ctx.json) ctx.out(`package ${packageId}: ${sent.length - failed} of ${sent.length} result(s) sent again${open ? `, ${open} record(s) have no result yet` : ''}`);
+    if (!ctx.json)
+      ctx.out(`package ${packageId}: ${sent.length - failed} of ${sent.length} result(s) sent again${open ? `, ${open} record(s) have no result yet` : ''}`);
     return failed ? EXIT.failed : EXIT.ok;
   },
 };
@@ -231,10 +267,15 @@ async function resultsOf(db: Db, files: Array<{ batchId: string; file: StoredBat
 async function deliverAgain(ctx: CliContext, client: Client, rows: GkbResultRow[], concurrency: number): Promise<Redelivery[]> {
   const tally: Tally = { signalled: 0, 'case not running': 0, failed: 0 };
   const step = progressStep(rows.length);
-  return runBounded(rows, concurrency, (row) => redeliverOne(client, row), (finished, r) => {
-    tally[r.delivery] += 1;
-    if (rows.length > 1 && (finished % step === 0 || finished === rows.length)) ctx.err(progressLine('redeliver', finished, rows.length, tally));
-  });
+  return runBounded(
+    rows,
+    concurrency,
+    (row) => redeliverOne(client, row),
+    (finished, r) => {
+      tally[r.delivery] += 1;
+      if (rows.length > 1 && (finished % step === 0 || finished === rows.length)) ctx.err(progressLine('redeliver', finished, rows.length, tally));
+    },
+  );
 }
 
 function parseCount(text: string | undefined, fallback: number, option: string): number {

@@ -151,7 +151,12 @@ function usageFailure(command: Command, message: string, err: (l: string) => voi
 
 /** The command's options parsed strictly (an unknown flag or a missing value is an error naming it). */
 export function parseOptions(command: Command, args: string[]): { positionals: string[]; values: OptionValues } {
-  const options = Object.fromEntries(Object.entries(command.options).map(([name, o]) => [name, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]));
+  const options = Object.fromEntries(
+    Object.entries(command.options).map(([name, o]) => [
+      name,
+      { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) },
+    ]),
+  );
   const { positionals, values } = parseArgs({ args, options, allowPositionals: true, strict: true });
   return { positionals, values: values as OptionValues };
 }
@@ -160,7 +165,10 @@ export function parseOptions(command: Command, args: string[]): { positionals: s
 export function helpLines(command: Command): string[] {
   const lines = [`usage: k2 ${command.usage}`, '', command.summary];
   if (command.description) lines.push('', ...command.description.split('\n'));
-  const entries: Array<[string, string]> = Object.entries(command.options).map(([name, o]) => [`${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ' <value>' : ''}${o.multiple ? ' (repeatable)' : ''}`, o.description]);
+  const entries: Array<[string, string]> = Object.entries(command.options).map(([name, o]) => [
+    `${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ' <value>' : ''}${o.multiple ? ' (repeatable)' : ''}`,
+    o.description,
+  ]);
   entries.push(...GLOBAL_OPTIONS.map(([f, d]) => [f, d] as [string, string]));
   const width = Math.max(...entries.map(([f]) => f.length));
   lines.push('', 'options:', ...entries.map(([f, d]) => `  ${f.padEnd(width)}  ${d}`));
@@ -175,7 +183,11 @@ function commandListLines(commands: Command[]): string[] {
 /** `k2 --help`: every command, by group (the first word), groups in the order of the list. */
 export function overviewLines(commands: Command[]): string[] {
   const groups = [...new Set(commands.map((c) => c.path[0]))];
-  const lines = ['k2: the operator console of K2 (README "Operator actions (at 3 a.m.)")', '', 'usage: npm run k2 -- <command> [options]   or   npx k2 <command> [options]'];
+  const lines = [
+    'k2: the operator console of K2 (README "Operator actions (at 3 a.m.)")',
+    '',
+    'usage: npm run k2 -- <command> [options]   or   npx k2 <command> [options]',
+  ];
   for (const g of groups) lines.push('', `${g}:`, ...commandListLines(commands.filter((c) => c.path[0] === g)));
   lines.push(
     '',
@@ -222,7 +234,9 @@ function lazyResources(config: Config, given: CliDeps['context']): { client(): P
     try {
       return temporalClient(config, await openConnection(config));
     } catch (e) {
-      throw new ConnectionError(`cannot connect to Temporal at ${config.temporal.address} (namespace ${config.temporal.namespace}): ${(e as Error)?.message ?? e}`);
+      throw new ConnectionError(
+        `cannot connect to Temporal at ${config.temporal.address} (namespace ${config.temporal.namespace}): ${(e as Error)?.message ?? e}`,
+      );
     }
   };
   const openDatabase = async () => {
@@ -272,7 +286,8 @@ export function connectionProblem(e: unknown, config: Config): string | undefine
 
 if (require.main === module) {
   // `k2 case list | head`: a reader that has had enough is not an error.
-  for (const stream of [process.stdout, process.stderr]) stream.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' ? process.exit(process.exitCode ?? 0) : undefined));
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' ? process.exit(process.exitCode ?? 0) : undefined));
   runCli(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -29,9 +29,10 @@ export function statusLines(s: OutboxStatus, now: Date): string[] {
 
 const status: Command = {
   path: ['outbox', 'status'],
-  summary: 'pending items and the oldest one\'s age, items in flight (claimed), items waiting to retry, dead letters',
+  summary: "pending items and the oldest one's age, items in flight (claimed), items waiting to retry, dead letters",
   usage: 'outbox status',
-  description: 'Pending: accepted from EKO, not yet handed to Temporal (dead letters not counted). An old oldest pending item means the dispatcher is stuck or Temporal refuses.',
+  description:
+    'Pending: accepted from EKO, not yet handed to Temporal (dead letters not counted). An old oldest pending item means the dispatcher is stuck or Temporal refuses.',
   options: {},
   async run(args, ctx) {
     if (args.positionals.length) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
@@ -57,7 +58,14 @@ const deadLetterList: Command = {
     if (args.positionals.length) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
     const limit = parseLimit(args.values.limit as string | undefined, DEFAULT_LIST_LIMIT);
     const letters = await deadLetters(await ctx.db(), limit);
-    const rows = letters.map((l) => ({ id: l.id, contract: l.contractNumber, attempts: l.attempts, accepted_at: l.acceptedAt, dead_at: l.deadAt, error: l.lastError }));
+    const rows = letters.map((l) => ({
+      id: l.id,
+      contract: l.contractNumber,
+      attempts: l.attempts,
+      accepted_at: l.acceptedAt,
+      dead_at: l.deadAt,
+      error: l.lastError,
+    }));
     printTable(ctx, ['id', 'contract', 'attempts', 'accepted_at', 'dead_at', 'error'], rows);
     if (!ctx.json) ctx.out(`${letters.length} dead letter(s)${letters.length === limit ? ` (the first ${limit}: k2 outbox status counts them all)` : ''}`);
     return EXIT.ok;
@@ -68,7 +76,8 @@ const requeue: Command = {
   path: ['outbox', 'requeue'],
   summary: 'put dead letters back into the flow with a fresh attempt count (by id, or --all)',
   usage: 'outbox requeue <id>... | --all',
-  description: 'The dispatcher hands them to Temporal again, in their original order per contract. An id that is no dead letter is reported, and the exit code is 1.',
+  description:
+    'The dispatcher hands them to Temporal again, in their original order per contract. An id that is no dead letter is reported, and the exit code is 1.',
   options: { all: { type: 'boolean', description: 'every dead letter' } },
   async run(args, ctx) {
     const ids = args.positionals;
@@ -86,7 +95,11 @@ const requeue: Command = {
     const rows: Array<{ id: number; requeued: boolean }> = [];
     for (const id of [...new Set(ids.map(Number))]) rows.push({ id, requeued: await requeueDeadLetter(db, id) });
     if (ctx.json) printJson(ctx, rows);
-    else for (const r of rows) r.requeued ? ctx.out(`requeued outbox item ${r.id}: the dispatcher hands it to Temporal again`) : ctx.err(`outbox item ${r.id} is no dead letter (never was, already requeued, or dispatched)`);
+    else
+      for (const r of rows)
+        r.requeued
+          ? ctx.out(`requeued outbox item ${r.id}: the dispatcher hands it to Temporal again`)
+          : ctx.err(`outbox item ${r.id} is no dead letter (never was, already requeued, or dispatched)`);
     return rows.every((r) => r.requeued) ? EXIT.ok : EXIT.failed;
   },
 };

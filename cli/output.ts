@@ -17,7 +17,11 @@ export function cellText(value: unknown): string {
 export function tableLines(columns: string[], rows: ReadonlyArray<object>): string[] {
   const cells = rows.map((row) => columns.map((c) => cellText((row as Record<string, unknown>)[c]).replace(/\s*\n\s*/g, ' ')));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
-  const line = (values: string[]) => values.map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(columns), ...cells.map(line)];
 }
 

@@ -54,7 +54,10 @@ export function nondeterminismEvent(message: string, events: readonly EventLike[
 export function eventTypeName(type: number | null | undefined): string | undefined {
   const name = type === null || type === undefined ? undefined : temporal.api.enums.v1.EventType[type];
   if (!name) return undefined;
-  return name.replace(/^EVENT_TYPE_/, '').toLowerCase().replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+  return name
+    .replace(/^EVENT_TYPE_/, '')
+    .toLowerCase()
+    .replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
 }
 
 /** The outcome of one replay from the child's answer (undefined: no answer within the limit). */
@@ -64,7 +67,12 @@ export function outcomeOf(
   limitMs: number,
 ): ReplayOutcome {
   const base = { source: source.source, workflowId: source.workflowId, ...(source.runId ? { runId: source.runId } : {}) };
-  if (!answer) return { ...base, result: 'timed-out', error: `did not replay within ${limitMs / 1000} s: the workflow code loops or waits without yielding on this history (a change not guarded by patched()?)` };
+  if (!answer)
+    return {
+      ...base,
+      result: 'timed-out',
+      error: `did not replay within ${limitMs / 1000} s: the workflow code loops or waits without yielding on this history (a change not guarded by patched()?)`,
+    };
   if (answer.ok) return { ...base, result: 'replayed' };
   const message = `${answer.error?.name ?? 'Error'}: ${answer.error?.message ?? ''}`;
   if (!/DeterminismViolation|nondetermin/i.test(message)) return { ...base, result: 'failed', error: message };
@@ -77,7 +85,8 @@ export function outcomeOf(
 /** One line of the report for people (the SDK's long preamble of a non-determinism cut to its reason). */
 export function outcomeLine(o: ReplayOutcome): string {
   const where = o.eventId !== undefined ? ` at event ${o.eventId}${o.eventType ? ` (${o.eventType})` : ''}` : ' (the SDK names no event)';
-  const what = o.result === 'replayed' ? 'replayed' : o.result === 'nondeterministic' ? `NON-DETERMINISTIC${where}` : o.result === 'timed-out' ? 'TIMED OUT' : 'FAILED';
+  const what =
+    o.result === 'replayed' ? 'replayed' : o.result === 'nondeterministic' ? `NON-DETERMINISTIC${where}` : o.result === 'timed-out' ? 'TIMED OUT' : 'FAILED';
   return `${o.source}${o.runId ? ` run ${o.runId}` : ''}: ${what}${o.error ? ` — ${shortReason(o.error)}` : ''}`;
 }
 

@@ -100,7 +100,10 @@ function replayChild(bundlePath: string, payloadKeys: string) {
 }
 
 /** Replays every source, each within limitMs; a child that hangs or crashes is replaced for the rest. */
-export async function replayAll(sources: ReplaySource[], opts: { workflowsPath: string; limitMs: number; payloadKeys: string; onOutcome?: (o: ReplayOutcome) => void }): Promise<ReplayOutcome[]> {
+export async function replayAll(
+  sources: ReplaySource[],
+  opts: { workflowsPath: string; limitMs: number; payloadKeys: string; onOutcome?: (o: ReplayOutcome) => void },
+): Promise<ReplayOutcome[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-replay-'));
   const outcomes: ReplayOutcome[] = [];
   let child: ReturnType<typeof replayChild> | undefined;
@@ -112,7 +115,13 @@ export async function replayAll(sources: ReplaySource[], opts: { workflowsPath: 
       const events = source.history.events ?? [];
       const outcome =
         answer === 'crashed'
-          ? { source: source.source, workflowId: source.workflowId, ...(source.runId ? { runId: source.runId } : {}), result: 'failed' as const, error: `the replay process ended: ${child.stderr || 'no message'}` }
+          ? {
+              source: source.source,
+              workflowId: source.workflowId,
+              ...(source.runId ? { runId: source.runId } : {}),
+              result: 'failed' as const,
+              error: `the replay process ended: ${child.stderr || 'no message'}`,
+            }
           : outcomeOf({ ...source, events }, answer, opts.limitMs);
       if (answer === undefined || answer === 'crashed' || child.exited) child = undefined;
       outcomes.push(outcome);
@@ -133,7 +142,7 @@ async function liveSources(ctx: CliContext, values: Record<string, unknown>, pos
     const sources: ReplaySource[] = [];
     const maxRuns = values['all-runs'] === true ? 1000 : 1;
     try {
-      for (let runId: string | undefined; sources.length < maxRuns; ) {
+      for (let runId: string | undefined; sources.length < maxRuns;) {
         const run = await fetchRun(client, workflowId, runId);
         sources.unshift({ source: workflowId, workflowId, runId: run.runId, history: run.history });
         runId = previousRunId(run.history);
@@ -161,9 +170,9 @@ const replay: Command = {
   usage: 'case replay <contract> [--all-runs] | --file F [--file F2 …] | --query Q [--limit N]   [--timeout 60s] [--workflows PATH] [--json]',
   description: [
     'Before a deploy, or when a case hangs: replays histories against the workflow code of this build (dist/workflows, or',
-    '--workflows: a candidate build\'s compiled workflows module) with K2\'s data converter, as a worker would after the deploy.',
-    '  <contract>     the case\'s latest run from Temporal (--all-runs: every run of its continue-as-new chain)',
-    '  --file F       a saved history: `k2 case history` output, or Temporal\'s JSON export (temporal workflow show --output json)',
+    "--workflows: a candidate build's compiled workflows module) with K2's data converter, as a worker would after the deploy.",
+    "  <contract>     the case's latest run from Temporal (--all-runs: every run of its continue-as-new chain)",
+    "  --file F       a saved history: `k2 case history` output, or Temporal's JSON export (temporal workflow show --output json)",
     '  --query Q      every execution of a visibility query (e.g. \'WorkflowType="caseWorkflow" AND ExecutionStatus="Running"\'), at most --limit (100)',
     'Each history replays in a child process within --timeout (a replay that hangs is reported and killed).',
     'Exit 0: every history replayed; 1: at least one is non-deterministic, failed or timed out.',
@@ -174,7 +183,7 @@ const replay: Command = {
     limit: { type: 'string', description: 'with --query: at most this many (default 100)' },
     'all-runs': { type: 'boolean', description: 'with <contract>: every run of the chain, not only the latest' },
     timeout: { type: 'string', description: 'time limit of one replay (default 60s)' },
-    workflows: { type: 'string', description: 'the compiled workflows module to replay against (default: this build\'s dist/workflows)' },
+    workflows: { type: 'string', description: "the compiled workflows module to replay against (default: this build's dist/workflows)" },
   },
   async run({ positionals, values }, ctx) {
     const files = (values.file as string[] | undefined) ?? [];
@@ -201,8 +210,14 @@ const replay: Command = {
       ctx.err('k2 case replay: no history to replay (the query matched nothing)');
       return 1;
     }
-    if (!ctx.json) ctx.out(`replaying ${sources.length} history(ies) against ${path.relative(process.cwd(), workflowsPath) || workflowsPath}, ${limitMs / 1000} s each`);
-    const outcomes = await replayAll(sources, { workflowsPath, limitMs, payloadKeys: formatPayloadKeys(ctx.config.payloadKeys), onOutcome: (o) => !ctx.json && ctx.out(outcomeLine(o)) });
+    if (!ctx.json)
+      ctx.out(`replaying ${sources.length} history(ies) against ${path.relative(process.cwd(), workflowsPath) || workflowsPath}, ${limitMs / 1000} s each`);
+    const outcomes = await replayAll(sources, {
+      workflowsPath,
+      limitMs,
+      payloadKeys: formatPayloadKeys(ctx.config.payloadKeys),
+      onOutcome: (o) => !ctx.json && ctx.out(outcomeLine(o)),
+    });
     const bad = outcomes.filter((o) => o.result !== 'replayed');
     if (ctx.json) printJson(ctx, outcomes);
     else ctx.out(`${outcomes.length - bad.length} replayed, ${bad.length} did not`);

@@ -25,9 +25,9 @@ const get: Command = {
   summary: 'the scanned loan agreement of a case to a private file (personal data)',
   usage: 'scan get <contract> --out FILE [--force]',
   description: [
-    'Finds the case\'s scan reference (its caseStatus, or K2\'s database when no worker answers) and copies the',
-    'document from K2\'s document store (K2_DOCUMENT_STORE, decrypted with the payload keys, its sha256 checked) to FILE:',
-    'refused inside a git work tree, mode 0600. Needs the document store: run it where the worker\'s K2_DATA_DIR (fs) or database (pg) is.',
+    "Finds the case's scan reference (its caseStatus, or K2's database when no worker answers) and copies the",
+    "document from K2's document store (K2_DOCUMENT_STORE, decrypted with the payload keys, its sha256 checked) to FILE:",
+    "refused inside a git work tree, mode 0600. Needs the document store: run it where the worker's K2_DATA_DIR (fs) or database (pg) is.",
   ].join('\n'),
   options: {
     out: { type: 'string', short: 'o', description: 'the file to write (outside any repository)' },
@@ -47,12 +47,21 @@ const get: Command = {
     const db = await ctx.db();
     const scan = status?.scan ?? (await scanInDatabase(db, workflowId));
     if (!scan) {
-      ctx.err(`k2 scan get: case ${contract} has no scan yet (stage ${status?.stage ?? 'unknown'}${status?.attention ? `, needs attention: ${status.attention.code}` : ''})`);
+      ctx.err(
+        `k2 scan get: case ${contract} has no scan yet (stage ${status?.stage ?? 'unknown'}${status?.attention ? `, needs attention: ${status.attention.code}` : ''})`,
+      );
       return 1;
     }
-    const store = createDocumentStore({ db, store: ctx.config.documents.store, dir: path.join(ctx.config.dataDir, 'documents'), fileKeys: ctx.config.payloadKeys });
+    const store = createDocumentStore({
+      db,
+      store: ctx.config.documents.store,
+      dir: path.join(ctx.config.dataDir, 'documents'),
+      fileKeys: ctx.config.payloadKeys,
+    });
     if (!(await store.get(scan.sha256))) {
-      ctx.err(`k2 scan get: document ${scan.sha256} is not in this document store (${ctx.config.documents.store === 'fs' ? path.join(ctx.config.dataDir, 'documents') : 'K2\'s PostgreSQL database'}): run it with the worker's K2_DATA_DIR / K2_DOCUMENT_STORE`);
+      ctx.err(
+        `k2 scan get: document ${scan.sha256} is not in this document store (${ctx.config.documents.store === 'fs' ? path.join(ctx.config.dataDir, 'documents') : "K2's PostgreSQL database"}): run it with the worker's K2_DATA_DIR / K2_DOCUMENT_STORE`,
+      );
       return 1;
     }
     if (fs.existsSync(out)) fs.rmSync(out);

@@ -37,14 +37,23 @@ export function operationOf(pathname: string): Operation | undefined {
 }
 
 class HttpError extends Error {
-  constructor(public readonly status: number, message: string, public readonly headers: Record<string, string> = {}) {
+  constructor(
+    public readonly status: number,
+    message: string,
+    public readonly headers: Record<string, string> = {},
+  ) {
     super(message);
   }
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -119,7 +128,10 @@ export function createCodecServer(opts: CodecServerOptions): http.Server {
     // On every answer from here on, errors too: else the Web UI could not read why it was refused.
     if (origin) for (const [name, value] of Object.entries(corsHeaders(origin))) res.setHeader(name, value);
     const credential: Credential | undefined = authenticate(req.headers, settings.token, now());
-    if (!credential) throw new HttpError(401, 'a credential is required: Authorization: Bearer <K2_CODEC_TOKEN>, or sign in at /login', { 'www-authenticate': 'Bearer realm="k2-codec"' });
+    if (!credential)
+      throw new HttpError(401, 'a credential is required: Authorization: Bearer <K2_CODEC_TOKEN>, or sign in at /login', {
+        'www-authenticate': 'Bearer realm="k2-codec"',
+      });
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? 'application/json')) throw new HttpError(415, 'expected Content-Type: application/json');
     const raw = await readBody(req, BODY_LIMIT_BYTES);
     let body: unknown;
@@ -136,7 +148,15 @@ export function createCodecServer(opts: CodecServerOptions): http.Server {
     }
     const converted = op === 'encode' ? await codec.encode(payloads) : await codec.decode(payloads);
     send(res, 200, payloadsToWire(converted));
-    logger.info('codec request', { op, namespace: String(req.headers['x-namespace'] ?? ''), payloads: payloads.length, authenticatedBy: credential, origin: origin ?? 'none', status: 200, ms: now() - started });
+    logger.info('codec request', {
+      op,
+      namespace: String(req.headers['x-namespace'] ?? ''),
+      payloads: payloads.length,
+      authenticatedBy: credential,
+      origin: origin ?? 'none',
+      status: 200,
+      ms: now() - started,
+    });
   };
 
   const preflight = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -149,7 +169,8 @@ export function createCodecServer(opts: CodecServerOptions): http.Server {
   const login = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     // The form posts from this server's own page; a post from any other page is refused (login CSRF).
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== `http://${req.headers.host}` && origin !== `https://${req.headers.host}`) throw new HttpError(403, 'sign in from this server\'s own page');
+    if (origin !== undefined && origin !== `http://${req.headers.host}` && origin !== `https://${req.headers.host}`)
+      throw new HttpError(403, "sign in from this server's own page");
     const form = new URLSearchParams((await readBody(req, 16 * 1024)).toString('utf8'));
     if (!sameSecret(form.get('token') ?? '', settings.token)) {
       logger.warn('codec sign-in refused', { reason: 'wrong token' });
@@ -160,7 +181,15 @@ export function createCodecServer(opts: CodecServerOptions): http.Server {
     // SameSite=Strict: sent only with requests from the same site (the Web UI on the same host), never from another site's page.
     const cookie = `${SESSION_COOKIE}=${sessionCookieValue(settings.token, expiresAt)}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_MS / 1000}`;
     logger.info('codec sign-in', { until: new Date(expiresAt).toISOString() });
-    sendHtml(res, 200, page('K2 codec server', `<p id="signed-in">Signed in until ${new Date(expiresAt).toISOString()}. The Temporal Web UI in this browser now shows decoded payloads (its Codec Server setting must include cross-origin credentials).</p>`), { 'set-cookie': cookie });
+    sendHtml(
+      res,
+      200,
+      page(
+        'K2 codec server',
+        `<p id="signed-in">Signed in until ${new Date(expiresAt).toISOString()}. The Temporal Web UI in this browser now shows decoded payloads (its Codec Server setting must include cross-origin credentials).</p>`,
+      ),
+      { 'set-cookie': cookie },
+    );
   };
 
   const route = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {

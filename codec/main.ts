@@ -18,10 +18,14 @@ async function main() {
   const config = loadConfig();
   const logger = createLogger('codec', config.logLevel);
   // Even in the demo the codec server is never open: it would decode every case for anyone.
-  if (!config.codec.token) throw new Error('K2_CODEC_TOKEN: the codec server needs the operators\' token');
+  if (!config.codec.token) throw new Error("K2_CODEC_TOKEN: the codec server needs the operators' token");
   const server = createCodecServer({ codec: codecOf(config, logger), settings: config.codec, logger });
   server.listen(config.codec.port, config.codec.host, () => {
-    logger.info('codec server ready', { url: `http://${config.codec.host}:${config.codec.port}`, corsOrigins: config.codec.corsOrigins, keys: config.payloadKeys.map((k) => k.id) });
+    logger.info('codec server ready', {
+      url: `http://${config.codec.host}:${config.codec.port}`,
+      corsOrigins: config.codec.corsOrigins,
+      keys: config.payloadKeys.map((k) => k.id),
+    });
   });
   const stop = (signal: string) => {
     logger.info('codec server stopping', { signal });

@@ -29,30 +29,60 @@ export const RENAMED_KEYS: Record<string, string> = {
 export const CONFIG_KEYS = {
   K2_DATA_DIR: { default: '.data', doc: 'Folder for the SQLite databases, the document store and logs.' },
   LOG_LEVEL: { default: 'info', doc: 'debug | info | warn | error.' },
-  K2_DEMO: { default: 'false', doc: 'true | false. true for `npm run up` and the tests: secrets may be missing (the demo supplies its own). Outside the demo every secret is required and start-up lists each one that is missing.' },
-  K2_PAYLOAD_KEYS: { default: '', doc: 'Keys of the payload codec (AES-256-GCM) as keyId:base64-of-32-bytes,…: the first encrypts, all decrypt (rotation: put the new key first). Key ids: 1 to 64 of A-Z a-z 0-9 . _ -. Required outside the demo (or K2_PAYLOAD_KEYS_FILE).' },
+  K2_DEMO: {
+    default: 'false',
+    doc: 'true | false. true for `npm run up` and the tests: secrets may be missing (the demo supplies its own). Outside the demo every secret is required and start-up lists each one that is missing.',
+  },
+  K2_PAYLOAD_KEYS: {
+    default: '',
+    doc: 'Keys of the payload codec (AES-256-GCM) as keyId:base64-of-32-bytes,…: the first encrypts, all decrypt (rotation: put the new key first). Key ids: 1 to 64 of A-Z a-z 0-9 . _ -. Required outside the demo (or K2_PAYLOAD_KEYS_FILE).',
+  },
   K2_PAYLOAD_KEYS_FILE: { default: '', doc: 'File holding the K2_PAYLOAD_KEYS text instead of the environment (not both).' },
   K2_CODEC_HOST: { default: '127.0.0.1', doc: 'Interface the codec server (Temporal /encode and /decode for the Web UI) listens on.' },
   K2_CODEC_PORT: { default: '8094', doc: 'Port of the codec server.' },
-  K2_CODEC_CORS_ORIGINS: { default: 'http://127.0.0.1:8233,http://localhost:8233', doc: 'Comma-separated origins (scheme://host:port) of the Web UI allowed to call the codec server.' },
-  K2_CODEC_TOKEN: { default: '', doc: 'Bearer token operators (or the Web UI, forwarding it) present to the codec server; at least 16 characters; required outside the demo.' },
+  K2_CODEC_CORS_ORIGINS: {
+    default: 'http://127.0.0.1:8233,http://localhost:8233',
+    doc: 'Comma-separated origins (scheme://host:port) of the Web UI allowed to call the codec server.',
+  },
+  K2_CODEC_TOKEN: {
+    default: '',
+    doc: 'Bearer token operators (or the Web UI, forwarding it) present to the codec server; at least 16 characters; required outside the demo.',
+  },
 
   TEMPORAL_ADDRESS: { default: '127.0.0.1:7233', doc: 'Temporal frontend gRPC address.' },
   TEMPORAL_NAMESPACE: { default: 'default', doc: 'Temporal namespace.' },
   TEMPORAL_TASK_QUEUE: { default: 'k2-cases', doc: 'Task queue of the case and batch workflows.' },
   TEMPORAL_UI_PORT: { default: '8233', doc: 'Port of the Temporal Web UI (dev server only).' },
   TEMPORAL_TLS: { default: 'false', doc: 'true | false: connect to Temporal over TLS.' },
-  TEMPORAL_TLS_CA_FILE: { default: '', doc: 'PEM file of the CA that signed Temporal\'s server certificate (default: the system CAs).' },
+  TEMPORAL_TLS_CA_FILE: { default: '', doc: "PEM file of the CA that signed Temporal's server certificate (default: the system CAs)." },
   TEMPORAL_TLS_CERT_FILE: { default: '', doc: 'PEM client certificate for mutual TLS to Temporal (with TEMPORAL_TLS_KEY_FILE).' },
   TEMPORAL_TLS_KEY_FILE: { default: '', doc: 'PEM private key of TEMPORAL_TLS_CERT_FILE.' },
-  TEMPORAL_TLS_SERVER_NAME: { default: '', doc: 'Server name to verify in Temporal\'s certificate (default: the host of TEMPORAL_ADDRESS).' },
-  K2_WORKER_METRICS: { default: '127.0.0.1:9464', doc: 'host:port where the worker serves its Prometheus metrics at /metrics: the Temporal SDK\'s and K2\'s ABS/EKO/GKB call metrics (README "Metrics and alerts").' },
+  TEMPORAL_TLS_SERVER_NAME: { default: '', doc: "Server name to verify in Temporal's certificate (default: the host of TEMPORAL_ADDRESS)." },
+  K2_WORKER_METRICS: {
+    default: '127.0.0.1:9464',
+    doc: 'host:port where the worker serves its Prometheus metrics at /metrics: the Temporal SDK\'s and K2\'s ABS/EKO/GKB call metrics (README "Metrics and alerts").',
+  },
   K2_WORKER_WORKFLOW_SLOTS: { default: '40', doc: 'Workflow tasks the worker runs at once (the Temporal SDK default).' },
-  K2_WORKER_NARROW_BACKLOG: { default: '200', doc: 'Backlog narrowing (worker/backlog-narrowing.ts): while at least this many accepted loans wait in the outbox for their case to start, the worker runs only K2_WORKER_NARROW_SLOTS workflow tasks at once (0: never). Formerly K2_WORKER_INTAKE_BACKLOG, now refused.' },
-  K2_WORKER_NARROW_SLOTS: { default: '4', doc: 'Workflow tasks the worker runs at once while the outbox holds that backlog (2 to K2_WORKER_WORKFLOW_SLOTS). Formerly K2_WORKER_INTAKE_SLOTS, now refused.' },
-  K2_WORKER_MAX_CACHED_WORKFLOWS: { default: '500', doc: 'Workflows the worker keeps in memory between their tasks (0 to 1000000). A case waits for statuses for days, so most cases are idle: an evicted one is replayed from its history (about 20 events) on its next task. Each cached case costs the worker about 0.5 MiB (bench/README.md, topology: 2000 grew it past 1 GB with 10,000 open cases), so 500 keeps a worker near 500 MiB.' },
-  K2_WORKER_SHUTDOWN_GRACE: { default: '30s', doc: 'On SIGTERM the worker stops polling and gives running activities this long to finish before it cancels them (a cancelled activity is retried on another worker).' },
-  K2_WORKER_HEALTH: { default: '127.0.0.1:9465', doc: 'host:port of the worker\'s health endpoint: GET /health (200 while it runs and polls, 503 while it shuts down), GET /ready (ok when Temporal and the database answer, else failed with 503).' },
+  K2_WORKER_NARROW_BACKLOG: {
+    default: '200',
+    doc: 'Backlog narrowing (worker/backlog-narrowing.ts): while at least this many accepted loans wait in the outbox for their case to start, the worker runs only K2_WORKER_NARROW_SLOTS workflow tasks at once (0: never). Formerly K2_WORKER_INTAKE_BACKLOG, now refused.',
+  },
+  K2_WORKER_NARROW_SLOTS: {
+    default: '4',
+    doc: 'Workflow tasks the worker runs at once while the outbox holds that backlog (2 to K2_WORKER_WORKFLOW_SLOTS). Formerly K2_WORKER_INTAKE_SLOTS, now refused.',
+  },
+  K2_WORKER_MAX_CACHED_WORKFLOWS: {
+    default: '500',
+    doc: 'Workflows the worker keeps in memory between their tasks (0 to 1000000). A case waits for statuses for days, so most cases are idle: an evicted one is replayed from its history (about 20 events) on its next task. Each cached case costs the worker about 0.5 MiB (bench/README.md, topology: 2000 grew it past 1 GB with 10,000 open cases), so 500 keeps a worker near 500 MiB.',
+  },
+  K2_WORKER_SHUTDOWN_GRACE: {
+    default: '30s',
+    doc: 'On SIGTERM the worker stops polling and gives running activities this long to finish before it cancels them (a cancelled activity is retried on another worker).',
+  },
+  K2_WORKER_HEALTH: {
+    default: '127.0.0.1:9465',
+    doc: "host:port of the worker's health endpoint: GET /health (200 while it runs and polls, 503 while it shuts down), GET /ready (ok when Temporal and the database answer, else failed with 503).",
+  },
 
   K2_DB_CLIENT: { default: 'sqlite', doc: 'sqlite | pg.' },
   K2_DB_URL: { default: '', doc: 'PostgreSQL connection string (pg) or SQLite file (sqlite; default <data>/k2.sqlite).' },
@@ -65,19 +95,40 @@ export const CONFIG_KEYS = {
   K2_API_TOKEN: { default: '', doc: 'Bearer token (required when K2_API_AUTH=bearer).' },
   K2_API_MAX_CONCURRENT: { default: '256', doc: 'Requests the API serves at once; more are refused as too many requests (1 to 100000).' },
   K2_API_RATE_PER_CLIENT: { default: '1000', doc: 'Requests per second one client may send; more are refused as too many requests (0: unlimited).' },
-  K2_API_OPS_AUTH: { default: 'loopback', doc: 'loopback | token | open: who may read /metrics and /ready (loopback: only from 127.0.0.1/::1; token: Bearer K2_API_OPS_TOKEN from anywhere; open: anyone).' },
+  K2_API_OPS_AUTH: {
+    default: 'loopback',
+    doc: 'loopback | token | open: who may read /metrics and /ready (loopback: only from 127.0.0.1/::1; token: Bearer K2_API_OPS_TOKEN from anywhere; open: anyone).',
+  },
   K2_API_OPS_TOKEN: { default: '', doc: 'Bearer token for /metrics and /ready (required when K2_API_OPS_AUTH=token; at least 16 characters).' },
   K2_API_BODY_LIMIT: { default: '40mb', doc: 'Largest accepted request body (50,000 loans are about 17 MB).' },
   K2_ABS_SYSTEMS: { default: 'way4,colvir', doc: 'Comma-separated ABS system codes accepted in loans.' },
   K2_DISPATCH_BATCH: { default: '200', doc: 'Outbox rows the dispatcher hands to Temporal per round.' },
   K2_DISPATCH_CONCURRENCY: { default: '32', doc: 'Parallel workflow starts/signals of the dispatcher.' },
-  K2_DISPATCH_HOLD_RATE: { default: '300', doc: 'Burst hold (api/burst-hold.ts): the dispatcher starts no case while EKO requests arrive at this many per second or more (0: never holds). The cluster topology sets 0 (scripts/cluster.ts, docker-compose.yml): measured, it did not help there (bench/README.md, "topology").' },
+  K2_DISPATCH_HOLD_RATE: {
+    default: '300',
+    doc: 'Burst hold (api/burst-hold.ts): the dispatcher starts no case while EKO requests arrive at this many per second or more (0: never holds). The cluster topology sets 0 (scripts/cluster.ts, docker-compose.yml): measured, it did not help there (bench/README.md, "topology").',
+  },
   K2_DISPATCH_HOLD_MAX: { default: '5s', doc: 'The longest the dispatcher holds back in a row; then it hands over one batch before holding again.' },
-  K2_OUTBOX_MAX_ATTEMPTS: { default: '10', doc: 'Failed hand-overs to Temporal of one outbox item before it moves to the dead letters (an integer, at least 1).' },
-  K2_OUTBOX_LEASE: { default: '30s', doc: 'How long an API replica\'s claim on outbox rows lasts; rows claimed by a replica that died are taken over by another after it.' },
-  K2_API_SHUTDOWN_GRACE: { default: '10s', doc: 'On SIGTERM the API stops accepting connections and waits this long for open requests before it closes them; then it stops the dispatcher and closes the database.' },
-  K2_METRICS_INTERVAL: { default: '30s', doc: 'How often the API recounts the state gauges of its /metrics (at least 1s): cases by stage and by attention reason and the oldest case per stage (Temporal visibility), the outbox\'s oldest item, GKB packages in flight, demands by status (K2\'s database). README "Metrics and alerts".' },
-  K2_DOCUMENT_STORE: { default: 'fs', doc: 'fs | pg: where documents and GKB files are kept (fs: the folder under K2_DATA_DIR, one machine only; pg: K2\'s PostgreSQL database, reachable from every worker).' },
+  K2_OUTBOX_MAX_ATTEMPTS: {
+    default: '10',
+    doc: 'Failed hand-overs to Temporal of one outbox item before it moves to the dead letters (an integer, at least 1).',
+  },
+  K2_OUTBOX_LEASE: {
+    default: '30s',
+    doc: "How long an API replica's claim on outbox rows lasts; rows claimed by a replica that died are taken over by another after it.",
+  },
+  K2_API_SHUTDOWN_GRACE: {
+    default: '10s',
+    doc: 'On SIGTERM the API stops accepting connections and waits this long for open requests before it closes them; then it stops the dispatcher and closes the database.',
+  },
+  K2_METRICS_INTERVAL: {
+    default: '30s',
+    doc: 'How often the API recounts the state gauges of its /metrics (at least 1s): cases by stage and by attention reason and the oldest case per stage (Temporal visibility), the outbox\'s oldest item, GKB packages in flight, demands by status (K2\'s database). README "Metrics and alerts".',
+  },
+  K2_DOCUMENT_STORE: {
+    default: 'fs',
+    doc: "fs | pg: where documents and GKB files are kept (fs: the folder under K2_DATA_DIR, one machine only; pg: K2's PostgreSQL database, reachable from every worker).",
+  },
 
   ABS_GET_CLI_URL: { default: 'http://127.0.0.1:8091/abs/client', doc: 'ABS client-info service (abs_get_cli_url).' },
   ABS_GET_ACC_URL: { default: 'http://127.0.0.1:8091/abs/accounts', doc: 'ABS account-list service (abs_get_acc_url).' },
@@ -87,12 +138,15 @@ export const CONFIG_KEYS = {
   ABS_USER: { default: '', doc: 'HTTP Basic user towards ABS (ABS_AUTH=basic).' },
   ABS_PASSWORD: { default: '', doc: 'HTTP Basic password towards ABS (required when ABS_AUTH=basic).' },
   ABS_TOKEN: { default: '', doc: 'Bearer token towards ABS (required when ABS_AUTH=bearer; at least 16 characters).' },
-  ABS_TLS_CA_FILE: { default: '', doc: 'PEM CA bundle trusted for ABS\'s HTTPS (default: the system CAs).' },
+  ABS_TLS_CA_FILE: { default: '', doc: "PEM CA bundle trusted for ABS's HTTPS (default: the system CAs)." },
   ABS_TLS_CERT_FILE: { default: '', doc: 'PEM client certificate towards ABS (with ABS_TLS_KEY_FILE).' },
   ABS_TLS_KEY_FILE: { default: '', doc: 'PEM private key of ABS_TLS_CERT_FILE.' },
   ABS_TIMEOUT_MS: { default: '10000', doc: 'Timeout of one ABS HTTP call.' },
   ABS_DATE_FORMAT: { default: 'YYYY-MM-DD', doc: 'How dates are sent to ABS (dt of the statement, dbz_dt of the scan): YYYY-MM-DD | YYYY.MM.DD.' },
-  CASE_LOCAL_ATTEMPT_TIMEOUT: { default: '3s', doc: 'Timeout of one quick local attempt of a case\'s call (ABS, EKO, K2\'s database); below ABS_TIMEOUT_MS and EKO_TIMEOUT_MS. A timed-out attempt aborts its HTTP call; when the quick attempts fail, the call goes on as a regular activity.' },
+  CASE_LOCAL_ATTEMPT_TIMEOUT: {
+    default: '3s',
+    doc: "Timeout of one quick local attempt of a case's call (ABS, EKO, K2's database); below ABS_TIMEOUT_MS and EKO_TIMEOUT_MS. A timed-out attempt aborts its HTTP call; when the quick attempts fail, the call goes on as a regular activity.",
+  },
   ABS_TRANSIENT_HORIZON: { default: '6h', doc: 'How long transient ABS trouble is retried before the case needs attention.' },
   CASE_SCAN_RECHECK: { default: '24h', doc: 'How often a case waiting for a missing scan asks ABS again.' },
 
@@ -102,7 +156,7 @@ export const CONFIG_KEYS = {
   EKO_USER: { default: '', doc: 'HTTP Basic user towards EKO (EKO_AUTH=basic).' },
   EKO_PASSWORD: { default: '', doc: 'HTTP Basic password towards EKO (required when EKO_AUTH=basic).' },
   EKO_TOKEN: { default: '', doc: 'Bearer token towards EKO (required when EKO_AUTH=bearer; at least 16 characters).' },
-  EKO_TLS_CA_FILE: { default: '', doc: 'PEM CA bundle trusted for EKO\'s HTTPS (default: the system CAs).' },
+  EKO_TLS_CA_FILE: { default: '', doc: "PEM CA bundle trusted for EKO's HTTPS (default: the system CAs)." },
   EKO_TLS_CERT_FILE: { default: '', doc: 'PEM client certificate towards EKO (with EKO_TLS_KEY_FILE).' },
   EKO_TLS_KEY_FILE: { default: '', doc: 'PEM private key of EKO_TLS_CERT_FILE.' },
 
@@ -110,18 +164,24 @@ export const CONFIG_KEYS = {
   GKB_CLIENT_ID: { default: 'k2-demo', doc: 'GKB HTTP Basic client id.' },
   GKB_PASSWORD: { default: '', doc: 'GKB HTTP Basic password; required outside the demo.' },
   GKB_USER_ID: { default: 'k2-operator', doc: 'GKB SOAP header userId.' },
-  GKB_TLS_CA_FILE: { default: '', doc: 'PEM CA bundle trusted for GKB\'s HTTPS (default: the system CAs).' },
+  GKB_TLS_CA_FILE: { default: '', doc: "PEM CA bundle trusted for GKB's HTTPS (default: the system CAs)." },
   GKB_TLS_CERT_FILE: { default: '', doc: 'PEM client certificate towards GKB (with GKB_TLS_KEY_FILE).' },
   GKB_TLS_KEY_FILE: { default: '', doc: 'PEM private key of GKB_TLS_CERT_FILE.' },
   GKB_TIMEOUT_MS: { default: '60000', doc: 'Timeout of one GKB SOAP call.' },
   GKB_BATCH_INTERVAL: { default: '1h', doc: 'A GKB batch is started at least this often while records wait.' },
-  GKB_BATCH_MIN_RECORDS: { default: '10000', doc: 'A GKB batch starts early, before GKB_BATCH_INTERVAL, once this many records wait: at least a full package (GKB_MAX_RECORDS_PER_FILE; GKB takes 10,000 to 50,000 contracts per upload) and at most GKB_BATCH_MAX_RECORDS.' },
+  GKB_BATCH_MIN_RECORDS: {
+    default: '10000',
+    doc: 'A GKB batch starts early, before GKB_BATCH_INTERVAL, once this many records wait: at least a full package (GKB_MAX_RECORDS_PER_FILE; GKB takes 10,000 to 50,000 contracts per upload) and at most GKB_BATCH_MAX_RECORDS.',
+  },
   GKB_MAX_RECORDS_PER_FILE: { default: '10000', doc: 'Records per GKB file (GKB limit: 10,000 per package).' },
   GKB_BATCH_MAX_RECORDS: { default: '50000', doc: 'Records one batch claims (split into files of GKB_MAX_RECORDS_PER_FILE).' },
-  GKB_POLL_INITIAL: { default: '1m', doc: 'First wait before asking GKB for a package\'s import status; doubles up to GKB_POLL_MAX.' },
+  GKB_POLL_INITIAL: { default: '1m', doc: "First wait before asking GKB for a package's import status; doubles up to GKB_POLL_MAX." },
   GKB_POLL_MAX: { default: '1h', doc: 'Longest wait between two status polls of one package.' },
-  GKB_RESULT_HORIZON: { default: '3d', doc: 'How long a case waits for GKB\'s result of its record before it needs attention (gkb-waiting); it keeps waiting.' },
-  GKB_DICTIONARY_JSON: { default: '', doc: 'JSON object overriding GKB dictionary ids (domain/gkb/dossier.ts DEFAULT_GKB_DICTIONARY), e.g. {"fundingType":"2","creditPurpose2":"1","creditObject":"03","branchLocationKatoId":"750000000"}. Required outside the demo with the bank\'s own fundingType, creditPurpose2, creditObject and branchLocationKatoId (the defaults are the GKB document\'s example values).' },
+  GKB_RESULT_HORIZON: { default: '3d', doc: "How long a case waits for GKB's result of its record before it needs attention (gkb-waiting); it keeps waiting." },
+  GKB_DICTIONARY_JSON: {
+    default: '',
+    doc: 'JSON object overriding GKB dictionary ids (domain/gkb/dossier.ts DEFAULT_GKB_DICTIONARY), e.g. {"fundingType":"2","creditPurpose2":"1","creditObject":"03","branchLocationKatoId":"750000000"}. Required outside the demo with the bank\'s own fundingType, creditPurpose2, creditObject and branchLocationKatoId (the defaults are the GKB document\'s example values).',
+  },
 
   SIM_HOST: { default: '127.0.0.1', doc: 'Interface the simulators listen on (0.0.0.0 in containers).' },
   EKO_SIM_K2_URL: { default: '', doc: 'EKO simulator: base URL of K2 for statuses (default http://127.0.0.1:K2_API_PORT).' },
@@ -251,7 +311,17 @@ export interface Config {
     /** Partial override of the GKB dictionary (validated as a JSON object here, applied in domain/gkb). */
     dictionaryOverride: Record<string, unknown>;
   };
-  simulators: { host: string; ekoK2Url: string; absPort: number; gkbPort: number; ekoPort: number; ekoStatusDelayMs: number; gkbStepMs: number; gkbProcessingMs: number; faults: string };
+  simulators: {
+    host: string;
+    ekoK2Url: string;
+    absPort: number;
+    gkbPort: number;
+    ekoPort: number;
+    ekoStatusDelayMs: number;
+    gkbStepMs: number;
+    gkbProcessingMs: number;
+    faults: string;
+  };
 }
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
@@ -274,7 +344,10 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 export function parsePayloadKeys(text: string, source: string): { keys: PayloadKey[]; problems: string[] } {
   const keys: PayloadKey[] = [];
   const problems: string[] = [];
-  const entries = text.split(/[,\n]/).map((e) => e.trim()).filter(Boolean);
+  const entries = text
+    .split(/[,\n]/)
+    .map((e) => e.trim())
+    .filter(Boolean);
   if (entries.length === 0) problems.push(`${source}: no key given (expected keyId:base64-of-32-bytes,…)`);
   entries.forEach((entry, i) => {
     const colon = entry.indexOf(':');
@@ -371,7 +444,11 @@ export function loadConfig(env: Env = process.env): Config {
 
   const tlsFiles = (prefix: 'TEMPORAL' | 'ABS' | 'EKO' | 'GKB'): TlsFiles => {
     const files: TlsFiles = {};
-    for (const [field, key] of [['caFile', `${prefix}_TLS_CA_FILE`], ['certFile', `${prefix}_TLS_CERT_FILE`], ['keyFile', `${prefix}_TLS_KEY_FILE`]] as const) {
+    for (const [field, key] of [
+      ['caFile', `${prefix}_TLS_CA_FILE`],
+      ['certFile', `${prefix}_TLS_CERT_FILE`],
+      ['keyFile', `${prefix}_TLS_KEY_FILE`],
+    ] as const) {
       const file = get(key);
       if (!file) continue;
       const problem = unreadableFile(key, file);
@@ -404,21 +481,26 @@ export function loadConfig(env: Env = process.env): Config {
 
   const keysGiven = readPayloadKeys(get('K2_PAYLOAD_KEYS'), get('K2_PAYLOAD_KEYS_FILE'));
   problems.push(...keysGiven.problems);
-  if (!keysGiven.given) secret('K2_PAYLOAD_KEYS', 'the payload codec\'s keys, or K2_PAYLOAD_KEYS_FILE');
+  if (!keysGiven.given) secret('K2_PAYLOAD_KEYS', "the payload codec's keys, or K2_PAYLOAD_KEYS_FILE");
   const payloadKeys = keysGiven.keys;
 
   const codecToken = secret('K2_CODEC_TOKEN', 'the bearer token of the codec server');
   if (codecToken && codecToken.length < 16) problems.push('K2_CODEC_TOKEN: at least 16 characters are required');
-  const corsOrigins = get('K2_CODEC_CORS_ORIGINS').split(',').map((s) => s.trim()).filter(Boolean);
+  const corsOrigins = get('K2_CODEC_CORS_ORIGINS')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (corsOrigins.length === 0) problems.push('K2_CODEC_CORS_ORIGINS: at least one origin of the Web UI is required');
   for (const origin of corsOrigins) {
-    if (!isHttpOrigin(origin)) problems.push(`K2_CODEC_CORS_ORIGINS: "${origin}" is not an origin such as http://127.0.0.1:8233 (http(s)://host[:port], no path)`);
+    if (!isHttpOrigin(origin))
+      problems.push(`K2_CODEC_CORS_ORIGINS: "${origin}" is not an origin such as http://127.0.0.1:8233 (http(s)://host[:port], no path)`);
   }
 
   const temporalTls = oneOf('TEMPORAL_TLS', ['false', 'true'] as const) === 'true';
   const temporalTlsKeys = ['TEMPORAL_TLS_CA_FILE', 'TEMPORAL_TLS_CERT_FILE', 'TEMPORAL_TLS_KEY_FILE', 'TEMPORAL_TLS_SERVER_NAME'] as const;
   // TLS settings without TEMPORAL_TLS=true would be silently ignored and the connection stay in clear.
-  if (!temporalTls) for (const key of temporalTlsKeys) if (get(key)) problems.push(`${key}: set, but TEMPORAL_TLS is not true (the connection would not use it)`);
+  if (!temporalTls)
+    for (const key of temporalTlsKeys) if (get(key)) problems.push(`${key}: set, but TEMPORAL_TLS is not true (the connection would not use it)`);
   const serverName = get('TEMPORAL_TLS_SERVER_NAME');
   if (serverName && !/^[A-Za-z0-9.-]+$/.test(serverName)) problems.push(`TEMPORAL_TLS_SERVER_NAME="${serverName}": expected a host name`);
   const tls = temporalTls ? { ...tlsFiles('TEMPORAL'), ...(serverName ? { serverName } : {}) } : undefined;
@@ -438,7 +520,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (authMode === 'bearer' && auth.token.length < 16) problems.push('K2_API_TOKEN: at least 16 characters are required when K2_API_AUTH=bearer');
   if (!/^\d+(b|kb|mb)$/i.test(get('K2_API_BODY_LIMIT'))) problems.push(`K2_API_BODY_LIMIT="${get('K2_API_BODY_LIMIT')}": expected a size such as 40mb`);
 
-  const absSystems = get('K2_ABS_SYSTEMS').split(',').map((s) => s.trim()).filter(Boolean);
+  const absSystems = get('K2_ABS_SYSTEMS')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (absSystems.length === 0) problems.push('K2_ABS_SYSTEMS: at least one ABS system code is required');
 
   const config: Config = {
@@ -528,12 +613,15 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^[\w.-]+:\d+$/.test(config.temporal.address)) problems.push(`TEMPORAL_ADDRESS="${config.temporal.address}": expected host:port`);
   if (!/^[\w.-]+:\d+$/.test(config.temporal.workerMetrics)) problems.push(`K2_WORKER_METRICS="${config.temporal.workerMetrics}": expected host:port`);
   // Each refresh costs a few dozen visibility counts: more often than every second would load Temporal for no reader.
-  if (isValid('K2_METRICS_INTERVAL', problems) && config.api.metricsIntervalMs < 1000) problems.push(`K2_METRICS_INTERVAL="${get('K2_METRICS_INTERVAL')}": at least 1s`);
+  if (isValid('K2_METRICS_INTERVAL', problems) && config.api.metricsIntervalMs < 1000)
+    problems.push(`K2_METRICS_INTERVAL="${get('K2_METRICS_INTERVAL')}": at least 1s`);
   if (!/^[\w.-]+:\d+$/.test(config.worker.health)) problems.push(`K2_WORKER_HEALTH="${config.worker.health}": expected host:port`);
   // The pg store keeps documents in K2's database: there is none with SQLite to share between machines.
-  if (config.documents.store === 'pg' && config.db.client !== 'pg') problems.push('K2_DOCUMENT_STORE="pg": requires K2_DB_CLIENT=pg (documents are kept in K2\'s PostgreSQL database)');
+  if (config.documents.store === 'pg' && config.db.client !== 'pg')
+    problems.push('K2_DOCUMENT_STORE="pg": requires K2_DB_CLIENT=pg (documents are kept in K2\'s PostgreSQL database)');
   const { workflowSlots, narrowSlots } = config.worker;
-  if (workflowSlots >= 2 && narrowSlots > workflowSlots) problems.push(`K2_WORKER_NARROW_SLOTS="${narrowSlots}": at most K2_WORKER_WORKFLOW_SLOTS (${workflowSlots})`);
+  if (workflowSlots >= 2 && narrowSlots > workflowSlots)
+    problems.push(`K2_WORKER_NARROW_SLOTS="${narrowSlots}": at most K2_WORKER_WORKFLOW_SLOTS (${workflowSlots})`);
   problems.push(...crossProblems(config, problems, get));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -560,7 +648,10 @@ function crossProblems(config: Config, problems: readonly string[], get: (key: C
   const local = config.abs.localAttemptMs;
   // A local attempt that outlasts the HTTP timeout would never be cut short by its own timeout: the
   // quick attempts would each wait for the full HTTP timeout inside one workflow task.
-  for (const [key, timeoutMs] of [['ABS_TIMEOUT_MS', config.abs.timeoutMs], ['EKO_TIMEOUT_MS', config.eko.timeoutMs]] as const) {
+  for (const [key, timeoutMs] of [
+    ['ABS_TIMEOUT_MS', config.abs.timeoutMs],
+    ['EKO_TIMEOUT_MS', config.eko.timeoutMs],
+  ] as const) {
     if (isValid('CASE_LOCAL_ATTEMPT_TIMEOUT', problems) && isValid(key, problems) && local >= timeoutMs) {
       found.push(`CASE_LOCAL_ATTEMPT_TIMEOUT="${get('CASE_LOCAL_ATTEMPT_TIMEOUT')}": must be below ${key} (${timeoutMs} ms)`);
     }
@@ -570,7 +661,9 @@ function crossProblems(config: Config, problems: readonly string[], get: (key: C
   // the threshold is at least one package, and at most what one batch claims.
   const { batchMinRecords, maxRecordsPerFile, batchMaxRecords } = config.gkb;
   if (isValid('GKB_BATCH_MIN_RECORDS', problems) && isValid('GKB_MAX_RECORDS_PER_FILE', problems) && batchMinRecords < maxRecordsPerFile) {
-    found.push(`GKB_BATCH_MIN_RECORDS="${batchMinRecords}": at least GKB_MAX_RECORDS_PER_FILE (${maxRecordsPerFile}): an early batch starts once a full package waits (GKB takes no smaller upload while more wait)`);
+    found.push(
+      `GKB_BATCH_MIN_RECORDS="${batchMinRecords}": at least GKB_MAX_RECORDS_PER_FILE (${maxRecordsPerFile}): an early batch starts once a full package waits (GKB takes no smaller upload while more wait)`,
+    );
   }
   if (isValid('GKB_BATCH_MIN_RECORDS', problems) && isValid('GKB_BATCH_MAX_RECORDS', problems) && batchMinRecords > batchMaxRecords) {
     found.push(`GKB_BATCH_MIN_RECORDS="${batchMinRecords}": at most GKB_BATCH_MAX_RECORDS (${batchMaxRecords}), the records one batch claims`);
@@ -596,7 +689,10 @@ function gkbDictionaryOverride(override: Record<string, unknown>, demo: boolean,
   const unknown = Object.keys(override).filter((k) => !GKB_DICTIONARY_KEYS.includes(k));
   if (unknown.length) problems.push(`GKB_DICTIONARY_JSON: unknown key(s) ${unknown.join(', ')} (known: ${GKB_DICTIONARY_KEYS.join(', ')})`);
   const missing = GKB_DEPLOYMENT_IDS.filter((key) => override[key] === undefined);
-  if (missing.length && !demo) problems.push(`GKB_DICTIONARY_JSON: required outside the demo with the bank's GKB dictionary ids; missing ${missing.join(', ')} (the defaults are the GKB document's examples)`);
+  if (missing.length && !demo)
+    problems.push(
+      `GKB_DICTIONARY_JSON: required outside the demo with the bank's GKB dictionary ids; missing ${missing.join(', ')} (the defaults are the GKB document's examples)`,
+    );
   for (const key of GKB_DEPLOYMENT_IDS) {
     const value = override[key];
     if (value === undefined) continue;

@@ -42,7 +42,10 @@ export async function issueDemand(db: Db, demand: NewDemand, now = new Date()): 
     // The counter row first: on PostgreSQL FOR UPDATE makes every issuer wait for the one before
     // it to commit (SQLite: BEGIN IMMEDIATE, db/index.ts, already lets one writer in at a time), so
     // the read below sees a reference a racing attempt of the same case has just issued.
-    const counter = await trx(COUNTER).where({ id: 1 }).modify((q) => (isSqlite(db) ? q : q.forUpdate())).first('last');
+    const counter = await trx(COUNTER)
+      .where({ id: 1 })
+      .modify((q) => (isSqlite(db) ? q : q.forUpdate()))
+      .first('last');
     if (counter === undefined) throw new Error('payment demand: the reference counter is missing (migration 005_demand_reference)');
     const existing = await trx('payment_demands').where({ case_id: demand.caseId }).first('reference');
     if (existing?.reference) return existing.reference as string;

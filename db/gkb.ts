@@ -94,7 +94,7 @@ export async function claimRecords(db: Db, batchId: string, limit: number): Prom
     if (Number(already[0].n) > 0) return Number(already[0].n);
     const seen = new Set<string>();
     const ids: number[] = [];
-    for (let after = 0; ids.length < limit; ) {
+    for (let after = 0; ids.length < limit;) {
       const page = await claimable(trx).andWhere('r.id', '>', after).orderBy('r.id').limit(CLAIM_PAGE).select('r.id', 'r.contract_code');
       if (page.length === 0) break;
       for (const c of page) {
@@ -106,7 +106,10 @@ export async function claimRecords(db: Db, batchId: string, limit: number): Prom
     }
     let claimed = 0;
     for (let i = 0; i < ids.length; i += 500) {
-      claimed += await trx('gkb_records').whereIn('id', ids.slice(i, i + 500)).where({ state: 'queued' }).update({ state: 'claimed', batch_id: batchId, updated_at: now() });
+      claimed += await trx('gkb_records')
+        .whereIn('id', ids.slice(i, i + 500))
+        .where({ state: 'queued' })
+        .update({ state: 'claimed', batch_id: batchId, updated_at: now() });
     }
     await trx('gkb_batches')
       .insert({ batch_id: batchId, state: claimed ? 'claimed' : 'empty', files: '[]', created_at: now(), updated_at: now() })
@@ -131,7 +134,9 @@ export async function unsettledBatches(db: Db, except: string): Promise<string[]
  */
 export async function releaseBatch(db: Db, batchId: string, reason: string): Promise<number> {
   return db.transaction(async (trx) => {
-    const released = await trx('gkb_records').where({ batch_id: batchId, state: 'claimed' }).update({ state: 'queued', batch_id: null, file_name: null, updated_at: now() });
+    const released = await trx('gkb_records')
+      .where({ batch_id: batchId, state: 'claimed' })
+      .update({ state: 'queued', batch_id: null, file_name: null, updated_at: now() });
     await trx('gkb_batches').where({ batch_id: batchId }).update({ state: 'abandoned', error: reason, updated_at: now() });
     return released;
   });
@@ -150,7 +155,10 @@ export async function* claimedRecords(db: Db, batchId: string, pageSize = 1000):
 
 export async function assignFile(db: Db, batchId: string, fileName: string, contractCodes: string[]): Promise<void> {
   for (let i = 0; i < contractCodes.length; i += 500) {
-    await db('gkb_records').where({ batch_id: batchId }).whereIn('contract_code', contractCodes.slice(i, i + 500)).update({ file_name: fileName, updated_at: now() });
+    await db('gkb_records')
+      .where({ batch_id: batchId })
+      .whereIn('contract_code', contractCodes.slice(i, i + 500))
+      .update({ file_name: fileName, updated_at: now() });
   }
 }
 
@@ -178,7 +186,12 @@ export interface RecordResult {
  * returned. "Created" is news only for an update (operation 2): GKB did not know the contract, so it
  * made an incomplete one (DOMAIN.md G6); for an insert it is what was asked.
  */
-export async function recordResults(db: Db, batchId: string, fileName: string, results: Map<string, RecordResult>): Promise<{ accepted: number; rejected: number; unmatched: string[] }> {
+export async function recordResults(
+  db: Db,
+  batchId: string,
+  fileName: string,
+  results: Map<string, RecordResult>,
+): Promise<{ accepted: number; rejected: number; unmatched: string[] }> {
   const rows = await db('gkb_records').where({ batch_id: batchId, file_name: fileName }).select('id', 'contract_code', 'operation', 'state');
   let accepted = 0;
   let rejected = 0;
@@ -192,7 +205,9 @@ export async function recordResults(db: Db, batchId: string, fileName: string, r
       }
       result.accepted ? accepted++ : rejected++;
       const newContract = result.accepted && result.created === true && Number(row.operation) === 2;
-      await trx('gkb_records').where({ id: row.id }).update({ state: result.accepted ? 'accepted' : 'rejected', result_text: result.text, new_contract: newContract, updated_at: now() });
+      await trx('gkb_records')
+        .where({ id: row.id })
+        .update({ state: result.accepted ? 'accepted' : 'rejected', result_text: result.text, new_contract: newContract, updated_at: now() });
     }
   });
   return { accepted, rejected, unmatched };
@@ -207,7 +222,9 @@ export async function rejectOpenRecords(db: Db, batchId: string, fileName: strin
 
 /** Accepts every still-open record of a file as skipped: GKB already had the state they report. */
 export async function acceptOpenRecordsAsSkipped(db: Db, batchId: string, fileName: string, text: string): Promise<number> {
-  return db('gkb_records').where({ batch_id: batchId, file_name: fileName, state: 'claimed' }).update({ state: 'accepted', skipped: true, result_text: text, updated_at: now() });
+  return db('gkb_records')
+    .where({ batch_id: batchId, file_name: fileName, state: 'claimed' })
+    .update({ state: 'accepted', skipped: true, result_text: text, updated_at: now() });
 }
 
 /** Abandoned batches whose collected results are not all delivered yet. */
@@ -230,13 +247,20 @@ export async function undeliveredResults(db: Db, batchId: string, limit: number)
 
 export async function markDelivered(db: Db, ids: number[]): Promise<void> {
   for (let i = 0; i < ids.length; i += 500) {
-    await db('gkb_records').whereIn('id', ids.slice(i, i + 500)).update({ delivered_at: now() });
+    await db('gkb_records')
+      .whereIn('id', ids.slice(i, i + 500))
+      .update({ delivered_at: now() });
   }
 }
 
 /** How a file's records stand now (what a repeated collect reports, whatever it wrote the first time). */
 export async function fileOutcome(db: Db, batchId: string, fileName: string): Promise<{ accepted: number; rejected: number }> {
-  const rows = await db('gkb_records').where({ batch_id: batchId, file_name: fileName }).whereIn('state', ['accepted', 'rejected']).groupBy('state').select('state').count({ n: '*' });
+  const rows = await db('gkb_records')
+    .where({ batch_id: batchId, file_name: fileName })
+    .whereIn('state', ['accepted', 'rejected'])
+    .groupBy('state')
+    .select('state')
+    .count({ n: '*' });
   const n = (state: string) => Number((rows as Array<{ state: string; n: number | string }>).find((r) => r.state === state)?.n ?? 0);
   return { accepted: n('accepted'), rejected: n('rejected') };
 }
@@ -293,7 +317,12 @@ export function packageOf(files: readonly StoredBatchFile[], fileName: string | 
 
 /** The newest batches (by creation), with their files and record counts; batches that found nothing to claim only when asked. */
 export async function recentBatches(db: Db, opts: { limit: number; includeEmpty?: boolean; batchId?: string }): Promise<BatchOverview[]> {
-  let q = db('gkb_batches').orderBy([{ column: 'created_at', order: 'desc' }, { column: 'batch_id', order: 'desc' }]).limit(opts.limit);
+  let q = db('gkb_batches')
+    .orderBy([
+      { column: 'created_at', order: 'desc' },
+      { column: 'batch_id', order: 'desc' },
+    ])
+    .limit(opts.limit);
   if (opts.batchId) q = q.where({ batch_id: opts.batchId });
   else if (!opts.includeEmpty) q = q.whereNot({ state: 'empty' });
   const rows = await q.select('batch_id', 'state', 'files', 'error', 'created_at', 'updated_at');
@@ -315,7 +344,16 @@ export async function recentBatches(db: Db, opts: { limit: number; includeEmpty?
       const file = (byFile[c.file_name ?? '(none)'] ??= noCounts());
       for (const into of [records, file]) addCount(into, c.state, Number(c.n), Number(c.undelivered));
     }
-    return { batchId, state: String(r.state), ...(r.error ? { error: String(r.error) } : {}), createdAt: isoOf(r.created_at), updatedAt: isoOf(r.updated_at), files: parseFiles(r.files), records, byFile };
+    return {
+      batchId,
+      state: String(r.state),
+      ...(r.error ? { error: String(r.error) } : {}),
+      createdAt: isoOf(r.created_at),
+      updatedAt: isoOf(r.updated_at),
+      files: parseFiles(r.files),
+      records,
+      byFile,
+    };
   });
 }
 
@@ -349,10 +387,25 @@ export async function contractRecords(db: Db, contractCode: string): Promise<Con
   const rows = await db('gkb_records')
     .where({ contract_code: contractCode })
     .orderBy('id')
-    .select('id', 'report_key', 'workflow_id', 'operation', 'state', 'batch_id', 'file_name', 'result_text', 'new_contract', 'skipped', 'enqueued_at', 'updated_at', 'delivered_at');
+    .select(
+      'id',
+      'report_key',
+      'workflow_id',
+      'operation',
+      'state',
+      'batch_id',
+      'file_name',
+      'result_text',
+      'new_contract',
+      'skipped',
+      'enqueued_at',
+      'updated_at',
+      'delivered_at',
+    );
   const batchIds = [...new Set(rows.map((r) => r.batch_id).filter((b): b is string => Boolean(b)))];
   const files = new Map<string, StoredBatchFile[]>();
-  if (batchIds.length) for (const b of await db('gkb_batches').whereIn('batch_id', batchIds).select('batch_id', 'files')) files.set(String(b.batch_id), parseFiles(b.files));
+  if (batchIds.length)
+    for (const b of await db('gkb_batches').whereIn('batch_id', batchIds).select('batch_id', 'files')) files.set(String(b.batch_id), parseFiles(b.files));
   return rows.map((r) => {
     const packageId = r.batch_id ? packageOf(files.get(String(r.batch_id)) ?? [], r.file_name) : undefined;
     return {
@@ -377,9 +430,18 @@ export async function contractRecords(db: Db, contractCode: string): Promise<Con
 /** The batch files GKB knows under this package id (one, unless a package id was somehow given twice). */
 export async function filesOfPackage(db: Db, packageId: string): Promise<Array<{ batchId: string; file: StoredBatchFile }>> {
   // The files are JSON text (saveBatch): a LIKE finds the candidates, the parsed JSON decides.
-  const needle = JSON.stringify({ packageId }).slice(1, -1).replace(/[\\%_]/g, (c) => `\\${c}`);
-  const rows = await db('gkb_batches').whereRaw("files LIKE ? ESCAPE '\\'", [`%${needle}%`]).orderBy('created_at').select('batch_id', 'files');
-  return rows.flatMap((r) => parseFiles(r.files).filter((f) => f.packageId === packageId).map((file) => ({ batchId: String(r.batch_id), file })));
+  const needle = JSON.stringify({ packageId })
+    .slice(1, -1)
+    .replace(/[\\%_]/g, (c) => `\\${c}`);
+  const rows = await db('gkb_batches')
+    .whereRaw("files LIKE ? ESCAPE '\\'", [`%${needle}%`])
+    .orderBy('created_at')
+    .select('batch_id', 'files');
+  return rows.flatMap((r) =>
+    parseFiles(r.files)
+      .filter((f) => f.packageId === packageId)
+      .map((file) => ({ batchId: String(r.batch_id), file })),
+  );
 }
 
 /** The results written for a file of a batch (delivered or not), and how many of its records have none yet. */

@@ -16,7 +16,10 @@ export const isSqlite = (db: Db): boolean => db.client.dialect === 'sqlite3';
 
 // knex's own SQLite classes (deep imports: knex ships no types for them, and no public hook for BEGIN).
 const BetterSqlite3Client: new (config: Knex.Config) => Knex.Client = require('knex/lib/dialects/better-sqlite3');
-const SqliteTransaction: new (client: Knex.Client, ...args: unknown[]) => { query(conn: unknown, sql: string): Promise<unknown> } = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction');
+const SqliteTransaction: new (
+  client: Knex.Client,
+  ...args: unknown[]
+) => { query(conn: unknown, sql: string): Promise<unknown> } = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction');
 
 /**
  * The API and the worker write the same SQLite file. knex opens a transaction with a plain BEGIN,
@@ -129,7 +132,8 @@ async function withSqliteMigrationLock<T>(db: Db, fn: () => Promise<T>): Promise
         break;
       } catch (err) {
         if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
-        if (Date.now() > giveUpAt) throw new Error(`the database migrations of another process did not finish within ${MIGRATION_LOCK_WAIT_MS / 60_000} minutes`);
+        if (Date.now() > giveUpAt)
+          throw new Error(`the database migrations of another process did not finish within ${MIGRATION_LOCK_WAIT_MS / 60_000} minutes`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }

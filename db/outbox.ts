@@ -234,7 +234,17 @@ export async function pendingLoans(db: Db, limit: number, afterId = 0): Promise<
   const rows = await q
     .orderBy('o.id')
     .limit(limit)
-    .select('o.id', 'o.contract_number', 'o.payload', 'o.payload_sha256', 'o.attempts', 'o.next_attempt_at', 'e.contract_number as episode_of', 'e.closed_seq', 'e.last_overdue_sha256');
+    .select(
+      'o.id',
+      'o.contract_number',
+      'o.payload',
+      'o.payload_sha256',
+      'o.attempts',
+      'o.next_attempt_at',
+      'e.contract_number as episode_of',
+      'e.closed_seq',
+      'e.last_overdue_sha256',
+    );
   return rows.map(toOutboxRow);
 }
 
@@ -247,7 +257,9 @@ function toOutboxRow(r: Record<string, unknown>): OutboxRow {
     payload_sha256: r.payload_sha256 as string,
     attempts: Number(r.attempts),
     nextAttemptAt: epochMs(r.next_attempt_at),
-    episode: r.episode_of ? { closedSeq: r.closed_seq === null ? undefined : Number(r.closed_seq), lastOverdueSha256: (r.last_overdue_sha256 as string | null) ?? undefined } : undefined,
+    episode: r.episode_of
+      ? { closedSeq: r.closed_seq === null ? undefined : Number(r.closed_seq), lastOverdueSha256: (r.last_overdue_sha256 as string | null) ?? undefined }
+      : undefined,
   };
 }
 
@@ -361,7 +373,10 @@ export async function releaseClaims(db: Db, owner: string, ids: number[]): Promi
   if (isSqlite(db)) return withConnection(db, (conn) => prepared(conn).release.immediate(ids, owner));
   await db.transaction(async (trx) => {
     for (let i = 0; i < ids.length; i += 500) {
-      await trx('loan_outbox').whereIn('id', ids.slice(i, i + 500)).andWhere('claimed_by', owner).update({ claimed_by: null, lease_until: null });
+      await trx('loan_outbox')
+        .whereIn('id', ids.slice(i, i + 500))
+        .andWhere('claimed_by', owner)
+        .update({ claimed_by: null, lease_until: null });
     }
   });
 }
@@ -373,7 +388,9 @@ export async function markDispatched(db: Db, ids: number[], now = new Date()): P
   if (isSqlite(db)) return withConnection(db, (conn) => prepared(conn).markMany(ids, at));
   await db.transaction(async (trx) => {
     for (let i = 0; i < ids.length; i += 500) {
-      await trx('loan_outbox').whereIn('id', ids.slice(i, i + 500)).update({ dispatched_at: at, claimed_by: null, lease_until: null });
+      await trx('loan_outbox')
+        .whereIn('id', ids.slice(i, i + 500))
+        .update({ dispatched_at: at, claimed_by: null, lease_until: null });
     }
   });
 }
@@ -396,7 +413,10 @@ export type StaleReason = 'applied-before-close' | 'resent-after-close';
 
 /** Marks a row done as stale: it leaves the pending list like a dispatched one, with its reason. */
 export async function markStale(db: Db, id: number, reason: StaleReason, now = new Date()): Promise<void> {
-  await db('loan_outbox').where({ id }).whereNull('dispatched_at').update({ dispatched_at: now.toISOString(), stale_reason: reason, claimed_by: null, lease_until: null });
+  await db('loan_outbox')
+    .where({ id })
+    .whereNull('dispatched_at')
+    .update({ dispatched_at: now.toISOString(), stale_reason: reason, claimed_by: null, lease_until: null });
 }
 
 /** A dead letter as operators see it: references and counts only, never the loan's personal data. */
@@ -413,13 +433,28 @@ const iso = (v: unknown): string => new Date(v as string | Date).toISOString();
 
 /** The dead letters, oldest first. */
 export async function deadLetters(db: Db, limit = 1000): Promise<DeadLetter[]> {
-  const rows = await db('loan_outbox').whereNull('dispatched_at').whereNotNull('dead_at').orderBy('id').limit(limit).select('id', 'contract_number', 'attempts', 'last_error', 'received_at', 'dead_at');
-  return rows.map((r) => ({ id: Number(r.id), contractNumber: r.contract_number, attempts: r.attempts, lastError: r.last_error, acceptedAt: iso(r.received_at), deadAt: iso(r.dead_at) }));
+  const rows = await db('loan_outbox')
+    .whereNull('dispatched_at')
+    .whereNotNull('dead_at')
+    .orderBy('id')
+    .limit(limit)
+    .select('id', 'contract_number', 'attempts', 'last_error', 'received_at', 'dead_at');
+  return rows.map((r) => ({
+    id: Number(r.id),
+    contractNumber: r.contract_number,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    acceptedAt: iso(r.received_at),
+    deadAt: iso(r.dead_at),
+  }));
 }
 
 /** How many dead letters there are, and when the oldest of them was accepted. */
 export async function deadLetterStats(db: Db): Promise<{ count: number; oldestAcceptedAt?: Date }> {
-  const rows: Array<{ n?: unknown; oldest?: string | Date | null }> = await db('loan_outbox').whereNull('dispatched_at').whereNotNull('dead_at').select(db.raw('count(*) as n'), db.raw('min(received_at) as oldest'));
+  const rows: Array<{ n?: unknown; oldest?: string | Date | null }> = await db('loan_outbox')
+    .whereNull('dispatched_at')
+    .whereNotNull('dead_at')
+    .select(db.raw('count(*) as n'), db.raw('min(received_at) as oldest'));
   const count = Number(rows[0]?.n ?? 0);
   const oldest = rows[0]?.oldest;
   return { count, oldestAcceptedAt: count > 0 && oldest ? new Date(oldest) : undefined };
@@ -427,13 +462,23 @@ export async function deadLetterStats(db: Db): Promise<{ count: number; oldestAc
 
 /** Puts a dead letter back into the flow with a fresh attempt count; false when no dead letter has this id. */
 export async function requeueDeadLetter(db: Db, id: number): Promise<boolean> {
-  const n = await db('loan_outbox').where({ id }).whereNull('dispatched_at').whereNotNull('dead_at').update({ dead_at: null, attempts: 0, next_attempt_at: null });
+  const n = await db('loan_outbox')
+    .where({ id })
+    .whereNull('dispatched_at')
+    .whereNotNull('dead_at')
+    .update({ dead_at: null, attempts: 0, next_attempt_at: null });
   return Number(n) > 0;
 }
 
 /** Whether at least `atLeast` rows wait for the dispatcher (reads at most that many index entries). */
 export async function hasPendingBacklog(db: Db, atLeast: number): Promise<boolean> {
-  const rows = await db('loan_outbox').whereNull('dispatched_at').whereNull('dead_at').orderBy('id').offset(atLeast - 1).limit(1).select('id');
+  const rows = await db('loan_outbox')
+    .whereNull('dispatched_at')
+    .whereNull('dead_at')
+    .orderBy('id')
+    .offset(atLeast - 1)
+    .limit(1)
+    .select('id');
   return rows.length > 0;
 }
 
@@ -466,7 +511,9 @@ export interface OutboxStatus {
 export async function outboxStatus(db: Db, now = new Date()): Promise<OutboxStatus> {
   const at = now.toISOString();
   // SQLite: the lease is compared with this process's clock (a parameter); PostgreSQL: with the database's.
-  const held = isSqlite(db) ? { sql: 'o.claimed_by IS NOT NULL AND o.lease_until > ?', bindings: [at] } : { sql: 'o.claimed_by IS NOT NULL AND o.lease_until > now()', bindings: [] };
+  const held = isSqlite(db)
+    ? { sql: 'o.claimed_by IS NOT NULL AND o.lease_until > ?', bindings: [at] }
+    : { sql: 'o.claimed_by IS NOT NULL AND o.lease_until > now()', bindings: [] };
   const rows: Array<Record<string, unknown>> = await db('loan_outbox as o')
     .whereNull('o.dispatched_at')
     .whereNull('o.dead_at')
@@ -499,6 +546,10 @@ export async function requeueAllDeadLetters(db: Db): Promise<number> {
 
 /** When the oldest row still waiting for the dispatcher (dead letters not counted) was accepted; undefined when none waits. Ids follow acceptance: one index entry is read. */
 export async function oldestPendingAcceptedAt(db: Db): Promise<Date | undefined> {
-  const row: { received_at?: string | Date } | undefined = await db('loan_outbox').whereNull('dispatched_at').whereNull('dead_at').orderBy('id').first('received_at');
+  const row: { received_at?: string | Date } | undefined = await db('loan_outbox')
+    .whereNull('dispatched_at')
+    .whereNull('dead_at')
+    .orderBy('id')
+    .first('received_at');
   return row?.received_at ? new Date(row.received_at) : undefined;
 }

@@ -189,7 +189,10 @@ export function createDbBlobs(db: Db, space: string, { chunkBytes = BLOB_CHUNK_B
       // The last (or only) chunk; an empty file still has one, so its name row has a chunk to point at.
       if (pendingBytes > 0 || chunks === 0) await insert(Buffer.concat(pending, pendingBytes));
     } catch (err) {
-      await db('document_blob_chunks').where({ blob_id: blobId }).delete().catch(() => undefined);
+      await db('document_blob_chunks')
+        .where({ blob_id: blobId })
+        .delete()
+        .catch(() => undefined);
       throw err;
     }
     const discard = async () => {

@@ -79,7 +79,8 @@ function nonceOf(prefix: Buffer, index: number, last: boolean): Buffer {
  */
 export function createEncryptStream(key: FileKey, { chunkBytes = DEFAULT_CHUNK_BYTES }: { chunkBytes?: number } = {}): Transform {
   checkKey(key);
-  if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > MAX_CHUNK_BYTES) throw new RangeError(`chunkBytes must be 1..${MAX_CHUNK_BYTES}, got ${chunkBytes}`);
+  if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > MAX_CHUNK_BYTES)
+    throw new RangeError(`chunkBytes must be 1..${MAX_CHUNK_BYTES}, got ${chunkBytes}`);
   const id = Buffer.from(key.id, 'utf8');
   const salt = randomBytes(SALT_BYTES);
   const prefix = randomBytes(PREFIX_BYTES);
@@ -165,7 +166,9 @@ export function createDecryptStream(keys: readonly FileKey[]): Transform {
       index++;
       return plain;
     } catch {
-      throw new FileDecryptionError(last ? `encrypted file is truncated or damaged (chunk ${index}, the last one)` : `encrypted file is damaged (chunk ${index} fails authentication)`);
+      throw new FileDecryptionError(
+        last ? `encrypted file is truncated or damaged (chunk ${index}, the last one)` : `encrypted file is damaged (chunk ${index} fails authentication)`,
+      );
     }
   };
 
@@ -174,7 +177,8 @@ export function createDecryptStream(keys: readonly FileKey[]): Transform {
       try {
         buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
         if (!head) {
-          if (buf.length >= FILE_MAGIC.length && !buf.subarray(0, FILE_MAGIC.length).equals(FILE_MAGIC)) throw new FileDecryptionError('file is not an encrypted K2 file');
+          if (buf.length >= FILE_MAGIC.length && !buf.subarray(0, FILE_MAGIC.length).equals(FILE_MAGIC))
+            throw new FileDecryptionError('file is not an encrypted K2 file');
           head = parseHeader(buf, keys);
           if (!head) return done();
           buf = buf.subarray(head.header.length);

@@ -27,7 +27,16 @@ import { pipeline } from 'node:stream/promises';
 import type { Db } from '../db';
 import type { DocumentRef } from '../domain/case';
 import type { Logger } from '../observability/logger';
-import { BlobNotFoundError, createBlobBackend, createFsBlobs, isEncryptedBlob, plaintextOf, type BlobBackend, type BlobStoreKind, type StagedBlob } from './blobs';
+import {
+  BlobNotFoundError,
+  createBlobBackend,
+  createFsBlobs,
+  isEncryptedBlob,
+  plaintextOf,
+  type BlobBackend,
+  type BlobStoreKind,
+  type StagedBlob,
+} from './blobs';
 import { encryptStage, type FileKey } from './encryption';
 
 export type { DocumentRef } from '../domain/case';

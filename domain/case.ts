@@ -7,15 +7,7 @@ import type { GkbDossier } from './gkb/dossier';
 import type { DemandStatusCode } from './demand-status';
 
 /** The stages of DOMAIN.md §2, in order. */
-export const CASE_STAGES = [
-  'received',
-  'client-checked',
-  'account-checked',
-  'evidence-collected',
-  'demand-issued',
-  'reported-to-gkb',
-  'closed',
-] as const;
+export const CASE_STAGES = ['received', 'client-checked', 'account-checked', 'evidence-collected', 'demand-issued', 'reported-to-gkb', 'closed'] as const;
 export type CaseStage = (typeof CASE_STAGES)[number];
 
 /**
@@ -115,7 +107,7 @@ export interface CaseStatus {
   /** Notices besides the attention shown (attention that does not stop the case). */
   notices?: Attention[];
   /** The overdue episode of the contract this run works (1 unless the contract came back overdue while its case was closing). */
-  episode?: number;  /** The contract came back overdue while the case was closing: this item opens the next episode once the closure is reported. */
+  episode?: number; /** The contract came back overdue while the case was closing: this item opens the next episode once the closure is reported. */
   nextEpisode?: { debt: string; overdueDays: number };
 }
 
@@ -206,7 +198,8 @@ export function findLoanAccount(
 ): { ok: true } | { ok: false; code: 'iban-not-found' | 'currency-mismatch'; reason: string } {
   const account = accounts.find((a) => a.iban.toUpperCase() === loan.iban.toUpperCase());
   if (!account) return { ok: false, code: 'iban-not-found', reason: `the loan's account is not among the client's ${accounts.length} accounts in ABS` };
-  if (account.cur !== loan.cur) return { ok: false, code: 'currency-mismatch', reason: `the loan is in ${loan.cur} but its account in ABS is in ${account.cur}` };
+  if (account.cur !== loan.cur)
+    return { ok: false, code: 'currency-mismatch', reason: `the loan is in ${loan.cur} but its account in ABS is in ${account.cur}` };
   return { ok: true };
 }
 

@@ -63,8 +63,7 @@ export function formatDemandReference(n: number): string {
 }
 
 export type StatusUpdateValidation =
-  | { ok: true; reference: string; status: DemandStatusCode }
-  | { ok: false; kind: 'validation' | 'unknown-status'; problems: ItemProblem[] };
+  { ok: true; reference: string; status: DemandStatusCode } | { ok: false; kind: 'validation' | 'unknown-status'; problems: ItemProblem[] };
 
 /**
  * Checks a k2req_status_from_eko body. kind is 'unknown-status' only when the body is otherwise

@@ -113,7 +113,10 @@ export function validateLoans(body: unknown, opts: LoanValidationOptions): LoanV
 type FieldProblem = { field: string; reason: string };
 
 /** One item on its own (no duplicate check). */
-export function validateLoanItem(item: unknown, opts: Pick<LoanValidationOptions, 'absSystems'>): { ok: true; loan: Loan } | { ok: false; problems: FieldProblem[] } {
+export function validateLoanItem(
+  item: unknown,
+  opts: Pick<LoanValidationOptions, 'absSystems'>,
+): { ok: true; loan: Loan } | { ok: false; problems: FieldProblem[] } {
   if (typeof item !== 'object' || item === null || Array.isArray(item)) {
     return { ok: false, problems: [{ field: '', reason: 'must be a JSON object' }] };
   }
@@ -223,7 +226,16 @@ function dbzDateProblem(value: unknown, parsed: string | undefined): string | un
 }
 
 const LOAN_FIELDS: readonly (keyof Loan)[] = [
-  'iban', 'cur', 'debt', 'fullname', 'contract_number', 'dbz_contract_number', 'iinbin', 'overdue_days', 'system', 'dbz_date',
+  'iban',
+  'cur',
+  'debt',
+  'fullname',
+  'contract_number',
+  'dbz_contract_number',
+  'iinbin',
+  'overdue_days',
+  'system',
+  'dbz_date',
 ];
 
 function differingFields(a: Loan, b: Loan): string[] {

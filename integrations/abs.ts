@@ -445,7 +445,10 @@ export function describeBody(text: string): string {
 /** JSON.parse's complaint without the excerpt of the text that Node quotes in it (it may hold an IIN or a name). */
 function jsonProblem(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  return message.split('"')[0].replace(/[\s,]+$/, '').slice(0, 100);
+  return message
+    .split('"')[0]
+    .replace(/[\s,]+$/, '')
+    .slice(0, 100);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -531,7 +534,8 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
   const headersWith = (accept: string): Record<string, string> => (authorization ? { accept, authorization } : { accept });
   const { timeoutMs } = options;
   const dateFormat = options.dateFormat ?? 'YYYY-MM-DD';
-  if (!ABS_DATE_FORMATS.includes(dateFormat)) throw new RangeError(`ABS dateFormat must be one of ${ABS_DATE_FORMATS.join(', ')}, got ${JSON.stringify(dateFormat)}`);
+  if (!ABS_DATE_FORMATS.includes(dateFormat))
+    throw new RangeError(`ABS dateFormat must be one of ${ABS_DATE_FORMATS.join(', ')}, got ${JSON.stringify(dateFormat)}`);
   // Fail at start-up on a bad URL rather than on the first case.
   const urls = {
     client: new URL(options.clientUrl),
@@ -598,7 +602,11 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
       if (type === 'application/json' || type.endsWith('+json')) {
         throw new AbsProtocolError(call, `answer is not valid JSON (${jsonProblem(err)}; ${describeBody(text)})`, 200);
       }
-      throw new AbsProtocolError(call, `content type ${JSON.stringify(type || '(none)')} instead of application/json, and the answer is not JSON either (${describeBody(text)})`, 200);
+      throw new AbsProtocolError(
+        call,
+        `content type ${JSON.stringify(type || '(none)')} instead of application/json, and the answer is not JSON either (${describeBody(text)})`,
+        200,
+      );
     }
   };
 
@@ -670,7 +678,8 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
         const what = first.length === 0 ? 'the scan is empty' : 'not a PDF or TIFF scan by its first bytes';
         throw new AbsProtocolError(call, `${what} (content type ${declared})`, res.status);
       }
-      const fileName = fileNameFromContentDisposition(res.headers.get('content-disposition')) ?? `dbz-${date}.${mediaType === 'application/pdf' ? 'pdf' : 'tif'}`;
+      const fileName =
+        fileNameFromContentDisposition(res.headers.get('content-disposition')) ?? `dbz-${date}.${mediaType === 'application/pdf' ? 'pdf' : 'tif'}`;
       const length = res.headers.get('content-length');
       const size = length && /^\d+$/.test(length) ? Number(length) : undefined;
 
@@ -702,7 +711,8 @@ export function createAbsClient(options: AbsClientOptions): AbsClient {
   // Metrics: a business answer is ABS working (the case decides what it means), not an error.
   const json: CallClassifier<AbsResult<unknown>> = { errorClass: absErrorClass, resultOutcome: (r) => (r.ok ? 'ok' : 'business-answer') };
   const scan: CallClassifier<AbsScan> = { errorClass: absErrorClass };
-  const timed = <T>(call: AbsCall, opts: AbsCallOptions | undefined, classifier: NoInfer<CallClassifier<T>>, fn: () => Promise<T>) => timedCall(options.metrics, 'abs', call, opts?.signal, classifier, fn);
+  const timed = <T>(call: AbsCall, opts: AbsCallOptions | undefined, classifier: NoInfer<CallClassifier<T>>, fn: () => Promise<T>) =>
+    timedCall(options.metrics, 'abs', call, opts?.signal, classifier, fn);
   return {
     getClient: (iinbin, opts) => timed('client', opts, json, () => client.getClient(iinbin, opts)),
     getAccounts: (iinbin, opts) => timed('accounts', opts, json, () => client.getAccounts(iinbin, opts)),

@@ -120,7 +120,8 @@ export function validatePaymentDemand(value: unknown): DemandValidation {
       const e = item as Record<string, unknown>;
       if (!isNonEmptyString(e.kind, 64)) problems.push(`evidence[${i}].kind: expected a non-empty string`);
       if (typeof e.sha256 !== 'string' || !SHA256.test(e.sha256)) problems.push(`evidence[${i}].sha256: expected 64 lowercase hex characters`);
-      if (typeof e.mediaType !== 'string' || !MEDIA_TYPE.test(e.mediaType)) problems.push(`evidence[${i}].mediaType: expected a media type such as application/pdf`);
+      if (typeof e.mediaType !== 'string' || !MEDIA_TYPE.test(e.mediaType))
+        problems.push(`evidence[${i}].mediaType: expected a media type such as application/pdf`);
       if (!isNonEmptyString(e.fileName, 255)) problems.push(`evidence[${i}].fileName: expected a non-empty string of at most 255 characters`);
     });
   }
@@ -287,6 +288,7 @@ export function createEkoClient(options: EkoClientOptions): EkoClient {
     },
   };
   return {
-    sendDemand: (demand, opts) => timedCall(options.metrics, 'eko', 'sendDemand', opts?.signal, { errorClass: ekoErrorClass }, () => client.sendDemand(demand, opts)),
+    sendDemand: (demand, opts) =>
+      timedCall(options.metrics, 'eko', 'sendDemand', opts?.signal, { errorClass: ekoErrorClass }, () => client.sendDemand(demand, opts)),
   };
 }

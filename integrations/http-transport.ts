@@ -72,7 +72,8 @@ function readPem(system: string, what: string, file: string): Buffer {
 /** The agent's TLS options from the files, read once at start-up; a certificate needs its key and the other way round. */
 export function tlsOptions(system: string, files: TlsFiles | undefined): https.AgentOptions {
   const { caFile, certFile, keyFile } = files ?? {};
-  if (Boolean(certFile) !== Boolean(keyFile)) throw new Error(`${system} TLS: a client certificate needs its key file and the other way round (got only the ${certFile ? 'certificate' : 'key'})`);
+  if (Boolean(certFile) !== Boolean(keyFile))
+    throw new Error(`${system} TLS: a client certificate needs its key file and the other way round (got only the ${certFile ? 'certificate' : 'key'})`);
   return {
     ...(caFile ? { ca: readPem(system, 'CA bundle', caFile) } : {}),
     ...(certFile && keyFile ? { cert: readPem(system, 'client certificate', certFile), key: readPem(system, 'client key', keyFile) } : {}),

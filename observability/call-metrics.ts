@@ -27,8 +27,15 @@ export interface CallMetrics {
 }
 
 export function createCallMetrics(registry: MetricsRegistry): CallMetrics {
-  const duration = registry.histogram(CALL_DURATION_METRIC, 'Calls to ABS, EKO and GKB: seconds from the request to the answer, by system and call.', CALL_SECONDS_BUCKETS);
-  const calls = registry.counter('k2_calls_total', 'Calls to ABS, EKO and GKB by system, call and outcome (ok, business-answer, cancelled, or the error class).');
+  const duration = registry.histogram(
+    CALL_DURATION_METRIC,
+    'Calls to ABS, EKO and GKB: seconds from the request to the answer, by system and call.',
+    CALL_SECONDS_BUCKETS,
+  );
+  const calls = registry.counter(
+    'k2_calls_total',
+    'Calls to ABS, EKO and GKB by system, call and outcome (ok, business-answer, cancelled, or the error class).',
+  );
   return {
     record(system, call, seconds, outcome) {
       duration.observe(seconds, { system, call });
@@ -47,7 +54,14 @@ export interface CallClassifier<T> {
  * Runs one call and records it. A call whose caller's signal has aborted is `cancelled`, whatever it
  * threw. Without metrics it only runs the call.
  */
-export async function timedCall<T>(metrics: CallMetrics | undefined, system: ExternalSystem, call: string, signal: AbortSignal | undefined, classifier: NoInfer<CallClassifier<T>>, fn: () => Promise<T>): Promise<T> {
+export async function timedCall<T>(
+  metrics: CallMetrics | undefined,
+  system: ExternalSystem,
+  call: string,
+  signal: AbortSignal | undefined,
+  classifier: NoInfer<CallClassifier<T>>,
+  fn: () => Promise<T>,
+): Promise<T> {
   if (!metrics) return fn();
   const started = process.hrtime.bigint();
   const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;

@@ -22,7 +22,6 @@ import type { Client } from '@temporalio/client';
 import { ATTENTION_CODES, CASE_STAGES } from '../domain/case';
 import type { Gauge, MetricsRegistry } from './metrics';
 
-
 export const RUNNING_CASES = 'WorkflowType="caseWorkflow" AND ExecutionStatus="Running"';
 /** The Datetime search attribute: when the case entered its current stage. */
 export const STAGE_SINCE = 'K2StageSince';
@@ -101,7 +100,13 @@ function groupValue(values: unknown[]): string | undefined {
  * total holds beyond them (`other`). `grouping.supported` is set to false after the server refused
  * GROUP BY, so later calls count value by value at once.
  */
-export async function countByValue(count: CountQuery, base: string, attribute: string, values: readonly string[], grouping: { supported: boolean }): Promise<{ byValue: Map<string, number>; other: number }> {
+export async function countByValue(
+  count: CountQuery,
+  base: string,
+  attribute: string,
+  values: readonly string[],
+  grouping: { supported: boolean },
+): Promise<{ byValue: Map<string, number>; other: number }> {
   const byValue = new Map(values.map((v) => [v, 0]));
   let total: number;
   let grouped = false;
@@ -152,7 +157,10 @@ export interface CaseMetrics {
 export function createCaseMetrics(registry: MetricsRegistry, client: Client, options: CaseMetricsOptions = {}): CaseMetrics {
   const cases = registry.gauge('k2_cases', 'Running cases by stage (K2Stage, from Temporal visibility).');
   const attention = registry.gauge('k2_cases_attention', 'Running cases that need attention, by reason (K2AttentionReason; "other": a code K2 does not list).');
-  const oldest = registry.gauge('k2_case_stage_oldest_seconds', `How long the oldest running case of each stage has been in it (${STAGE_SINCE}, else its run's StartTime; 0: none).`);
+  const oldest = registry.gauge(
+    'k2_case_stage_oldest_seconds',
+    `How long the oldest running case of each stage has been in it (${STAGE_SINCE}, else its run's StartTime; 0: none).`,
+  );
   const clock = options.clock ?? Date.now;
   const timeoutMs = options.callTimeoutMs ?? 10_000;
   const grouping = { supported: true };
@@ -162,14 +170,18 @@ export function createCaseMetrics(registry: MetricsRegistry, client: Client, opt
   const countNumber = async (query: string) => (await count(query)).count;
 
   async function stageSinceRegistered(): Promise<boolean> {
-    const answer = await client.connection.withDeadline(Date.now() + timeoutMs, () => client.connection.operatorService.listSearchAttributes({ namespace: client.options.namespace }));
+    const answer = await client.connection.withDeadline(Date.now() + timeoutMs, () =>
+      client.connection.operatorService.listSearchAttributes({ namespace: client.options.namespace }),
+    );
     return Object.prototype.hasOwnProperty.call(answer.customAttributes ?? {}, STAGE_SINCE);
   }
 
   /** The oldest case of a stage: by K2StageSince, and by StartTime for cases without it. */
   async function oldestOfStage(stage: string, now: number, withSince: boolean): Promise<number> {
     const inStage = `${RUNNING_CASES} AND K2Stage=${quoted(stage)}`;
-    const bySince = withSince ? await bracketOldest((t) => countNumber(`${inStage} AND ${STAGE_SINCE} < ${visibilityTime(t)}`), now, hints.get(`${stage}:since`)) : undefined;
+    const bySince = withSince
+      ? await bracketOldest((t) => countNumber(`${inStage} AND ${STAGE_SINCE} < ${visibilityTime(t)}`), now, hints.get(`${stage}:since`))
+      : undefined;
     const withoutSince = withSince ? `${inStage} AND ${STAGE_SINCE} IS NULL` : inStage;
     const byStart = await bracketOldest((t) => countNumber(`${withoutSince} AND StartTime < ${visibilityTime(t)}`), now, hints.get(`${stage}:start`));
     hints.set(`${stage}:since`, bySince);

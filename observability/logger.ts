@@ -11,11 +11,49 @@ const MASK = '***';
 
 /** Fields that carry an IIN/BIN, a person's or company's name, or an account (exact names, any case). */
 const PERSONAL_FIELDS = [
-  'iin', 'bin', 'iinbin', 'iin_bin', 'iinBin', 'iinbins', 'subjectIin', 'identification', 'documentNumber',
-  'name', 'names', 'fullname', 'full_name', 'fullnames', 'subjectName', 'subject_name', 'clientName', 'client_name', 'borrowerName', 'debtorName',
-  'accountName', 'account_name', 'surname', 'lastName', 'last_name', 'firstName', 'first_name', 'middleName', 'middle_name', 'patronymic', 'fathersName', 'fathers_name', 'nameParts',
-  'address', 'addresses', 'streetName', 'phone', 'email',
-  'iban', 'ibans', 'account', 'accountNumber', 'account_number',
+  'iin',
+  'bin',
+  'iinbin',
+  'iin_bin',
+  'iinBin',
+  'iinbins',
+  'subjectIin',
+  'identification',
+  'documentNumber',
+  'name',
+  'names',
+  'fullname',
+  'full_name',
+  'fullnames',
+  'subjectName',
+  'subject_name',
+  'clientName',
+  'client_name',
+  'borrowerName',
+  'debtorName',
+  'accountName',
+  'account_name',
+  'surname',
+  'lastName',
+  'last_name',
+  'firstName',
+  'first_name',
+  'middleName',
+  'middle_name',
+  'patronymic',
+  'fathersName',
+  'fathers_name',
+  'nameParts',
+  'address',
+  'addresses',
+  'streetName',
+  'phone',
+  'email',
+  'iban',
+  'ibans',
+  'account',
+  'accountNumber',
+  'account_number',
 ];
 const PERSONAL_FIELD = new RegExp(`^(${PERSONAL_FIELDS.join('|')})$`, 'i');
 /** Secrets, wherever the word appears in the field's name (passwordHash, x-api-key, ssl_private_key …). */
@@ -69,7 +107,11 @@ export function redact(value: unknown, seen: WeakSet<object> = new WeakSet()): u
     if (value instanceof Uint8Array || value instanceof ArrayBuffer) return `[${value.byteLength} bytes]`;
     if (value instanceof Error) return redactError(value, seen);
     if (Array.isArray(value) || value instanceof Set) return redactItems([...value], seen);
-    if (value instanceof Map) return redactEntries([...value.entries()].map(([k, v]) => [String(k), v]), seen);
+    if (value instanceof Map)
+      return redactEntries(
+        [...value.entries()].map(([k, v]) => [String(k), v]),
+        seen,
+      );
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === 'function') return redact(toJSON.call(value), seen);
     return redactEntries(Object.entries(value), seen);
@@ -96,7 +138,11 @@ const ERROR_FIELDS_NOT_LOGGED: ReadonlySet<string> = new Set(['name', 'message',
 /** An error as data: its class name (not a personal field), masked message, own fields (type, code, details …) and its cause chain. */
 function redactError(err: Error, seen: WeakSet<object>): Record<string, unknown> {
   const own: Array<[string, unknown]> = Object.entries(err).filter(([k]) => !ERROR_FIELDS_NOT_LOGGED.has(k));
-  const out: Record<string, unknown> = { name: maskPersonalText(String(err.name)), message: maskPersonalText(String(err.message)), ...redactEntries(own, seen) };
+  const out: Record<string, unknown> = {
+    name: maskPersonalText(String(err.name)),
+    message: maskPersonalText(String(err.message)),
+    ...redactEntries(own, seen),
+  };
   if (err.cause !== undefined) out.cause = redact(err.cause, seen);
   return out;
 }
@@ -120,7 +166,12 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-export function createLogger(component: string, level: Level = 'info', base: Record<string, unknown> = {}, write: (line: string) => void = (l) => process.stdout.write(l + '\n')): Logger {
+export function createLogger(
+  component: string,
+  level: Level = 'info',
+  base: Record<string, unknown> = {},
+  write: (line: string) => void = (l) => process.stdout.write(l + '\n'),
+): Logger {
   const min = LEVELS[level];
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (LEVELS[lvl] < min) return;

@@ -26,12 +26,19 @@ export interface MetricsRegistry {
 
 /** The text form of a label set, sorted by name (one series per distinct set). */
 function labelKey(labels: Labels = {}): string {
-  return Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, '_')}"`).join(',');
+  return Object.entries(labels)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, '_')}"`)
+    .join(',');
 }
 
 class Series implements Counter, Gauge {
   readonly values = new Map<string, number>();
-  constructor(readonly name: string, readonly help: string, readonly type: 'counter' | 'gauge') {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'gauge',
+  ) {}
   inc(labels?: Labels, by = 1) {
     const k = labelKey(labels);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
@@ -51,8 +58,13 @@ class Series implements Counter, Gauge {
 class HistogramSeries implements Histogram {
   readonly type = 'histogram';
   private readonly values = new Map<string, { buckets: number[]; sum: number; count: number }>();
-  constructor(readonly name: string, readonly help: string, readonly bounds: readonly number[]) {
-    if (bounds.length === 0 || bounds.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= bounds[i - 1]))) throw new RangeError(`histogram ${name}: buckets must be finite and ascending`);
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly bounds: readonly number[],
+  ) {
+    if (bounds.length === 0 || bounds.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= bounds[i - 1])))
+      throw new RangeError(`histogram ${name}: buckets must be finite and ascending`);
   }
   observe(value: number, labels?: Labels) {
     const k = labelKey(labels);
@@ -69,7 +81,11 @@ class HistogramSeries implements Histogram {
     for (const [k, v] of this.values) {
       const withLe = (le: string) => (k ? `{${k},le="${le}"}` : `{le="${le}"}`);
       this.bounds.forEach((bound, i) => out.push(`${this.name}_bucket${withLe(String(bound))} ${v.buckets[i]}`));
-      out.push(`${this.name}_bucket${withLe('+Inf')} ${v.count}`, `${this.name}_sum${k ? `{${k}}` : ''} ${v.sum}`, `${this.name}_count${k ? `{${k}}` : ''} ${v.count}`);
+      out.push(
+        `${this.name}_bucket${withLe('+Inf')} ${v.count}`,
+        `${this.name}_sum${k ? `{${k}}` : ''} ${v.sum}`,
+        `${this.name}_count${k ? `{${k}}` : ''} ${v.count}`,
+      );
     }
     return out;
   }

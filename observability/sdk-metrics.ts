@@ -22,7 +22,8 @@ export function sdkMetricsRegistry(meter: MetricMeter, installedBuckets: Readonl
     },
     histogram(name, help, buckets) {
       const installed = installedBuckets[name];
-      if (!installed || installed.join() !== buckets.join()) throw new Error(`histogram ${name}: its buckets must be given to Runtime.install (histogramBucketOverrides) before it is created`);
+      if (!installed || installed.join() !== buckets.join())
+        throw new Error(`histogram ${name}: its buckets must be given to Runtime.install (histogramBucketOverrides) before it is created`);
       const histogram = meter.createHistogram(name, 'float', '', help);
       return { observe: (value, labels) => histogram.record(value, tags(labels)) };
     },

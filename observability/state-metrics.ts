@@ -50,12 +50,21 @@ export function ageSeconds(now: number, since: Date | undefined): number {
 }
 
 export function createStateMetrics({ registry, client, db, config, logger, clock = Date.now }: StateMetricsDeps): StateMetrics {
-  const outboxOldest = registry.gauge('k2_outbox_pending_oldest_seconds', 'Age of the oldest accepted loan item not yet handed to Temporal (dead letters not counted; 0 when none waits).');
-  const packages = registry.gauge('k2_gkb_packages_in_flight', 'GKB packages (a batch\'s files) whose records wait for GKB\'s final result.');
-  const recordsInFlight = registry.gauge('k2_gkb_records_in_flight', 'GKB records claimed by a batch, waiting for GKB\'s final result.');
+  const outboxOldest = registry.gauge(
+    'k2_outbox_pending_oldest_seconds',
+    'Age of the oldest accepted loan item not yet handed to Temporal (dead letters not counted; 0 when none waits).',
+  );
+  const packages = registry.gauge('k2_gkb_packages_in_flight', "GKB packages (a batch's files) whose records wait for GKB's final result.");
+  const recordsInFlight = registry.gauge('k2_gkb_records_in_flight', "GKB records claimed by a batch, waiting for GKB's final result.");
   const recordsQueued = registry.gauge('k2_gkb_records_queued', 'GKB records queued for the next batch.');
-  const packageOldest = registry.gauge('k2_gkb_package_oldest_seconds', 'Since the batch of the oldest GKB package in flight claimed its records (0 when none is in flight).');
-  const horizon = registry.gauge('k2_gkb_result_horizon_seconds', 'GKB_RESULT_HORIZON: how long a case waits for GKB\'s result before it needs attention (for the alert on k2_gkb_package_oldest_seconds).');
+  const packageOldest = registry.gauge(
+    'k2_gkb_package_oldest_seconds',
+    'Since the batch of the oldest GKB package in flight claimed its records (0 when none is in flight).',
+  );
+  const horizon = registry.gauge(
+    'k2_gkb_result_horizon_seconds',
+    "GKB_RESULT_HORIZON: how long a case waits for GKB's result before it needs attention (for the alert on k2_gkb_package_oldest_seconds).",
+  );
   const demands = registry.gauge('k2_demands', 'Payment demands by status: issued (not yet sent to EKO), sent, PC1, PC3.');
   const refreshed = registry.gauge('k2_metrics_refreshed_timestamp_seconds', 'When each source of the state gauges was last read (unix seconds).');
   const failures = registry.counter('k2_metrics_refresh_failures_total', 'Failed reads of a source of the state gauges (visibility, outbox, gkb, demands).');
@@ -87,7 +96,8 @@ export function createStateMetrics({ registry, client, db, config, logger, clock
         if (failing.delete(source)) logger.info('metrics source readable again', { source });
       } catch (err) {
         failures.inc({ source });
-        if (!failing.has(source)) logger.warn('metrics source not read; its gauges keep their last values', { source, err: String((err as Error)?.message ?? err) });
+        if (!failing.has(source))
+          logger.warn('metrics source not read; its gauges keep their last values', { source, err: String((err as Error)?.message ?? err) });
         failing.add(source);
       }
     }

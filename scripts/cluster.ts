@@ -50,7 +50,15 @@ export interface ClusterPorts {
   temporalHttp: number;
   temporalMetrics: number;
   /** gRPC and membership ports of the server's internal services. */
-  internal: { frontendMembership: number; history: number; historyMembership: number; matching: number; matchingMembership: number; worker: number; workerMembership: number };
+  internal: {
+    frontendMembership: number;
+    history: number;
+    historyMembership: number;
+    matching: number;
+    matchingMembership: number;
+    worker: number;
+    workerMembership: number;
+  };
   ui: number;
   /** nginx, the one address of the K2 API. */
   api: number;
@@ -67,11 +75,22 @@ export const DEFAULT_CLUSTER_PORTS: ClusterPorts = {
   temporal: 7233,
   temporalHttp: 7243,
   temporalMetrics: 9090,
-  internal: { frontendMembership: 6933, history: 7234, historyMembership: 6934, matching: 7235, matchingMembership: 6935, worker: 7239, workerMembership: 6939 },
+  internal: {
+    frontendMembership: 6933,
+    history: 7234,
+    historyMembership: 6934,
+    matching: 7235,
+    matchingMembership: 6935,
+    worker: 7239,
+    workerMembership: 6939,
+  },
   ui: 8233,
   api: 8080,
   apiReplicas: [8081, 8082],
-  workers: [{ metrics: 9464, health: 9465 }, { metrics: 9466, health: 9467 }],
+  workers: [
+    { metrics: 9464, health: 9465 },
+    { metrics: 9466, health: 9467 },
+  ],
   abs: 8091,
   gkb: 8092,
   eko: 8093,
@@ -94,7 +113,16 @@ export const CLUSTER_TOPOLOGY: readonly ClusterRole[] = [
     count: P.workers.length,
     command: 'dist/worker/main.js',
     k2: true,
-    keys: ['K2_WORKER_METRICS', 'K2_WORKER_HEALTH', 'ABS_GET_CLI_URL', 'ABS_GET_ACC_URL', 'ABS_GET_ACC_STMT_DT_URL', 'ABS_GET_PDF_URL', 'EKO_DEMAND_URL', 'GKB_URL'],
+    keys: [
+      'K2_WORKER_METRICS',
+      'K2_WORKER_HEALTH',
+      'ABS_GET_CLI_URL',
+      'ABS_GET_ACC_URL',
+      'ABS_GET_ACC_STMT_DT_URL',
+      'ABS_GET_PDF_URL',
+      'EKO_DEMAND_URL',
+      'GKB_URL',
+    ],
     ports: P.workers.flatMap((w) => [w.metrics, w.health]),
   },
   { role: 'api', count: P.apiReplicas.length, command: 'dist/api/main.js', k2: true, keys: ['K2_API_PORT', 'K2_DISPATCH_HOLD_RATE'], ports: P.apiReplicas },
@@ -125,11 +153,22 @@ export async function freeClusterPorts(): Promise<ClusterPorts> {
     temporal: await p(),
     temporalHttp: await p(),
     temporalMetrics: await p(),
-    internal: { frontendMembership: await m(), history: await p(), historyMembership: await m(), matching: await p(), matchingMembership: await m(), worker: await p(), workerMembership: await m() },
+    internal: {
+      frontendMembership: await m(),
+      history: await p(),
+      historyMembership: await m(),
+      matching: await p(),
+      matchingMembership: await m(),
+      worker: await p(),
+      workerMembership: await m(),
+    },
     ui: await p(),
     api: await p(),
     apiReplicas: [await p(), await p()],
-    workers: [{ metrics: await p(), health: await p() }, { metrics: await p(), health: await p() }],
+    workers: [
+      { metrics: await p(), health: await p() },
+      { metrics: await p(), health: await p() },
+    ],
     abs: await p(),
     gkb: await p(),
     eko: await p(),
@@ -158,9 +197,15 @@ export function findClusterTools(): ClusterTools | string {
   };
   const missing = Object.values(tools).filter((p) => !fs.existsSync(p));
   if (missing.length) return `${missing.join(', ')} missing: run scripts/install-cluster-tools.sh (builds them from Go, minutes)`;
-  const pgVersion = fs.existsSync('/usr/lib/postgresql') ? fs.readdirSync('/usr/lib/postgresql').sort((a, b) => Number(a) - Number(b)).pop() : undefined;
+  const pgVersion = fs.existsSync('/usr/lib/postgresql')
+    ? fs
+        .readdirSync('/usr/lib/postgresql')
+        .sort((a, b) => Number(a) - Number(b))
+        .pop()
+    : undefined;
   const postgresBin = pgVersion ? path.join('/usr/lib/postgresql', pgVersion, 'bin') : '';
-  if (!postgresBin || !fs.existsSync(path.join(postgresBin, 'initdb'))) return 'PostgreSQL server binaries missing under /usr/lib/postgresql: install Debian\'s postgresql (scripts/ci-postgres.sh does)';
+  if (!postgresBin || !fs.existsSync(path.join(postgresBin, 'initdb')))
+    return "PostgreSQL server binaries missing under /usr/lib/postgresql: install Debian's postgresql (scripts/ci-postgres.sh does)";
   const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
   if (!nginx) return 'nginx missing: run scripts/ensure-nginx.sh';
   return { ...tools, postgresBin, nginx };
@@ -209,8 +254,11 @@ export function fillTemplate(template: string, values: Record<string, string | n
 /** The OS user PostgreSQL runs as: initdb and postgres refuse root, so root runs them as `postgres`. */
 function postgresUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
-  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
-  if (!line) throw new Error('running as root and there is no `postgres` user to run PostgreSQL as (install Debian\'s postgresql)');
+  const line = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postgres:'));
+  if (!line) throw new Error("running as root and there is no `postgres` user to run PostgreSQL as (install Debian's postgresql)");
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
 }
@@ -238,7 +286,17 @@ export async function startCluster(opts: ClusterOptions): Promise<RunningCluster
   const password = rolePassword(dataDir);
   const pgUrl = (db: string) => `postgres://${DB_ROLE}:${encodeURIComponent(password)}@127.0.0.1:${ports.postgres}/${db}`;
   const apiUrl = `http://127.0.0.1:${ports.api}`;
-  const systemPorts: Ports = { temporal: ports.temporal, ui: ports.ui, api: ports.api, abs: ports.abs, gkb: ports.gkb, eko: ports.eko, workerMetrics: ports.workers[0].metrics, workerHealth: ports.workers[0].health, codec: ports.codec };
+  const systemPorts: Ports = {
+    temporal: ports.temporal,
+    ui: ports.ui,
+    api: ports.api,
+    abs: ports.abs,
+    gkb: ports.gkb,
+    eko: ports.eko,
+    workerMetrics: ports.workers[0].metrics,
+    workerHealth: ports.workers[0].health,
+    codec: ports.codec,
+  };
   const env = systemEnv(dataDir, systemPorts, {
     K2_DB_CLIENT: 'pg',
     K2_DB_URL: pgUrl('k2'),
@@ -328,7 +386,14 @@ export async function startCluster(opts: ClusterOptions): Promise<RunningCluster
 }
 
 /** An instance of its own (initdb on the first start): the superuser and the role share the generated password; TCP on loopback only, with it. */
-async function startPostgres(tools: ClusterTools, dataDir: string, port: number, password: string, as: { uid: number; gid: number } | undefined, procs: Launcher): Promise<void> {
+async function startPostgres(
+  tools: ClusterTools,
+  dataDir: string,
+  port: number,
+  password: string,
+  as: { uid: number; gid: number } | undefined,
+  procs: Launcher,
+): Promise<void> {
   const pgData = path.join(dataDir, 'postgres');
   if (!fs.existsSync(path.join(pgData, 'PG_VERSION'))) {
     fs.mkdirSync(pgData, { recursive: true, mode: 0o700 });
@@ -339,19 +404,33 @@ async function startPostgres(tools: ClusterTools, dataDir: string, port: number,
       fs.chownSync(pwFile, as.uid, as.gid);
     }
     try {
-      await run(path.join(tools.postgresBin, 'initdb'), ['-D', pgData, '-U', 'postgres', `--pwfile=${pwFile}`, '--auth-local=scram-sha-256', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8'], { cwd: '/', ...(as ?? {}) });
+      await run(
+        path.join(tools.postgresBin, 'initdb'),
+        ['-D', pgData, '-U', 'postgres', `--pwfile=${pwFile}`, '--auth-local=scram-sha-256', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8'],
+        { cwd: '/', ...(as ?? {}) },
+      );
     } finally {
       fs.rmSync(pwFile, { force: true });
     }
   }
-  const pg = procs.launch('postgres', path.join(tools.postgresBin, 'postgres'), ['-D', pgData, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${pgData}`, '-c', 'max_connections=200'], { as });
+  const pg = procs.launch(
+    'postgres',
+    path.join(tools.postgresBin, 'postgres'),
+    ['-D', pgData, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${pgData}`, '-c', 'max_connections=200'],
+    { as },
+  );
   await waitFor('PostgreSQL', () => tcpOpen(port), 60_000, pg);
-  await waitFor('PostgreSQL', async () => {
-    const c = new PgClient({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
-    await c.connect();
-    await c.end();
-    return true;
-  }, 60_000, pg);
+  await waitFor(
+    'PostgreSQL',
+    async () => {
+      const c = new PgClient({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
+      await c.connect();
+      await c.end();
+      return true;
+    },
+    60_000,
+    pg,
+  );
 }
 
 /**
@@ -388,7 +467,10 @@ async function setupDatabases(port: number, password: string): Promise<void> {
 
 /** setup-schema once per database (it has no schema_version table yet), then update-schema to the server version's latest (idempotent). */
 async function setupTemporalSchema(tools: ClusterTools, port: number, password: string): Promise<void> {
-  for (const [db, dir] of [['temporal', 'temporal'], ['temporal_visibility', 'visibility']] as const) {
+  for (const [db, dir] of [
+    ['temporal', 'temporal'],
+    ['temporal_visibility', 'visibility'],
+  ] as const) {
     const base = ['--plugin', 'postgres12', '--ep', '127.0.0.1', '-p', String(port), '-u', DB_ROLE, '--db', db];
     // The password by its environment variable, not an argument everyone's `ps` shows.
     const toolOpts = { env: { ...process.env, SQL_PASSWORD: password } };
@@ -469,17 +551,39 @@ function writeNginxConfig(runDir: string, ports: ClusterPorts): string {
 async function registerNamespace(port: number, server: Proc): Promise<void> {
   const cli = temporalCliPath();
   const address = ['--address', `127.0.0.1:${port}`];
-  await waitFor('namespace default', async () => {
-    const described = await run(cli, ['operator', 'namespace', 'describe', '--namespace', NAMESPACE, ...address]).then(() => true, () => false);
-    if (!described) await run(cli, ['operator', 'namespace', 'create', '--namespace', NAMESPACE, '--retention', '72h', ...address]);
-    return true;
-  }, 120_000, server);
-  await waitFor('search attributes', async () => {
-    const { stdout } = await run(cli, ['operator', 'search-attribute', 'list', '--namespace', NAMESPACE, '--output', 'json', ...address]);
-    const missing = SEARCH_ATTRIBUTES.map((sa) => sa.split('=')).filter(([name]) => !stdout.includes(`"${name}"`));
-    if (missing.length) await run(cli, ['operator', 'search-attribute', 'create', '--namespace', NAMESPACE, ...address, ...missing.flatMap(([name, type]) => ['--name', name, '--type', type])]);
-    return missing.length === 0;
-  }, 60_000, server);
+  await waitFor(
+    'namespace default',
+    async () => {
+      const described = await run(cli, ['operator', 'namespace', 'describe', '--namespace', NAMESPACE, ...address]).then(
+        () => true,
+        () => false,
+      );
+      if (!described) await run(cli, ['operator', 'namespace', 'create', '--namespace', NAMESPACE, '--retention', '72h', ...address]);
+      return true;
+    },
+    120_000,
+    server,
+  );
+  await waitFor(
+    'search attributes',
+    async () => {
+      const { stdout } = await run(cli, ['operator', 'search-attribute', 'list', '--namespace', NAMESPACE, '--output', 'json', ...address]);
+      const missing = SEARCH_ATTRIBUTES.map((sa) => sa.split('=')).filter(([name]) => !stdout.includes(`"${name}"`));
+      if (missing.length)
+        await run(cli, [
+          'operator',
+          'search-attribute',
+          'create',
+          '--namespace',
+          NAMESPACE,
+          ...address,
+          ...missing.flatMap(([name, type]) => ['--name', name, '--type', type]),
+        ]);
+      return missing.length === 0;
+    },
+    60_000,
+    server,
+  );
 }
 
 /** A temp data folder for a throwaway cluster (tests). */

@@ -49,14 +49,21 @@ export function createLauncher(opts: LauncherOptions): Launcher {
   const launch = (name: string, command: string, args: string[], extra: LaunchExtra = {}): Proc => {
     const logFile = path.join(opts.logDir, `${name}.log`);
     const log = fs.createWriteStream(logFile, { flags: 'a' });
-    const spawnOpts: SpawnOptions = { cwd: extra.as ? '/' : opts.root, env: { ...process.env, ...opts.env, ...extra.env }, stdio: ['ignore', 'pipe', 'pipe'], ...(extra.as ?? {}) };
+    const spawnOpts: SpawnOptions = {
+      cwd: extra.as ? '/' : opts.root,
+      env: { ...process.env, ...opts.env, ...extra.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(extra.as ?? {}),
+    };
     const child = spawn(command, args, spawnOpts);
     child.stdout!.on('data', lineWriter(log, name, opts.onLine));
     child.stderr!.on('data', lineWriter(log, name, opts.onLine));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
-      log.end();
-      resolve(code);
-    }));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => {
+        log.end();
+        resolve(code);
+      }),
+    );
     const proc = { name, child, exited, logFile };
     procs.push(proc);
     return proc;
@@ -110,12 +117,19 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
 
 export function logTail(file: string, lines = 15): string {
   if (!fs.existsSync(file)) return '(no log)';
-  return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => l.slice(0, 400)).join('\n');
+  return fs
+    .readFileSync(file, 'utf8')
+    .trimEnd()
+    .split('\n')
+    .slice(-lines)
+    .map((l) => l.slice(0, 400))
+    .join('\n');
 }
 
 export const httpOk = (url: string) => async () => (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
 
 /** True once the log file has a line containing `marker` written after `sizeBefore` bytes. */
-export const logShows = (logFile: string, marker: string, sizeBefore: number) => async () => fs.existsSync(logFile) && fs.readFileSync(logFile).subarray(sizeBefore).includes(marker);
+export const logShows = (logFile: string, marker: string, sizeBefore: number) => async () =>
+  fs.existsSync(logFile) && fs.readFileSync(logFile).subarray(sizeBefore).includes(marker);
 
 export const logSize = (logFile: string) => (fs.existsSync(logFile) ? fs.statSync(logFile).size : 0);

@@ -11,7 +11,14 @@ import { promisify } from 'node:util';
 import { DEMO_SECRETS } from '../config';
 import { createLauncher, httpOk, logShows, logSize, waitFor, type Launcher } from './launcher';
 
-export const SEARCH_ATTRIBUTES = ['K2Stage=Keyword', 'K2NeedsAttention=Bool', 'K2AttentionReason=Keyword', 'K2BatchState=Keyword', 'K2StageSince=Datetime', 'K2AbsSystem=Keyword'];
+export const SEARCH_ATTRIBUTES = [
+  'K2Stage=Keyword',
+  'K2NeedsAttention=Bool',
+  'K2AttentionReason=Keyword',
+  'K2BatchState=Keyword',
+  'K2StageSince=Datetime',
+  'K2AbsSystem=Keyword',
+];
 
 export function repoRoot(): string {
   let dir = __dirname;
@@ -48,7 +55,17 @@ export interface Ports {
   codec: number;
 }
 
-export const DEFAULT_PORTS: Ports = { temporal: 7233, ui: 8233, api: 8080, abs: 8091, gkb: 8092, eko: 8093, workerMetrics: 9464, workerHealth: 9465, codec: 8094 };
+export const DEFAULT_PORTS: Ports = {
+  temporal: 7233,
+  ui: 8233,
+  api: 8080,
+  abs: 8091,
+  gkb: 8092,
+  eko: 8093,
+  workerMetrics: 9464,
+  workerHealth: 9465,
+  codec: 8094,
+};
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -62,7 +79,17 @@ export async function freePort(): Promise<number> {
 }
 
 export async function freePorts(): Promise<Ports> {
-  return { temporal: await freePort(), ui: await freePort(), api: await freePort(), abs: await freePort(), gkb: await freePort(), eko: await freePort(), workerMetrics: await freePort(), workerHealth: await freePort(), codec: await freePort() };
+  return {
+    temporal: await freePort(),
+    ui: await freePort(),
+    api: await freePort(),
+    abs: await freePort(),
+    gkb: await freePort(),
+    eko: await freePort(),
+    workerMetrics: await freePort(),
+    workerHealth: await freePort(),
+    codec: await freePort(),
+  };
 }
 
 /**
@@ -157,7 +184,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const startTemporal = async () => {
     const temporal = procs.launch('temporal', temporalCliPath(), devServerArgs(dataDir, ports, opts.headless));
     await waitFor('Temporal dev server', () => tcpOpen(ports.temporal), 60_000, temporal);
-    await waitFor('K2\'s search attributes', () => ensureSearchAttributes(ports.temporal), 60_000, temporal);
+    await waitFor("K2's search attributes", () => ensureSearchAttributes(ports.temporal), 60_000, temporal);
   };
   const stopNamed = async (name: string, signal: NodeJS.Signals = 'SIGINT') => {
     const proc = procs.running(name);
@@ -218,20 +245,33 @@ async function ensureSearchAttributes(port: number): Promise<boolean> {
   const { stdout } = await promisify(execFile)(cli, ['operator', 'search-attribute', 'list', '--output', 'json', ...address]);
   const missing = SEARCH_ATTRIBUTES.map((sa) => sa.split('=')).filter(([name]) => !stdout.includes(`"${name}"`));
   if (missing.length === 0) return true;
-  await promisify(execFile)(cli, ['operator', 'search-attribute', 'create', ...address, ...missing.flatMap(([name, type]) => ['--name', name, '--type', type])]);
+  await promisify(execFile)(cli, [
+    'operator',
+    'search-attribute',
+    'create',
+    ...address,
+    ...missing.flatMap(([name, type]) => ['--name', name, '--type', type]),
+  ]);
   return false;
 }
 
 /** `temporal server start-dev` on the system's SQLite file, with K2's search attributes. */
 function devServerArgs(dataDir: string, ports: Ports, headless?: boolean): string[] {
   return [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1',
-    '--port', String(ports.temporal),
-    '--ui-port', String(ports.ui),
-    '--db-filename', path.join(dataDir, 'temporal.sqlite'),
-    '--sqlite-pragma', 'journal_mode=wal',
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(ports.temporal),
+    '--ui-port',
+    String(ports.ui),
+    '--db-filename',
+    path.join(dataDir, 'temporal.sqlite'),
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--log-level',
+    'warn',
     // The Web UI decodes payloads through K2's codec server (operators sign in there: README, Web UI).
     ...(headless ? ['--headless'] : ['--ui-codec-endpoint', codecEndpoint(ports), '--ui-disable-news-fetch']),
     ...SEARCH_ATTRIBUTES.flatMap((sa) => ['--search-attribute', sa]),

@@ -112,7 +112,10 @@ async function startClusterTopology(opts: TopologyOptions): Promise<RunningTopol
     codecUrl: local(ports.codec),
     simUrls: { abs: local(ports.abs), gkb: local(ports.gkb), eko: local(ports.eko) },
     metricsUrls: { api: ports.apiReplicas.map((p) => `${local(p)}/metrics`), worker: ports.workers.map((w) => `${local(w.metrics)}/metrics`) },
-    readyUrls: Object.fromEntries([...ports.apiReplicas.map((p, i) => [`api-${i + 1}`, `${local(p)}/ready`]), ...ports.workers.map((w, i) => [`worker-${i + 1}`, `${local(w.health)}/ready`])]),
+    readyUrls: Object.fromEntries([
+      ...ports.apiReplicas.map((p, i) => [`api-${i + 1}`, `${local(p)}/ready`]),
+      ...ports.workers.map((w, i) => [`worker-${i + 1}`, `${local(w.health)}/ready`]),
+    ]),
     workers: ports.workers.map((_, i) => `worker-${i + 1}`),
     apis: ports.apiReplicas.map((_, i) => `api-${i + 1}`),
     pids: () => cluster.pids(),

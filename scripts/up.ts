@@ -45,7 +45,11 @@ async function main() {
   const contracts = await feedDemoLoans({ k2BaseUrl: k2, absSimUrl: `http://127.0.0.1:${ports.abs}`, count: demoCount, seed });
   // A few loans that need an operator, straight to K2 (ABS answers them from its named scenarios).
   const scenarios = demoScenarioLoans(seed);
-  const posted = await fetch(`${k2}/restapi/services/k2loan_from_eko`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(scenarios) });
+  const posted = await fetch(`${k2}/restapi/services/k2loan_from_eko`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(scenarios),
+  });
   const answer = (await posted.json()) as { error_code: number; error_text: string };
   if (answer.error_code !== 0) console.log(`Scenario loans refused: ${answer.error_text}`);
   const ui = `http://127.0.0.1:${ports.ui}`;
@@ -103,7 +107,12 @@ async function upCluster() {
 
   const { ports, apiUrl } = cluster;
   const seed = Date.now() % 1_000_000;
-  const contracts = await feedDemoLoans({ k2BaseUrl: apiUrl, absSimUrl: `http://127.0.0.1:${ports.abs}`, count: Number(process.env.K2_DEMO_LOANS ?? 12), seed });
+  const contracts = await feedDemoLoans({
+    k2BaseUrl: apiUrl,
+    absSimUrl: `http://127.0.0.1:${ports.abs}`,
+    count: Number(process.env.K2_DEMO_LOANS ?? 12),
+    seed,
+  });
   const ui = `http://127.0.0.1:${ports.ui}`;
   const codec = `http://127.0.0.1:${ports.codec}`;
   const query = encodeURIComponent('WorkflowType="caseWorkflow"');

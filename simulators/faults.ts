@@ -9,13 +9,20 @@ export type FaultSettings = Record<string, number>;
 
 export class Faults {
   private settings: FaultSettings;
-  constructor(private readonly system: string, initial: FaultSettings = {}, private readonly random: () => number = Math.random) {
+  constructor(
+    private readonly system: string,
+    initial: FaultSettings = {},
+    private readonly random: () => number = Math.random,
+  ) {
     this.settings = { ...initial };
   }
   /** Parses the SIM_FAULTS syntax, keeping the entries of this simulator's system. */
   static fromSpec(system: string, spec: string, random?: () => number): Faults {
     const settings: FaultSettings = {};
-    for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const part of spec
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const m = /^([a-z]+)\.([A-Za-z0-9]+)=(-?\d+(\.\d+)?)$/.exec(part);
       if (!m) throw new Error(`SIM_FAULTS: cannot read "${part}" (expected system.key=number)`);
       if (m[1] === system) settings[m[2]] = Number(m[3]);

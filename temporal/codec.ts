@@ -80,7 +80,10 @@ export class AesGcmPayloadCodec implements PayloadCodec {
     const id = utf8(payload.metadata?.[KEY_ID_METADATA]);
     if (!id) throw new PayloadDecryptionError(`an encrypted payload has no ${KEY_ID_METADATA}`);
     const key = this.keysById.get(id);
-    if (!key) throw new PayloadDecryptionError(`a payload is encrypted with key "${id}", which is not among the payload keys (${[...this.keysById.keys()].join(', ')}): add it to K2_PAYLOAD_KEYS`);
+    if (!key)
+      throw new PayloadDecryptionError(
+        `a payload is encrypted with key "${id}", which is not among the payload keys (${[...this.keysById.keys()].join(', ')}): add it to K2_PAYLOAD_KEYS`,
+      );
     const data = Buffer.from(payload.data ?? []);
     if (data.length < NONCE_BYTES + TAG_BYTES) throw new PayloadDecryptionError(`an encrypted payload of key "${id}" is too short (${data.length} bytes)`);
     const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, NONCE_BYTES));

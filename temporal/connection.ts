@@ -41,11 +41,14 @@ export function encryptingKeyId(settings: Pick<TemporalSettings, 'payloadKeys'>)
 /** TLS options for Connection and NativeConnection; undefined: a plain connection. Reads the files now, so a wrong path fails at start-up. */
 export function temporalTlsConfig(tls: TemporalTls | undefined): TLSConfig | undefined {
   if (!tls) return undefined;
-  if (Boolean(tls.certFile) !== Boolean(tls.keyFile)) throw new Error('Temporal TLS: TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together (a client certificate needs its key)');
+  if (Boolean(tls.certFile) !== Boolean(tls.keyFile))
+    throw new Error('Temporal TLS: TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together (a client certificate needs its key)');
   return {
     ...(tls.serverName ? { serverNameOverride: tls.serverName } : {}),
     ...(tls.caFile ? { serverRootCACertificate: readPem(tls.caFile, 'TEMPORAL_TLS_CA_FILE') } : {}),
-    ...(tls.certFile && tls.keyFile ? { clientCertPair: { crt: readPem(tls.certFile, 'TEMPORAL_TLS_CERT_FILE'), key: readPem(tls.keyFile, 'TEMPORAL_TLS_KEY_FILE') } } : {}),
+    ...(tls.certFile && tls.keyFile
+      ? { clientCertPair: { crt: readPem(tls.certFile, 'TEMPORAL_TLS_CERT_FILE'), key: readPem(tls.keyFile, 'TEMPORAL_TLS_KEY_FILE') } }
+      : {}),
   };
 }
 

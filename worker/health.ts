@@ -56,7 +56,12 @@ function answer(res: http.ServerResponse, ok: boolean): void {
   res.end(ok ? 'ok' : 'failed');
 }
 
-export async function startWorkerHealth({ address, running, readyChecks, readyTimeoutMs = READY_TIMEOUT_MS }: WorkerHealthOptions): Promise<WorkerHealthServer> {
+export async function startWorkerHealth({
+  address,
+  running,
+  readyChecks,
+  readyTimeoutMs = READY_TIMEOUT_MS,
+}: WorkerHealthOptions): Promise<WorkerHealthServer> {
   const server = http.createServer((req, res) => {
     const route = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

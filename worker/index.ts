@@ -54,11 +54,25 @@ export function createWorkerActivities(config: Config, db: Db, temporal: Client,
       metrics: calls,
     }),
     eko: createEkoClient({ demandUrl: config.eko.demandUrl, timeoutMs: config.eko.timeoutMs, auth: config.eko.auth, tls: config.eko.tls, metrics: calls }),
-    documents: createDocumentStore({ db, store: config.documents.store, dir: path.join(config.dataDir, 'documents'), fileKeys: config.payloadKeys, logger: logger.child({ part: 'documents' }) }),
+    documents: createDocumentStore({
+      db,
+      store: config.documents.store,
+      dir: path.join(config.dataDir, 'documents'),
+      fileKeys: config.payloadKeys,
+      logger: logger.child({ part: 'documents' }),
+    }),
   });
   const gkbActivities = createGkbActivities({
     db,
-    gkb: createGkbClient({ url: config.gkb.url, clientId: config.gkb.clientId, password: config.gkb.password, userId: config.gkb.userId, timeoutMs: config.gkb.timeoutMs, tls: config.gkb.tls, metrics: calls }),
+    gkb: createGkbClient({
+      url: config.gkb.url,
+      clientId: config.gkb.clientId,
+      password: config.gkb.password,
+      userId: config.gkb.userId,
+      timeoutMs: config.gkb.timeoutMs,
+      tls: config.gkb.tls,
+      metrics: calls,
+    }),
     temporal,
     dictionary: gkbDictionary(config),
     filesDir: path.join(config.dataDir, 'gkb'),
@@ -106,7 +120,12 @@ export async function ensureGkbSchedule(client: Client, config: Config): Promise
  * as the SDK's default. Its cache holds K2_WORKER_MAX_CACHED_WORKFLOWS workflows; on shutdown running
  * activities get K2_WORKER_SHUTDOWN_GRACE.
  */
-export async function createCaseWorker(config: Config, activities: object, connection: NativeConnection, workflowSlots: SlotSupplier<WorkflowSlotInfo>): Promise<Worker> {
+export async function createCaseWorker(
+  config: Config,
+  activities: object,
+  connection: NativeConnection,
+  workflowSlots: SlotSupplier<WorkflowSlotInfo>,
+): Promise<Worker> {
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,

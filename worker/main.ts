@@ -28,7 +28,14 @@ async function main() {
     logger: temporalSdkLogger(logger),
     shutdownSignals: SHUTDOWN_SIGNALS,
     // K2's own metrics (ABS/EKO/GKB calls) go to the same /metrics as the SDK's: observability/sdk-metrics.ts.
-    telemetryOptions: { metrics: { prometheus: { bindAddress: config.temporal.workerMetrics, histogramBucketOverrides: Object.fromEntries(Object.entries(K2_HISTOGRAM_BUCKETS).map(([name, buckets]) => [name, [...buckets]])) } } },
+    telemetryOptions: {
+      metrics: {
+        prometheus: {
+          bindAddress: config.temporal.workerMetrics,
+          histogramBucketOverrides: Object.fromEntries(Object.entries(K2_HISTOGRAM_BUCKETS).map(([name, buckets]) => [name, [...buckets]])),
+        },
+      },
+    },
   });
   const metrics = sdkMetricsRegistry(Runtime.instance().metricMeter, K2_HISTOGRAM_BUCKETS);
   const db = await openDb(config.db);
@@ -42,7 +49,10 @@ async function main() {
   const { workflowSlots, narrowSlots, narrowBacklog } = config.worker;
   const slots = new NarrowingSlots({ maxSlots: workflowSlots, narrowSlots });
   const worker = await createCaseWorker(config, createWorkerActivities(config, db, client, logger, metrics), connection, slots);
-  const narrowedGauge = metrics.gauge('k2_worker_narrowed', '1 while the outbox backlog narrows the worker to K2_WORKER_NARROW_SLOTS workflow tasks (backlog narrowing)');
+  const narrowedGauge = metrics.gauge(
+    'k2_worker_narrowed',
+    '1 while the outbox backlog narrows the worker to K2_WORKER_NARROW_SLOTS workflow tasks (backlog narrowing)',
+  );
   narrowedGauge.set(0);
   const stopWatching =
     narrowBacklog > 0
@@ -50,10 +60,17 @@ async function main() {
           everyMs: 1000,
           onChange: (narrowed) => {
             narrowedGauge.set(narrowed ? 1 : 0);
-            if (narrowed) logger.info('backlog narrowing: the outbox holds a backlog; the worker runs fewer workflow tasks at once', { backlogAtLeast: narrowBacklog, workflowSlots: narrowSlots });
+            if (narrowed)
+              logger.info('backlog narrowing: the outbox holds a backlog; the worker runs fewer workflow tasks at once', {
+                backlogAtLeast: narrowBacklog,
+                workflowSlots: narrowSlots,
+              });
             else logger.info('backlog narrowing: backlog gone; the worker runs workflow tasks at full width', { workflowSlots });
           },
-          onError: (err) => logger.warn('backlog narrowing: the outbox backlog cannot be read; the worker keeps its current width until it can', { err: String((err as Error)?.message ?? err) }),
+          onError: (err) =>
+            logger.warn('backlog narrowing: the outbox backlog cannot be read; the worker keeps its current width until it can', {
+              err: String((err as Error)?.message ?? err),
+            }),
         })
       : () => undefined;
   // The Runtime shuts the worker down on these signals; this only says so (and when it ends, below).
@@ -73,7 +90,18 @@ async function main() {
       database: () => db.raw('select 1'),
     },
   });
-  logger.info('worker ready', { taskQueue: config.temporal.taskQueue, temporal: config.temporal.address, metrics: `http://${config.temporal.workerMetrics}/metrics`, health: `${health.url}/health`, maxCachedWorkflows: config.worker.maxCachedWorkflows, codecKeyId: encryptingKeyId(config), gkbBatchEvery: config.gkb.batchIntervalMs, workflowSlots, narrowSlots, narrowBacklog });
+  logger.info('worker ready', {
+    taskQueue: config.temporal.taskQueue,
+    temporal: config.temporal.address,
+    metrics: `http://${config.temporal.workerMetrics}/metrics`,
+    health: `${health.url}/health`,
+    maxCachedWorkflows: config.worker.maxCachedWorkflows,
+    codecKeyId: encryptingKeyId(config),
+    gkbBatchEvery: config.gkb.batchIntervalMs,
+    workflowSlots,
+    narrowSlots,
+    narrowBacklog,
+  });
   await worker.run();
   stopWatching();
   await health.close();

@@ -61,7 +61,12 @@ export function parkingFor(err: unknown): Parking {
   const ranOut = failure instanceof TimeoutFailure || (raw instanceof ActivityFailure && RAN_OUT.has(raw.retryState));
   if (ranOut) {
     // The server ends a retryable failure whose next retry would pass the horizon with that failure itself, an attempt still running at it with a TimeoutFailure.
-    const last = failure instanceof TimeoutFailure ? lastAttemptOf(failure) : failure instanceof ApplicationFailure ? { type: failure.type ?? undefined, message: failure.message } : undefined;
+    const last =
+      failure instanceof TimeoutFailure
+        ? lastAttemptOf(failure)
+        : failure instanceof ApplicationFailure
+          ? { type: failure.type ?? undefined, message: failure.message }
+          : undefined;
     const reason = `the call kept failing beyond the retry horizon${last ? `; the last error: ${last.message}` : ''}`;
     if (last && isFailureType(last.type)) return { code: ATTENTION_FOR_FAILURE[last.type], reason };
     if (via) return { code: UNAVAILABLE_VIA[via], reason };
@@ -84,7 +89,7 @@ const RAN_OUT: ReadonlySet<RetryState | undefined> = new Set([RetryState.TIMEOUT
  */
 export function lastAttemptOf(timeout: TimeoutFailure): { type?: string; message: string } | undefined {
   const cause = timeout.cause;
-  if (cause) return { type: cause instanceof ApplicationFailure ? cause.type ?? undefined : cause.name, message: cause.message };
+  if (cause) return { type: cause instanceof ApplicationFailure ? (cause.type ?? undefined) : cause.name, message: cause.message };
   const proto = timeout.failure?.cause;
   if (!proto) return undefined;
   return { type: proto.applicationFailureInfo?.type ?? undefined, message: proto.message ?? '' };
@@ -102,7 +107,11 @@ export function isStaleItem(appliedSeq: number | undefined, meta: LoanMeta | und
 }
 
 /** The newest seq of the applied items, and of those with positive debt. */
-export function afterApplying(seqs: { appliedSeq?: number; lastOverdueSeq?: number }, meta: LoanMeta | undefined, overdue: boolean): { appliedSeq?: number; lastOverdueSeq?: number } {
+export function afterApplying(
+  seqs: { appliedSeq?: number; lastOverdueSeq?: number },
+  meta: LoanMeta | undefined,
+  overdue: boolean,
+): { appliedSeq?: number; lastOverdueSeq?: number } {
   if (!meta) return seqs;
   return { appliedSeq: meta.acceptedSeq, lastOverdueSeq: overdue ? meta.acceptedSeq : seqs.lastOverdueSeq };
 }
@@ -117,7 +126,8 @@ const ACTIONS = ['retry', 'supply-agreement-date', 'close', 'acknowledge'] as co
 export function operatorActionProblem(action: unknown, today: string, notices: readonly string[]): string | undefined {
   if (typeof action !== 'object' || action === null) return 'an operator action is an object such as {"action":"retry"}';
   const a = action as Record<string, unknown>;
-  if (typeof a.action !== 'string' || !(ACTIONS as readonly string[]).includes(a.action)) return `unknown action ${JSON.stringify(a.action)}: one of ${ACTIONS.join(', ')}`;
+  if (typeof a.action !== 'string' || !(ACTIONS as readonly string[]).includes(a.action))
+    return `unknown action ${JSON.stringify(a.action)}: one of ${ACTIONS.join(', ')}`;
   if (a.note !== undefined && typeof a.note !== 'string') return 'note must be text';
   if (typeof a.note === 'string' && a.note.length > MAX_NOTE_LENGTH) return `note is ${a.note.length} characters long; at most ${MAX_NOTE_LENGTH}`;
   if (a.action === 'supply-agreement-date') {
@@ -125,7 +135,8 @@ export function operatorActionProblem(action: unknown, today: string, notices: r
     if (a.dbzDate > today) return `dbzDate ${a.dbzDate} is in the future (today is ${today})`;
   }
   if (a.action === 'acknowledge') {
-    if (typeof a.code !== 'string' || !(NOTICE_CODES as readonly string[]).includes(a.code)) return `only a notice can be acknowledged (${NOTICE_CODES.join(', ')}), not ${JSON.stringify(a.code)}`;
+    if (typeof a.code !== 'string' || !(NOTICE_CODES as readonly string[]).includes(a.code))
+      return `only a notice can be acknowledged (${NOTICE_CODES.join(', ')}), not ${JSON.stringify(a.code)}`;
     if (!notices.includes(a.code)) return `the case has no notice ${a.code} to acknowledge`;
   }
   return undefined;

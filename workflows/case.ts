@@ -196,7 +196,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   const keepsEarlyStatuses = patched(EARLY_DEMAND_STATUS_PATCH);
   const quick = proxyLocalActivities<Calls>({
     // Below the HTTP timeouts: a slow ABS moves on to the regular activity instead of holding a workflow-task slot.
-    startToCloseTimeout: rules ? settings.localAttemptMs ?? DEFAULT_LOCAL_ATTEMPT_MS : '10 seconds',
+    startToCloseTimeout: rules ? (settings.localAttemptMs ?? DEFAULT_LOCAL_ATTEMPT_MS) : '10 seconds',
     retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '2 seconds', maximumAttempts: 3 },
   });
   /** One call to an integration; its failure carries the integration (CallFailed) for parkingFor. */
@@ -233,13 +233,18 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
    * continue-as-new cannot carry (this SDK's continueAsNew has no summary option).
    */
   function refreshDetails() {
-    const lines = [`**Overdue loan** ${state.loan.contract_number} (${state.loan.system})${episode > 1 ? `, episode ${episode}` : ''}`, `**Stage:** ${state.stage}`];
+    const lines = [
+      `**Overdue loan** ${state.loan.contract_number} (${state.loan.system})${episode > 1 ? `, episode ${episode}` : ''}`,
+      `**Stage:** ${state.stage}`,
+    ];
     const attention = shown();
     if (attention) lines.push(`**Needs attention** (${attention.code}, since ${attention.since}): ${attention.reason}`);
     for (const notice of state.notices) if (notice !== attention) lines.push(`**Notice** (${notice.code}, since ${notice.since}): ${notice.reason}`);
     if (state.demand) lines.push(`**Demand:** ${state.demand.reference}, ${state.demand.status}`);
     const gkb = state.gkb;
-    lines.push(`**GKB:** ${gkb.state}${'recordId' in gkb ? ` (record ${gkb.recordId})` : ''}${'message' in gkb ? `: ${gkb.message}` : ''}${'reason' in gkb ? `: ${gkb.reason}` : ''}`);
+    lines.push(
+      `**GKB:** ${gkb.state}${'recordId' in gkb ? ` (record ${gkb.recordId})` : ''}${'message' in gkb ? `: ${gkb.message}` : ''}${'reason' in gkb ? `: ${gkb.reason}` : ''}`,
+    );
     if (state.closeRequested) lines.push(`**Closing:** ${state.closeRequested}`);
     setCurrentDetails(lines.join('\n\n'));
   }
@@ -248,13 +253,23 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   const startedWith = info.typedSearchAttributes;
   /** When the case entered its stage (only with the patch 'case-stage-since'; undefined: not known). */
   let stageSince = stageSincePublished
-    ? stageSinceAtStart({ stage: startedWith.get(SEARCH_ATTRIBUTES.stage), since: startedWith.get(SEARCH_ATTRIBUTES.stageSince) }, state.stage, input.carried !== undefined, new Date())
+    ? stageSinceAtStart(
+        { stage: startedWith.get(SEARCH_ATTRIBUTES.stage), since: startedWith.get(SEARCH_ATTRIBUTES.stageSince) },
+        state.stage,
+        input.carried !== undefined,
+        new Date(),
+      )
     : undefined;
   /** What the case shows in visibility, to upsert only what changed; the patch adds the stage's moment and the ABS system. */
   const visibleKey = (stage: unknown, reason: unknown, since: Date | undefined, absSystem: unknown) =>
     JSON.stringify(stageSincePublished ? [stage, reason, since?.toISOString(), absSystem] : [stage, reason]);
   let published = localFirst
-    ? visibleKey(startedWith.get(SEARCH_ATTRIBUTES.stage), startedWith.get(SEARCH_ATTRIBUTES.attentionReason), startedWith.get(SEARCH_ATTRIBUTES.stageSince), startedWith.get(SEARCH_ATTRIBUTES.absSystem))
+    ? visibleKey(
+        startedWith.get(SEARCH_ATTRIBUTES.stage),
+        startedWith.get(SEARCH_ATTRIBUTES.attentionReason),
+        startedWith.get(SEARCH_ATTRIBUTES.stageSince),
+        startedWith.get(SEARCH_ATTRIBUTES.absSystem),
+      )
     : '';
   let unpublished = false;
   /**
@@ -339,11 +354,15 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     applyItemAsBefore(loan);
   }
 
-  setHandler(loanUpdatedSignal, (loan, meta) => {
-    if (loan.contract_number !== state.loan.contract_number) return;
-    if (rules) applyItem(loan, meta);
-    else applyItemAsBefore(loan);
-  }, { description: 'The loan as EKO re-sent it (through the K2 API), with its outbox seq: new debt, overdue_days, dbz_date; debt 0 closes the case.' });
+  setHandler(
+    loanUpdatedSignal,
+    (loan, meta) => {
+      if (loan.contract_number !== state.loan.contract_number) return;
+      if (rules) applyItem(loan, meta);
+      else applyItemAsBefore(loan);
+    },
+    { description: 'The loan as EKO re-sent it (through the K2 API), with its outbox seq: new debt, overdue_days, dbz_date; debt 0 closes the case.' },
+  );
 
   function applyDemandStatus(demand: DemandInfo, status: DemandStatusCode) {
     // PC3 (in the card index) implies the debtor's bank accepted the demand, even if PC1 comes later or never.
@@ -355,25 +374,33 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     demand.status = demand.inCardIndex ? 'PC3' : 'PC1';
   }
 
-  setHandler(demandStatusSignal, ({ reference, status }) => {
-    const demand = state.demand;
-    if (!demand && keepsEarlyStatuses) {
-      state.earlyStatuses = withEarlyStatus(state.earlyStatuses, { reference, status });
-      log.info('demand status before the demand is known: kept until it is', { reference, status });
-      return;
-    }
-    if (!demand || demand.reference !== reference) {
-      log.warn('demand status for another reference ignored', { reference, status });
-      return;
-    }
-    applyDemandStatus(demand, status);
-    refreshDetails();
-  }, { description: 'A payment-demand status from EKO: {"reference":"PTP…","status":"PC1"|"PC3"}.' });
+  setHandler(
+    demandStatusSignal,
+    ({ reference, status }) => {
+      const demand = state.demand;
+      if (!demand && keepsEarlyStatuses) {
+        state.earlyStatuses = withEarlyStatus(state.earlyStatuses, { reference, status });
+        log.info('demand status before the demand is known: kept until it is', { reference, status });
+        return;
+      }
+      if (!demand || demand.reference !== reference) {
+        log.warn('demand status for another reference ignored', { reference, status });
+        return;
+      }
+      applyDemandStatus(demand, status);
+      refreshDetails();
+    },
+    { description: 'A payment-demand status from EKO: {"reference":"PTP…","status":"PC1"|"PC3"}.' },
+  );
 
-  setHandler(gkbResultSignal, (result) => {
-    state.gkbResults.set(result.recordId, result);
-    refreshDetails();
-  }, { description: 'The import result of one of the case\'s GKB records, from a GKB batch.' });
+  setHandler(
+    gkbResultSignal,
+    (result) => {
+      state.gkbResults.set(result.recordId, result);
+      refreshDetails();
+    },
+    { description: "The import result of one of the case's GKB records, from a GKB batch." },
+  );
 
   function applyOperatorAction(action: OperatorAction) {
     if (action.action === 'acknowledge') {
@@ -401,7 +428,11 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     },
     {
       validator: (action) => {
-        const problem = operatorActionProblem(action, kazakhstanDate(Date.now()), state.notices.map((n) => n.code));
+        const problem = operatorActionProblem(
+          action,
+          kazakhstanDate(Date.now()),
+          state.notices.map((n) => n.code),
+        );
         if (problem) throw new Error(problem);
       },
       description:
@@ -503,7 +534,12 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     const dossier = gkbDossierOf(state, kind, kazakhstanDate(Date.now()));
     if ('missing' in dossier) return { park: { code: 'gkb-record-incomplete', reason: `the GKB record lacks ${dossier.missing}` } };
     state.gkbReports += 1;
-    const queued = await call('gkb-queue', 'enqueueGkbReport', { reportKey: `${caseId}/${kind}/${state.gkbReports}`, caseId, workflowId: info.workflowId, dossier });
+    const queued = await call('gkb-queue', 'enqueueGkbReport', {
+      reportKey: `${caseId}/${kind}/${state.gkbReports}`,
+      caseId,
+      workflowId: info.workflowId,
+      dossier,
+    });
     if (queued.state === 'not-applicable') {
       state.gkb = { state: 'not-applicable', reason: queued.reason };
       refreshDetails();
@@ -538,7 +574,13 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
       if (arrived()) break;
       if (!closing && dueForContinueAsNew()) await continueAsNewIfLong();
       else if (gkbWaitLeftMs(pending.queuedAt, horizonMs, Date.now()) === 0) {
-        state.notices = withNotice(state.notices, 'gkb-waiting', `GKB has not answered record ${pending.recordId} since ${pending.queuedAt}; the case keeps waiting`, state.stage, nowIso());
+        state.notices = withNotice(
+          state.notices,
+          'gkb-waiting',
+          `GKB has not answered record ${pending.recordId} since ${pending.queuedAt}; the case keeps waiting`,
+          state.stage,
+          nowIso(),
+        );
         publish();
         flushSearchAttributes();
       }
@@ -572,7 +614,13 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
           state.gkb = { state: 'accepted', recordId, result: rules ? acceptedText(result) : result.text };
           state.gkbReported = { debt: pending.debt, overdueDays: pending.overdueDays };
           if (rules && result.newContract) {
-            state.notices = withNotice(state.notices, 'gkb-new-contract', `GKB did not know the contract and created it from K2's update: ${result.text}`, state.stage, nowIso());
+            state.notices = withNotice(
+              state.notices,
+              'gkb-new-contract',
+              `GKB did not know the contract and created it from K2's update: ${result.text}`,
+              state.stage,
+              nowIso(),
+            );
             publish();
           }
           refreshDetails();
@@ -591,7 +639,9 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
 
   /** Stage 4's first half: the statement line proving the disbursement (since the patch, only that line enters history). */
   async function disbursementAt(dbzDate: string): Promise<Outcome<DisbursementLine>> {
-    const noLine = { park: { code: 'no-disbursement-line' as const, reason: `the statement at ${dbzDate} has no debit line in ${state.loan.cur} proving the disbursement` } };
+    const noLine = {
+      park: { code: 'no-disbursement-line' as const, reason: `the statement at ${dbzDate} has no debit line in ${state.loan.cur} proving the disbursement` },
+    };
     if (rules) {
       const answer = await call('abs', 'fetchDisbursementLine', state.loan.iban, dbzDate, state.loan.cur);
       if (!answer.ok) return { park: { code: 'no-disbursement-line', reason: absBusiness(answer.errorCode, answer.errorText) } };
@@ -633,7 +683,10 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
   if (!reached('evidence-collected') && !state.closeRequested) {
     const ok = await untilDone('account-checked', async () => {
       const dbzDate = state.loan.dbz_date;
-      if (!dbzDate) return { park: { code: 'agreement-date-missing', reason: 'the loan carries no agreement date (dbz_date); EKO must re-send it or an operator must supply it' } };
+      if (!dbzDate)
+        return {
+          park: { code: 'agreement-date-missing', reason: 'the loan carries no agreement date (dbz_date); EKO must re-send it or an operator must supply it' },
+        };
       if (!state.disbursement) {
         const line = await disbursementAt(dbzDate);
         if (!('value' in line)) return line;
@@ -641,7 +694,13 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
       }
       const scan = await call('abs', 'fetchScan', { caseId, dbzNum: state.loan.dbz_contract_number, dbzDate, iinbin: state.loan.iinbin });
       if (!scan.found) {
-        return { park: { code: 'scan-missing', reason: `ABS has no scan of agreement ${state.loan.dbz_contract_number} dated ${dbzDate} (404); re-checked automatically`, recheckMs: settings.scanRecheckMs } };
+        return {
+          park: {
+            code: 'scan-missing',
+            reason: `ABS has no scan of agreement ${state.loan.dbz_contract_number} dated ${dbzDate} (404); re-checked automatically`,
+            recheckMs: settings.scanRecheckMs,
+          },
+        };
       }
       state.scan = scan.ref;
       return { value: true };
@@ -730,11 +789,20 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     await reportToGkb('closure');
   }
   if (rules) {
-    const closed = { contractNumber: state.loan.contract_number, workflowId: info.workflowId, appliedSeq: state.appliedSeq, lastOverdueSeq: state.lastOverdueSeq };
-    await untilDone('closed', async () => {
-      await call('k2', 'closeEpisode', closed);
-      return { value: true };
-    }, true);
+    const closed = {
+      contractNumber: state.loan.contract_number,
+      workflowId: info.workflowId,
+      appliedSeq: state.appliedSeq,
+      lastOverdueSeq: state.lastOverdueSeq,
+    };
+    await untilDone(
+      'closed',
+      async () => {
+        await call('k2', 'closeEpisode', closed);
+        return { value: true };
+      },
+      true,
+    );
   }
   flushSearchAttributes();
   log.info('case closed', { reason: state.closeRequested, episode });

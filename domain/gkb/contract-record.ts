@@ -137,9 +137,7 @@ export interface ContractRecord {
   };
 }
 
-export type MapResult =
-  | { ok: true; record: ContractRecord }
-  | { ok: false; notApplicable?: true; reason: string };
+export type MapResult = { ok: true; record: ContractRecord } | { ok: false; notApplicable?: true; reason: string };
 
 export const LEGAL_ENTITY_REASON = 'legal entity: the pawnshop GKB format covers individuals only (G3)';
 
@@ -157,9 +155,7 @@ export function contractStatusFor(overdueDays: number, dict: GkbDictionary): Gkb
     throw new RangeError(`overdue days must be a non-negative integer, got ${overdueDays}`);
   }
   if (overdueDays === 0) return dict.contractStatus.notOverdue;
-  const bucket = dict.contractStatus.overdueBuckets.find(
-    (b) => overdueDays >= b.minDays && (b.maxDays === undefined || overdueDays <= b.maxDays),
-  );
+  const bucket = dict.contractStatus.overdueBuckets.find((b) => overdueDays >= b.minDays && (b.maxDays === undefined || overdueDays <= b.maxDays));
   if (!bucket) throw new RangeError(`no ContractStatus bucket configured for ${overdueDays} overdue days`);
   return bucket.id;
 }
@@ -168,9 +164,7 @@ export function contractStatusFor(overdueDays: number, dict: GkbDictionary): Gkb
 // Names
 // ---------------------------------------------------------------------------------------------
 
-export type NameSplit =
-  | { ok: true; surname: string; firstName: string; fathersName?: string }
-  | { ok: false; reason: string };
+export type NameSplit = { ok: true; surname: string; firstName: string; fathersName?: string } | { ok: false; reason: string };
 
 /**
  * Turkic patronymics are often written as two words: the father's name and a particle
@@ -190,7 +184,10 @@ const PATRONYMIC_PARTICLES = new Set(['оглы', 'оғлы', 'оглу', 'уг�
  *    split (GkbDossier.nameParts).
  */
 export function splitFullName(fullname: string): NameSplit {
-  const words = (fullname ?? '').trim().split(/\s+/).filter((w) => w.length > 0);
+  const words = (fullname ?? '')
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w.length > 0);
   if (words.length === 0) return { ok: false, reason: 'missing client full name' };
   if (words.length === 1) {
     return { ok: false, reason: `client full name "${words[0]}" has one word; GKB needs at least surname and first name` };
@@ -253,11 +250,7 @@ export interface MapOptions {
  * an update (2) leaves out the collateral, address and contact blocks the dossier lacks (see the top).
  * A legal entity (BIN) is not applicable (G3), not an error.
  */
-export function mapDossierToContract(
-  dossier: GkbDossier,
-  dict: GkbDictionary,
-  options: MapOptions,
-): MapResult {
+export function mapDossierToContract(dossier: GkbDossier, dict: GkbDictionary, options: MapOptions): MapResult {
   const { operation, fileType } = options;
   if (operation !== 1 && operation !== 2) throw new RangeError(`operation must be 1 or 2, got ${operation}`);
   if (fileType !== 1 && fileType !== 3) throw new RangeError(`GKB contract file type must be 1 or 3, got ${fileType}`);

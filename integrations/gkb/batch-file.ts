@@ -78,10 +78,48 @@ export interface WriteBatchFilesOptions {
 
 /** Russian and Kazakh Cyrillic → Latin, so a batch id typed in Cyrillic still gives a valid name. */
 const TRANSLIT: Record<string, string> = {
-  а: 'a', б: 'b', в: 'v', г: 'g', д: 'd', е: 'e', ё: 'e', ж: 'zh', з: 'z', и: 'i', й: 'y', к: 'k', л: 'l',
-  м: 'm', н: 'n', о: 'o', п: 'p', р: 'r', с: 's', т: 't', у: 'u', ф: 'f', х: 'kh', ц: 'ts', ч: 'ch',
-  ш: 'sh', щ: 'shch', ъ: '', ы: 'y', ь: '', э: 'e', ю: 'yu', я: 'ya',
-  ә: 'a', ғ: 'g', қ: 'q', ң: 'n', ө: 'o', ұ: 'u', ү: 'u', һ: 'h', і: 'i',
+  а: 'a',
+  б: 'b',
+  в: 'v',
+  г: 'g',
+  д: 'd',
+  е: 'e',
+  ё: 'e',
+  ж: 'zh',
+  з: 'z',
+  и: 'i',
+  й: 'y',
+  к: 'k',
+  л: 'l',
+  м: 'm',
+  н: 'n',
+  о: 'o',
+  п: 'p',
+  р: 'r',
+  с: 's',
+  т: 't',
+  у: 'u',
+  ф: 'f',
+  х: 'kh',
+  ц: 'ts',
+  ч: 'ch',
+  ш: 'sh',
+  щ: 'shch',
+  ъ: '',
+  ы: 'y',
+  ь: '',
+  э: 'e',
+  ю: 'yu',
+  я: 'ya',
+  ә: 'a',
+  ғ: 'g',
+  қ: 'q',
+  ң: 'n',
+  ө: 'o',
+  ұ: 'u',
+  ү: 'u',
+  һ: 'h',
+  і: 'i',
 };
 
 /** Cyrillic transliterated, spaces → "_"; throws if anything else outside [A-Za-z0-9._-] remains. */
@@ -219,9 +257,16 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
     const xmlPath = path.join(options.dir, `${stem}.xml`);
     const out = createWriteStream(xmlPath, { encoding: 'utf8', highWaterMark: WRITE_HIGH_WATER_MARK });
     const p: OpenPart = {
-      part, fileName, xmlPath, zipPath: path.join(options.dir, fileName), out,
-      pending: Buffer.allocUnsafe(WRITE_CHUNK_BYTES), pendingBytes: 0,
-      bytes: headerBytes, contractCodes: [], startedAt: performance.now(),
+      part,
+      fileName,
+      xmlPath,
+      zipPath: path.join(options.dir, fileName),
+      out,
+      pending: Buffer.allocUnsafe(WRITE_CHUNK_BYTES),
+      pendingBytes: 0,
+      bytes: headerBytes,
+      contractCodes: [],
+      startedAt: performance.now(),
     };
     await appendBytes(p, Buffer.from(XML_HEADER));
     return p;
@@ -246,8 +291,14 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
     const validated = performance.now();
     const zip = await zipFile(p.xmlPath, p.zipPath, path.basename(p.xmlPath), options.mtime ?? new Date(), options.fileKeys);
     done.push({
-      fileName: p.fileName, zipPath: p.zipPath, xmlPath: p.xmlPath, sha256: zip.sha256,
-      records: p.contractCodes.length, bytes: zip.bytes, xmlBytes, contractCodes: p.contractCodes,
+      fileName: p.fileName,
+      zipPath: p.zipPath,
+      xmlPath: p.xmlPath,
+      sha256: zip.sha256,
+      records: p.contractCodes.length,
+      bytes: zip.bytes,
+      xmlBytes,
+      contractCodes: p.contractCodes,
       timingsMs: { write: written - p.startedAt, validate: validated - written, zip: performance.now() - validated },
     });
   };
@@ -255,7 +306,9 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
   try {
     for await (const record of options.records) {
       if (record.fileType !== fileType) {
-        throw new Error(`contract ${record.general.contractCode} was built for file type ${record.fileType}, this batch is type ${fileType}: one-day records need their own file (GKB document §6)`);
+        throw new Error(
+          `contract ${record.general.contractCode} was built for file type ${record.fileType}, this batch is type ${fileType}: one-day records need their own file (GKB document §6)`,
+        );
       }
       const chunk = writeContractXml(record, 1);
       // UTF-8 is at most 3 bytes per UTF-16 unit, so the scratch buffer sized below always fits.
@@ -311,7 +364,13 @@ function contractAtLine(p: OpenPart, startLines: number[], line: number): string
 }
 
 /** Streams the XML into a one-entry ZIP, hashing the ZIP bytes (before encryption) on the way to disk. */
-async function zipFile(xmlPath: string, zipPath: string, entryName: string, mtime: Date, fileKeys: readonly FileKey[] | undefined): Promise<{ sha256: string; bytes: number }> {
+async function zipFile(
+  xmlPath: string,
+  zipPath: string,
+  entryName: string,
+  mtime: Date,
+  fileKeys: readonly FileKey[] | undefined,
+): Promise<{ sha256: string; bytes: number }> {
   const zip = new yazl.ZipFile();
   const { size } = await stat(xmlPath);
   zip.addReadStream(createReadStream(xmlPath), entryName, { mtime, size, compress: true });

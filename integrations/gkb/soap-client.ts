@@ -43,8 +43,8 @@ import { createHttpsAgent, isRedirect, type TlsFiles } from '../http-transport';
  * (dist/integrations/gkb) finds it in the source tree it was built from. Shared with the GKB sandbox.
  */
 export const DEFAULT_WSDL_PATH =
-  [path.join(__dirname, 'BatchProcessingService.wsdl'), path.resolve(__dirname, '..', '..', '..', 'integrations', 'gkb', 'BatchProcessingService.wsdl')].find((p) =>
-    existsSync(p),
+  [path.join(__dirname, 'BatchProcessingService.wsdl'), path.resolve(__dirname, '..', '..', '..', 'integrations', 'gkb', 'BatchProcessingService.wsdl')].find(
+    (p) => existsSync(p),
   ) ?? path.join(__dirname, 'BatchProcessingService.wsdl');
 
 /** 1 credit contracts, 2 guarantees/sureties, 3 one-day (operative) upload of newly issued contracts. */
@@ -251,7 +251,11 @@ const STATUS_BY_TEXT: Record<string, BatchStatus> = {
 
 /** GKB is not consistent about the final period («Файл обработан.» vs «Файл получен»), nor perhaps about spaces or case. */
 function normaliseStatus(text: string): string {
-  return text.trim().replace(/[.\s]+$/u, '').replace(/\s+/gu, ' ').toLowerCase();
+  return text
+    .trim()
+    .replace(/[.\s]+$/u, '')
+    .replace(/\s+/gu, ' ')
+    .toLowerCase();
 }
 
 /** Texts are those of language "ru"; any other text is 'unknown' (not final): report it, keep polling. */
@@ -424,12 +428,28 @@ interface SoapLikeError {
 const FAULT_KINDS: GkbFaultKind[] = ['ScbSystemFault', 'ScbBusinessFault', 'ScbValidationFault'];
 /** Errors raised before anything was sent: the request cannot have reached GKB. */
 const NOT_SENT_CODES = new Set([
-  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
   // K2 did not trust GKB's certificate: the handshake ended before any request byte went out.
-  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT',
-  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'INVALID_PURPOSE', 'ERR_TLS_CERT_ALTNAME_INVALID',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_PURPOSE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
   // GKB refused K2's client certificate in the handshake (TLS 1.3 sends the alert after the client's first bytes, which GKB never reads).
-  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
+  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
 ]);
 
 function text(v: unknown): string | undefined {
@@ -463,16 +483,25 @@ export function classifyGkbError(operation: string, err: unknown, timedOut: bool
     const description = text(info.description) ?? faultstring;
     // Rejected credentials first, whatever fault the ESB wraps them in: K2's configuration must be fixed.
     if (status === 401 || status === 403) {
-      return new GkbPermanentError(`GKB ${operation}: credentials rejected (HTTP ${status}): ${description}`, 'Authentication', code ?? String(status), description, [], status);
+      return new GkbPermanentError(
+        `GKB ${operation}: credentials rejected (HTTP ${status}): ${description}`,
+        'Authentication',
+        code ?? String(status),
+        description,
+        [],
+        status,
+      );
     }
     if (kind) {
       const message = `GKB ${operation}: ${kind}${code ? ` ${code}` : ''}: ${description}`;
       if (kind === 'ScbSystemFault') return new GkbTransientError(message, 'ScbSystemFault', false, code, description, status);
-      const violations = asArray(info.constraintViolations as Obj | Obj[] | undefined).filter(isObj).map((v) => ({
-        propertyPath: text(v.propertyPath),
-        message: text(v.message),
-        invalidValue: text(v.invalidValue),
-      }));
+      const violations = asArray(info.constraintViolations as Obj | Obj[] | undefined)
+        .filter(isObj)
+        .map((v) => ({
+          propertyPath: text(v.propertyPath),
+          message: text(v.message),
+          invalidValue: text(v.invalidValue),
+        }));
       return new GkbPermanentError(message, kind, code, description, violations, status);
     }
     // A SOAP fault without a GKB detail: judge by the fault code.
@@ -580,9 +609,13 @@ export function createGkbClient(options: GkbClientOptions): GkbClient {
     async uploadFile({ file, fileName, fileType }) {
       if (!GKB_FILE_NAME_PATTERN.test(fileName)) {
         // Checked here too, because GKB would only say so after a 100 MB upload.
-        throw new GkbPermanentError(`GKB uploadFile: file name ${JSON.stringify(fileName)} must be Latin letters, digits, . _ -`, 'ScbValidationFault', 'CLIENT_FILE_NAME', 'file name not Latin-only', [
-          { propertyPath: 'fileName', message: 'Latin letters, digits, . _ - only', invalidValue: fileName },
-        ]);
+        throw new GkbPermanentError(
+          `GKB uploadFile: file name ${JSON.stringify(fileName)} must be Latin letters, digits, . _ -`,
+          'ScbValidationFault',
+          'CLIENT_FILE_NAME',
+          'file name not Latin-only',
+          [{ propertyPath: 'fileName', message: 'Latin letters, digits, . _ - only', invalidValue: fileName }],
+        );
       }
       if (![1, 2, 3].includes(fileType)) throw new RangeError(`GKB uploadFile: fileType must be 1, 2 or 3, got ${fileType}`);
       const answer = new Reader('uploadFile', await call('uploadFile', { file: file.toString('base64'), fileName, fileType }), '');
@@ -617,13 +650,16 @@ export function createGkbClient(options: GkbClientOptions): GkbClient {
       const matches = new Map<string, BatchFileInfo[]>();
       const seen = new Set<string>();
       // Every page, however many files the provider has: a package uploaded long ago still counts.
-      for (let firstResult = 0, more = true; more; ) {
+      for (let firstResult = 0, more = true; more;) {
         let info: ImportInfo;
         try {
           info = await client.getImportInfo({ firstResult, maxResults: pageSize });
         } catch (err) {
           // The service wants a packageId: listing is not possible, the caller falls back to uploading.
-          if (err instanceof GkbPermanentError && (err.faultKind === 'ScbBusinessFault' || err.faultKind === 'ScbValidationFault' || err.faultKind === 'Protocol')) {
+          if (
+            err instanceof GkbPermanentError &&
+            (err.faultKind === 'ScbBusinessFault' || err.faultKind === 'ScbValidationFault' || err.faultKind === 'Protocol')
+          ) {
             log?.warn('gkb file search unsupported', { fileName, code: err.code });
             return { status: 'unsupported', reason: err.message };
           }
@@ -652,7 +688,11 @@ export function createGkbClient(options: GkbClientOptions): GkbClient {
       if (searchFirst) {
         const found = await client.findUploadedFile(input.fileName);
         if (found.status === 'found') {
-          log?.info('gkb upload adopted existing package', { fileName: input.fileName, batchPackageId: found.batchPackageId, otherPackageIds: found.otherPackageIds });
+          log?.info('gkb upload adopted existing package', {
+            fileName: input.fileName,
+            batchPackageId: found.batchPackageId,
+            otherPackageIds: found.otherPackageIds,
+          });
           return { batchPackageId: found.batchPackageId, adopted: true };
         }
       }

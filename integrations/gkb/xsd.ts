@@ -27,11 +27,12 @@ export interface ValidateGkbXmlOptions {
  * The .xsd files sit beside this module in the source tree; tsc does not copy them to dist/, so a
  * compiled module (dist/integrations/gkb) looks them up in the source tree it was built from.
  */
-export const GKB_SCHEMA_DIR = [
-  path.join(__dirname, 'schema'),
-  path.resolve(__dirname, '..', '..', '..', 'integrations', 'gkb', 'schema'),
-  path.resolve(process.cwd(), 'integrations', 'gkb', 'schema'),
-].find((dir) => existsSync(path.join(dir, 'gkb-records.xsd'))) ?? path.join(__dirname, 'schema');
+export const GKB_SCHEMA_DIR =
+  [
+    path.join(__dirname, 'schema'),
+    path.resolve(__dirname, '..', '..', '..', 'integrations', 'gkb', 'schema'),
+    path.resolve(process.cwd(), 'integrations', 'gkb', 'schema'),
+  ].find((dir) => existsSync(path.join(dir, 'gkb-records.xsd'))) ?? path.join(__dirname, 'schema');
 const SCHEMA_FILES = { 1: 'gkb-records.xsd', 3: 'gkb-records-oneday.xsd' } as const;
 const COMMON_FILE = 'gkb-common.xsd';
 
@@ -87,7 +88,11 @@ export async function validateGkbXmlFile(xmlPath: string, options: ValidateGkbXm
   return validate({ xmlPath }, undefined, options);
 }
 
-async function validate(input: { contents?: string | Uint8Array; xmlPath?: string }, bytes: number | undefined, options: ValidateGkbXmlOptions): Promise<GkbXsdResult> {
+async function validate(
+  input: { contents?: string | Uint8Array; xmlPath?: string },
+  bytes: number | undefined,
+  options: ValidateGkbXmlOptions,
+): Promise<GkbXsdResult> {
   const fileType = options.fileType ?? 1;
   if (fileType !== 1 && fileType !== 3) throw new RangeError(`no GKB schema for file type ${String(fileType)}`);
   const { common, byType } = await loadSchemas();

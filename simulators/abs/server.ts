@@ -318,7 +318,12 @@ function readLoanBook(body: unknown): { ok: true; loans: BookedLoan[] } | { ok: 
     if (!isIso4217(v.cur)) problems.push(`[${i}].cur: expected an ISO 4217 code`);
     const debtProblem = moneyProblem(v.debt);
     if (debtProblem) problems.push(`[${i}].debt: ${debtProblem}`);
-    const dbzNumber = typeof v.dbz_contract_number === 'string' && v.dbz_contract_number !== '' ? v.dbz_contract_number : typeof v.contract_number === 'string' ? v.contract_number : undefined;
+    const dbzNumber =
+      typeof v.dbz_contract_number === 'string' && v.dbz_contract_number !== ''
+        ? v.dbz_contract_number
+        : typeof v.contract_number === 'string'
+          ? v.contract_number
+          : undefined;
     const dbzDate = v.dbz_date === undefined || v.dbz_date === null ? undefined : parseWireDate(v.dbz_date);
     if (v.dbz_date !== undefined && v.dbz_date !== null && dbzDate === undefined) problems.push(`[${i}].dbz_date: expected YYYY-MM-DD or YYYY.MM.DD`);
     if (problems.length > before) return;
@@ -351,7 +356,11 @@ export function createAbsSimulator(options: AbsSimulatorOptions): AbsSimulator {
   const loansByIin = new Map<string, BookedLoan[]>();
   const book = (loan: BookedLoan) => {
     const previous = loansByIban.get(loan.iban);
-    if (previous) loansByIin.set(previous.iinbin, (loansByIin.get(previous.iinbin) ?? []).filter((l) => l !== previous));
+    if (previous)
+      loansByIin.set(
+        previous.iinbin,
+        (loansByIin.get(previous.iinbin) ?? []).filter((l) => l !== previous),
+      );
     loansByIban.set(loan.iban, loan);
     loansByIin.set(loan.iinbin, [...(loansByIin.get(loan.iinbin) ?? []), loan]);
   };
@@ -387,7 +396,10 @@ export function createAbsSimulator(options: AbsSimulatorOptions): AbsSimulator {
       }
       if (kind === 1) {
         const text = JSON.stringify(body);
-        res.status(200).set('Content-Type', 'application/json; charset=utf-8').send(text.slice(0, Math.floor(text.length / 2)));
+        res
+          .status(200)
+          .set('Content-Type', 'application/json; charset=utf-8')
+          .send(text.slice(0, Math.floor(text.length / 2)));
         return;
       }
       body = dropRequiredField(body);
@@ -498,7 +510,10 @@ export function createAbsSimulator(options: AbsSimulatorOptions): AbsSimulator {
     }
     if (faults.roll('http5xx')) {
       res.locals.absOutcome = 'http5xx';
-      res.status(pick(Math.random, [500, 502, 503])).type('text/plain').send('Service Unavailable');
+      res
+        .status(pick(Math.random, [500, 502, 503]))
+        .type('text/plain')
+        .send('Service Unavailable');
       return;
     }
     if (faults.roll('http429')) {

@@ -44,12 +44,21 @@ async function postUntilAccepted(
   for (let attempt = 1; ; attempt++) {
     let outcome: Attempt;
     try {
-      const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(requestTimeoutMs) });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...headers },
+        body,
+        signal: AbortSignal.timeout(requestTimeoutMs),
+      });
       outcome = judge(res.status, await res.text());
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
       // Connection refused is the normal sight while a service starts.
-      outcome = { done: false, retry: true, reason: e.name === 'TimeoutError' ? `no answer within ${requestTimeoutMs} ms` : `unreachable: ${e.cause?.code ?? e.message}` };
+      outcome = {
+        done: false,
+        retry: true,
+        reason: e.name === 'TimeoutError' ? `no answer within ${requestTimeoutMs} ms` : `unreachable: ${e.cause?.code ?? e.message}`,
+      };
     }
     if (outcome.done) return;
     if (!outcome.retry) throw new Error(`${what} refused: ${outcome.reason}`);
@@ -68,26 +77,47 @@ export async function feedDemoLoans(options: FeedDemoLoansOptions): Promise<stri
   const loans = (options.generate ?? generateLoans)(options.seed, options.count);
   const body = JSON.stringify(loans);
 
-  await postUntilAccepted('ABS simulator loan registration', `${options.absSimUrl.replace(/\/+$/, '')}/_sim/loans`, body, {}, deadline, requestTimeoutMs, log, (status, text) => {
-    if (status >= 200 && status < 300) return { done: true };
-    return { done: false, retry: status >= 500 || status === 429, reason: `HTTP ${status}: ${text.slice(0, 300)}` };
-  });
+  await postUntilAccepted(
+    'ABS simulator loan registration',
+    `${options.absSimUrl.replace(/\/+$/, '')}/_sim/loans`,
+    body,
+    {},
+    deadline,
+    requestTimeoutMs,
+    log,
+    (status, text) => {
+      if (status >= 200 && status < 300) return { done: true };
+      return { done: false, retry: status >= 500 || status === 429, reason: `HTTP ${status}: ${text.slice(0, 300)}` };
+    },
+  );
   log.info('loans registered with the ABS simulator', { count: loans.length });
 
   const k2Headers: Record<string, string> = options.k2AuthHeader ? { Authorization: options.k2AuthHeader } : {};
-  await postUntilAccepted('K2 k2loan_from_eko', `${options.k2BaseUrl.replace(/\/+$/, '')}/restapi/services/k2loan_from_eko`, body, k2Headers, deadline, requestTimeoutMs, log, (status, text) => {
-    let answer: { error_code?: unknown; error_text?: unknown } | undefined;
-    try {
-      answer = JSON.parse(text);
-    } catch {
-      answer = undefined;
-    }
-    if (status >= 200 && status < 300 && answer?.error_code === 0) return { done: true };
-    const reason = answer && typeof answer.error_code === 'number' ? `HTTP ${status}, error_code ${answer.error_code}: ${String(answer.error_text ?? '').slice(0, 500)}` : `HTTP ${status}: ${text.slice(0, 300)}`;
-    // K2 starting up answers 5xx / TEMPORARILY_UNAVAILABLE; a validation error would not go away by waiting.
-    const retry = status >= 500 || status === 429 || answer?.error_code === ERROR_CODES.TEMPORARILY_UNAVAILABLE.code;
-    return { done: false, retry, reason };
-  });
+  await postUntilAccepted(
+    'K2 k2loan_from_eko',
+    `${options.k2BaseUrl.replace(/\/+$/, '')}/restapi/services/k2loan_from_eko`,
+    body,
+    k2Headers,
+    deadline,
+    requestTimeoutMs,
+    log,
+    (status, text) => {
+      let answer: { error_code?: unknown; error_text?: unknown } | undefined;
+      try {
+        answer = JSON.parse(text);
+      } catch {
+        answer = undefined;
+      }
+      if (status >= 200 && status < 300 && answer?.error_code === 0) return { done: true };
+      const reason =
+        answer && typeof answer.error_code === 'number'
+          ? `HTTP ${status}, error_code ${answer.error_code}: ${String(answer.error_text ?? '').slice(0, 500)}`
+          : `HTTP ${status}: ${text.slice(0, 300)}`;
+      // K2 starting up answers 5xx / TEMPORARILY_UNAVAILABLE; a validation error would not go away by waiting.
+      const retry = status >= 500 || status === 429 || answer?.error_code === ERROR_CODES.TEMPORARILY_UNAVAILABLE.code;
+      return { done: false, retry, reason };
+    },
+  );
   const contractNumbers = loans.map((l) => l.contract_number);
   log.info('loans accepted by K2', { count: contractNumbers.length });
   return contractNumbers;

@@ -308,7 +308,12 @@ export function createEkoSimulator(options: EkoSimulatorOptions): EkoSimulator {
       if (!sameDemand(known.demand, demand)) {
         noted('conflict');
         log.warn('demand refused: reference reused', { reference: demand.reference });
-        return answer(res, 409, EKO_ERROR.REFERENCE_CONFLICT, `reference ${demand.reference} was already used for a different demand (contract ${known.demand.contract_number})`);
+        return answer(
+          res,
+          409,
+          EKO_ERROR.REFERENCE_CONFLICT,
+          `reference ${demand.reference} was already used for a different demand (contract ${known.demand.contract_number})`,
+        );
       }
       // An idempotent repeat (K2 retried after a lost answer): same answer, no second status run.
       known.repeats++;
@@ -323,7 +328,15 @@ export function createEkoSimulator(options: EkoSimulatorOptions): EkoSimulator {
       return answer(res, 200, EKO_ERROR.REJECTED, 'demand rejected by EKO (simulated fault)');
     }
 
-    const record: DemandRecord = { reference: demand.reference, demand, received_at: now().toISOString(), repeats: 0, plan: planFor(demand), sent: [], state: 'sending' };
+    const record: DemandRecord = {
+      reference: demand.reference,
+      demand,
+      received_at: now().toISOString(),
+      repeats: 0,
+      plan: planFor(demand),
+      sent: [],
+      state: 'sending',
+    };
     demands.set(demand.reference, record);
     log.info('demand accepted', { reference: demand.reference, contract_number: demand.contract_number, plan: record.plan });
     startRun(record);
@@ -343,7 +356,14 @@ export function createEkoSimulator(options: EkoSimulatorOptions): EkoSimulator {
 
   app.get(EKO_DEMAND_PATH, (_req, res) => {
     // A summary without personal data; the full record is per reference.
-    res.json([...demands.values()].map((d) => ({ reference: d.reference, contract_number: d.demand.contract_number, state: d.state, sent: d.sent.map((s) => `${s.status_code}:${s.outcome}`) })));
+    res.json(
+      [...demands.values()].map((d) => ({
+        reference: d.reference,
+        contract_number: d.demand.contract_number,
+        state: d.state,
+        sent: d.sent.map((s) => `${s.status_code}:${s.outcome}`),
+      })),
+    );
   });
 
   app.get(`${EKO_DEMAND_PATH}/:reference`, (req, res) => {
@@ -357,14 +377,20 @@ export function createEkoSimulator(options: EkoSimulatorOptions): EkoSimulator {
   // Malformed JSON and other body errors answer in EKO's shape, not as an HTML page.
   app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
     // A demand whose body could not be read was received all the same.
-    if (req.method === 'POST' && req.path === EKO_DEMAND_PATH && !(err instanceof StoppedError)) journal.record(undefined, req.get('idempotency-key'), 'invalid', now());
+    if (req.method === 'POST' && req.path === EKO_DEMAND_PATH && !(err instanceof StoppedError))
+      journal.record(undefined, req.get('idempotency-key'), 'invalid', now());
     if (err instanceof StoppedError) {
       if (!res.headersSent) answer(res, 503, EKO_ERROR.UNAVAILABLE, 'EKO simulator stopping');
       return;
     }
     const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500) log.error('request failed', { err });
-    answer(res, status, EKO_ERROR.VALIDATION, status === 500 ? 'internal error' : `body: ${err.type === 'entity.parse.failed' ? 'not valid JSON' : err.message}`);
+    answer(
+      res,
+      status,
+      EKO_ERROR.VALIDATION,
+      status === 500 ? 'internal error' : `body: ${err.type === 'entity.parse.failed' ? 'not valid JSON' : err.message}`,
+    );
   });
 
   return {

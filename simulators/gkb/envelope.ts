@@ -23,8 +23,13 @@ export function responseHeaderXml(userId: string, creditorId: string, timestampM
 
 /** node-soap's answer rewritten to the document's shape; text it does not recognise is left as it is. */
 export function toDocumentShape(xml: string): string {
-  let out = xml.replace(/<soap:Header>([\s\S]*?)<\/soap:Header>/, (_m, inner: string) => `<SOAP-ENV:Header xmlns:SOAP-ENV="${SOAP_ENV_NS}">${inner}</SOAP-ENV:Header>`);
-  out = out.replace(/<tns:(\w+Response)>/, (_m, name: string) => `<ns2:${name} xmlns:ns2="${GKB_NS}">`).replace(/<\/tns:(\w+Response)>/, (_m, name: string) => `</ns2:${name}>`);
+  let out = xml.replace(
+    /<soap:Header>([\s\S]*?)<\/soap:Header>/,
+    (_m, inner: string) => `<SOAP-ENV:Header xmlns:SOAP-ENV="${SOAP_ENV_NS}">${inner}</SOAP-ENV:Header>`,
+  );
+  out = out
+    .replace(/<tns:(\w+Response)>/, (_m, name: string) => `<ns2:${name} xmlns:ns2="${GKB_NS}">`)
+    .replace(/<\/tns:(\w+Response)>/, (_m, name: string) => `</ns2:${name}>`);
   // The envelope's tns declaration goes only when nothing else uses the prefix.
   const withoutDeclaration = out.replace(/\s+xmlns:tns="http:\/\/data\.chdb\.scb\.kz"/, '');
   return withoutDeclaration.includes('tns:') ? out : withoutDeclaration;

@@ -88,8 +88,24 @@ export const STRUCTURE: Record<string, ElementSpec> = {
   Contract: { children: ['General', 'Type'], required: ['General', 'Type'] },
   General: {
     children: [
-      'ContractCode', 'AgreementNumber', 'FundingType', 'CreditPurpose2', 'CreditObject', 'ContractPhase', 'ContractStatus', 'StartDate', 'EndDate',
-      'RealPaymentDate', 'AnnualEffectiveRate', 'NominalRate', 'ProlongationCount', 'BranchLocation', 'Address', 'CriminalCase', 'Collaterals', 'Subjects',
+      'ContractCode',
+      'AgreementNumber',
+      'FundingType',
+      'CreditPurpose2',
+      'CreditObject',
+      'ContractPhase',
+      'ContractStatus',
+      'StartDate',
+      'EndDate',
+      'RealPaymentDate',
+      'AnnualEffectiveRate',
+      'NominalRate',
+      'ProlongationCount',
+      'BranchLocation',
+      'Address',
+      'CriminalCase',
+      'Collaterals',
+      'Subjects',
     ],
   },
   Collaterals: { children: ['Collateral'], repeated: ['Collateral'] },
@@ -100,7 +116,19 @@ export const STRUCTURE: Record<string, ElementSpec> = {
   Subject: { children: ['Entity'], required: ['Entity'] },
   Entity: { children: ['Individual'], required: ['Individual'] },
   Individual: {
-    children: ['FirstName', 'Surname', 'FathersName', 'Gender', 'Residency', 'DateOfBirth', 'NegativeStatus', 'Citizenship', 'Identifications', 'Addresses', 'Communications'],
+    children: [
+      'FirstName',
+      'Surname',
+      'FathersName',
+      'Gender',
+      'Residency',
+      'DateOfBirth',
+      'NegativeStatus',
+      'Citizenship',
+      'Identifications',
+      'Addresses',
+      'Communications',
+    ],
   },
   FirstName: TEXTS,
   Surname: TEXTS,
@@ -125,7 +153,8 @@ export function structureProblems(root: El): string[] {
   if (root.nodeName !== 'Records') return [`Корневой элемент <${root.nodeName}>, ожидается <Records>.`];
   walk(root, 'Records', problems);
   elements(root).forEach((c, i) => {
-    if (c.nodeName === 'Contract' && attr(c, 'operation') === undefined) problems.push(`Records/Contract[${i + 1}]: не указан атрибут operation (вид операции).`);
+    if (c.nodeName === 'Contract' && attr(c, 'operation') === undefined)
+      problems.push(`Records/Contract[${i + 1}]: не указан атрибут operation (вид операции).`);
   });
   return problems.slice(0, MAX_STRUCTURE_PROBLEMS);
 }
@@ -288,7 +317,8 @@ export function readContract(c: El, fileType: FileType, dict: GkbDictionaries = 
   else if (!isIsoDate(startDate)) problems.push(`Неверная дата в поле «Дата начала действия договора» (StartDate): «${startDate}», ожидается ГГГГ-ММ-ДД.`);
   const validStart = isIsoDate(startDate) ? startDate : undefined;
   const endDate = contractDate(general, 'EndDate', 'Дата окончания действия договора', problems);
-  if (validStart && endDate && endDate < validStart) problems.push(`Дата окончания действия договора (EndDate) ${endDate} раньше даты начала (StartDate) ${validStart}.`);
+  if (validStart && endDate && endDate < validStart)
+    problems.push(`Дата окончания действия договора (EndDate) ${endDate} раньше даты начала (StartDate) ${validStart}.`);
   contractDate(general, 'RealPaymentDate', 'Фактическая дата погашения', problems);
   for (const name of ['AnnualEffectiveRate', 'NominalRate']) {
     const v = textOf(kid(general, name));
@@ -345,7 +375,9 @@ class IdChecks {
       return undefined;
     }
     if (!this.dict[key].includes(value)) {
-      this.problems.push(personal ? `Значение «${label}» (${where}) отсутствует в справочнике.` : `Значение ${value} «${label}» (${where}) отсутствует в справочнике.`);
+      this.problems.push(
+        personal ? `Значение «${label}» (${where}) отсутствует в справочнике.` : `Значение ${value} «${label}» (${where}) отсутствует в справочнике.`,
+      );
     }
     return value;
   }
@@ -441,8 +473,10 @@ function subject(s: El, needs: Needs, ids: IdChecks, problems: string[], missing
     const iin = readIin(iinBin);
     if ('problem' in iin) problems.push(iin.problem);
     else {
-      if (isIsoDate(birth) && birth !== iin.facts.birthDate) problems.push('Дата рождения субъекта (DateOfBirth) не совпадает с датой рождения в ИИН (разряды 1–7).');
-      if (gender && gender !== iin.facts.gender) problems.push('Пол субъекта (Gender) не соответствует ИИН (7-й разряд: нечетный — мужской, четный — женский).');
+      if (isIsoDate(birth) && birth !== iin.facts.birthDate)
+        problems.push('Дата рождения субъекта (DateOfBirth) не совпадает с датой рождения в ИИН (разряды 1–7).');
+      if (gender && gender !== iin.facts.gender)
+        problems.push('Пол субъекта (Gender) не соответствует ИИН (7-й разряд: нечетный — мужской, четный — женский).');
     }
   }
 

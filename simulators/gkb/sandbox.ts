@@ -82,9 +82,10 @@ export const DUPLICATE_CONTRACT_TEXT = 'Контракт (код + дата на
 
 /** The WSDL beside K2's client in the source tree (tsc does not copy it to dist/). */
 const WSDL_PATH =
-  [path.resolve(__dirname, '..', '..', 'integrations', 'gkb', 'BatchProcessingService.wsdl'), path.resolve(__dirname, '..', '..', '..', 'integrations', 'gkb', 'BatchProcessingService.wsdl')].find((p) =>
-    fs.existsSync(p),
-  ) ?? path.resolve(__dirname, '..', '..', 'integrations', 'gkb', 'BatchProcessingService.wsdl');
+  [
+    path.resolve(__dirname, '..', '..', 'integrations', 'gkb', 'BatchProcessingService.wsdl'),
+    path.resolve(__dirname, '..', '..', '..', 'integrations', 'gkb', 'BatchProcessingService.wsdl'),
+  ].find((p) => fs.existsSync(p)) ?? path.resolve(__dirname, '..', '..', 'integrations', 'gkb', 'BatchProcessingService.wsdl');
 
 /** An extra check of each XML file at upload (e.g. K2's XSD, to compare two readings); fileType 2 is checked as 1. */
 export type XmlValidator = (xml: string | Buffer, fileType: 1 | 3) => Promise<{ valid: boolean; errors: string[] }>;
@@ -288,7 +289,14 @@ interface State {
 
 function emptyState(): State {
   // Start near the document's example numbers so that ids look like GKB's.
-  return { seq: { id: 241000, record: 209060000, contract: 17775000, subject: 859000 }, packages: {}, files: {}, contracts: {}, subjects: {}, journal: { uploads: [], conflicts: [] } };
+  return {
+    seq: { id: 241000, record: 209060000, contract: 17775000, subject: 859000 },
+    packages: {},
+    files: {},
+    contracts: {},
+    subjects: {},
+    journal: { uploads: [], conflicts: [] },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -305,7 +313,13 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function scbFault(kind: 'ScbSystemFault' | 'ScbBusinessFault' | 'ScbValidationFault', code: string, description: string, violations: Violation[] = [], statusCode = 500) {
+function scbFault(
+  kind: 'ScbSystemFault' | 'ScbBusinessFault' | 'ScbValidationFault',
+  code: string,
+  description: string,
+  violations: Violation[] = [],
+  statusCode = 500,
+) {
   const vs = violations
     .map(
       (v) =>
@@ -318,7 +332,9 @@ function scbFault(kind: 'ScbSystemFault' | 'ScbBusinessFault' | 'ScbValidationFa
     Fault: {
       faultcode: kind === 'ScbSystemFault' ? 'soap:Server' : 'soap:Client',
       faultstring: description,
-      detail: { $xml: `<ns2:${kind} xmlns:ns2="http://data.chdb.scb.kz"><code>${esc(code)}</code><description>${esc(description)}</description>${vs}</ns2:${kind}>` },
+      detail: {
+        $xml: `<ns2:${kind} xmlns:ns2="http://data.chdb.scb.kz"><code>${esc(code)}</code><description>${esc(description)}</description>${vs}</ns2:${kind}>`,
+      },
       statusCode,
     },
   };
@@ -383,7 +399,8 @@ export const GKB_FAULT_KEYS = {
   slowFactor: 'multiplies the processing time of files uploaded from now on (default 1)',
   processingError: 'rate: a file ends «Ошибка обработки.» and loads no record',
   recordRejectRate: 'rate: a record is rejected with a business error',
-  recordRejectNextFiles: 'count: the next N files uploaded each get per-record errors (every other record, the first included; the file ends «Файл обработан.»)',
+  recordRejectNextFiles:
+    'count: the next N files uploaded each get per-record errors (every other record, the first included; the file ends «Файл обработан.»)',
   latencyMs: 'milliseconds: wait this long before every SOAP answer',
   http5xx: 'rate: a bare HTTP 503 from "the proxy" (no SOAP body)',
 } as const;
@@ -445,8 +462,16 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
   }
 
   const emptyCounts = (): Counts => ({
-    numberOfContracts: 0, numberOfSubjects: 0, updatedContracts: 0, updatedSubjects: 0, newContracts: 0,
-    newSubjects: 0, mergedContracts: 0, skippedContracts: 0, mergedSubjects: 0, numberOfErrors: 0,
+    numberOfContracts: 0,
+    numberOfSubjects: 0,
+    updatedContracts: 0,
+    updatedSubjects: 0,
+    newContracts: 0,
+    newSubjects: 0,
+    mergedContracts: 0,
+    skippedContracts: 0,
+    mergedSubjects: 0,
+    numberOfErrors: 0,
   });
   const contractKey = (f: StoredFile, c: ParsedContract) => `${f.clientId}|${c.contractCode}|${c.startDate}`;
 
@@ -458,7 +483,8 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
     const existing = state.contracts[contractKey(f, c)];
     if (existing && existing.fingerprint !== undefined && existing.fingerprint === c.fingerprint) return []; // skipped, not an error
     if (existing && c.operation === '1') return ['Контракт с таким кодом и датой начала действия уже существует у данного поставщика информации.'];
-    if (existing && f.fileType === 3) return ['Контракт уже загружен; файл типа 3 («Оперативная загрузка») передает только вновь выданные контракты, обновления — файлом типа 1.'];
+    if (existing && f.fileType === 3)
+      return ['Контракт уже загружен; файл типа 3 («Оперативная загрузка») передает только вновь выданные контракты, обновления — файлом типа 1.'];
     return [];
   }
 
@@ -472,7 +498,14 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
       counts.numberOfErrors++;
       results.push({
         group: 'error',
-        dto: { recordId: nextId('record'), subjectName: first?.name || undefined, iinBin: first?.iinBin, contractCode: c.contractCode, result: RESULT_TEXTS.rejected, message },
+        dto: {
+          recordId: nextId('record'),
+          subjectName: first?.name || undefined,
+          iinBin: first?.iinBin,
+          contractCode: c.contractCode,
+          result: RESULT_TEXTS.rejected,
+          message,
+        },
       });
     };
     const finish = (failed: boolean) => {
@@ -538,7 +571,14 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
       else counts.newSubjects++;
       results.push({
         group: known ? 'updated' : 'new',
-        dto: { recordId: nextId('record'), subjectId: subject.subjectId, subjectName: s.name, iinBin: iin, ...base, result: known ? RESULT_TEXTS.subjectUpdated : RESULT_TEXTS.subjectCreated },
+        dto: {
+          recordId: nextId('record'),
+          subjectId: subject.subjectId,
+          subjectName: s.name,
+          iinBin: iin,
+          ...base,
+          result: known ? RESULT_TEXTS.subjectUpdated : RESULT_TEXTS.subjectCreated,
+        },
       });
     }
     return existing ? 'updated' : 'created';
@@ -626,15 +666,27 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
     const first = dto.firstResult === undefined ? 0 : Number(dto.firstResult);
     const max = dto.maxResults === undefined ? 10 : Number(dto.maxResults);
     const violations: Violation[] = [];
-    if (!Number.isInteger(first) || first < 0) violations.push({ propertyPath: 'paginationSupportDto.firstResult', message: 'Должно быть целым числом не меньше 0.', invalidValue: String(dto.firstResult) });
-    if (!Number.isInteger(max) || max < 1 || max > 1000) violations.push({ propertyPath: 'paginationSupportDto.maxResults', message: 'Должно быть целым числом от 1 до 1000.', invalidValue: String(dto.maxResults) });
+    if (!Number.isInteger(first) || first < 0)
+      violations.push({
+        propertyPath: 'paginationSupportDto.firstResult',
+        message: 'Должно быть целым числом не меньше 0.',
+        invalidValue: String(dto.firstResult),
+      });
+    if (!Number.isInteger(max) || max < 1 || max > 1000)
+      violations.push({
+        propertyPath: 'paginationSupportDto.maxResults',
+        message: 'Должно быть целым числом от 1 до 1000.',
+        invalidValue: String(dto.maxResults),
+      });
     if (violations.length > 0) throw scbFault('ScbValidationFault', 'PAGINATION', 'Неверные параметры постраничной выборки.', violations);
     return { first, max };
   }
 
   function checkLanguage(language: unknown): void {
     if (language !== undefined && !['ru', 'kk', 'en'].includes(String(language))) {
-      throw scbFault('ScbValidationFault', 'LANGUAGE', 'Неподдерживаемый язык.', [{ propertyPath: 'language', message: 'Допустимые значения: ru, kk, en.', invalidValue: String(language) }]);
+      throw scbFault('ScbValidationFault', 'LANGUAGE', 'Неподдерживаемый язык.', [
+        { propertyPath: 'language', message: 'Допустимые значения: ru, kk, en.', invalidValue: String(language) },
+      ]);
     }
   }
 
@@ -645,7 +697,13 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
     const [clientId, ...rest] = m ? Buffer.from(m[1], 'base64').toString('utf8').split(':') : [];
     if (clientId !== creds.clientId || rest.join(':') !== creds.password) {
       res.setHeader('WWW-Authenticate', 'Basic realm="GKB"');
-      throw scbFault('ScbBusinessFault', 'AUTHENTICATION_FAILED', 'Клиент не аутентифицирован: неверный идентификатор клиента или пароль (HTTP Basic).', [], 401);
+      throw scbFault(
+        'ScbBusinessFault',
+        'AUTHENTICATION_FAILED',
+        'Клиент не аутентифицирован: неверный идентификатор клиента или пароль (HTTP Basic).',
+        [],
+        401,
+      );
     }
     const userId = (headers as { userId?: unknown } | undefined)?.userId;
     if (userId === undefined || userId === '') {
@@ -661,12 +719,17 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
     const fileName = args.fileName ?? '';
     const violations: Violation[] = [];
     if (!/^[A-Za-z0-9._-]+$/.test(fileName)) {
-      violations.push({ propertyPath: 'fileName', message: 'Наименование файла должно содержать только латинские буквы, цифры и символы . _ -', invalidValue: fileName });
+      violations.push({
+        propertyPath: 'fileName',
+        message: 'Наименование файла должно содержать только латинские буквы, цифры и символы . _ -',
+        invalidValue: fileName,
+      });
     } else if (!/\.(xml|zip)$/i.test(fileName)) {
       violations.push({ propertyPath: 'fileName', message: 'Поддерживаются только файлы *.xml и *.zip.', invalidValue: fileName });
     }
     const fileType = Number(args.fileType);
-    if (![1, 2, 3].includes(fileType)) violations.push({ propertyPath: 'fileType', message: 'Допустимые типы файла: 1, 2, 3.', invalidValue: String(args.fileType) });
+    if (![1, 2, 3].includes(fileType))
+      violations.push({ propertyPath: 'fileType', message: 'Допустимые типы файла: 1, 2, 3.', invalidValue: String(args.fileType) });
     const content = Buffer.from(args.file ?? '', 'base64');
     if (content.length === 0) violations.push({ propertyPath: 'file', message: 'Файл не передан или пуст.' });
     if (violations.length > 0) throw scbFault('ScbValidationFault', 'INVALID_PARAMETERS', 'Неверные параметры загрузки пакета.', violations);
@@ -680,7 +743,8 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
       } catch (e) {
         throw scbFault('ScbValidationFault', 'INVALID_ZIP', 'Не удалось прочитать ZIP-архив.', [{ propertyPath: 'file', message: (e as Error).message }]);
       }
-      if (xmlFiles.length === 0) throw scbFault('ScbValidationFault', 'NO_XML_IN_ZIP', 'ZIP-архив не содержит XML-файла.', [{ propertyPath: 'file', message: 'Нет файлов *.xml.' }]);
+      if (xmlFiles.length === 0)
+        throw scbFault('ScbValidationFault', 'NO_XML_IN_ZIP', 'ZIP-архив не содержит XML-файла.', [{ propertyPath: 'file', message: 'Нет файлов *.xml.' }]);
     } else {
       xmlFiles = [{ name: fileName, data: content }];
     }
@@ -699,7 +763,9 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
       try {
         reading = parseContracts(x.xml, readingType, dictionaries);
       } catch (e) {
-        throw scbFault('ScbValidationFault', 'XML_MALFORMED', `Файл ${x.name} не является корректным XML.`, [{ propertyPath: x.name, message: (e as Error).message }]);
+        throw scbFault('ScbValidationFault', 'XML_MALFORMED', `Файл ${x.name} не является корректным XML.`, [
+          { propertyPath: x.name, message: (e as Error).message },
+        ]);
       }
       const extra = validateXml ? await validateXml(x.xml, fileType === 3 ? 3 : 1) : { valid: true, errors: [] };
       const errors = [...reading.structure, ...(extra.valid ? [] : extra.errors)];
@@ -724,7 +790,14 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
     for (const c of parsed.flatMap((p) => p.contracts)) {
       const other = inFlight.get(journalContract(c));
       if (other) {
-        journal.conflicts.push({ at: new Date(t).toISOString(), contract: journalContract(c), packageId, packageName: fileName, otherPackageId: other.packageId, otherPackageName: other.packageName });
+        journal.conflicts.push({
+          at: new Date(t).toISOString(),
+          contract: journalContract(c),
+          packageId,
+          packageName: fileName,
+          otherPackageId: other.packageId,
+          otherPackageName: other.packageName,
+        });
         log?.warn('gkb sandbox: a contract in two packages in flight at once', { contract: c.contractCode, packageId, otherPackageId: other.packageId });
       }
     }
@@ -758,7 +831,13 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
     });
     state.packages[packageId] = pkg;
     const answerLate = faults.roll('uploadTimeout');
-    journal.uploads.push({ at: new Date(t).toISOString(), fileName, outcome: answerLate ? 'accepted-answer-late' : 'accepted', packageId, records: recordCount });
+    journal.uploads.push({
+      at: new Date(t).toISOString(),
+      fileName,
+      outcome: answerLate ? 'accepted-answer-late' : 'accepted',
+      packageId,
+      records: recordCount,
+    });
     save();
     log?.info('gkb sandbox package accepted', { packageId, files: pkg.fileIds.length, records: recordCount, fileType });
 
@@ -783,7 +862,9 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
       files = pkg.fileIds.map((id) => state.files[id]);
     } else {
       if (options.listWithoutPackageId === false) {
-        throw scbFault('ScbValidationFault', 'PACKAGE_ID_REQUIRED', 'Не указан идентификатор пакета.', [{ propertyPath: 'packageId', message: 'Обязательный параметр.' }]);
+        throw scbFault('ScbValidationFault', 'PACKAGE_ID_REQUIRED', 'Не указан идентификатор пакета.', [
+          { propertyPath: 'packageId', message: 'Обязательный параметр.' },
+        ]);
       }
       // Without a packageId: the provider's files, newest first (see the client's outcome-unknown rule).
       files = Object.values(state.files)
@@ -807,35 +888,48 @@ export function createGkbSandbox(options: GkbSandboxOptions): GkbSandbox {
     const f = state.files[String(params.fileId)];
     if (!f || f.clientId !== creds.clientId) throw scbFault('ScbBusinessFault', 'FILE_NOT_FOUND', `Файл ${String(params.fileId)} не найден.`);
     // Before processing ends there are no record results yet: an empty list, not a fault.
-    const matching = f.results.filter((r) =>
-      group === 0 ? r.group === 'error' : group === 1 ? r.group === 'new' : group === 2 ? r.group === 'updated' : group === 4 ? r.group !== 'error' : false /* 3: nothing is merged */,
+    const matching = f.results.filter(
+      (r) =>
+        group === 0
+          ? r.group === 'error'
+          : group === 1
+            ? r.group === 'new'
+            : group === 2
+              ? r.group === 'updated'
+              : group === 4
+                ? r.group !== 'error'
+                : false /* 3: nothing is merged */,
     );
     return { recordsImportInfo: { batchRecordDtoList: matching.slice(first, first + max).map((r) => r.dto), count: matching.length } };
   }
 
   type Op = (args: never) => unknown;
   /** Every call is counted; a refused upload is journaled here (an accepted one where its package is registered). */
-  const guarded =
-    (name: string, op: Op) =>
-    async (args: unknown, _cb: unknown, headers: unknown, req: http.IncomingMessage, res: http.ServerResponse) => {
-      try {
-        gate(headers, req, res);
-        const result = await op(args as never);
-        countCall(name, 'ok');
-        return result;
-      } catch (err) {
-        const fault = faultOf(err);
-        countCall(name, fault.kind);
-        if (name === 'uploadFile') {
-          const outcome: GkbUploadOutcome =
-            fault.kind === 'ScbSystemFault' ? 'system-fault' : fault.code === 'AUTHENTICATION_FAILED' ? 'unauthenticated' : fault.kind === 'error' ? 'error' : 'refused';
-          const fileName = String((args as { fileName?: unknown } | undefined)?.fileName ?? '').slice(0, 200);
-          journal.uploads.push({ at: new Date(now()).toISOString(), fileName, outcome, fault: `${fault.kind} ${fault.code}`.trim() });
-          save();
-        }
-        throw err;
+  const guarded = (name: string, op: Op) => async (args: unknown, _cb: unknown, headers: unknown, req: http.IncomingMessage, res: http.ServerResponse) => {
+    try {
+      gate(headers, req, res);
+      const result = await op(args as never);
+      countCall(name, 'ok');
+      return result;
+    } catch (err) {
+      const fault = faultOf(err);
+      countCall(name, fault.kind);
+      if (name === 'uploadFile') {
+        const outcome: GkbUploadOutcome =
+          fault.kind === 'ScbSystemFault'
+            ? 'system-fault'
+            : fault.code === 'AUTHENTICATION_FAILED'
+              ? 'unauthenticated'
+              : fault.kind === 'error'
+                ? 'error'
+                : 'refused';
+        const fileName = String((args as { fileName?: unknown } | undefined)?.fileName ?? '').slice(0, 200);
+        journal.uploads.push({ at: new Date(now()).toISOString(), fileName, outcome, fault: `${fault.kind} ${fault.code}`.trim() });
+        save();
       }
-    };
+      throw err;
+    }
+  };
 
   const services = {
     BatchProcessingService: {

@@ -45,7 +45,12 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 }
 
 async function post(url: string, body: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
   return { status: res.status, json: await res.json() };
 }
 
@@ -54,7 +59,13 @@ const AT_DEMAND = CASE_STAGES.slice(CASE_STAGES.indexOf('demand-issued'), CASE_S
 const reachedDemand = (s: CaseStatus | undefined) => s !== undefined && (AT_DEMAND as readonly string[]).includes(s.stage);
 
 /** Whether the case's history ever set K2NeedsAttention to true (parking publishes it). */
-function everNeededAttention(history: { events?: Array<{ upsertWorkflowSearchAttributesEventAttributes?: { searchAttributes?: { indexedFields?: Record<string, { data?: Uint8Array | null } | undefined> | null } | null } | null }> | null }): boolean {
+function everNeededAttention(history: {
+  events?: Array<{
+    upsertWorkflowSearchAttributesEventAttributes?: {
+      searchAttributes?: { indexedFields?: Record<string, { data?: Uint8Array | null } | undefined> | null } | null;
+    } | null;
+  }> | null;
+}): boolean {
   return (history.events ?? []).some((e) => {
     const data = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.K2NeedsAttention?.data;
     return data != null && Buffer.from(data).toString('utf8').trim() === 'true';
@@ -87,11 +98,14 @@ test(`${CASES} cases at 30% ABS 5xx all reach their demand, none needs attention
   for (;;) {
     rounds += 1;
     const waiting = ids.filter((id) => !doneAt.has(id));
-    const statuses = await mapLimit(waiting, QUERY_CONCURRENCY, (id) =>
-      client.workflow
-        .getHandle(id)
-        .query(caseStatusQuery)
-        .catch(() => undefined), // not started by the dispatcher yet
+    const statuses = await mapLimit(
+      waiting,
+      QUERY_CONCURRENCY,
+      (id) =>
+        client.workflow
+          .getHandle(id)
+          .query(caseStatusQuery)
+          .catch(() => undefined), // not started by the dispatcher yet
     );
     last = statuses;
     waiting.forEach((id, i) => {
@@ -135,7 +149,10 @@ test(`${CASES} cases at 30% ABS 5xx all reach their demand, none needs attention
   // marked as needing attention (both attributes are written by the same upsert).
   const visibleAt = Date.now() + 60_000;
   let atDemand = 0;
-  while ((atDemand = Number((await client.workflow.count(`K2Stage IN (${AT_DEMAND.map((st) => `'${st}'`).join(', ')})`)).count)) < CASES && Date.now() < visibleAt) {
+  while (
+    (atDemand = Number((await client.workflow.count(`K2Stage IN (${AT_DEMAND.map((st) => `'${st}'`).join(', ')})`)).count)) < CASES &&
+    Date.now() < visibleAt
+  ) {
     await new Promise((r) => setTimeout(r, 1000));
   }
   expect(atDemand).toBe(CASES);
@@ -147,7 +164,12 @@ test(`${CASES} cases at 30% ABS 5xx all reach their demand, none needs attention
   // The K2 database: exactly one demand per contract, each with its own reference.
   const sqlite = new Database(path.join(system.dataDir, 'k2.sqlite'), { readonly: true, fileMustExist: true });
   try {
-    const rows = sqlite.prepare('SELECT reference, contract_number, case_id, workflow_id FROM payment_demands').all() as Array<{ reference: string; contract_number: string; case_id: string; workflow_id: string }>;
+    const rows = sqlite.prepare('SELECT reference, contract_number, case_id, workflow_id FROM payment_demands').all() as Array<{
+      reference: string;
+      contract_number: string;
+      case_id: string;
+      workflow_id: string;
+    }>;
     expect(rows).toHaveLength(CASES);
     expect(rows.every((r) => REFERENCE.test(r.reference))).toBe(true);
     expect(new Set(rows.map((r) => r.reference)).size).toBe(CASES);

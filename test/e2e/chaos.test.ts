@@ -23,7 +23,16 @@ describe.each(TOPOLOGY_KINDS)('chaos, short run, %s topology', (kind) => {
   it('nothing lost, nothing issued twice, no GKB report twice, no case waiting without a reason', async () => {
     const lines: string[] = [];
     const { report, violations, files } = await runChaos(
-      { topology: kind, cases: SHORT.cases, durationMs: SHORT.durationMs, seed: 20_260_300 + TOPOLOGY_KINDS.indexOf(kind), short: true, outDir: ARTIFACTS, settleMaxMs: SHORT.settleMaxMs, keepData: false },
+      {
+        topology: kind,
+        cases: SHORT.cases,
+        durationMs: SHORT.durationMs,
+        seed: 20_260_300 + TOPOLOGY_KINDS.indexOf(kind),
+        short: true,
+        outDir: ARTIFACTS,
+        settleMaxMs: SHORT.settleMaxMs,
+        keepData: false,
+      },
       (line) => lines.push(line),
     );
     // eslint-disable-next-line no-console
@@ -31,7 +40,9 @@ describe.each(TOPOLOGY_KINDS)('chaos, short run, %s topology', (kind) => {
 
     // Every fault of the timeline ran, none failed to run.
     expect(report.executed.filter((e) => e.error).map((e) => `${e.description}: ${e.error}`)).toEqual([]);
-    expect(new Set(report.executed.map((e) => e.kind))).toEqual(new Set(['kill-worker', 'kill-api-mid-post', 'restart-temporal', 'set-faults', 'clear-faults', ...(kind === 'cluster' ? ['restart-postgres'] : [])]));
+    expect(new Set(report.executed.map((e) => e.kind))).toEqual(
+      new Set(['kill-worker', 'kill-api-mid-post', 'restart-temporal', 'set-faults', 'clear-faults', ...(kind === 'cluster' ? ['restart-postgres'] : [])]),
+    );
     expect(report.counts?.load).toMatchObject({ contracts: SHORT.cases, givenUp: 0, cutOff: 1 });
     // The simulators' own journals show each fault at work.
     const counts = report.counts!;

@@ -28,11 +28,18 @@ const e2e = e2eSystem('k2-e2e-cli-actions-');
 const UNKNOWN_CLIENTS = 300;
 const rand = mulberry32(20_260_316);
 /** Loans of a client ABS does not know: each case parks at once with client-unknown. */
-const unknownClient: EkoLoanItem[] = Array.from({ length: UNKNOWN_CLIENTS }, (_, i) => generateLoan(rand, { iinbin: ABS_SCENARIO_IINS.clientUnknown, contract_number: `CLI-UNK-${String(i).padStart(4, '0')}` }));
+const unknownClient: EkoLoanItem[] = Array.from({ length: UNKNOWN_CLIENTS }, (_, i) =>
+  generateLoan(rand, { iinbin: ABS_SCENARIO_IINS.clientUnknown, contract_number: `CLI-UNK-${String(i).padStart(4, '0')}` }),
+);
 /** Loans of an ordinary client without dbz_date (gap G1): each parks with agreement-date-missing. */
 const undated: EkoLoanItem[] = Array.from({ length: 3 }, (_, i) => {
   const account = deriveLoanAccount(ABS_SCENARIO_IINS.ordinary);
-  const { dbz_date: _none, ...loan } = generateLoan(rand, { iinbin: ABS_SCENARIO_IINS.ordinary, iban: account.iban, cur: account.cur, contract_number: `CLI-G1-${i}` });
+  const { dbz_date: _none, ...loan } = generateLoan(rand, {
+    iinbin: ABS_SCENARIO_IINS.ordinary,
+    iban: account.iban,
+    cur: account.cur,
+    contract_number: `CLI-G1-${i}`,
+  });
   return loan as EkoLoanItem;
 });
 
@@ -45,7 +52,12 @@ let env: Record<string, string>;
 async function k2(...argv: string[]): Promise<{ code: number; out: string[]; err: string[]; json: () => any }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(argv, { env, out: (l) => out.push(l), err: (l) => err.push(l), context: { config, client: async () => client, db: async () => db } });
+  const code = await runCli(argv, {
+    env,
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    context: { config, client: async () => client, db: async () => db },
+  });
   return { code, out, err, json: () => JSON.parse(out.join('\n')) };
 }
 
@@ -86,7 +98,7 @@ beforeAll(async () => {
     signal: AbortSignal.timeout(60_000),
   });
   expect(await res.json()).toMatchObject({ error_code: 0 });
-  await until('every unknown client\'s case in attention', async () => (await count(running('K2AttentionReason = "client-unknown"'))) === UNKNOWN_CLIENTS);
+  await until("every unknown client's case in attention", async () => (await count(running('K2AttentionReason = "client-unknown"'))) === UNKNOWN_CLIENTS);
   await until('every undated case in attention', async () => (await count(running('K2AttentionReason = "agreement-date-missing"'))) === undated.length);
 });
 
@@ -113,7 +125,7 @@ test('supply-agreement-date on one case: a date in the future is refused here an
   expect(moved).toMatchObject({ stage: 'demand-issued', dbzDate: '2020-01-15' });
 });
 
-test('acknowledge a notice a case does not show: the case\'s validator refuses, says why, and nothing changes (one case, then every case of a query)', async () => {
+test("acknowledge a notice a case does not show: the case's validator refuses, says why, and nothing changes (one case, then every case of a query)", async () => {
   const contract = undated[1].contract_number;
   const before = await status(contract);
   const one = await k2('case', 'acknowledge', contract, '--notice', 'gkb-new-contract');
@@ -127,7 +139,9 @@ test('acknowledge a notice a case does not show: the case\'s validator refuses, 
   const bulk = await k2('case', 'acknowledge', '--query', 'K2AttentionReason="agreement-date-missing"', '--notice', 'gkb-waiting', '--yes', '--json');
   expect(bulk.code).toBe(1);
   expect(bulk.json()).toEqual(
-    expect.arrayContaining(undated.slice(1).map((l) => ({ contract: l.contract_number, outcome: 'refused', message: 'the case has no notice gkb-waiting to acknowledge' }))),
+    expect.arrayContaining(
+      undated.slice(1).map((l) => ({ contract: l.contract_number, outcome: 'refused', message: 'the case has no notice gkb-waiting to acknowledge' })),
+    ),
   );
   expect(bulk.json()).toHaveLength(2);
 });
@@ -145,7 +159,11 @@ test('a bulk close by query: --dry-run lists every case and changes nothing, wit
   expect(noYes.err[0]).toBe(`k2 case close: ${UNKNOWN_CLIENTS} cases match; add --yes to close every one of them (--dry-run lists them)`);
 
   // The real entry point, as an operator runs it.
-  const real = spawnSync(process.execPath, [path.join(repoRoot(), 'dist/cli/main.js'), 'case', 'close', '--query', query, '--dry-run'], { env, encoding: 'utf8', timeout: 120_000 });
+  const real = spawnSync(process.execPath, [path.join(repoRoot(), 'dist/cli/main.js'), 'case', 'close', '--query', query, '--dry-run'], {
+    env,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   expect(real.status).toBe(0);
   const lines = real.stdout.trim().split('\n');
   expect(lines[0]).toMatch(/^contract\s+stage\s+reason\s+status$/);
@@ -173,12 +191,17 @@ test('a bulk close with --yes closes every case; an action on a closed or unknow
   const results = closed.json() as Array<{ contract: string; outcome: string }>;
   expect(results).toHaveLength(UNKNOWN_CLIENTS);
   expect(results.every((r) => r.outcome === 'done')).toBe(true);
-  await until('every case closed', async () => (await count('WorkflowType = "caseWorkflow" AND ExecutionStatus = "Completed" AND K2Stage = "closed"')) === UNKNOWN_CLIENTS);
+  await until(
+    'every case closed',
+    async () => (await count('WorkflowType = "caseWorkflow" AND ExecutionStatus = "Completed" AND K2Stage = "closed"')) === UNKNOWN_CLIENTS,
+  );
   expect(await count(running('K2AttentionReason = "client-unknown"'))).toBe(0);
 
   const again = await k2('case', 'retry', unknownClient[0].contract_number, '--json');
   expect(again.code).toBe(1);
-  expect(again.json()).toEqual([{ contract: unknownClient[0].contract_number, outcome: 'failed', message: expect.stringMatching(/^no running case \(closed, or never started\)/) }]);
+  expect(again.json()).toEqual([
+    { contract: unknownClient[0].contract_number, outcome: 'failed', message: expect.stringMatching(/^no running case \(closed, or never started\)/) },
+  ]);
   const unknown = await k2('case', 'retry', 'CLI-NO-SUCH-CASE', '--json');
   expect(unknown.code).toBe(1);
   expect(unknown.json()[0]).toMatchObject({ outcome: 'failed', message: expect.stringMatching(/^no running case/) });
@@ -195,6 +218,8 @@ test('usage: a case or a query (not both, not neither), a query Temporal refuses
   const bad = await k2('case', 'close', '--query', 'K2Stage=', '--dry-run');
   expect(bad.code).toBe(2);
   expect(bad.err[0]).toMatch(/^k2 case close: --query "K2Stage=": Temporal refused it: /);
-  expect((await k2('case', 'supply-agreement-date', undated[2].contract_number)).err[0]).toBe('k2 case supply-agreement-date: --date YYYY-MM-DD is required: the agreement date (dbz_date) the loan came without');
+  expect((await k2('case', 'supply-agreement-date', undated[2].contract_number)).err[0]).toBe(
+    'k2 case supply-agreement-date: --date YYYY-MM-DD is required: the agreement date (dbz_date) the loan came without',
+  );
   expect(await updateEvents(undated[2].contract_number)).toBe(0);
 });

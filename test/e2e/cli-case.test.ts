@@ -65,13 +65,21 @@ function k2(...argv: string[]): Promise<{ code: number | null; stdout: string; s
 }
 
 async function post(url: string, body: unknown, method = 'POST'): Promise<number> {
-  const res = await fetch(url, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+  const res = await fetch(url, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
   await res.text();
   return res.status;
 }
 
 async function statusOf(contract: string): Promise<CaseStatus | undefined> {
-  return client.workflow.getHandle(caseWorkflowId(contract)).query(caseStatusQuery).catch(() => undefined);
+  return client.workflow
+    .getHandle(caseWorkflowId(contract))
+    .query(caseStatusQuery)
+    .catch(() => undefined);
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
@@ -94,14 +102,17 @@ beforeAll(async () => {
   expect(await post(`${absUrl}/_sim/loans`, [through, scanMissing, noDate, retrying])).toBe(200);
   expect(await post(apiUrl, [through, scanMissing, noDate])).toBe(200);
   await until('the case through to GKB', async () => ((await statusOf(through.contract_number))?.gkb.state === 'accepted' ? true : undefined));
-  await until('EKO\'s last status', async () => ((await statusOf(through.contract_number))?.demand?.status === 'PC3' ? true : undefined));
+  await until("EKO's last status", async () => ((await statusOf(through.contract_number))?.demand?.status === 'PC3' ? true : undefined));
   await until('the scan missing', async () => ((await statusOf(scanMissing.contract_number))?.attention?.code === 'scan-missing' ? true : undefined));
   await until('the date missing', async () => ((await statusOf(noDate.contract_number))?.attention?.code === 'agreement-date-missing' ? true : undefined));
   // ABS answers every call with 5xx from now on: the next case's quick attempts fail, its regular activity retries.
   expect(await post(`${absUrl}/_sim/faults`, { http5xx: 1 })).toBe(200);
   expect(await post(apiUrl, [retrying])).toBe(200);
   await until('the retrying case', async () => {
-    const described = await client.workflow.getHandle(caseWorkflowId(retrying.contract_number)).describe().catch(() => undefined);
+    const described = await client.workflow
+      .getHandle(caseWorkflowId(retrying.contract_number))
+      .describe()
+      .catch(() => undefined);
     return (described?.raw.pendingActivities ?? []).some((a) => (a.attempt ?? 0) >= 2) ? true : undefined;
   });
   // A case as the code before K2StageSince left it: its stage, no moment. No worker polls its queue.
@@ -128,10 +139,23 @@ const contracts = (rows: Array<{ contract: string }>) => rows.map((r) => r.contr
 test('case list: running cases, by stage and reason, by ABS system; tables for people, JSON for scripts', async () => {
   const all = await k2('case', 'list', '--json');
   expect(all.code).toBe(0);
-  expect(contracts(all.json())).toEqual([through, scanMissing, noDate, retrying].map((l) => l.contract_number).concat(LEGACY).sort());
+  expect(contracts(all.json())).toEqual(
+    [through, scanMissing, noDate, retrying]
+      .map((l) => l.contract_number)
+      .concat(LEGACY)
+      .sort(),
+  );
 
   const parked = await k2('case', 'list', '--stage', 'account-checked', '--attention', 'scan-missing', '--json');
-  expect(parked.json()).toEqual([expect.objectContaining({ contract: scanMissing.contract_number, stage: 'account-checked', attention: 'scan-missing', absSystem: scanMissing.system, stageSinceSource: 'K2StageSince' })]);
+  expect(parked.json()).toEqual([
+    expect.objectContaining({
+      contract: scanMissing.contract_number,
+      stage: 'account-checked',
+      attention: 'scan-missing',
+      absSystem: scanMissing.system,
+      stageSinceSource: 'K2StageSince',
+    }),
+  ]);
 
   const bySystem = await k2('case', 'list', '--abs-system', through.system, '--json');
   expect(contracts(bySystem.json())).toContain(through.contract_number);
@@ -152,7 +176,12 @@ test('case list --stuck-for: no progress for that long, the resting stage left o
   const stuck = await k2('case', 'list', '--stuck-for', '2s', '--json');
   expect(stuck.code).toBe(0);
   const rows = stuck.json() as Array<{ contract: string; stageSinceSource: string }>;
-  expect(contracts(rows)).toEqual([scanMissing, noDate, retrying].map((l) => l.contract_number).concat(LEGACY).sort());
+  expect(contracts(rows)).toEqual(
+    [scanMissing, noDate, retrying]
+      .map((l) => l.contract_number)
+      .concat(LEGACY)
+      .sort(),
+  );
   expect(rows.find((r) => r.contract === LEGACY)).toMatchObject({ stageSinceSource: 'last-event' });
   expect(stuck.stderr).toContain('1 case(s) from before K2StageSince');
   // Nothing has been in its stage for a day.
@@ -164,20 +193,33 @@ test('case list --stuck-for: no progress for that long, the resting stage left o
 test('case list --retrying: the case whose activity keeps failing, with its attempt and last error', async () => {
   const found = await k2('case', 'list', '--retrying', '--json');
   expect(found.code).toBe(0);
-  expect(found.json()).toEqual([expect.objectContaining({ contract: retrying.contract_number, stage: 'received', retrying: { activity: 'checkClient', attempt: expect.any(Number), lastError: expect.stringContaining('AbsUnavailable') } })]);
+  expect(found.json()).toEqual([
+    expect.objectContaining({
+      contract: retrying.contract_number,
+      stage: 'received',
+      retrying: { activity: 'checkClient', attempt: expect.any(Number), lastError: expect.stringContaining('AbsUnavailable') },
+    }),
+  ]);
   const table = await k2('case', 'list', '--retrying');
   expect(table.stdout).toMatch(new RegExp(`${retrying.contract_number} .* checkClient attempt \\d+: AbsUnavailable`));
 });
 
-test('case show: stage and its history, the demand and EKO\'s statuses, the GKB report with its package, the scan, the decoded loan', async () => {
+test("case show: stage and its history, the demand and EKO's statuses, the GKB report with its package, the scan, the decoded loan", async () => {
   const shown = await k2('case', 'show', through.contract_number, '--json');
   expect(shown.code).toBe(0);
   const view = shown.json();
-  expect(view).toMatchObject({ contract: through.contract_number, execution: 'running', status: { stage: 'reported-to-gkb', gkb: { state: 'accepted' }, demand: { status: 'PC3' } }, stageSince: { source: 'K2StageSince' } });
+  expect(view).toMatchObject({
+    contract: through.contract_number,
+    execution: 'running',
+    status: { stage: 'reported-to-gkb', gkb: { state: 'accepted' }, demand: { status: 'PC3' } },
+    stageSince: { source: 'K2StageSince' },
+  });
   expect(view.stages[0]).toMatchObject({ stage: 'received' });
   expect(view.stages.at(-1)).toMatchObject({ stage: 'reported-to-gkb' });
   expect(view.demandStatuses.map((d: { status: string }) => d.status)).toEqual(expect.arrayContaining(['PC1', 'PC3']));
-  expect(view.gkbReports).toEqual([expect.objectContaining({ kind: 'overdue', state: 'accepted', batchId: expect.any(String), package: expect.any(String), packageId: expect.any(String) })]);
+  expect(view.gkbReports).toEqual([
+    expect.objectContaining({ kind: 'overdue', state: 'accepted', batchId: expect.any(String), package: expect.any(String), packageId: expect.any(String) }),
+  ]);
   expect(view.status.scan.sha256).toMatch(/^[0-9a-f]{64}$/);
   // The loan decoded through the codec (Temporal holds only its ciphertext).
   expect(view.loan.value).toMatchObject({ iinbin: through.iinbin, fullname: through.fullname, iban: through.iban });
@@ -190,7 +232,7 @@ test('case show: stage and its history, the demand and EKO\'s statuses, the GKB 
   expect(people.stdout).toContain(`iinbin               ${through.iinbin}`);
 });
 
-test('case show: why a case needs attention and since when; the retrying one\'s pending activity with attempt and last error, and its failed local calls', async () => {
+test("case show: why a case needs attention and since when; the retrying one's pending activity with attempt and last error, and its failed local calls", async () => {
   const parked = (await k2('case', 'show', noDate.contract_number, '--json')).json();
   expect(parked.status.attention).toMatchObject({ code: 'agreement-date-missing', stage: 'account-checked', since: expect.any(String) });
   const shown = await k2('case', 'show', retrying.contract_number);
@@ -220,7 +262,7 @@ test('case history: the decoded history to a private file outside the repository
   expect(fs.existsSync(inRepo)).toBe(false);
 });
 
-test('case replay: live, saved (its own file and Temporal\'s export) and by query replay against this build; a non-deterministic change is named at its event; a hang is cut off', async () => {
+test("case replay: live, saved (its own file and Temporal's export) and by query replay against this build; a non-deterministic change is named at its event; a hang is cut off", async () => {
   const live = await k2('case', 'replay', through.contract_number);
   expect(live.code).toBe(0);
   expect(live.stdout).toContain('1 replayed, 0 did not');
@@ -232,18 +274,31 @@ test('case replay: live, saved (its own file and Temporal\'s export) and by quer
   fs.writeFileSync(exported, historyToJSON(await client.workflow.getHandle(caseWorkflowId(through.contract_number)).fetchHistory()), { mode: 0o600 });
   const saved = await k2('case', 'replay', '--file', own, '--file', exported, '--json');
   expect(saved.code).toBe(0);
-  expect(saved.json()).toEqual([expect.objectContaining({ source: own, result: 'replayed' }), expect.objectContaining({ source: exported, result: 'replayed' })]);
+  expect(saved.json()).toEqual([
+    expect.objectContaining({ source: own, result: 'replayed' }),
+    expect.objectContaining({ source: exported, result: 'replayed' }),
+  ]);
 
   const byQuery = await k2('case', 'replay', '--query', `WorkflowType="caseWorkflow" AND K2Stage="account-checked"`, '--json');
   expect(byQuery.code).toBe(0);
-  expect(byQuery.json().map((o: { workflowId: string }) => o.workflowId).sort()).toEqual([scanMissing, noDate].map((l) => caseWorkflowId(l.contract_number)).sort());
+  expect(
+    byQuery
+      .json()
+      .map((o: { workflowId: string }) => o.workflowId)
+      .sort(),
+  ).toEqual([scanMissing, noDate].map((l) => caseWorkflowId(l.contract_number)).sort());
 
   // A change no patched() guards (test/fixtures/cli/nondeterministic-workflows.ts: a timer before today's code).
   const changed = path.join(repoRoot(), 'dist', 'test', 'fixtures', 'cli', 'nondeterministic-workflows.js');
   const broken = await k2('case', 'replay', through.contract_number, '--workflows', changed, '--json');
   expect(broken.code).toBe(1);
   const [outcome] = broken.json();
-  expect(outcome).toMatchObject({ result: 'nondeterministic', eventId: expect.any(Number), eventType: 'MarkerRecorded', error: expect.stringContaining('Nondeterminism') });
+  expect(outcome).toMatchObject({
+    result: 'nondeterministic',
+    eventId: expect.any(Number),
+    eventType: 'MarkerRecorded',
+    error: expect.stringContaining('Nondeterminism'),
+  });
   const people = await k2('case', 'replay', '--file', own, '--workflows', changed);
   expect(people.stdout).toMatch(/NON-DETERMINISTIC at event \d+ \(MarkerRecorded\)/);
 
@@ -253,7 +308,7 @@ test('case replay: live, saved (its own file and Temporal\'s export) and by quer
   expect(hung.json().map((o: { result: string }) => o.result)).toEqual(['timed-out', 'timed-out']);
 });
 
-test('scan get: the agreement scan from the document store to a private file, its sha256 the case\'s reference; a case without one says so', async () => {
+test("scan get: the agreement scan from the document store to a private file, its sha256 the case's reference; a case without one says so", async () => {
   const status = (await statusOf(through.contract_number))!;
   const file = path.join(outDir, 'scan.pdf');
   const got = await k2('scan', 'get', through.contract_number, '--out', file, '--json');

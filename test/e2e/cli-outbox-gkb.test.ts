@@ -49,7 +49,12 @@ let contracts: string[] = [];
 async function k2(...argv: string[]): Promise<{ code: number; out: string[]; err: string[]; json: () => any }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(argv, { env, out: (l) => out.push(l), err: (l) => err.push(l), context: { config, client: async () => client, db: async () => db } });
+  const code = await runCli(argv, {
+    env,
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    context: { config, client: async () => client, db: async () => db },
+  });
   return { code, out, err, json: () => JSON.parse(out.join('\n')) };
 }
 
@@ -87,12 +92,20 @@ beforeAll(async () => {
     const r = mulberry32(seed);
     return Array.from({ length: count }, (_, i) => generateLoan(r, {}, { contractSerial: 7_317_000_000 + i }));
   };
-  contracts = await feedDemoLoans({ k2BaseUrl: `http://127.0.0.1:${started.ports.api}`, absSimUrl: `http://127.0.0.1:${started.ports.abs}`, count: 4, seed: 20_260_317, generate: individuals });
+  contracts = await feedDemoLoans({
+    k2BaseUrl: `http://127.0.0.1:${started.ports.api}`,
+    absSimUrl: `http://127.0.0.1:${started.ports.abs}`,
+    count: 4,
+    seed: 20_260_317,
+    generate: individuals,
+  });
   await until('every case reported to GKB, which created the contract', async () => {
     const all = await Promise.all(contracts.map(status));
     if (all.every((s) => s.gkb.state === 'accepted' && s.notices?.some((n) => n.code === 'gkb-new-contract'))) return true;
     // Stages and codes only, for the failure message.
-    throw new Error(JSON.stringify(all.map((s) => ({ stage: s.stage, attention: s.attention?.code, gkb: s.gkb.state, notices: s.notices?.map((n) => n.code) }))));
+    throw new Error(
+      JSON.stringify(all.map((s) => ({ stage: s.stage, attention: s.attention?.code, gkb: s.gkb.state, notices: s.notices?.map((n) => n.code) }))),
+    );
   });
   // The batch marks the results delivered and itself done after the cases have them.
   await until('the batches done', async () => {
@@ -112,12 +125,20 @@ let packageId = '';
 /** The contracts whose records went in packageId. */
 let inPackage: string[] = [];
 
-test('gkb records: a contract\'s record with its package and GKB\'s result, nothing of the loan itself', async () => {
+test("gkb records: a contract's record with its package and GKB's result, nothing of the loan itself", async () => {
   for (const contract of contracts) {
     const shown = await k2('gkb', 'records', contract, '--json');
     expect(shown.code).toBe(0);
     expect(shown.json()).toEqual([
-      expect.objectContaining({ workflowId: caseWorkflowId(contract), report: 'overdue #1', state: 'accepted', packageId: expect.any(String), resultText: expect.stringContaining('Создан новый контракт.'), newContract: true, deliveredAt: expect.any(String) }),
+      expect.objectContaining({
+        workflowId: caseWorkflowId(contract),
+        report: 'overdue #1',
+        state: 'accepted',
+        packageId: expect.any(String),
+        resultText: expect.stringContaining('Создан новый контракт.'),
+        newContract: true,
+        deliveredAt: expect.any(String),
+      }),
     ]);
     packageOf[contract] = shown.json()[0].packageId;
   }
@@ -125,12 +146,14 @@ test('gkb records: a contract\'s record with its package and GKB\'s result, noth
   inPackage = contracts.filter((c) => packageOf[c] === packageId);
   const people = await k2('gkb', 'records', contracts[0]);
   expect(people.out[0]).toMatch(/^record\s+report\s+state\s+batch\s+package\s+enqueued\s+delivered\s+result$/);
-  expect(people.out[1]).toMatch(new RegExp(`^\\d+\\s+overdue #1\\s+accepted\\s+\\S+\\s+${packageId}\\s+\\S+\\s+\\S+\\s+Создан новый контракт\\..* \\(new contract at GKB\\)$`));
+  expect(people.out[1]).toMatch(
+    new RegExp(`^\\d+\\s+overdue #1\\s+accepted\\s+\\S+\\s+${packageId}\\s+\\S+\\s+\\S+\\s+Создан новый контракт\\..* \\(new contract at GKB\\)$`),
+  );
   const none = await k2('gkb', 'records', 'KD-NO-SUCH');
   expect(none.out).toEqual(['(none)', 'no GKB record of contract KD-NO-SUCH']);
 });
 
-test('gkb batches: the batches, their packages with GKB\'s status, and the records\' counts', async () => {
+test("gkb batches: the batches, their packages with GKB's status, and the records' counts", async () => {
   const listed = await k2('gkb', 'batches', '--json');
   expect(listed.code).toBe(0);
   const { queued, batches } = listed.json();
@@ -161,7 +184,9 @@ test('gkb redeliver: --dry-run sends nothing; then every case of the package get
 
   const dry = await k2('gkb', 'redeliver', packageId, '--dry-run');
   expect(dry.code).toBe(0);
-  expect(dry.out.at(-1)).toBe(`package ${packageId}: ${inPackage.length} result(s) would be sent again, 0 record(s) have no result yet; nothing was sent (--dry-run)`);
+  expect(dry.out.at(-1)).toBe(
+    `package ${packageId}: ${inPackage.length} result(s) would be sent again, 0 record(s) have no result yet; nothing was sent (--dry-run)`,
+  );
   expect(await Promise.all(contracts.map(gkbSignals))).toEqual(signalsBefore);
 
   const sent = await k2('gkb', 'redeliver', packageId, '--json');
@@ -185,7 +210,7 @@ test('acknowledge gkb-new-contract: on one case, then on every case of the query
   expect((await status(first)).notices).toBeUndefined();
 
   // Visibility shows the first case without the notice soon after: the dry run lists the others.
-  const listed = await until('visibility without the first case\'s notice', async () => {
+  const listed = await until("visibility without the first case's notice", async () => {
     const d = await k2('case', 'acknowledge', '--query', 'K2AttentionReason="gkb-new-contract"', '--notice', 'gkb-new-contract', '--dry-run', '--json');
     return d.code === 0 && d.json().length === rest.length ? (d.json() as Array<{ contract: string; reason: string }>) : undefined;
   });

@@ -29,7 +29,19 @@ import { generateBin, generateIin, generateKzIban, mulberry32 } from '../../doma
 import { repoRoot } from '../../scripts/system';
 import { feedDemoLoans } from '../../simulators/eko/demo-feeder';
 import { e2eSystem } from '../helpers/e2e-system';
-import { caseViolations, contractTrails, demandStatusViolations, failedCheckLines, isAccepted, LOANS_PATH, outboxViolations, readCassette, readmeErrorCodes, STATUS_PATH, type Exchange } from '../helpers/fuzz-cassette';
+import {
+  caseViolations,
+  contractTrails,
+  demandStatusViolations,
+  failedCheckLines,
+  isAccepted,
+  LOANS_PATH,
+  outboxViolations,
+  readCassette,
+  readmeErrorCodes,
+  STATUS_PATH,
+  type Exchange,
+} from '../helpers/fuzz-cassette';
 
 /** Extra `st run` arguments from `npm run fuzz -- …` (scripts/fuzz.sh), as a JSON array. */
 const EXTRA_ARGS: string[] = process.env.K2_FUZZ_ST_ARGS ? JSON.parse(process.env.K2_FUZZ_ST_ARGS) : [];
@@ -83,7 +95,14 @@ function runSt(st: string, args: string[], env: Record<string, string>, logFile:
 function failuresSection(output: string): string {
   const start = output.indexOf('FAILURES');
   const end = output.indexOf('SUMMARY');
-  return start < 0 ? output.slice(-4000) : output.slice(start, end > start ? end : undefined).split('\n').filter((l) => !/^\s*curl /.test(l)).join('\n').slice(0, 8000);
+  return start < 0
+    ? output.slice(-4000)
+    : output
+        .slice(start, end > start ? end : undefined)
+        .split('\n')
+        .filter((l) => !/^\s*curl /.test(l))
+        .join('\n')
+        .slice(0, 8000);
 }
 
 async function poll<T>(what: string, read: () => Promise<T> | T, done: (v: T) => boolean, timeoutMs: number): Promise<T> {
@@ -109,12 +128,22 @@ function readDb<T>(dbFile: string, read: (db: Database.Database) => T): T {
 }
 
 const demandStatuses = (dbFile: string, references: readonly string[]) =>
-  readDb(dbFile, (db) => new Map(references.map((r) => [r, (db.prepare('select status from payment_demands where reference = ?').get(r) as { status: string } | undefined)?.status ?? 'missing'])));
+  readDb(
+    dbFile,
+    (db) =>
+      new Map(
+        references.map((r) => [
+          r,
+          (db.prepare('select status from payment_demands where reference = ?').get(r) as { status: string } | undefined)?.status ?? 'missing',
+        ]),
+      ),
+  );
 
 async function caseContracts(client: Client): Promise<Set<string>> {
   const contracts = new Set<string>();
   const prefix = caseWorkflowId('');
-  for await (const wf of client.workflow.list({ query: 'WorkflowType="caseWorkflow"' })) if (wf.workflowId.startsWith(prefix)) contracts.add(wf.workflowId.slice(prefix.length));
+  for await (const wf of client.workflow.list({ query: 'WorkflowType="caseWorkflow"' }))
+    if (wf.workflowId.startsWith(prefix)) contracts.add(wf.workflowId.slice(prefix.length));
   return contracts;
 }
 
@@ -138,22 +167,37 @@ function fuzzPool(absSystems: readonly string[], setupContracts: readonly string
 /** `st run`'s arguments: bounded, seeded, one worker, every request and answer into the cassette; `npm run fuzz`'s come last and win. */
 function stRunArgs(documentUrl: string, cassetteFile: string): string[] {
   return [
-    'run', documentUrl,
-    '--auth', `eko:${PASSWORD}`,
-    '--checks', CHECKS.join(','),
-    '--phases', 'examples,coverage,fuzzing',
-    '--max-examples', String(MAX_EXAMPLES),
-    '--seed', String(SEED),
-    '--workers', '1',
-    '--generation-database', 'none',
+    'run',
+    documentUrl,
+    '--auth',
+    `eko:${PASSWORD}`,
+    '--checks',
+    CHECKS.join(','),
+    '--phases',
+    'examples,coverage,fuzzing',
+    '--max-examples',
+    String(MAX_EXAMPLES),
+    '--seed',
+    String(SEED),
+    '--workers',
+    '1',
+    '--generation-database',
+    'none',
     '--generation-unique-inputs',
     // The credentials are --auth's: a generated (negative) Authorization header would be replaced by them, and an example counted negative for nothing.
-    '--generation-with-security-parameters', 'false',
+    '--generation-with-security-parameters',
+    'false',
     '--no-shrink',
     // Hypothesis's health checks judge the data generation (e.g. too slow on a loaded machine), not K2: the run's own floor is asserted in the test.
-    '--suppress-health-check', 'all',
-    '--request-timeout', '30',
-    '--report', 'vcr', '--report-preserve-bytes', '--report-vcr-path', cassetteFile,
+    '--suppress-health-check',
+    'all',
+    '--request-timeout',
+    '30',
+    '--report',
+    'vcr',
+    '--report-preserve-bytes',
+    '--report-vcr-path',
+    cassetteFile,
     '--no-color',
     ...EXTRA_ARGS,
   ];
@@ -176,10 +220,24 @@ fuzzTest("schemathesis finds no 5xx, no undocumented answer, and nothing of a re
   expect(config.db.client).toBe('sqlite');
 
   // Real demands first (EKO's statuses held back an hour), so that the fuzzed statuses can name them.
-  const setup = await feedDemoLoans({ k2BaseUrl: api, k2AuthHeader: `Basic ${Buffer.from(`eko:${PASSWORD}`).toString('base64')}`, absSimUrl: `http://127.0.0.1:${ports.abs}`, count: 3, seed: 1515 });
+  const setup = await feedDemoLoans({
+    k2BaseUrl: api,
+    k2AuthHeader: `Basic ${Buffer.from(`eko:${PASSWORD}`).toString('base64')}`,
+    absSimUrl: `http://127.0.0.1:${ports.abs}`,
+    count: 3,
+    seed: 1515,
+  });
   const sent = await poll(
-    'the demo loans\' demands',
-    () => readDb(dbFile, (db) => db.prepare(`select reference, status from payment_demands where contract_number in (${setup.map(() => '?').join(',')})`).all(...setup) as Array<{ reference: string; status: string }>),
+    "the demo loans' demands",
+    () =>
+      readDb(
+        dbFile,
+        (db) =>
+          db.prepare(`select reference, status from payment_demands where contract_number in (${setup.map(() => '?').join(',')})`).all(...setup) as Array<{
+            reference: string;
+            status: string;
+          }>,
+      ),
     (rows) => rows.length === setup.length && rows.every((r) => r.status === 'sent'),
     120_000,
   );
@@ -195,14 +253,22 @@ fuzzTest("schemathesis finds no 5xx, no undocumented answer, and nothing of a re
 
   const cassetteFile = path.join(OUT, 'cassette.yaml');
   const logFile = path.join(OUT, 'schemathesis.log');
-  const exit = await runSt(st, stRunArgs(`${api}/openapi.json`, cassetteFile), { SCHEMATHESIS_HOOKS: HOOKS, K2_FUZZ_POOL: poolFile, K2_FUZZ_ERROR_CODES: codesFile }, logFile);
+  const exit = await runSt(
+    st,
+    stRunArgs(`${api}/openapi.json`, cassetteFile),
+    { SCHEMATHESIS_HOOKS: HOOKS, K2_FUZZ_POOL: poolFile, K2_FUZZ_ERROR_CODES: codesFile },
+    logFile,
+  );
   const output = fs.readFileSync(logFile, 'utf8');
   expect(fs.existsSync(cassetteFile)).toBe(true);
   const exchanges: Exchange[] = readCassette(fs.readFileSync(cassetteFile, 'utf8'));
 
   // schemathesis's own verdict, each failure named by its test case id (the cassette entry).
   const failed = failedCheckLines(exchanges);
-  if (exit !== 0 || failed.length) throw new Error(`schemathesis (exit ${exit}, ${exchanges.length} requests, seed ${seedOf(EXTRA_ARGS)}; ${cassetteFile}):\n${failed.join('\n')}\n\n${failuresSection(output)}`);
+  if (exit !== 0 || failed.length)
+    throw new Error(
+      `schemathesis (exit ${exit}, ${exchanges.length} requests, seed ${seedOf(EXTRA_ARGS)}; ${cassetteFile}):\n${failed.join('\n')}\n\n${failuresSection(output)}`,
+    );
   expect(exchanges.filter((e) => e.status === undefined).map((e) => e.id)).toEqual([]);
 
   // The run reached both sides of both services: else the checks below would hold for nothing.
@@ -218,7 +284,16 @@ fuzzTest("schemathesis finds no 5xx, no undocumented answer, and nothing of a re
   // Every accepted item has reached Temporal (or was stale); none is a dead letter.
   const outbox = await poll(
     'the outbox drained',
-    () => readDb(dbFile, (db) => db.prepare('select contract_number, dispatched_at, dead_at from loan_outbox').all() as Array<{ contract_number: string; dispatched_at: string | null; dead_at: string | null }>),
+    () =>
+      readDb(
+        dbFile,
+        (db) =>
+          db.prepare('select contract_number, dispatched_at, dead_at from loan_outbox').all() as Array<{
+            contract_number: string;
+            dispatched_at: string | null;
+            dead_at: string | null;
+          }>,
+      ),
     (rows) => rows.every((r) => r.dispatched_at !== null || r.dead_at !== null),
     180_000,
   );
@@ -227,7 +302,12 @@ fuzzTest("schemathesis finds no 5xx, no undocumented answer, and nothing of a re
   for (const r of outbox) rowsByContract.set(r.contract_number, (rowsByContract.get(r.contract_number) ?? 0) + 1);
 
   const overdue = [...trails].filter(([, t]) => t.overdue.length).map(([c]) => c);
-  const cases = await poll('the overdue contracts\' cases in visibility', () => caseContracts(client), (found) => overdue.every((c) => found.has(c)), 60_000).catch(() => caseContracts(client));
+  const cases = await poll(
+    "the overdue contracts' cases in visibility",
+    () => caseContracts(client),
+    (found) => overdue.every((c) => found.has(c)),
+    60_000,
+  ).catch(() => caseContracts(client));
   const violations = [
     ...outboxViolations(trails, rowsByContract),
     ...caseViolations(trails, cases),
@@ -238,7 +318,11 @@ fuzzTest("schemathesis finds no 5xx, no undocumented answer, and nothing of a re
     requests: exchanges.length,
     loans: count(loans),
     statuses: count(statuses),
-    contracts: { accepted: [...trails.values()].filter((t) => t.accepted.length).length, onlyRejected: [...trails.values()].filter((t) => !t.accepted.length).length, both: [...trails.values()].filter((t) => t.accepted.length && t.rejected.length).length },
+    contracts: {
+      accepted: [...trails.values()].filter((t) => t.accepted.length).length,
+      onlyRejected: [...trails.values()].filter((t) => !t.accepted.length).length,
+      both: [...trails.values()].filter((t) => t.accepted.length && t.rejected.length).length,
+    },
     cases: cases.size,
     violations,
   };

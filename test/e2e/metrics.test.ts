@@ -65,16 +65,20 @@ test('/metrics of the API shows the cases by stage as visibility counts them; th
   const { client, ports } = await e2e.start({ K2_API_AUTH: 'none', K2_METRICS_INTERVAL: '1s', EKO_SIM_STATUS_DELAY: '1h' });
   const apiMetrics = `http://127.0.0.1:${ports.api}/metrics`;
   const workerMetrics = `http://127.0.0.1:${ports.workerMetrics}/metrics`;
-  const feed = (count: number, seed: number) => feedDemoLoans({ k2BaseUrl: `http://127.0.0.1:${ports.api}`, absSimUrl: `http://127.0.0.1:${ports.abs}`, count, seed });
+  const feed = (count: number, seed: number) =>
+    feedDemoLoans({ k2BaseUrl: `http://127.0.0.1:${ports.api}`, absSimUrl: `http://127.0.0.1:${ports.abs}`, count, seed });
   const count = async (query: string) => (await client.workflow.count(query)).count;
 
   const contracts = await feed(6, 1616);
   expect(contracts).toHaveLength(6);
   // Every case has moved on: past its first stage, or parked with a reason (the demo data has some on purpose).
-  await eventually('six cases past received', async () => ((await count(RUNNING_CASES)) === 6 && (await count(`${RUNNING_CASES} AND K2Stage="received" AND K2NeedsAttention=false`)) === 0 ? true : undefined));
+  await eventually('six cases past received', async () =>
+    (await count(RUNNING_CASES)) === 6 && (await count(`${RUNNING_CASES} AND K2Stage="received" AND K2NeedsAttention=false`)) === 0 ? true : undefined,
+  );
 
   // The gauges agree with visibility, stage by stage (the cases wait for EKO's status for an hour: they stay put).
-  const byStage = async () => Object.fromEntries(await Promise.all(CASE_STAGES.map(async (stage) => [stage, await count(`${RUNNING_CASES} AND K2Stage="${stage}"`)] as const)));
+  const byStage = async () =>
+    Object.fromEntries(await Promise.all(CASE_STAGES.map(async (stage) => [stage, await count(`${RUNNING_CASES} AND K2Stage="${stage}"`)] as const)));
   const expected = await byStage();
   expect(Object.values(expected).reduce((a, b) => a + b, 0)).toBe(6);
   const api = await eventually('the stage gauges equal the visibility counts', async () => {
@@ -84,11 +88,15 @@ test('/metrics of the API shows the cases by stage as visibility counts them; th
   });
   const needAttention = await count(`${RUNNING_CASES} AND K2NeedsAttention=true`);
   expect(total(api, 'k2_cases_attention')).toBe(needAttention);
-  for (const [stage, n] of Object.entries(expected)) if (n === 0) expect({ stage, oldest: total(api, 'k2_case_stage_oldest_seconds', { stage }) }).toEqual({ stage, oldest: 0 });
+  for (const [stage, n] of Object.entries(expected))
+    if (n === 0) expect({ stage, oldest: total(api, 'k2_case_stage_oldest_seconds', { stage }) }).toEqual({ stage, oldest: 0 });
   // One demand per case that reached its demand (the gauge is read after the stages: it may lag a refresh).
   const withDemand = await count(`${RUNNING_CASES} AND K2Stage IN ("demand-issued", "reported-to-gkb")`);
-  const demands = await eventually('a demand per case at its demand', async () => (total(await scrape(apiMetrics), 'k2_demands') === withDemand ? withDemand : undefined));
-  for (const series of ['k2_outbox_pending_oldest_seconds', 'k2_gkb_packages_in_flight', 'k2_gkb_package_oldest_seconds', 'k2_gkb_result_horizon_seconds']) expect({ series, shown: total(api, series) !== undefined }).toEqual({ series, shown: true });
+  const demands = await eventually('a demand per case at its demand', async () =>
+    total(await scrape(apiMetrics), 'k2_demands') === withDemand ? withDemand : undefined,
+  );
+  for (const series of ['k2_outbox_pending_oldest_seconds', 'k2_gkb_packages_in_flight', 'k2_gkb_package_oldest_seconds', 'k2_gkb_result_horizon_seconds'])
+    expect({ series, shown: total(api, series) !== undefined }).toEqual({ series, shown: true });
   expect(total(api, 'k2_outbox_pending_oldest_seconds')).toBe(0);
 
   // The worker: every ABS call timed, by call; each demand EKO took counted as sent.
@@ -97,15 +105,23 @@ test('/metrics of the API shows the cases by stage as visibility counts them; th
     return (total(samples, 'k2_calls_total', { system: 'eko', call: 'sendDemand', outcome: 'ok' }) ?? 0) >= demands ? samples : undefined;
   });
   expect(total(worker, 'k2_calls_total', { system: 'abs', call: 'client' })).toBeGreaterThanOrEqual(6);
-  expect(total(worker, 'k2_call_duration_seconds_count', { system: 'abs', call: 'client' })).toBe(total(worker, 'k2_calls_total', { system: 'abs', call: 'client' }));
-  expect(total(worker, 'k2_call_duration_seconds_bucket', { system: 'abs', call: 'client', le: '+Inf' })).toBe(total(worker, 'k2_calls_total', { system: 'abs', call: 'client' }));
+  expect(total(worker, 'k2_call_duration_seconds_count', { system: 'abs', call: 'client' })).toBe(
+    total(worker, 'k2_calls_total', { system: 'abs', call: 'client' }),
+  );
+  expect(total(worker, 'k2_call_duration_seconds_bucket', { system: 'abs', call: 'client', le: '+Inf' })).toBe(
+    total(worker, 'k2_calls_total', { system: 'abs', call: 'client' }),
+  );
   expect(total(worker, 'k2_calls_total', { outcome: 'AbsUnavailable' })).toBeUndefined();
 
   // ABS answers every call with HTTP 5xx: the next cases' calls fail as AbsUnavailable (they retry).
-  const fault = await fetch(`http://127.0.0.1:${ports.abs}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ http5xx: 1 }) });
+  const fault = await fetch(`http://127.0.0.1:${ports.abs}/_sim/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ http5xx: 1 }),
+  });
   expect(fault.status).toBe(200);
   await feed(2, 1617);
-  const failed = await eventually('AbsUnavailable in the worker\'s /metrics', async () => {
+  const failed = await eventually("AbsUnavailable in the worker's /metrics", async () => {
     const n = total(await scrape(workerMetrics), 'k2_calls_total', { system: 'abs', call: 'client', outcome: 'AbsUnavailable' });
     return n && n > 0 ? n : undefined;
   });

@@ -46,20 +46,40 @@ const ENV: Record<string, string> = {
 };
 
 async function post(url: string, body: unknown, method = 'POST'): Promise<{ status: number; json: any }> {
-  const res = await fetch(url, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+  const res = await fetch(url, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
   return { status: res.status, json: await res.json().catch(() => undefined) };
 }
 
-async function waitForCases(client: Client, items: readonly EkoLoanItem[], what: string, pred: (s: CaseStatus, loan: EkoLoanItem) => boolean, timeoutMs = 6 * 60_000): Promise<CaseStatus[]> {
+async function waitForCases(
+  client: Client,
+  items: readonly EkoLoanItem[],
+  what: string,
+  pred: (s: CaseStatus, loan: EkoLoanItem) => boolean,
+  timeoutMs = 6 * 60_000,
+): Promise<CaseStatus[]> {
   const deadline = Date.now() + timeoutMs;
   let last: Array<CaseStatus | undefined> = [];
   while (Date.now() < deadline) {
-    last = await Promise.all(items.map((l) => client.workflow.getHandle(caseWorkflowId(l.contract_number)).query(caseStatusQuery).catch(() => undefined)));
+    last = await Promise.all(
+      items.map((l) =>
+        client.workflow
+          .getHandle(caseWorkflowId(l.contract_number))
+          .query(caseStatusQuery)
+          .catch(() => undefined),
+      ),
+    );
     if (last.every((s, i) => s && pred(s, items[i]))) return last as CaseStatus[];
     await new Promise((r) => setTimeout(r, 1000));
   }
   // Stages and codes only: the statuses themselves carry amounts and the like.
-  throw new Error(`${what}: not there in time: ${JSON.stringify(last.map((s) => s && { contract: s.contractNumber, stage: s.stage, attention: s.attention?.code, gkb: s.gkb.state }))}`);
+  throw new Error(
+    `${what}: not there in time: ${JSON.stringify(last.map((s) => s && { contract: s.contractNumber, stage: s.stage, attention: s.attention?.code, gkb: s.gkb.state }))}`,
+  );
 }
 
 const inAttention = (code: AttentionCode) => (s: CaseStatus) => s.attention?.code === code;
@@ -108,7 +128,12 @@ test('loans through to their demand and GKB report, and through error paths, lea
   await waitForCases(client, unknownAccount, 'iban-not-found', inAttention('iban-not-found'));
 
   // An update of every case that reached its demand (the loanUpdated path), then malformed ABS answers for new loans.
-  expect(await post(api, throughToGkb.map((l) => ({ ...l, overdue_days: l.overdue_days + 1 })))).toMatchObject({ status: 200, json: { error_code: 0 } });
+  expect(
+    await post(
+      api,
+      throughToGkb.map((l) => ({ ...l, overdue_days: l.overdue_days + 1 })),
+    ),
+  ).toMatchObject({ status: 200, json: { error_code: 0 } });
   await waitForCases(client, throughToGkb, 'update', (s, l) => s.overdueDays === l.overdue_days + 1);
   expect(await post(`${absSim}/faults`, { http5xx: 0, malformed: 1 })).toMatchObject({ status: 200 });
   expect(await post(api, malformedAnswers)).toMatchObject({ status: 200, json: { error_code: 0 } });
@@ -131,12 +156,17 @@ test('loans through to their demand and GKB report, and through error paths, lea
 
   const logDir = path.join(e2e.dataDir, 'logs');
   const logs = fs.readdirSync(logDir).map((f) => path.join(logDir, f));
-  expect(logs.map((f) => path.basename(f)).sort()).toEqual(expect.arrayContaining(['abs-simulator.log', 'api.log', 'eko-simulator.log', 'gkb-sandbox.log', 'temporal.log', 'worker.log']));
+  expect(logs.map((f) => path.basename(f)).sort()).toEqual(
+    expect.arrayContaining(['abs-simulator.log', 'api.log', 'eko-simulator.log', 'gkb-sandbox.log', 'temporal.log', 'worker.log']),
+  );
   // Every process wrote its log (an empty file would pass any scan).
   expect(fs.readFileSync(path.join(logDir, 'worker.log'), 'utf8')).toContain('worker ready');
   const ibans = loans.map((l) => ({ kind: 'IBAN', value: l.iban }));
   // The scan sees what it looks for: K2's own database keeps the loans as EKO sent them (IINs and names in clear, inside K2).
-  const k2Db = fs.readdirSync(e2e.dataDir).filter((f) => f.startsWith('k2.sqlite')).map((f) => path.join(e2e.dataDir, f));
+  const k2Db = fs
+    .readdirSync(e2e.dataDir)
+    .filter((f) => f.startsWith('k2.sqlite'))
+    .map((f) => path.join(e2e.dataDir, f));
   const inK2Db = findInFiles(k2Db, secrets).map((hit) => hit.split(': ')[1].split(' #')[0]);
   expect(new Set(inK2Db)).toEqual(new Set(['IIN/BIN', 'name', 'ABS name']));
   expect(findInFiles(logs, [...secrets, ...ibans])).toEqual([]);
@@ -146,7 +176,10 @@ test('loans through to their demand and GKB report, and through error paths, lea
 const codecExists = fs.existsSync(path.join(repoRoot(), 'temporal', 'codec.ts'));
 (codecExists ? test : test.skip)("Temporal's database file holds none of the generated IINs or names in clear", () => {
   expect(secrets.length).toBeGreaterThan(0); // the run above filled them
-  const files = fs.readdirSync(e2e.dataDir).filter((f) => f.startsWith('temporal.sqlite')).map((f) => path.join(e2e.dataDir, f));
+  const files = fs
+    .readdirSync(e2e.dataDir)
+    .filter((f) => f.startsWith('temporal.sqlite'))
+    .map((f) => path.join(e2e.dataDir, f));
   expect(files.map((f) => path.basename(f))).toContain('temporal.sqlite');
   // The check can see clear text: the contract numbers are no personal data and stay readable (workflow ids).
   expect(findInFiles(files, [{ kind: 'contract number', value: loans[0].contract_number }])).not.toEqual([]);

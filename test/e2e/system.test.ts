@@ -29,7 +29,19 @@ import { topologyUnavailable, TOPOLOGY_KINDS, type RunningTopology, type Topolog
 import { feedDemoLoans } from '../../simulators/eko/demo-feeder';
 import { demoScenarioLoans } from '../../simulators/eko/demo-scenarios';
 import { e2eTopology, type E2eTopology, type RunningE2e } from '../helpers/e2e-topology';
-import { claimsByOwner, ekoDemandList, ekoJournal, judgeDemands, judgeItems, outboxRows, settleCases, signalledByContract, sleep, standing, waitForCases } from '../helpers/e2e-witnesses';
+import {
+  claimsByOwner,
+  ekoDemandList,
+  ekoJournal,
+  judgeDemands,
+  judgeItems,
+  outboxRows,
+  settleCases,
+  signalledByContract,
+  sleep,
+  standing,
+  waitForCases,
+} from '../helpers/e2e-witnesses';
 
 jest.setTimeout(300_000);
 
@@ -66,7 +78,11 @@ function scenarioExpected(contract: string): Expected {
 
 async function postScenarioLoans(apiUrl: string, seed: number): Promise<string[]> {
   const loans = demoScenarioLoans(seed);
-  const res = await fetch(`${apiUrl}/restapi/services/k2loan_from_eko`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(loans) });
+  const res = await fetch(`${apiUrl}/restapi/services/k2loan_from_eko`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(loans),
+  });
   expect({ status: res.status, answer: await res.json() }).toMatchObject({ status: 200, answer: { error_code: 0 } });
   return loans.map((l) => l.contract_number);
 }
@@ -82,11 +98,20 @@ async function expectScanStored(e2e: E2eTopology, run: RunningE2e, sha256: strin
   const { config } = run;
   const db = e2e.db();
   const store = createDocumentStore({ db, store: config.documents.store, dir: path.join(config.dataDir, 'documents'), fileKeys: config.payloadKeys });
-  expect(createHash('sha256').update(await readAll(store.open(sha256))).digest('hex')).toBe(sha256);
+  expect(
+    createHash('sha256')
+      .update(await readAll(store.open(sha256)))
+      .digest('hex'),
+  ).toBe(sha256);
   const name = `${sha256.slice(0, 2)}/${sha256.slice(2, 4)}/${sha256}`;
   const onDisk = fs.existsSync(path.join(e2e.dataDir, 'documents', name));
   if (e2e.kind === 'dev') expect({ store: config.documents.store, onDisk }).toEqual({ store: 'fs', onDisk: true });
-  else expect({ store: config.documents.store, onDisk, inPostgres: await createDbBlobs(db, 'documents').exists(name) }).toEqual({ store: 'pg', onDisk: false, inPostgres: true });
+  else
+    expect({ store: config.documents.store, onDisk, inPostgres: await createDbBlobs(db, 'documents').exists(name) }).toEqual({
+      store: 'pg',
+      onDisk: false,
+      inPostgres: true,
+    });
 }
 
 /** The processes each topology is made of: the cluster's own server and database, not a dev server. */
@@ -101,7 +126,10 @@ async function expectReady(topology: RunningTopology, name: string): Promise<voi
   const deadline = Date.now() + 60_000;
   let last = '';
   while (Date.now() < deadline) {
-    const status = await fetch(url, { signal: AbortSignal.timeout(5000) }).then((r) => r.status, (err: Error) => err.message);
+    const status = await fetch(url, { signal: AbortSignal.timeout(5000) }).then(
+      (r) => r.status,
+      (err: Error) => err.message,
+    );
     if (status === 200) return;
     last = String(status);
     await sleep(250);
@@ -188,7 +216,16 @@ describe.each(TOPOLOGY_KINDS)('the %s topology', (kind) => {
     const perBatch = 40;
     const posted: string[] = [];
     const post = async (batch: number) => {
-      posted.push(...(await feedDemoLoans({ k2BaseUrl: topology.apiUrl, absSimUrl: topology.simUrls.abs, count: perBatch, seed: seed + batch, maxWaitMs: 120_000, logger: quiet })));
+      posted.push(
+        ...(await feedDemoLoans({
+          k2BaseUrl: topology.apiUrl,
+          absSimUrl: topology.simUrls.abs,
+          count: perBatch,
+          seed: seed + batch,
+          maxWaitMs: 120_000,
+          logger: quiet,
+        })),
+      );
     };
 
     await post(0);
@@ -223,7 +260,10 @@ describe.each(TOPOLOGY_KINDS)('the %s topology', (kind) => {
     await expectReady(topology, worker);
 
     expect(posted).toHaveLength(batches * perBatch);
-    const expected = new Map<string, Expected>([...posted.map((c): [string, Expected] => [c, 'demand']), ...scenarios.map((c): [string, Expected] => [c, scenarioExpected(c)])]);
+    const expected = new Map<string, Expected>([
+      ...posted.map((c): [string, Expected] => [c, 'demand']),
+      ...scenarios.map((c): [string, Expected] => [c, scenarioExpected(c)]),
+    ]);
     const contracts = [...expected.keys()];
     const byCase = new Map(contracts.map((c) => [caseWorkflowId(c), expected.get(c)!]));
     const { statuses, waiting } = await settleCases(client, [...byCase.keys()], (id, s) => reached(byCase.get(id)!, s), 180_000);

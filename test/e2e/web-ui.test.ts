@@ -34,7 +34,11 @@ export const screenshotOf = (kind: TopologyKind) => path.join(repoRoot(), 'artif
 
 /** Runs scripts/ensure-chromium.sh (installs Debian's chromium when missing) and reads its answer line. */
 function ensureChromium(): { path: string } | { unavailable: string } {
-  const run = spawnSync('bash', [path.join(repoRoot(), 'scripts', 'ensure-chromium.sh')], { encoding: 'utf8', timeout: 30 * 60_000, stdio: ['ignore', 'pipe', 'inherit'] });
+  const run = spawnSync('bash', [path.join(repoRoot(), 'scripts', 'ensure-chromium.sh')], {
+    encoding: 'utf8',
+    timeout: 30 * 60_000,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const found = /^K2_CHROMIUM=(.+)$/m.exec(run.stdout ?? '');
   if (found) return { path: found[1].trim() };
   const unavailable = /^K2_CHROMIUM_UNAVAILABLE=(.+)$/m.exec(run.stdout ?? '');
@@ -86,7 +90,9 @@ async function waitForCases(client: Client, query: string, count: number, timeou
 /** The start event's input as text, out of `temporal workflow show --output json` (payload data is base64 there); '' when there is none. */
 function startInput(showJson: string): string {
   try {
-    const events = (JSON.parse(showJson) as { events: Array<{ workflowExecutionStartedEventAttributes?: { input?: { payloads?: Array<{ data?: string }> } } }> }).events;
+    const events = (
+      JSON.parse(showJson) as { events: Array<{ workflowExecutionStartedEventAttributes?: { input?: { payloads?: Array<{ data?: string }> } } }> }
+    ).events;
     const data = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data ?? '';
     return Buffer.from(data, 'base64').toString('utf8');
   } catch {
@@ -117,7 +123,7 @@ async function useCodecServerInBrowser(page: Page, endpoint: string): Promise<vo
 }
 
 describe.each(TOPOLOGY_KINDS)('on the %s topology', (kind) => {
-  runnable(kind)('an operator sees a case\'s loan decoded in the Web UI; without the codec its history holds no IIN or name', async () => {
+  runnable(kind)("an operator sees a case's loan decoded in the Web UI; without the codec its history holds no IIN or name", async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `k2-web-ui-${kind}-`));
     const env = { K2_API_AUTH: 'none', EKO_SIM_STATUS_DELAY: '300ms', K2_PAYLOAD_KEYS: `web-ui-test:${randomBytes(32).toString('base64')}` };
     system = await startTopology(kind, { dataDir, env, webUi: true });
@@ -134,7 +140,12 @@ describe.each(TOPOLOGY_KINDS)('on the %s topology', (kind) => {
     const workflowId = caseWorkflowId(loan.contract_number);
 
     profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-chromium-'));
-    context = await chromium.launchPersistentContext(profileDir, { executablePath: (browser as { path: string }).path, args: CHROMIUM_ARGS, headless: true, viewport: { width: 1600, height: 1400 } });
+    context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: (browser as { path: string }).path,
+      args: CHROMIUM_ARGS,
+      headless: true,
+      viewport: { width: 1600, height: 1400 },
+    });
     const page = context.pages()[0] ?? (await context.newPage());
     const codec = system.codecUrl;
     const ui = system.uiUrl;
@@ -176,7 +187,11 @@ describe.each(TOPOLOGY_KINDS)('on the %s topology', (kind) => {
 
     // 5. The CLI as the README tells operators: with the codec endpoint and the token the loan reads; without the token it does not.
     const show = (auth: string[]) =>
-      spawnSync(temporalCliPath(), ['workflow', 'show', '-w', workflowId, '--address', system!.temporalAddress, '--codec-endpoint', codec, ...auth, '--output', 'json'], { encoding: 'utf8', timeout: 60_000 });
+      spawnSync(
+        temporalCliPath(),
+        ['workflow', 'show', '-w', workflowId, '--address', system!.temporalAddress, '--codec-endpoint', codec, ...auth, '--output', 'json'],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
     const withToken = show(['--codec-auth', `Bearer ${DEMO_SECRETS.K2_CODEC_TOKEN}`]);
     expect(withToken.status).toBe(0);
     expect(startInput(withToken.stdout)).toContain(loan.iinbin);
@@ -185,7 +200,10 @@ describe.each(TOPOLOGY_KINDS)('on the %s topology', (kind) => {
     expect(startInput(withoutToken.stdout)).not.toContain(loan.iinbin);
 
     // 6. The codec server's log: the browser's decodes came with the sign-in cookie from the UI's origin, and no payload content is logged.
-    const codecLog = await logWhen(path.join(dataDir, 'logs', 'codec.log'), (log) => log.includes('"authenticatedBy":"bearer"') && log.includes('"status":401'));
+    const codecLog = await logWhen(
+      path.join(dataDir, 'logs', 'codec.log'),
+      (log) => log.includes('"authenticatedBy":"bearer"') && log.includes('"status":401'),
+    );
     expect(codecLog).toMatch(new RegExp(`"msg":"codec request","op":"decode",[^\n]*"authenticatedBy":"session","origin":"${ui}"`));
     expect(codecLog).toMatch(/"msg":"codec request","op":"decode",[^\n]*"authenticatedBy":"bearer","origin":"none"/);
     expect(codecLog).toMatch(/"msg":"codec request refused",[^\n]*"status":401,"origin":"none"/);

@@ -106,7 +106,6 @@ export function fakeCaseActivities(
   return { acts, calls, closedEpisodes };
 }
 
-
 /** Polls the case's status until it satisfies `pred` (time-skipping tests: the case moves between queries). */
 export async function waitForCaseStatus(
   handle: { query: (q: typeof caseStatusQuery) => Promise<CaseStatus> },

@@ -71,7 +71,13 @@ export interface OutboxRowSeen {
 
 export async function outboxRows(db: Db): Promise<OutboxRowSeen[]> {
   const rows = await db('loan_outbox').orderBy('id').select('id', 'contract_number', 'dispatched_at', 'stale_reason', 'dead_at');
-  return rows.map((r) => ({ id: Number(r.id), contract: String(r.contract_number), dispatched: r.dispatched_at !== null, stale: r.stale_reason !== null, dead: r.dead_at !== null }));
+  return rows.map((r) => ({
+    id: Number(r.id),
+    contract: String(r.contract_number),
+    dispatched: r.dispatched_at !== null,
+    stale: r.stale_reason !== null,
+    dead: r.dead_at !== null,
+  }));
 }
 
 export interface ItemsJudged {
@@ -123,12 +129,22 @@ export interface Settled {
 }
 
 /** Polls the cases' status until each passes `reached` or the time is up, querying only those not there yet. */
-export async function settleCases(client: Client, workflowIds: readonly string[], reached: (workflowId: string, status: CaseStatus) => boolean, timeoutMs: number): Promise<Settled> {
+export async function settleCases(
+  client: Client,
+  workflowIds: readonly string[],
+  reached: (workflowId: string, status: CaseStatus) => boolean,
+  timeoutMs: number,
+): Promise<Settled> {
   const statuses = new Map<string, CaseStatus>();
   let waiting = [...workflowIds];
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const answers = await mapLimit(waiting, 16, (id) => client.workflow.getHandle(id).query(caseStatusQuery).catch(() => undefined));
+    const answers = await mapLimit(waiting, 16, (id) =>
+      client.workflow
+        .getHandle(id)
+        .query(caseStatusQuery)
+        .catch(() => undefined),
+    );
     waiting.forEach((id, i) => answers[i] && statuses.set(id, answers[i]!));
     waiting = waiting.filter((id) => !(statuses.has(id) && reached(id, statuses.get(id)!)));
     if (waiting.length === 0 || Date.now() > deadline) return { statuses, waiting };
@@ -137,9 +153,17 @@ export async function settleCases(client: Client, workflowIds: readonly string[]
 }
 
 /** settleCases, failing with how the waiting cases stand when the time is up. */
-export async function waitForCases(client: Client, workflowIds: readonly string[], reached: (workflowId: string, status: CaseStatus) => boolean, timeoutMs: number): Promise<Map<string, CaseStatus>> {
+export async function waitForCases(
+  client: Client,
+  workflowIds: readonly string[],
+  reached: (workflowId: string, status: CaseStatus) => boolean,
+  timeoutMs: number,
+): Promise<Map<string, CaseStatus>> {
   const { statuses, waiting } = await settleCases(client, workflowIds, reached, timeoutMs);
-  if (waiting.length) throw new Error(`${waiting.length} of ${workflowIds.length} cases not at their stage after ${timeoutMs} ms: ${JSON.stringify(standing(waiting, statuses))}, e.g. ${waiting.slice(0, 5).join(', ')}`);
+  if (waiting.length)
+    throw new Error(
+      `${waiting.length} of ${workflowIds.length} cases not at their stage after ${timeoutMs} ms: ${JSON.stringify(standing(waiting, statuses))}, e.g. ${waiting.slice(0, 5).join(', ')}`,
+    );
   return statuses;
 }
 
@@ -161,13 +185,19 @@ export async function ekoDemandList(ekoUrl: string): Promise<EkoDemandSummary[]>
  * How cases stand, counted by stage/attention/demand status, and (with EKO's list) by what EKO did
  * with their demand's statuses: "delivered" there and not in the case points at the case, not at EKO.
  */
-export function standing(workflowIds: readonly string[], statuses: ReadonlyMap<string, CaseStatus>, eko: readonly EkoDemandSummary[] = []): Record<string, number> {
+export function standing(
+  workflowIds: readonly string[],
+  statuses: ReadonlyMap<string, CaseStatus>,
+  eko: readonly EkoDemandSummary[] = [],
+): Record<string, number> {
   const byReference = new Map(eko.map((d) => [d.reference, d]));
   const counts: Record<string, number> = {};
   for (const id of workflowIds) {
     const s = statuses.get(id);
     const told = s?.demand && byReference.get(s.demand.reference);
-    const key = !s ? 'no answer' : `${s.stage}/${s.attention?.code ?? '-'}/${s.demand?.status ?? '-'}${told ? ` (EKO: ${told.state}, ${told.sent.join(' ') || 'no status sent'})` : ''}`;
+    const key = !s
+      ? 'no answer'
+      : `${s.stage}/${s.attention?.code ?? '-'}/${s.demand?.status ?? '-'}${told ? ` (EKO: ${told.state}, ${told.sent.join(' ') || 'no status sent'})` : ''}`;
     counts[key] = (counts[key] ?? 0) + 1;
   }
   return counts;

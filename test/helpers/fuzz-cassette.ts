@@ -138,9 +138,13 @@ export function outboxViolations(trails: ReadonlyMap<string, ContractTrail>, row
     const rows = rowsByContract.get(c) ?? 0;
     if (rows > accepted.length) {
       const from = rejected.length ? `rejected request(s) ${rejected.join(', ')}` : 'no request of the run';
-      violations.push(`contract ${JSON.stringify(c)}: ${rows} outbox row(s), but only ${accepted.length} accepting request(s) (${accepted.join(', ') || 'none'}); the rest came from ${from}`);
+      violations.push(
+        `contract ${JSON.stringify(c)}: ${rows} outbox row(s), but only ${accepted.length} accepting request(s) (${accepted.join(', ') || 'none'}); the rest came from ${from}`,
+      );
     } else if (rows < accepted.length) {
-      violations.push(`contract ${JSON.stringify(c)}: ${rows} outbox row(s) for ${accepted.length} accepting request(s) (${accepted.join(', ')}): an accepted item is missing`);
+      violations.push(
+        `contract ${JSON.stringify(c)}: ${rows} outbox row(s) for ${accepted.length} accepting request(s) (${accepted.join(', ')}): an accepted item is missing`,
+      );
     }
   }
   return violations;
@@ -154,9 +158,12 @@ export function caseViolations(trails: ReadonlyMap<string, ContractTrail>, caseC
   const violations: string[] = [];
   for (const c of caseContracts) {
     const t = trails.get(c);
-    if (!t?.accepted.length) violations.push(`case-${c}: a case for a contract no request got accepted (rejected: ${t?.rejected.join(', ') || 'no request named it'})`);
+    if (!t?.accepted.length)
+      violations.push(`case-${c}: a case for a contract no request got accepted (rejected: ${t?.rejected.join(', ') || 'no request named it'})`);
   }
-  for (const [c, t] of trails) if (t.overdue.length && !caseContracts.has(c)) violations.push(`contract ${JSON.stringify(c)}: accepted overdue by ${t.overdue.join(', ')} but it has no case`);
+  for (const [c, t] of trails)
+    if (t.overdue.length && !caseContracts.has(c))
+      violations.push(`contract ${JSON.stringify(c)}: accepted overdue by ${t.overdue.join(', ')} but it has no case`);
   return violations;
 }
 
@@ -190,7 +197,10 @@ export function demandStatusViolations(exchanges: readonly Exchange[], before: R
   const violations: string[] = [];
   for (const [reference, status] of expected) {
     const actual = after.get(reference);
-    if (actual !== status) violations.push(`demand ${reference}: status ${actual}, expected ${status} from the accepted requests (rejected ones naming it: ${rejectedBy.get(reference)?.join(', ') || 'none'})`);
+    if (actual !== status)
+      violations.push(
+        `demand ${reference}: status ${actual}, expected ${status} from the accepted requests (rejected ones naming it: ${rejectedBy.get(reference)?.join(', ') || 'none'})`,
+      );
   }
   return violations;
 }
@@ -199,7 +209,9 @@ export function demandStatusViolations(exchanges: readonly Exchange[], before: R
 export function failedCheckLines(exchanges: readonly Exchange[]): string[] {
   return exchanges
     .filter((e) => e.failedChecks.length > 0)
-    .map((e) => `${e.id} ${e.method} ${e.path} → ${e.status ?? 'no answer'}: ${e.failedChecks.map((c) => `${c.name}: ${c.message.split('\n')[0]}`).join('; ')}`);
+    .map(
+      (e) => `${e.id} ${e.method} ${e.path} → ${e.status ?? 'no answer'}: ${e.failedChecks.map((c) => `${c.name}: ${c.message.split('\n')[0]}`).join('; ')}`,
+    );
 }
 
 /** The README's error-code table ("| error_code | HTTP | meaning |") as code → HTTP status. */
@@ -209,7 +221,10 @@ export function readmeErrorCodes(readme: string): Record<number, number> {
   const start = text.indexOf(header);
   if (start < 0) throw new Error("README.md has no error-code table ('| error_code | HTTP | meaning |')");
   const codes: Record<number, number> = {};
-  for (const row of text.slice(start + header.length).split('\n\n')[0].split('\n')) {
+  for (const row of text
+    .slice(start + header.length)
+    .split('\n\n')[0]
+    .split('\n')) {
     const m = /^\| (\d+) \| (\d{3}) \|/.exec(row);
     if (!m) throw new Error(`README.md error-code table: cannot read the row ${JSON.stringify(row)}`);
     codes[Number(m[1])] = Number(m[2]);

@@ -94,7 +94,13 @@ export function runWithin(command: string, args: string[], limitMs: number, why:
 export async function replayHistoryFile(bundlePath: string, historyPath: string, limitMs: number, payloadKeys: readonly PayloadKey[] = []): Promise<void> {
   const name = path.basename(historyPath, '.json');
   const hung = `${name} did not replay within ${limitMs / 1000} s: the workflow code loops or waits without yielding on this history (a change not guarded by patched()?)`;
-  const { code, stderr } = await runWithin(process.execPath, ['-e', REPLAY_CHILD, bundlePath, historyPath, name, formatPayloadKeys(payloadKeys)], limitMs, hung, path.join(__dirname, '..', '..'));
+  const { code, stderr } = await runWithin(
+    process.execPath,
+    ['-e', REPLAY_CHILD, bundlePath, historyPath, name, formatPayloadKeys(payloadKeys)],
+    limitMs,
+    hung,
+    path.join(__dirname, '..', '..'),
+  );
   if (code === 0) return;
   let failure = stderr.trim();
   try {

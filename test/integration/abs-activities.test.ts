@@ -129,12 +129,18 @@ describe('answers', () => {
 
   it('fetchStatement returns the disbursement line', async () => {
     const answer = await run('fetchStatement', ordinaryLoan().iban, STATEMENT_DATE);
-    expect(answer).toEqual({ ok: true, value: [{ purpose: expect.any(String), amount: ordinaryLoan().amount, cur: ordinaryLoan().cur, DC: 'D', out_bal: ordinaryLoan().amount }] });
+    expect(answer).toEqual({
+      ok: true,
+      value: [{ purpose: expect.any(String), amount: ordinaryLoan().amount, cur: ordinaryLoan().cur, DC: 'D', out_bal: ordinaryLoan().amount }],
+    });
   });
 
   it('fetchDisbursementLine returns only the line proving the disbursement', async () => {
     const answer = await run('fetchDisbursementLine', ordinaryLoan().iban, STATEMENT_DATE, ordinaryLoan().cur);
-    expect(answer).toEqual({ ok: true, value: { purpose: expect.any(String), amount: ordinaryLoan().amount, cur: ordinaryLoan().cur, DC: 'D', out_bal: ordinaryLoan().amount } });
+    expect(answer).toEqual({
+      ok: true,
+      value: { purpose: expect.any(String), amount: ordinaryLoan().amount, cur: ordinaryLoan().cur, DC: 'D', out_bal: ordinaryLoan().amount },
+    });
   });
 
   it('fetchDisbursementLine returns null when no line is in the loan currency', async () => {

@@ -71,7 +71,11 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 }
 
 async function postJson(urlPath: string, body: unknown, method = 'POST'): Promise<{ status: number; json: any }> {
-  const res = await fetch(base + urlPath, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(base + urlPath, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, json: await res.json() };
 }
 
@@ -108,7 +112,13 @@ describe('client info', () => {
     const port = await other.listen(0);
     try {
       const b = `http://127.0.0.1:${port}`;
-      const twin = createAbsClient({ clientUrl: b + ABS_SIM_PATHS.client, accountsUrl: b + ABS_SIM_PATHS.accounts, statementUrl: b + ABS_SIM_PATHS.statement, scanUrl: b + ABS_SIM_PATHS.scan, timeoutMs: 3000 });
+      const twin = createAbsClient({
+        clientUrl: b + ABS_SIM_PATHS.client,
+        accountsUrl: b + ABS_SIM_PATHS.accounts,
+        statementUrl: b + ABS_SIM_PATHS.statement,
+        scanUrl: b + ABS_SIM_PATHS.scan,
+        timeoutMs: 3000,
+      });
       expect(await twin.getClient(iin)).toEqual(await makeClient().getClient(iin));
       expect(await twin.getAccounts(iin)).toEqual(await makeClient().getAccounts(iin));
     } finally {
@@ -156,7 +166,9 @@ describe('accounts and statement without a loan book', () => {
     const statement = await abs.getStatement(loanAccount.iban, '2021-03-15');
     expect(statement).toEqual({
       ok: true,
-      value: { stmt: [{ purpose: 'Предоставление кредита по договору', amount: loanAccount.amount, cur: loanAccount.cur, DC: 'D', out_bal: loanAccount.amount }] },
+      value: {
+        stmt: [{ purpose: 'Предоставление кредита по договору', amount: loanAccount.amount, cur: loanAccount.cur, DC: 'D', out_bal: loanAccount.amount }],
+      },
     });
     expect(loanAccount.amount).toMatch(/^\d+\.\d{2}$/);
   });
@@ -182,7 +194,7 @@ describe('dates on the wire', () => {
     expect(new URL(seen[1]).searchParams.get('dbz_dt')).toBe('2020-01-05');
   });
 
-  it('sends YYYY.MM.DD when the client is configured so (the form of the specification\'s tables), from either input form', async () => {
+  it("sends YYYY.MM.DD when the client is configured so (the form of the specification's tables), from either input form", async () => {
     const seen: string[] = [];
     const recording: typeof fetch = (input, init) => {
       seen.push(String(input));
@@ -287,7 +299,12 @@ describe('scan', () => {
       if (!scan.found) throw new Error('expected a scan');
       const ref = await store.put(scan.body, { caseId: 'case-KD12', kind: 'dbz-scan', mediaType: scan.mediaType, fileName: scan.fileName });
       const bytes = (await found(await makeClient().getScan(req))).bytes;
-      expect(ref).toEqual({ sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, mediaType: 'application/pdf', fileName: 'Скан ДБЗ KD12.pdf' });
+      expect(ref).toEqual({
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        size: bytes.length,
+        mediaType: 'application/pdf',
+        fileName: 'Скан ДБЗ KD12.pdf',
+      });
     } finally {
       await db.destroy();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -313,7 +330,11 @@ describe('loan book (POST /_sim/loans)', () => {
     const statement = await abs.getStatement(loan.iban, '2018-03-09');
     expect(statement).toEqual({
       ok: true,
-      value: { stmt: [{ purpose: `Предоставление кредита по договору № ${loan.dbz_contract_number}`, amount: '1234567.50', cur: 'KZT', DC: 'D', out_bal: '1234567.50' }] },
+      value: {
+        stmt: [
+          { purpose: `Предоставление кредита по договору № ${loan.dbz_contract_number}`, amount: '1234567.50', cur: 'KZT', DC: 'D', out_bal: '1234567.50' },
+        ],
+      },
     });
     const scan = await found(await abs.getScan({ dbzNum: loan.dbz_contract_number, dbzDate: '2018-03-09', iinbin: loan.iinbin }));
     expect(scan.bytes.toString('latin1')).toContain(`Agreement No. ${loan.dbz_contract_number}`);
@@ -438,7 +459,9 @@ describe('faults and their classification', () => {
     faults.set({ malformed: 1, malformedKind: 3 });
     const err = await rejection(makeClient().getAccounts(iin));
     expect(err).toBeInstanceOf(AbsProtocolError);
-    expect(err.message).toMatch(/^ABS accounts: content type "text\/html" instead of application\/json, and the answer is not JSON either \(an HTML or XML page of \d+ bytes\)$/);
+    expect(err.message).toMatch(
+      /^ABS accounts: content type "text\/html" instead of application\/json, and the answer is not JSON either \(an HTML or XML page of \d+ bytes\)$/,
+    );
     const scanErr = await rejection(makeClient().getScan({ dbzNum: 'KD1', dbzDate: '2020-01-01', iinbin: iin }));
     expect(scanErr).toBeInstanceOf(AbsProtocolError);
     expect(scanErr.message).toBe('ABS scan: not a PDF or TIFF scan by its first bytes (content type "text/html")');
@@ -511,11 +534,20 @@ describe('answers as they come, not as they are labelled (a tiny ABS over real H
   const scanRequest = { dbzNum: 'KD0000000001', dbzDate: '2020-01-05', iinbin: S.ordinary };
 
   const tinyClient = (over: Partial<AbsClientOptions> = {}): AbsClient =>
-    createAbsClient({ clientUrl: `${tinyBase}/c`, accountsUrl: `${tinyBase}/a`, statementUrl: `${tinyBase}/s`, scanUrl: `${tinyBase}/d`, timeoutMs: 5000, ...over });
-  const serve = (status: number, headers: Record<string, string>, body: string | Buffer): Handler => (_req, res) => {
-    res.writeHead(status, headers);
-    res.end(body);
-  };
+    createAbsClient({
+      clientUrl: `${tinyBase}/c`,
+      accountsUrl: `${tinyBase}/a`,
+      statementUrl: `${tinyBase}/s`,
+      scanUrl: `${tinyBase}/d`,
+      timeoutMs: 5000,
+      ...over,
+    });
+  const serve =
+    (status: number, headers: Record<string, string>, body: string | Buffer): Handler =>
+    (_req, res) => {
+      res.writeHead(status, headers);
+      res.end(body);
+    };
 
   beforeAll(async () => {
     tiny = http.createServer((req, res) => handler(req, res));
@@ -537,14 +569,19 @@ describe('answers as they come, not as they are labelled (a tiny ABS over real H
 
     it.each(['text/plain', 'text/html;charset=utf-8', 'application/octet-stream'])('is read when it parses, also as %s', async (type) => {
       handler = serve(200, { 'content-type': type }, clientAnswer);
-      expect(await tinyClient().getClient(S.ordinary)).toEqual({ ok: true, value: { iinbin: S.ordinary, fullname: 'Тестов Тест Тестович', sectecon: 9, residfl: 1 } });
+      expect(await tinyClient().getClient(S.ordinary)).toEqual({
+        ok: true,
+        value: { iinbin: S.ordinary, fullname: 'Тестов Тест Тестович', sectecon: 9, residfl: 1 },
+      });
     });
 
     it('that does not parse under another content type: the error says what came, never what it said', async () => {
       handler = serve(200, { 'content-type': 'text/plain; charset=utf-8' }, `Клиент ${S.ordinary} не найден`);
       const err = await rejection(tinyClient().getClient(S.ordinary));
       expect(err).toBeInstanceOf(AbsProtocolError);
-      expect(err.message).toMatch(/^ABS client: content type "text\/plain" instead of application\/json, and the answer is not JSON either \(\d+ bytes of text\)$/);
+      expect(err.message).toMatch(
+        /^ABS client: content type "text\/plain" instead of application\/json, and the answer is not JSON either \(\d+ bytes of text\)$/,
+      );
       expect(err.message).not.toContain(S.ordinary);
 
       handler = serve(200, {}, '');
@@ -589,11 +626,19 @@ describe('answers as they come, not as they are labelled (a tiny ABS over real H
       handler = serve(200, { 'content-type': 'image/tiff', 'content-disposition': 'attachment; filename="scan.pdf"' }, pdf);
       expect(await found(await tinyClient().getScan(scanRequest))).toMatchObject({ mediaType: 'application/pdf', fileName: 'scan.pdf', bytes: pdf });
       handler = serve(200, { 'content-type': 'text/html' }, tiffBigEndian);
-      expect(await found(await tinyClient().getScan(scanRequest))).toMatchObject({ mediaType: 'image/tiff', fileName: 'dbz-2020-01-05.tif', bytes: tiffBigEndian });
+      expect(await found(await tinyClient().getScan(scanRequest))).toMatchObject({
+        mediaType: 'image/tiff',
+        fileName: 'dbz-2020-01-05.tif',
+        bytes: tiffBigEndian,
+      });
     });
 
     it('bytes that are neither (whatever the header and the file name say): protocol error without personal data', async () => {
-      handler = serve(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="scan.pdf"' }, `<html>Нет скана для ${S.ordinary}</html>`);
+      handler = serve(
+        200,
+        { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="scan.pdf"' },
+        `<html>Нет скана для ${S.ordinary}</html>`,
+      );
       const err = await rejection(tinyClient().getScan(scanRequest));
       expect(err).toBeInstanceOf(AbsProtocolError);
       expect(err.message).toBe('ABS scan: not a PDF or TIFF scan by its first bytes (content type "application/octet-stream")');

@@ -118,7 +118,10 @@ onPostgres('pg store on PostgreSQL: any activity may run on any worker', () => {
   it('a GKB file built on worker 1 (killed, folder gone) is uploaded by worker 2, exactly as built', async () => {
     const file = await builtOnWorker1(db, 'pg', 'gkb-any-1');
     const w2 = worker(db, 'pg');
-    const { packageId }: { packageId: string } = await new MockActivityEnvironment().run(w2.gkb.uploadGkbFile, { batchId: 'gkb-any-1', fileName: file.fileName });
+    const { packageId }: { packageId: string } = await new MockActivityEnvironment().run(w2.gkb.uploadGkbFile, {
+      batchId: 'gkb-any-1',
+      fileName: file.fileName,
+    });
     expect(packageId).toBeTruthy(); // the sandbox unzipped, parsed and accepted it
     expect(uploaded).toHaveLength(1);
     expect(sha(uploaded[0])).toBe(file.sha256);

@@ -81,13 +81,16 @@ async function openRequest(body: string): Promise<OpenRequest> {
   const arrived = new Promise<void>((resolve) => server.once('request', () => resolve()));
   let req!: http.ClientRequest;
   const reply = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    req = http.request({ host: '127.0.0.1', port, path: LOANS, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      res.on('error', reject);
-    });
+    req = http.request(
+      { host: '127.0.0.1', port, path: LOANS, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
   });
   const half = Math.floor(body.length / 2);

@@ -184,7 +184,11 @@ interface Reply {
   body: any;
 }
 
-async function call(url: string, method: string, opts: { json?: unknown; raw?: string | Uint8Array; contentType?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+async function call(
+  url: string,
+  method: string,
+  opts: { json?: unknown; raw?: string | Uint8Array; contentType?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   const headers: Record<string, string> = { ...opts.headers };
   let body: string | Uint8Array | undefined;
   if (opts.json !== undefined) {
@@ -273,7 +277,8 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined | 
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not reached in ${timeoutMs} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not reached in ${timeoutMs} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
     await sleep(100);
   }
 }
@@ -360,7 +365,14 @@ describe('k2loan_from_eko', () => {
       expect(s).toMatchObject({ contractNumber: item.contract_number, currency: 'KZT', updates: 0, ...expected[i] });
       // The demand the case issued is recorded for this case, with the loan's data.
       const demand = await findDemand(db, s.demand!.reference);
-      expect(demand).toMatchObject({ workflow_id: `case-${item.contract_number}`, contract_number: item.contract_number, amount: expected[i].debt, iban: item.iban, iinbin: item.iinbin, status: 'sent' });
+      expect(demand).toMatchObject({
+        workflow_id: `case-${item.contract_number}`,
+        contract_number: item.contract_number,
+        amount: expected[i].debt,
+        iban: item.iban,
+        iinbin: item.iinbin,
+        status: 'sent',
+      });
       expect(demand!.case_id).toBe(`case-${item.contract_number}/${d.runId}`);
     }
   });
@@ -534,7 +546,13 @@ describe('error codes', () => {
   test('1 VALIDATION: error_text names each bad item index, field and reason, in order', async () => {
     const before = await outboxRows();
     const { fullname: _f, ...noName } = newLoan();
-    const reply = await postLoans([newLoan(), newLoan({ iban: 'KZ000000000000000001', overdue_days: -1 }), newLoan(), noName, newLoan({ cur: 'kzt', system: 'abs9' })]);
+    const reply = await postLoans([
+      newLoan(),
+      newLoan({ iban: 'KZ000000000000000001', overdue_days: -1 }),
+      newLoan(),
+      noName,
+      newLoan({ cur: 'kzt', system: 'abs9' }),
+    ]);
     expectAnswer(reply, 'VALIDATION');
     const text: string = reply.body.error_text;
     expect(text.split('; ').map((p) => p.replace(/:.*/, ''))).toEqual([
@@ -566,7 +584,11 @@ describe('error codes', () => {
     for (const url of [base + LOANS, base + STATUS]) {
       expectAnswer(await call(url, 'POST', { raw: '[{"iban": ', contentType: 'application/json' }), 'MALFORMED_REQUEST', /not valid JSON/);
       expectAnswer(await call(url, 'POST', { raw: '{"a":1}{', contentType: 'application/json; charset=utf-8' }), 'MALFORMED_REQUEST', /not valid JSON/);
-      expectAnswer(await call(url, 'POST', { raw: JSON.stringify([newLoan()]), contentType: 'text/plain' }), 'MALFORMED_REQUEST', /Content-Type must be application\/json, got "text\/plain"/);
+      expectAnswer(
+        await call(url, 'POST', { raw: JSON.stringify([newLoan()]), contentType: 'text/plain' }),
+        'MALFORMED_REQUEST',
+        /Content-Type must be application\/json, got "text\/plain"/,
+      );
       expectAnswer(await call(url, 'POST', { raw: 'a=1', contentType: 'application/x-www-form-urlencoded' }), 'MALFORMED_REQUEST', /Content-Type/);
       // No Content-Type at all (a byte body: fetch adds none).
       expectAnswer(await call(url, 'POST', { raw: new TextEncoder().encode('[]') }), 'MALFORMED_REQUEST', /got "none"/);
@@ -593,8 +615,14 @@ describe('error codes', () => {
     expectAnswer(await postStatus({ reference: 'PTP00000000001', status_code: 'PC1', padding: 'x'.repeat(2000) }, small), 'PAYLOAD_TOO_LARGE');
     expect(await outboxRows()).toBe(before + 1);
 
-    const tooMany = `[${Array(MAX_LOANS_PER_REQUEST + 1).fill('{}').join(',')}]`;
-    expectAnswer(await call(base + LOANS, 'POST', { raw: tooMany, contentType: 'application/json' }), 'PAYLOAD_TOO_LARGE', `too many loans: ${MAX_LOANS_PER_REQUEST + 1}, at most ${MAX_LOANS_PER_REQUEST} per request`);
+    const tooMany = `[${Array(MAX_LOANS_PER_REQUEST + 1)
+      .fill('{}')
+      .join(',')}]`;
+    expectAnswer(
+      await call(base + LOANS, 'POST', { raw: tooMany, contentType: 'application/json' }),
+      'PAYLOAD_TOO_LARGE',
+      `too many loans: ${MAX_LOANS_PER_REQUEST + 1}, at most ${MAX_LOANS_PER_REQUEST} per request`,
+    );
     expect(await outboxRows()).toBe(before + 1);
     for (const f of four) await expectNoCase(f.contract_number);
   });
@@ -617,7 +645,13 @@ describe('error codes', () => {
     const basicAuth = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
     const basic = await otherApp({ config: testConfig({ K2_API_AUTH: 'basic', K2_API_USER: 'eko', K2_API_PASSWORD: 'correct-horse-battery' }) });
     const before = await outboxRows();
-    for (const headers of [undefined, basicAuth('eko', 'wrong-password'), basicAuth('other', 'correct-horse-battery'), { authorization: 'Bearer correct-horse-battery' }, { authorization: 'Basic !!!' }]) {
+    for (const headers of [
+      undefined,
+      basicAuth('eko', 'wrong-password'),
+      basicAuth('other', 'correct-horse-battery'),
+      { authorization: 'Bearer correct-horse-battery' },
+      { authorization: 'Basic !!!' },
+    ]) {
       const r = await postLoans([newLoan()], basic, headers);
       expectAnswer(r, 'UNAUTHORIZED', 'missing or wrong credentials');
       expect(r.headers.get('www-authenticate')).toBe('Basic realm="k2"');

@@ -34,7 +34,11 @@ const bban = '7220000000001234';
 const IBAN = `KZ${kzIbanCheckDigits(bban)}${bban}`;
 const NAME = 'Иванов Иван Иванович';
 
-function run<K extends keyof CaseActivities>(acts: CaseActivities, name: K, ...args: Parameters<CaseActivities[K]>): Promise<Awaited<ReturnType<CaseActivities[K]>>> {
+function run<K extends keyof CaseActivities>(
+  acts: CaseActivities,
+  name: K,
+  ...args: Parameters<CaseActivities[K]>
+): Promise<Awaited<ReturnType<CaseActivities[K]>>> {
   const env = new MockActivityEnvironment({ activityType: name }, { logger: quiet });
   return env.run(acts[name] as (...a: Parameters<CaseActivities[K]>) => Promise<Awaited<ReturnType<CaseActivities[K]>>>, ...args);
 }

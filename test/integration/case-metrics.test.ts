@@ -38,7 +38,10 @@ async function startCase(stage: string, opts: { since?: Date; reason?: string; t
 }
 
 const gauge = (metrics: Metrics, series: string): number | undefined => {
-  const line = metrics.render().split('\n').find((l) => l.startsWith(series + ' '));
+  const line = metrics
+    .render()
+    .split('\n')
+    .find((l) => l.startsWith(series + ' '));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 };
 

@@ -4,7 +4,18 @@
  * fileResults) on every database the suite has (SQLite always, PostgreSQL when K2_TEST_PG_URL is set).
  */
 import type { Db } from '../../db';
-import { assignFile, claimRecords, contractRecords, enqueueReport, fileResults, filesOfPackage, markDelivered, recentBatches, recordResults, saveBatch } from '../../db/gkb';
+import {
+  assignFile,
+  claimRecords,
+  contractRecords,
+  enqueueReport,
+  fileResults,
+  filesOfPackage,
+  markDelivered,
+  recentBatches,
+  recordResults,
+  saveBatch,
+} from '../../db/gkb';
 import { claimLoans, enqueueLoans, markDispatchFailed, outboxStatus, requeueAllDeadLetters } from '../../db/outbox';
 import type { ContractRecord } from '../../domain/gkb/contract-record';
 import { generateLoans } from '../../domain/generate';
@@ -17,7 +28,7 @@ const loans = (seed: number, count: number): Loan[] => generateLoans(seed, count
 /** Only what the queue reads of a record: its contract code and operation. */
 const record = (contractCode: string) => ({ operation: 2, general: { contractCode } }) as unknown as ContractRecord;
 
-describe.each(testDatabases())('the CLI\'s database reads on $name', (tdb: TestDatabase) => {
+describe.each(testDatabases())("the CLI's database reads on $name", (tdb: TestDatabase) => {
   let db: Db;
   beforeEach(async () => {
     db = await tdb.open();
@@ -70,9 +81,15 @@ describe.each(testDatabases())('the CLI\'s database reads on $name', (tdb: TestD
     expect(await outboxStatus(db)).toMatchObject({ pending: 3, dead: 0 });
   });
 
-  test('GKB batches with their files and counts, a contract\'s records with their package, a package\'s results', async () => {
+  test("GKB batches with their files and counts, a contract's records with their package, a package's results", async () => {
     let key = 0;
-    const queue = (contract: string) => enqueueReport(db, { reportKey: `case-${contract}/run/overdue/${++key}`, caseId: `case-${contract}/run`, workflowId: `case-${contract}`, record: record(contract) });
+    const queue = (contract: string) =>
+      enqueueReport(db, {
+        reportKey: `case-${contract}/run/overdue/${++key}`,
+        caseId: `case-${contract}/run`,
+        workflowId: `case-${contract}`,
+        record: record(contract),
+      });
     const [a1, b1, c1] = [await queue('KD-A'), await queue('KD-B'), await queue('KD-C')];
     expect(await claimRecords(db, 'batch-1', 100)).toBe(3);
     await assignFile(db, 'batch-1', 'batch-1-1.zip', ['KD-A', 'KD-B']);
@@ -82,10 +99,15 @@ describe.each(testDatabases())('the CLI\'s database reads on $name', (tdb: TestD
       { fileName: 'batch-1-2.zip', records: 1, sha256: 'y', packageId: '1', statusText: 'Файл находится в процессе обработки', final: false },
     ];
     await saveBatch(db, 'batch-1', 'polling', files);
-    await recordResults(db, 'batch-1', 'batch-1-1.zip', new Map([
-      ['KD-A', { accepted: true, text: 'Создан новый контракт.', created: true }],
-      ['KD-B', { accepted: false, text: 'Запись не загружена.' }],
-    ]));
+    await recordResults(
+      db,
+      'batch-1',
+      'batch-1-1.zip',
+      new Map([
+        ['KD-A', { accepted: true, text: 'Создан новый контракт.', created: true }],
+        ['KD-B', { accepted: false, text: 'Запись не загружена.' }],
+      ]),
+    );
     await markDelivered(db, [b1]);
     const c2 = await queue('KD-C'); // C's next report waits: its first is still at GKB
     expect(await claimRecords(db, 'batch-empty', 100)).toBe(0); // so a batch finds nothing to claim
@@ -96,7 +118,10 @@ describe.each(testDatabases())('the CLI\'s database reads on $name', (tdb: TestD
       state: 'polling',
       files,
       records: { claimed: 1, accepted: 1, rejected: 1, undelivered: 1 },
-      byFile: { 'batch-1-1.zip': { claimed: 0, accepted: 1, rejected: 1, undelivered: 1 }, 'batch-1-2.zip': { claimed: 1, accepted: 0, rejected: 0, undelivered: 0 } },
+      byFile: {
+        'batch-1-1.zip': { claimed: 0, accepted: 1, rejected: 1, undelivered: 1 },
+        'batch-1-2.zip': { claimed: 1, accepted: 0, rejected: 0, undelivered: 0 },
+      },
     });
     expect((await recentBatches(db, { limit: 10 })).map((b) => b.batchId)).toEqual(['batch-1']);
     expect((await recentBatches(db, { limit: 10, includeEmpty: true })).map((b) => b.batchId).sort()).toEqual(['batch-1', 'batch-empty']);
@@ -104,7 +129,18 @@ describe.each(testDatabases())('the CLI\'s database reads on $name', (tdb: TestD
 
     const [ofA] = await contractRecords(db, 'KD-A');
     expect(ofA).toEqual(
-      expect.objectContaining({ id: a1, reportKey: 'case-KD-A/run/overdue/1', workflowId: 'case-KD-A', state: 'accepted', batchId: 'batch-1', fileName: 'batch-1-1.zip', packageId: '11', resultText: 'Создан новый контракт.', newContract: true, skipped: false }),
+      expect.objectContaining({
+        id: a1,
+        reportKey: 'case-KD-A/run/overdue/1',
+        workflowId: 'case-KD-A',
+        state: 'accepted',
+        batchId: 'batch-1',
+        fileName: 'batch-1-1.zip',
+        packageId: '11',
+        resultText: 'Создан новый контракт.',
+        newContract: true,
+        skipped: false,
+      }),
     );
     expect(ofA.deliveredAt).toBeUndefined();
     const ofC = await contractRecords(db, 'KD-C');

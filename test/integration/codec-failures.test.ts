@@ -45,7 +45,14 @@ afterAll(async () => {
 /** Runs the workflow on a worker with `keys` (none: plain payloads); returns its id and the failure the codec client reads. */
 async function runFailing(taskQueue: string, keys: PayloadKey[]): Promise<{ workflowId: string; failure: WorkflowFailedError }> {
   const settings = { temporal: { address: '', namespace: env.namespace ?? 'default' }, payloadKeys: keys };
-  const worker = await Worker.create({ connection: env.nativeConnection, namespace: settings.temporal.namespace, taskQueue, workflowsPath: WORKFLOWS, activities, dataConverter: temporalDataConverter(settings) });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: settings.temporal.namespace,
+    taskQueue,
+    workflowsPath: WORKFLOWS,
+    activities,
+    dataConverter: temporalDataConverter(settings),
+  });
   const client = temporalClient(settings, env.connection);
   const workflowId = `codec-${taskQueue}`;
   const failure = await worker.runUntil(client.workflow.execute(codecTestWorkflow, { workflowId, taskQueue, args: [IIN] }).catch((e) => e));
@@ -61,7 +68,8 @@ async function historyWithoutCodec(workflowId: string): Promise<{ bytes: Buffer;
 }
 
 const clearTexts = [IIN, NAME, 'does not know the client'];
-const holds = (bytes: Buffer, json: string, clear: string) => bytes.includes(Buffer.from(clear, 'utf8')) || json.includes(clear) || json.includes(Buffer.from(clear, 'utf8').toString('base64'));
+const holds = (bytes: Buffer, json: string, clear: string) =>
+  bytes.includes(Buffer.from(clear, 'utf8')) || json.includes(clear) || json.includes(Buffer.from(clear, 'utf8').toString('base64'));
 
 test('without keys (the control): the history holds the IIN, the name and the failure text in clear', async () => {
   const { workflowId } = await runFailing('codec-plain', []);
@@ -92,7 +100,8 @@ test('with the codec: no IIN, name or failure text anywhere in the history; thro
 test('the encrypted history replays with a rotated key set (new key first, the old one kept) and not without the old key', async () => {
   const { workflowId } = await runFailing('codec-rotation', [oldKey]);
   const { history } = await historyWithoutCodec(workflowId);
-  const replay = (keys: PayloadKey[]) => Worker.runReplayHistory({ workflowsPath: WORKFLOWS, dataConverter: temporalDataConverter({ payloadKeys: keys }) }, history, workflowId);
+  const replay = (keys: PayloadKey[]) =>
+    Worker.runReplayHistory({ workflowsPath: WORKFLOWS, dataConverter: temporalDataConverter({ payloadKeys: keys }) }, history, workflowId);
   await expect(replay([newKey, oldKey])).resolves.toBeUndefined();
   // Without the old key the activation does not decode: the workflow task fails (its failure text is encoded too, so no id to match here).
   await expect(replay([newKey])).rejects.toThrow(/workflow task failure/);

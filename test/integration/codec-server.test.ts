@@ -25,7 +25,12 @@ const logLines: string[] = [];
 
 beforeAll(async () => {
   const logger = createLogger('codec', 'debug', {}, (line) => logLines.push(line));
-  server = createCodecServer({ codec: new AesGcmPayloadCodec([key]), settings: { token: TOKEN, corsOrigins: [UI, 'http://localhost:8233'] }, logger, now: () => clock });
+  server = createCodecServer({
+    codec: new AesGcmPayloadCodec([key]),
+    settings: { token: TOKEN, corsOrigins: [UI, 'http://localhost:8233'] },
+    logger,
+    now: () => clock,
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -38,10 +43,17 @@ afterAll(async () => {
 const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 const unb64 = (text: string) => Buffer.from(text, 'base64').toString('utf8');
 /** A JSON payload as the Temporal SDK writes it (a loan with its borrower). */
-const loanPayload = () => ({ metadata: { encoding: b64('json/plain') }, data: b64(JSON.stringify({ contract_number: 'KD0000000042', iin: IIN, fullname: NAME })) });
+const loanPayload = () => ({
+  metadata: { encoding: b64('json/plain') },
+  data: b64(JSON.stringify({ contract_number: 'KD0000000042', iin: IIN, fullname: NAME })),
+});
 
 function post(path: string, body: unknown, headers: Record<string, string> = {}) {
-  return fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 }
 const bearer = { authorization: `Bearer ${TOKEN}` };
 
@@ -52,7 +64,11 @@ async function encodeLoan(): Promise<{ metadata: Record<string, string>; data: s
 }
 
 async function signIn(): Promise<string> {
-  const res = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: base }, body: new URLSearchParams({ token: TOKEN }).toString() });
+  const res = await fetch(`${base}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: base },
+    body: new URLSearchParams({ token: TOKEN }).toString(),
+  });
   expect(res.status).toBe(200);
   const cookie = res.headers.get('set-cookie') ?? '';
   expect(cookie).toMatch(/^k2_codec_session=[^;]+; HttpOnly; SameSite=Strict; Path=\/; Max-Age=43200$/);
@@ -113,7 +129,9 @@ describe('protocol', () => {
   });
 
   test('payloadsFromWire: the protobuf JSON form, bytes as base64', () => {
-    expect(payloadsFromWire({ payloads: [{ metadata: { encoding: b64('json/plain') }, data: b64('1') }] })).toEqual([{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('1') }]);
+    expect(payloadsFromWire({ payloads: [{ metadata: { encoding: b64('json/plain') }, data: b64('1') }] })).toEqual([
+      { metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('1') },
+    ]);
     expect(() => payloadsFromWire({ payloads: [{ metadata: { encoding: 3 } }] })).toThrow('payloads[0].metadata.encoding: expected base64 text');
     expect(() => payloadsFromWire([])).toThrow(/expected a JSON object/);
   });
@@ -122,7 +140,12 @@ describe('protocol', () => {
 describe('who may call it', () => {
   test('a request without a credential is refused with 401 and decodes nothing', async () => {
     const encoded = await encodeLoan();
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Basic ${b64(`k2:${TOKEN}`)}` }, { cookie: 'k2_codec_session=forged' }] as Array<Record<string, string>>) {
+    for (const headers of [
+      {},
+      { authorization: 'Bearer wrong-token-0123456789' },
+      { authorization: `Basic ${b64(`k2:${TOKEN}`)}` },
+      { cookie: 'k2_codec_session=forged' },
+    ] as Array<Record<string, string>>) {
       const res = await post('/decode', { payloads: [encoded] }, headers);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer realm="k2-codec"');
@@ -138,13 +161,19 @@ describe('who may call it', () => {
     const res = await post('/decode', { payloads: [loanPayload()] }, { ...bearer, origin: evil });
     expect(res.status).toBe(403);
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
-    const pre = await fetch(`${base}/decode`, { method: 'OPTIONS', headers: { origin: evil, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' } });
+    const pre = await fetch(`${base}/decode`, {
+      method: 'OPTIONS',
+      headers: { origin: evil, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' },
+    });
     expect(pre.status).toBe(403);
     expect(pre.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  test('the Web UI\'s origin gets its preflight answered and CORS headers with credentials', async () => {
-    const pre = await fetch(`${base}/decode?preserveStorageRefs=true`, { method: 'OPTIONS', headers: { origin: UI, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' } });
+  test("the Web UI's origin gets its preflight answered and CORS headers with credentials", async () => {
+    const pre = await fetch(`${base}/decode?preserveStorageRefs=true`, {
+      method: 'OPTIONS',
+      headers: { origin: UI, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe(UI);
     expect(pre.headers.get('access-control-allow-credentials')).toBe('true');
@@ -158,7 +187,7 @@ describe('who may call it', () => {
     expect(refused.headers.get('access-control-allow-origin')).toBe(UI);
   });
 
-  test('signing in sets a session cookie that decodes for the Web UI\'s origin until it expires', async () => {
+  test("signing in sets a session cookie that decodes for the Web UI's origin until it expires", async () => {
     const encoded = await encodeLoan();
     const cookie = await signIn();
     const res = await post('/decode', { payloads: [encoded] }, { cookie, origin: UI, 'x-namespace': 'default' });
@@ -175,10 +204,18 @@ describe('who may call it', () => {
   });
 
   test('sign-in with a wrong token sets no cookie; sign-in posted from another page is refused', async () => {
-    const wrong = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=guess-0123456789' });
+    const wrong = await fetch(`${base}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'token=guess-0123456789',
+    });
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('set-cookie')).toBeNull();
-    const csrf = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://evil.example' }, body: new URLSearchParams({ token: TOKEN }).toString() });
+    const csrf = await fetch(`${base}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://evil.example' },
+      body: new URLSearchParams({ token: TOKEN }).toString(),
+    });
     expect(csrf.status).toBe(403);
     expect(csrf.headers.get('set-cookie')).toBeNull();
     const form = await fetch(`${base}/login`);
@@ -199,7 +236,7 @@ describe('who may call it', () => {
   });
 });
 
-test('the log says what was done, never a payload\'s content or a credential', async () => {
+test("the log says what was done, never a payload's content or a credential", async () => {
   const encoded = await encodeLoan();
   await post('/decode', { payloads: [encoded] }, { ...bearer, 'x-namespace': 'default' });
   const text = logLines.join('\n');

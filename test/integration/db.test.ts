@@ -64,7 +64,10 @@ describe.each(testDatabases())('database: $name', (tdb: TestDatabase) => {
     // (the driver's error class comes from outside jest's realm: checked by its message, not instanceof)
     const message = await db('payment_demands')
       .insert({ iinbin: '890101402471', no_such_column: 'Тестов Тест' })
-      .then(() => 'no error', (e: { message: string }) => e.message);
+      .then(
+        () => 'no error',
+        (e: { message: string }) => e.message,
+      );
     expect(message).toContain('insert into');
     expect(message).not.toContain('890101402471');
     expect(message).not.toContain('Тестов');
@@ -98,7 +101,10 @@ describe.each(testDatabases())('database: $name', (tdb: TestDatabase) => {
           fresh.client.config.client === 'pg'
             ? (await fresh.raw(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`)).rows
             : await fresh.raw(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`);
-        return (rows as Array<{ name: string }>).map((r) => r.name).filter((n) => !n.startsWith('knex_')).sort();
+        return (rows as Array<{ name: string }>)
+          .map((r) => r.name)
+          .filter((n) => !n.startsWith('knex_'))
+          .sort();
       };
       // The tables after each step up.
       const after: string[][] = [await tablesNow()];
@@ -320,7 +326,9 @@ describe.each(testDatabases())('database: $name', (tdb: TestDatabase) => {
       const bytes = Buffer.from('II*\0 concurrent tiff-ish bytes', 'latin1');
       const sha = createHash('sha256').update(bytes).digest('hex');
       const refs = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => store.put(Readable.from([bytes]), { caseId: `case-conc-${i % 5}/run`, kind: 'dbz-scan', mediaType: 'image/tiff', fileName: `scan-${i}.tif` })),
+        Array.from({ length: 10 }, (_, i) =>
+          store.put(Readable.from([bytes]), { caseId: `case-conc-${i % 5}/run`, kind: 'dbz-scan', mediaType: 'image/tiff', fileName: `scan-${i}.tif` }),
+        ),
       );
       expect(new Set(refs.map((r) => r.sha256))).toEqual(new Set([sha]));
       const stored = await store.get(sha);

@@ -49,7 +49,9 @@ async function backup(db: Db): Promise<Backup> {
   const demands = await db('payment_demands').select('*').orderBy('id');
   const counter = await db('demand_reference_counter').select('*');
   const sequence = isPg(db)
-    ? Number((await db.raw(`SELECT last_value FROM ${(await db.raw(`SELECT pg_get_serial_sequence('payment_demands', 'id') AS s`)).rows[0].s}`)).rows[0].last_value)
+    ? Number(
+        (await db.raw(`SELECT last_value FROM ${(await db.raw(`SELECT pg_get_serial_sequence('payment_demands', 'id') AS s`)).rows[0].s}`)).rows[0].last_value,
+      )
     : Number((await db('sqlite_sequence').where({ name: 'payment_demands' }).first('seq'))?.seq ?? 0);
   return { demands, counter, sequence };
 }
@@ -144,7 +146,9 @@ describe.each(testDatabases())('demand references: $name', (tdb: TestDatabase) =
     for (const name of names.slice(0, names.indexOf('005_demand_reference'))) await db.migrate.up({ migrationSource, name });
     const old: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const [row] = await db('payment_demands').insert({ ...row0(`case-old-${i}/run`) }).returning('id');
+      const [row] = await db('payment_demands')
+        .insert({ ...row0(`case-old-${i}/run`) })
+        .returning('id');
       const id = Number(typeof row === 'object' ? row.id : row);
       old.push(formatDemandReference(id));
       await db('payment_demands').where({ id }).update({ reference: old[i] });

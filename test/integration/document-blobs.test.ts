@@ -136,20 +136,26 @@ describe.each(testDatabases())('backends on %s', (database) => {
       // Another document's valid ciphertext under this name: it decrypts, but is not this content.
       const other = await store.put(Readable.from([Buffer.from('%PDF-1.4 another scan')]), { ...meta, fileName: 'other.pdf' });
       const otherRow = await db('document_blobs').where({ space: 'documents' }).andWhere('name', 'like', `%${other.sha256}`).first();
-      await db('document_blobs').where({ space: 'documents' }).andWhere('name', 'like', `%${ref.sha256}`).update({ blob_id: otherRow.blob_id, chunks: otherRow.chunks });
+      await db('document_blobs')
+        .where({ space: 'documents' })
+        .andWhere('name', 'like', `%${ref.sha256}`)
+        .update({ blob_id: otherRow.blob_id, chunks: otherRow.chunks });
       await expect(readAll(store.open(ref.sha256))).rejects.toThrow(DocumentDamagedError);
     });
 
     // PostgreSQL only: the pg store is PostgreSQL's in production, and on SQLite dropping the table under
     // the test's connection did not make the insert fail reliably (seen once in a full run).
-    (database.name === 'postgres' ? it : it.skip)('the bytes get their name in the metadata rows\' transaction: a put whose rows fail leaves no stored file', async () => {
-      await db.schema.dropTable('documents'); // the metadata insert fails after the bytes are staged and named
-      const store = createDocumentStore({ db, store: 'pg', fileKeys: [key] });
-      await expect(store.put(Readable.from([personal]), meta)).rejects.toThrow(/documents/);
-      expect(await db('document_blobs')).toEqual([]);
-      expect(await db('document_blob_chunks')).toEqual([]);
-      expect(await db('document_contents')).toEqual([]);
-    });
+    (database.name === 'postgres' ? it : it.skip)(
+      "the bytes get their name in the metadata rows' transaction: a put whose rows fail leaves no stored file",
+      async () => {
+        await db.schema.dropTable('documents'); // the metadata insert fails after the bytes are staged and named
+        const store = createDocumentStore({ db, store: 'pg', fileKeys: [key] });
+        await expect(store.put(Readable.from([personal]), meta)).rejects.toThrow(/documents/);
+        expect(await db('document_blobs')).toEqual([]);
+        expect(await db('document_blob_chunks')).toEqual([]);
+        expect(await db('document_contents')).toEqual([]);
+      },
+    );
 
     it('a GKB file kept encrypted reads back as its plaintext with readBlobPlain', async () => {
       const gkb = createDbBlobs(db, 'gkb');

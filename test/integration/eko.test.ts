@@ -149,10 +149,17 @@ async function captureError(p: Promise<unknown>): Promise<unknown> {
 describe('the demand validator', () => {
   it('accepts a well-formed demand and names every wrong field', () => {
     expect(validatePaymentDemand(demandFor()).ok).toBe(true);
-    const bad = validatePaymentDemand({ ...demandFor(), reference: 'PTP1', amount: 2000000, currency: 'kzt', evidence: [{ kind: 'dbz-scan', sha256: 'xyz', mediaType: 'pdf', fileName: '' }] });
+    const bad = validatePaymentDemand({
+      ...demandFor(),
+      reference: 'PTP1',
+      amount: 2000000,
+      currency: 'kzt',
+      evidence: [{ kind: 'dbz-scan', sha256: 'xyz', mediaType: 'pdf', fileName: '' }],
+    });
     expect(bad.ok).toBe(false);
     const problems = bad.ok ? [] : bad.problems.join('\n');
-    for (const field of ['reference', 'amount', 'currency', 'evidence[0].sha256', 'evidence[0].mediaType', 'evidence[0].fileName']) expect(problems).toContain(`${field}:`);
+    for (const field of ['reference', 'amount', 'currency', 'evidence[0].sha256', 'evidence[0].mediaType', 'evidence[0].fileName'])
+      expect(problems).toContain(`${field}:`);
     expect(problems).not.toContain('iban:');
   });
 });
@@ -196,7 +203,11 @@ describe('EKO client against the simulator', () => {
   });
 
   it('answers an invalid demand with error_code 1 naming the field; the client refuses to send one', async () => {
-    const res = await fetch(`${ekoUrl}${EKO_DEMAND_PATH}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ...demandFor(), amount: '12.5' }) });
+    const res = await fetch(`${ekoUrl}${EKO_DEMAND_PATH}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ ...demandFor(), amount: '12.5' }),
+    });
     expect(res.status).toBe(400);
     const body = await json(res);
     expect(body.error_code).toBe(EKO_ERROR.VALIDATION);
@@ -210,7 +221,11 @@ describe('EKO client against the simulator', () => {
 
   it('refuses an Idempotency-Key that differs from the reference, and malformed JSON', async () => {
     const demand = demandFor();
-    const wrongKey = await fetch(`${ekoUrl}${EKO_DEMAND_PATH}`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Idempotency-Key': 'PTP99999999999' }, body: JSON.stringify(demand) });
+    const wrongKey = await fetch(`${ekoUrl}${EKO_DEMAND_PATH}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': 'PTP99999999999' },
+      body: JSON.stringify(demand),
+    });
     expect(wrongKey.status).toBe(400);
     expect((await json(wrongKey)).error_text).toMatch(/Idempotency-Key/);
     const malformed = await fetch(`${ekoUrl}${EKO_DEMAND_PATH}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"reference":' });
@@ -270,7 +285,10 @@ describe('EKO client against the simulator', () => {
       const demand = demandFor();
       // Two clients: a retry may come from another worker process, after a restart.
       expect(await captureError(createEkoClient({ demandUrl: url, timeoutMs: 2_000 }).sendDemand(demand))).toBeInstanceOf(EkoTransientError);
-      await expect(createEkoClient({ demandUrl: url, timeoutMs: 2_000 }).sendDemand({ ...demand, issued_at: '2026-11-22T10:05:00.000Z' })).resolves.toEqual({ error_code: 0, error_text: '' });
+      await expect(createEkoClient({ demandUrl: url, timeoutMs: 2_000 }).sendDemand({ ...demand, issued_at: '2026-11-22T10:05:00.000Z' })).resolves.toEqual({
+        error_code: 0,
+        error_text: '',
+      });
       replies = [200];
       const other = demandFor();
       await createEkoClient({ demandUrl: url, timeoutMs: 2_000 }).sendDemand(other);
@@ -339,7 +357,9 @@ describe('EKO client against the simulator', () => {
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const deadPort = (probe.address() as AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
-    const down = await captureError(createEkoClient({ demandUrl: `http://127.0.0.1:${deadPort}/eko/payment-demands`, timeoutMs: 1_000 }).sendDemand(demandFor()));
+    const down = await captureError(
+      createEkoClient({ demandUrl: `http://127.0.0.1:${deadPort}/eko/payment-demands`, timeoutMs: 1_000 }).sendDemand(demandFor()),
+    );
     expect(down).toBeInstanceOf(EkoTransientError);
     expect((down as Error).message).toMatch(/unreachable/);
   });
@@ -458,12 +478,20 @@ describe('EKO simulator reporting statuses to K2', () => {
 
 describe('simulator control endpoints', () => {
   it('changes, shows and clears faults at run time; refuses unknown knobs', async () => {
-    const post = await fetch(`${ekoUrl}/_sim/faults`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ reject: 1, latencyMs: 5 }) });
+    const post = await fetch(`${ekoUrl}/_sim/faults`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ reject: 1, latencyMs: 5 }),
+    });
     expect(post.status).toBe(200);
     expect((await json(await fetch(`${ekoUrl}/_sim/faults`))).faults).toEqual({ reject: 1, latencyMs: 5 });
     expect(isTransientEkoError(await captureError(client().sendDemand(demandFor())))).toBe(false);
 
-    const unknown = await fetch(`${ekoUrl}/_sim/faults`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ rejct: 1 }) });
+    const unknown = await fetch(`${ekoUrl}/_sim/faults`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ rejct: 1 }),
+    });
     expect(unknown.status).toBe(400);
 
     const del = await fetch(`${ekoUrl}/_sim/faults`, { method: 'DELETE' });

@@ -93,7 +93,13 @@ beforeAll(async () => {
   env = await localEnv();
   const config = loadConfig({ ...DEMO_ENV, K2_DATA_DIR: tmp, TEMPORAL_TASK_QUEUE: TASK_QUEUE, K2_DISPATCH_CONCURRENCY: '8' });
   db = await openDb(config.db);
-  worker = await Worker.create({ connection: env.nativeConnection, namespace: config.temporal.namespace, taskQueue: TASK_QUEUE, workflowsPath: workflowsPath(), activities: fakeActivities(db) });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: config.temporal.namespace,
+    taskQueue: TASK_QUEUE,
+    workflowsPath: workflowsPath(),
+    activities: fakeActivities(db),
+  });
   workerRun = worker.run();
   metrics = new Metrics();
   dispatcher = new OutboxDispatcher(db, env.client, config, quiet, metrics);
@@ -124,7 +130,8 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined | 
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not reached in ${timeoutMs} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not reached in ${timeoutMs} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
     await sleep(100);
   }
 }
@@ -141,10 +148,14 @@ async function send(loan: Loan): Promise<number> {
 const outboxRow = (id: number) => db('loan_outbox').where({ id }).first('dispatched_at', 'stale_reason');
 const done = (id: number) => eventually(`outbox item ${id} done`, async () => (await outboxRow(id)).dispatched_at !== null);
 const handleOf = (loan: Loan) => env.client.workflow.getHandle(caseWorkflowId(loan.contract_number));
-const demandsOf = async (loan: Loan) => (await db('payment_demands').where({ contract_number: loan.contract_number }).select('reference')).map((r) => r.reference);
+const demandsOf = async (loan: Loan) =>
+  (await db('payment_demands').where({ contract_number: loan.contract_number }).select('reference')).map((r) => r.reference);
 const staleCount = (reason: string) => {
   const series = `k2_outbox_stale_total{reason="${reason}"}`;
-  const line = metrics.render().split('\n').find((l) => l.startsWith(series + ' '));
+  const line = metrics
+    .render()
+    .split('\n')
+    .find((l) => l.startsWith(series + ' '));
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
 };
 
@@ -164,7 +175,12 @@ async function closedCase(loan: Loan): Promise<{ overdueSeq: number; repaidSeq: 
   const result: CaseStatus = await handleOf(loan).result();
   expect(result).toMatchObject({ stage: 'closed', closedReason: 'repaid' });
   await done(repaidSeq);
-  await closeEpisode(db, { contractNumber: loan.contract_number, workflowId: caseWorkflowId(loan.contract_number), appliedSeq: repaidSeq, lastOverdueSeq: overdueSeq });
+  await closeEpisode(db, {
+    contractNumber: loan.contract_number,
+    workflowId: caseWorkflowId(loan.contract_number),
+    appliedSeq: repaidSeq,
+    lastOverdueSeq: overdueSeq,
+  });
   return { overdueSeq, repaidSeq, runId, reference: s.demand!.reference };
 }
 

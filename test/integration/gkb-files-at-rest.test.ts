@@ -80,7 +80,12 @@ function activities(fileKeys: FileKey[]) {
 async function built(acts: ReturnType<typeof activities>, batchId: string) {
   const env = new MockActivityEnvironment();
   for (const [i, dossier] of dossiers.entries()) {
-    const outcome: EnqueueOutcome = await env.run(acts.enqueueGkbReport, { reportKey: `${batchId}/${i}`, caseId: `case-${batchId}-${i}/run`, workflowId: `case-${batchId}-${i}`, dossier });
+    const outcome: EnqueueOutcome = await env.run(acts.enqueueGkbReport, {
+      reportKey: `${batchId}/${i}`,
+      caseId: `case-${batchId}-${i}/run`,
+      workflowId: `case-${batchId}-${i}`,
+      dossier,
+    });
     expect(outcome.state).toBe('queued');
   }
   expect(await env.run(acts.claimGkbRecords, { batchId })).toBe(dossiers.length);
@@ -98,7 +103,9 @@ function xmlOf(zip: Buffer): Promise<string> {
         z.openReadStream(entry, (e, s) => {
           if (e || !s) return reject(e);
           const chunks: Buffer[] = [];
-          s.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks).toString('utf8'))).on('error', reject);
+          s.on('data', (c: Buffer) => chunks.push(c))
+            .on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+            .on('error', reject);
         }),
       );
       z.readEntry();
@@ -118,7 +125,10 @@ it('keeps the ZIP encrypted and uploads exactly the plaintext ZIP whose sha256 t
   }
   expect(fs.readdirSync(path.dirname(zipPath))).toEqual([progress.fileName]); // no XML left in clear
 
-  const { packageId }: { packageId: string } = await new MockActivityEnvironment().run(acts.uploadGkbFile, { batchId: 'gkb-rest-1', fileName: progress.fileName });
+  const { packageId }: { packageId: string } = await new MockActivityEnvironment().run(acts.uploadGkbFile, {
+    batchId: 'gkb-rest-1',
+    fileName: progress.fileName,
+  });
   expect(packageId).toBeTruthy(); // the sandbox unzipped, parsed and accepted it
   expect(uploaded).toHaveLength(1);
   expect(uploaded[0].subarray(0, 4)).toEqual(Buffer.from('PK\u0003\u0004', 'latin1'));
@@ -152,7 +162,9 @@ it('a damaged kept file fails the file (not retried) and nothing is uploaded', a
 it('a kept file whose key is not configured is retried (a configuration fault), not failed', async () => {
   const { progress } = await built(activities([key2025]), 'gkb-rest-4');
   const other: FileKey = { id: 'k2026', key: randomBytes(32) };
-  const err = await new MockActivityEnvironment().run(activities([other]).uploadGkbFile, { batchId: 'gkb-rest-4', fileName: progress.fileName }).catch((e: unknown) => e);
+  const err = await new MockActivityEnvironment()
+    .run(activities([other]).uploadGkbFile, { batchId: 'gkb-rest-4', fileName: progress.fileName })
+    .catch((e: unknown) => e);
   expect(err).toBeInstanceOf(FileKeyUnknownError);
   expect(err).not.toBeInstanceOf(ApplicationFailure); // Temporal retries a plain error
   expect(uploaded).toEqual([]);
@@ -161,7 +173,18 @@ it('a kept file whose key is not configured is retried (a configuration fault), 
 it('says so at start when the demo has no keys', () => {
   const warnings: string[] = [];
   const logger = { ...createLogger('test', 'error'), warn: (m: string) => warnings.push(m) };
-  const deps = { db, gkb, temporal: {} as never, dictionary: DEFAULT_GKB_DICTIONARY, filesDir: dir, maxRecordsPerFile: 10, batchMaxRecords: 1000, batchMinRecords: 10, triggerBatch: async () => undefined, logger };
+  const deps = {
+    db,
+    gkb,
+    temporal: {} as never,
+    dictionary: DEFAULT_GKB_DICTIONARY,
+    filesDir: dir,
+    maxRecordsPerFile: 10,
+    batchMaxRecords: 1000,
+    batchMinRecords: 10,
+    triggerBatch: async () => undefined,
+    logger,
+  };
   createGkbActivities(deps);
   createGkbActivities({ ...deps, fileKeys: [key2025] });
   expect(warnings).toEqual(['no payload keys (demo): GKB files are kept in clear at rest']);

@@ -19,7 +19,8 @@ jest.setTimeout(60_000);
 const record = (contractCode: string) => ({ operation: 2, general: { contractCode } }) as unknown as ContractRecord;
 
 let seq = 0;
-const queue = (db: Db, contractCode: string) => enqueueReport(db, { reportKey: `r-${++seq}`, caseId: `case-${contractCode}/run`, workflowId: `case-${contractCode}`, record: record(contractCode) });
+const queue = (db: Db, contractCode: string) =>
+  enqueueReport(db, { reportKey: `r-${++seq}`, caseId: `case-${contractCode}/run`, workflowId: `case-${contractCode}`, record: record(contractCode) });
 
 async function claimedBy(db: Db, batchId: string): Promise<string[]> {
   const rows = await db('gkb_records').where({ batch_id: batchId, state: 'claimed' }).orderBy('id').select('contract_code');

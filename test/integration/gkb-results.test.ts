@@ -13,7 +13,15 @@ import type { ContractRecord } from '../../domain/gkb/contract-record';
 import { DEFAULT_GKB_DICTIONARY } from '../../domain/gkb/dossier';
 import { FAILURE_TYPES } from '../../domain/failures';
 import { mulberry32 } from '../../domain/generate';
-import { BatchFileInfo, BatchRecordInfo, classifyBatchStatus, GkbClient, isFinalStatus, pageAfter, RecordGroupStatus } from '../../integrations/gkb/soap-client';
+import {
+  BatchFileInfo,
+  BatchRecordInfo,
+  classifyBatchStatus,
+  GkbClient,
+  isFinalStatus,
+  pageAfter,
+  RecordGroupStatus,
+} from '../../integrations/gkb/soap-client';
 import { createLogger } from '../../observability/logger';
 import { gkbResultSignal } from '../../workflows/definitions';
 import { sampleDossier } from '../fixtures/gkb/sample-dossiers';
@@ -78,8 +86,13 @@ interface Outcome {
 }
 
 async function outcomes(batch: string): Promise<Record<string, Outcome>> {
-  const rows = await db('gkb_records').where({ batch_id: batch }).orderBy('contract_code').select('contract_code', 'state', 'result_text', 'new_contract', 'skipped');
-  return Object.fromEntries(rows.map((r) => [r.contract_code, { state: r.state, text: r.result_text, newContract: Boolean(r.new_contract), skipped: Boolean(r.skipped) }]));
+  const rows = await db('gkb_records')
+    .where({ batch_id: batch })
+    .orderBy('contract_code')
+    .select('contract_code', 'state', 'result_text', 'new_contract', 'skipped');
+  return Object.fromEntries(
+    rows.map((r) => [r.contract_code, { state: r.state, text: r.result_text, newContract: Boolean(r.new_contract), skipped: Boolean(r.skipped) }]),
+  );
 }
 
 const gkbRecord = (contractCode: string, group: RecordGroupStatus, texts: { result?: string; message?: string; subjectId?: string }): BatchRecordInfo => ({
@@ -126,7 +139,11 @@ describe('a file that ends «Ошибка обработки.»', () => {
 
   test('a file GKB refused at upload still gives every record the refusal', async () => {
     await filed('b2', 'K2_b2_1.zip', ['R1', 'R2']);
-    const counts = await new MockActivityEnvironment().run(activities(scriptedGkb({})).collectGkbResults, { batchId: 'b2', fileName: 'K2_b2_1.zip', failure: 'GKB ScbBusinessFault X: нет' });
+    const counts = await new MockActivityEnvironment().run(activities(scriptedGkb({})).collectGkbResults, {
+      batchId: 'b2',
+      fileName: 'K2_b2_1.zip',
+      failure: 'GKB ScbBusinessFault X: нет',
+    });
     expect(counts).toEqual({ accepted: 0, rejected: 2 });
     expect(Object.values(await outcomes('b2')).map((r) => r.text)).toEqual(['GKB ScbBusinessFault X: нет', 'GKB ScbBusinessFault X: нет']);
   });
@@ -136,7 +153,12 @@ describe('a processed file', () => {
   test('a record in no result group, when GKB counted it in skippedContracts, is accepted as skipped', async () => {
     await filed('b3', 'K2_b3_1.zip', ['S1', 'S2', 'S3']);
     const gkb = scriptedGkb({ '902': { 4: [gkbRecord('S1', 4, { result: 'Контракт обновлен.' }), gkbRecord('S3', 4, { result: 'Контракт обновлен.' })] } });
-    const counts = await new MockActivityEnvironment().run(activities(gkb).collectGkbResults, { batchId: 'b3', fileName: 'K2_b3_1.zip', fileIds: ['902'], skippedContracts: 1 });
+    const counts = await new MockActivityEnvironment().run(activities(gkb).collectGkbResults, {
+      batchId: 'b3',
+      fileName: 'K2_b3_1.zip',
+      fileIds: ['902'],
+      skippedContracts: 1,
+    });
     expect(counts).toEqual({ accepted: 3, rejected: 0 });
     const o = await outcomes('b3');
     expect(o.S2).toEqual({ state: 'accepted', text: SKIPPED_TEXT, newContract: false, skipped: true });
@@ -146,7 +168,12 @@ describe('a processed file', () => {
   test('more records without a result than GKB counted skipped: none can be told apart, all of them are rejected with that reason', async () => {
     await filed('b4', 'K2_b4_1.zip', ['M1', 'M2', 'M3']);
     const gkb = scriptedGkb({ '903': { 4: [gkbRecord('M1', 4, { result: 'Контракт обновлен.' })] } });
-    const counts = await new MockActivityEnvironment().run(activities(gkb).collectGkbResults, { batchId: 'b4', fileName: 'K2_b4_1.zip', fileIds: ['903'], skippedContracts: 1 });
+    const counts = await new MockActivityEnvironment().run(activities(gkb).collectGkbResults, {
+      batchId: 'b4',
+      fileName: 'K2_b4_1.zip',
+      fileIds: ['903'],
+      skippedContracts: 1,
+    });
     expect(counts).toEqual({ accepted: 1, rejected: 2 });
     const o = await outcomes('b4');
     for (const c of ['M2', 'M3']) {
@@ -155,7 +182,7 @@ describe('a processed file', () => {
     }
   });
 
-  test('an update answered «Создан новый контракт.» is accepted as a new contract with GKB\'s text; an insert answered so is plainly accepted', async () => {
+  test("an update answered «Создан новый контракт.» is accepted as a new contract with GKB's text; an insert answered so is plainly accepted", async () => {
     await filed('b5', 'K2_b5_1.zip', ['N1', ['N2', 1], 'N3']);
     const gkb = scriptedGkb({
       '904': {
@@ -167,7 +194,12 @@ describe('a processed file', () => {
         ],
       },
     });
-    await new MockActivityEnvironment().run(activities(gkb).collectGkbResults, { batchId: 'b5', fileName: 'K2_b5_1.zip', fileIds: ['904'], skippedContracts: 0 });
+    await new MockActivityEnvironment().run(activities(gkb).collectGkbResults, {
+      batchId: 'b5',
+      fileName: 'K2_b5_1.zip',
+      fileIds: ['904'],
+      skippedContracts: 0,
+    });
     const o = await outcomes('b5');
     expect(o.N1).toEqual({ state: 'accepted', text: 'Создан новый контракт. Субъект обновлен.', newContract: true, skipped: false });
     expect(o.N2).toMatchObject({ state: 'accepted', newContract: false });
@@ -180,7 +212,9 @@ test('results go to each case by the gkbResult signal definition, with the new-c
   const gkb = scriptedGkb({ '905': { 0: [gkbRecord('D3', 0, { message: 'Ошибка.' })], 4: [gkbRecord('D1', 4, { result: 'Создан новый контракт.' })] } });
   const sent: Array<{ workflowId: string; signal: unknown; result: GkbRecordResult }> = [];
   const temporal = {
-    workflow: { getHandle: (workflowId: string) => ({ signal: async (signal: unknown, result: GkbRecordResult) => void sent.push({ workflowId, signal, result }) }) },
+    workflow: {
+      getHandle: (workflowId: string) => ({ signal: async (signal: unknown, result: GkbRecordResult) => void sent.push({ workflowId, signal, result }) }),
+    },
   } as never;
   const acts = activities(gkb, { temporal });
   await new MockActivityEnvironment().run(acts.collectGkbResults, { batchId: 'b6', fileName: 'K2_b6_1.zip', fileIds: ['905'], skippedContracts: 1 });
@@ -219,14 +253,17 @@ describe('a package as GKB shows it (packageStatusOf)', () => {
     expect(packageStatusOf([], '241029', 'K2_b_1.zip')).toMatchObject({ known: false, final: false, failed: false, fileIds: [] });
   });
 
-  test('the package\'s files are matched by batchPackage, whatever the XML inside is called', () => {
+  test("the package's files are matched by batchPackage, whatever the XML inside is called", () => {
     const status = packageStatusOf([file('1', 'Файл обработан.', { skippedContracts: 2 })], '241029', 'K2_b_1.zip');
     expect(status).toEqual({ known: true, fileIds: ['1'], statusText: 'Файл обработан.', final: true, failed: false, skippedContracts: 2, numberOfErrors: 0 });
     expect(packageStatusOf([file('1', 'Файл обработан.', { packageId: '5', packageName: 'other.zip' })], '241029', 'K2_b_1.zip').known).toBe(false);
   });
 
   test('a package of two files is final when both are, and failed when one ended «Ошибка обработки.»', () => {
-    expect(packageStatusOf([file('1', 'Файл обработан.'), file('2', 'Файл находится в процессе обработки')], '241029', 'K2_b_1.zip')).toMatchObject({ known: true, final: false });
+    expect(packageStatusOf([file('1', 'Файл обработан.'), file('2', 'Файл находится в процессе обработки')], '241029', 'K2_b_1.zip')).toMatchObject({
+      known: true,
+      final: false,
+    });
     expect(packageStatusOf([file('1', 'Файл обработан.'), file('2', 'Ошибка обработки.', { numberOfErrors: 3 })], '241029', 'K2_b_1.zip')).toMatchObject({
       fileIds: ['1', '2'],
       final: true,
@@ -237,11 +274,16 @@ describe('a package as GKB shows it (packageStatusOf)', () => {
   });
 });
 
-describe('the case\'s enqueue', () => {
+describe("the case's enqueue", () => {
   const dossier = sampleDossier({}, mulberry32(3), 1);
   const failingDb = (err: unknown) => ({ transaction: async () => Promise.reject(err) }) as unknown as Db;
   const enqueueWith = (failing: Db): Promise<unknown> =>
-    new MockActivityEnvironment().run(createGkbActivities({ ...depsOf(failing) }).enqueueGkbReport, { reportKey: 'case-1/run/overdue/1', caseId: 'case-1/run', workflowId: 'case-1', dossier });
+    new MockActivityEnvironment().run(createGkbActivities({ ...depsOf(failing) }).enqueueGkbReport, {
+      reportKey: 'case-1/run/overdue/1',
+      caseId: 'case-1/run',
+      workflowId: 'case-1',
+      dossier,
+    });
   const depsOf = (failing: Db): GkbActivityDeps => ({
     db: failing,
     gkb: {} as never,
@@ -262,7 +304,9 @@ describe('the case\'s enqueue', () => {
   });
 
   test('a queue that refuses the record is GkbQueueError (not retryable), its text naming no value', async () => {
-    const err = await enqueueWith(failingDb(Object.assign(new Error(`null value in column "record" violates not-null constraint ${dossier.iinbin}`), { code: '23502' }))).catch((e: Error) => e);
+    const err = await enqueueWith(
+      failingDb(Object.assign(new Error(`null value in column "record" violates not-null constraint ${dossier.iinbin}`), { code: '23502' })),
+    ).catch((e: Error) => e);
     expect(err).toMatchObject({ type: FAILURE_TYPES.gkbQueueError, nonRetryable: true });
     expect((err as Error).message).toBe('the GKB queue refused report case-1/run/overdue/1 (23502)');
   });
@@ -278,7 +322,8 @@ describe('an early batch (DOMAIN.md G7)', () => {
     let triggered = 0;
     const acts = activities({} as GkbClient, { maxRecordsPerFile: 4, batchMinRecords: 2, triggerBatch: async () => void (triggered += 1) });
     const rand = mulberry32(9);
-    const enqueue = (i: number) => acts.enqueueGkbReport({ reportKey: `case-${i}/run/overdue/1`, caseId: `case-${i}/run`, workflowId: `case-${i}`, dossier: sampleDossier({}, rand, i) });
+    const enqueue = (i: number) =>
+      acts.enqueueGkbReport({ reportKey: `case-${i}/run/overdue/1`, caseId: `case-${i}/run`, workflowId: `case-${i}`, dossier: sampleDossier({}, rand, i) });
     await enqueue(1);
     await enqueue(2);
     await new Promise((r) => setTimeout(r, 1100)); // the queue is counted at most once a second

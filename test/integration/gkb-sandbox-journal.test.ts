@@ -53,7 +53,11 @@ describe('GKB sandbox journal', () => {
       '</data:uploadFile></soapenv:Body></soapenv:Envelope>';
     const res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '""', authorization: `Basic ${Buffer.from(`${CREDS.clientId}:${CREDS.password}`).toString('base64')}` },
+      headers: {
+        'content-type': 'text/xml; charset=utf-8',
+        soapaction: '""',
+        authorization: `Basic ${Buffer.from(`${CREDS.clientId}:${CREDS.password}`).toString('base64')}`,
+      },
       body: envelope,
     });
     const text = await res.text();
@@ -91,7 +95,11 @@ describe('GKB sandbox journal', () => {
     expect(packageOf(json, first.packageId).final).toBe(true);
     expect(packageOf(json, first.packageId).files[0].records.map((r) => r.outcome)).toEqual(['created', 'created']);
     const repeat = packageOf(json, again.packageId).files[0].records[0];
-    expect(repeat).toMatchObject({ contract: 'JRN-A-1|2023-03-15', outcome: 'skipped', recordHash: packageOf(json, first.packageId).files[0].records[0].recordHash });
+    expect(repeat).toMatchObject({
+      contract: 'JRN-A-1|2023-03-15',
+      outcome: 'skipped',
+      recordHash: packageOf(json, first.packageId).files[0].records[0].recordHash,
+    });
     expect(json.calls.uploadFile.ok).toBeGreaterThanOrEqual(2);
     for (const r of records) {
       expect(read.text).not.toContain(r.iinbin);
@@ -104,7 +112,14 @@ describe('GKB sandbox journal', () => {
     const second = await upload(fileXml([k2Record('JRN-B-1', 3, '99.00').xml]));
     let { json } = await journal();
     expect(json.inFlightConflicts).toEqual([
-      { at: expect.any(String), contract: 'JRN-B-1|2023-03-15', packageId: second.packageId, packageName: second.fileName, otherPackageId: held.packageId, otherPackageName: held.fileName },
+      {
+        at: expect.any(String),
+        contract: 'JRN-B-1|2023-03-15',
+        packageId: second.packageId,
+        packageName: second.fileName,
+        otherPackageId: held.packageId,
+        otherPackageName: held.fileName,
+      },
     ]);
 
     clock += DONE;

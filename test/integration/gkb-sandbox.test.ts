@@ -127,7 +127,10 @@ interface Answer {
   doc: Doc;
 }
 
-function elementsNamed(doc: Doc, name: string): Array<{ textContent: string | null; childNodes: ArrayLike<{ nodeType: number; nodeName: string; textContent: string | null }> }> {
+function elementsNamed(
+  doc: Doc,
+  name: string,
+): Array<{ textContent: string | null; childNodes: ArrayLike<{ nodeType: number; nodeName: string; textContent: string | null }> }> {
   const d = doc.node as unknown as { getElementsByTagName(n: string): ArrayLike<never> };
   return Array.from(d.getElementsByTagName(name));
 }
@@ -183,7 +186,11 @@ describe('GKB sandbox: its own reading of the document, over plain SOAP', () => 
       `<soapenv:Body><data:${operation}>${inner}</data:${operation}></soapenv:Body></soapenv:Envelope>`;
     const res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '""', authorization: `Basic ${Buffer.from(`${CREDS.clientId}:${CREDS.password}`).toString('base64')}` },
+      headers: {
+        'content-type': 'text/xml; charset=utf-8',
+        soapaction: '""',
+        authorization: `Basic ${Buffer.from(`${CREDS.clientId}:${CREDS.password}`).toString('base64')}`,
+      },
       body: envelope,
     });
     const text = await res.text();
@@ -191,7 +198,10 @@ describe('GKB sandbox: its own reading of the document, over plain SOAP', () => 
   }
 
   async function upload(xml: string, fileType = 1): Promise<string> {
-    const a = await call('uploadFile', `<file>${Buffer.from(xml, 'utf8').toString('base64')}</file><fileName>K2_sandbox_${++fileSeq}.xml</fileName><fileType>${fileType}</fileType>`);
+    const a = await call(
+      'uploadFile',
+      `<file>${Buffer.from(xml, 'utf8').toString('base64')}</file><fileName>K2_sandbox_${++fileSeq}.xml</fileName><fileType>${fileType}</fileType>`,
+    );
     expect(a.status).toBe(200);
     return elementsNamed(a.doc, 'batchPackageId')[0].textContent as string;
   }
@@ -234,7 +244,7 @@ describe('GKB sandbox: its own reading of the document, over plain SOAP', () => 
     errors: Number(f.numberOfErrors),
   });
 
-  test('a file of K2\'s shape (K2\'s own mapping, operation 2) is processed through the status texts', async () => {
+  test("a file of K2's shape (K2's own mapping, operation 2) is processed through the status texts", async () => {
     const packageId = await upload(fileXml([k2Record(1), k2Record(2)]));
     const seen: string[] = [];
     for (let i = 0; i < 4; i++) {
@@ -249,14 +259,14 @@ describe('GKB sandbox: its own reading of the document, over plain SOAP', () => 
     expect(await detail(f.fileId, 0)).toEqual([]);
   });
 
-  test('an insert of K2\'s shape with every block (operation 1) is processed too', async () => {
+  test("an insert of K2's shape with every block (operation 1) is processed too", async () => {
     const r = mapDossierToContract(sampleDossier({ contractNumber: 'K2-SHAPE-INSERT' }), DEFAULT_GKB_DICTIONARY, { operation: 1, fileType: 1 });
     if (!r.ok) throw new Error(r.reason);
     const f = await processed(fileXml([writeContractXml(r.record)]));
     expect(counts(f)).toMatchObject({ status: 'Файл обработан.', created: 1, errors: 0 });
   });
 
-  test('the document\'s own examples pass every rule but their fictional data (IIN check digit; §6.1 dates)', async () => {
+  test("the document's own examples pass every rule but their fictional data (IIN check digit; §6.1 dates)", async () => {
     const doc31 = fs.readFileSync(path.join(FIXTURES, 'doc-3.1-contract.xml'), 'utf8');
     const f31 = await processed(doc31);
     expect(counts(f31)).toEqual({ status: 'Ошибка обработки.', contracts: 0, created: 0, updated: 0, skipped: 0, errors: 1 });
@@ -277,25 +287,85 @@ describe('GKB sandbox: its own reading of the document, over plain SOAP', () => 
     const male = iin(100, '900215', '3');
     const cases: Array<[string, RecordOpts, string]> = [
       ['IIN check digit', { code: 'R-CHECK', iin: withWrongCheckDigit(iin(101)) }, 'ИИН/БИН субъекта не прошел проверку: неверный контрольный разряд.'],
-      ['BIN in an individual', { code: 'R-BIN', iin: iin(102, '050440', '0') }, 'ИИН/БИН субъекта не прошел проверку: это БИН (5-й разряд — тип юридического лица), а субъект — физическое лицо.'],
-      ['IIN century digit', { code: 'R-CENTURY', iin: iin(103, '890101', '7') }, 'ИИН/БИН субъекта не прошел проверку: 7-й разряд (век рождения и пол) должен быть от 1 до 6.'],
+      [
+        'BIN in an individual',
+        { code: 'R-BIN', iin: iin(102, '050440', '0') },
+        'ИИН/БИН субъекта не прошел проверку: это БИН (5-й разряд — тип юридического лица), а субъект — физическое лицо.',
+      ],
+      [
+        'IIN century digit',
+        { code: 'R-CENTURY', iin: iin(103, '890101', '7') },
+        'ИИН/БИН субъекта не прошел проверку: 7-й разряд (век рождения и пол) должен быть от 1 до 6.',
+      ],
       ['IIN birth date', { code: 'R-IINDATE', iin: iin(104, '891301', '4') }, 'ИИН/БИН субъекта не прошел проверку: разряды 1–6 не являются датой рождения.'],
-      ['DateOfBirth not the IIN\'s', { code: 'R-BIRTH', iin: iin(105), birth: '1989-01-02' }, 'Дата рождения субъекта (DateOfBirth) не совпадает с датой рождения в ИИН (разряды 1–7).'],
-      ['Gender not the IIN\'s', { code: 'R-GENDER', iin: male, birth: '1990-02-15', gender: 'F' }, 'Пол субъекта (Gender) не соответствует ИИН (7-й разряд: нечетный — мужской, четный — женский).'],
+      [
+        "DateOfBirth not the IIN's",
+        { code: 'R-BIRTH', iin: iin(105), birth: '1989-01-02' },
+        'Дата рождения субъекта (DateOfBirth) не совпадает с датой рождения в ИИН (разряды 1–7).',
+      ],
+      [
+        "Gender not the IIN's",
+        { code: 'R-GENDER', iin: male, birth: '1990-02-15', gender: 'F' },
+        'Пол субъекта (Gender) не соответствует ИИН (7-й разряд: нечетный — мужской, четный — женский).',
+      ],
       ['IIN rank', { code: 'R-RANK', iin: iin(106), iinRank: '2' }, 'ИИН субъекта (Identification typeId="14") должен иметь категорию документа rank="1".'],
-      ['date format', { code: 'R-DATEFMT', iin: iin(107), general: { StartDate: '<StartDate>2023.03.15</StartDate>' } }, 'Неверная дата в поле «Дата начала действия договора» (StartDate): «2023.03.15», ожидается ГГГГ-ММ-ДД.'],
-      ['accounting date before the start', { code: 'R-ACCDATE', iin: iin(108), general: { StartDate: '<StartDate>2024-07-01</StartDate>', EndDate: '' } }, 'Учетная дата (accountingDate) 2024-06-30 раньше даты начала действия договора (StartDate) 2024-07-01.'],
-      ['end before the start', { code: 'R-ENDDATE', iin: iin(109), general: { EndDate: '<EndDate>2022-01-01</EndDate>' } }, 'Дата окончания действия договора (EndDate) 2022-01-01 раньше даты начала (StartDate) 2023-03-15.'],
-      ['unknown ContractStatus', { code: 'R-STATUS', iin: iin(110), general: { ContractStatus: '<ContractStatus id="99"/>' } }, 'Значение 99 «Статус контракта» (ContractStatus@id) отсутствует в справочнике.'],
-      ['missing ContractPhase', { code: 'R-PHASE', iin: iin(111), general: { ContractPhase: '' } }, 'Не заполнено обязательное поле «Фаза контракта» (ContractPhase).'],
-      ['missing ContractCode', { code: 'R-CODE', iin: iin(112), general: { ContractCode: '<ContractCode></ContractCode>' } }, 'Не заполнено обязательное поле «Код контракта» (ContractCode).'],
-      ['amount with three decimals', { code: 'R-AMOUNT', iin: iin(113), creditLimit: '<CreditLimit currency="KZT">2000000.005</CreditLimit>' }, 'Неверная сумма в поле «Лимит кредита» (CreditLimit): неотрицательное число, не более 2 знаков после точки.'],
-      ['unknown currency', { code: 'R-CURRENCY', iin: iin(114), creditLimit: '<CreditLimit currency="XYZ">2000000.00</CreditLimit>' }, 'Значение XYZ «Валюта суммы CreditLimit» (CreditLimit@currency) отсутствует в справочнике.'],
-      ['KATO code', { code: 'R-KATO', iin: iin(115), general: { BranchLocation: '<BranchLocation katoId="71000"/>' } }, 'Код КАТО (BranchLocation@katoId) должен состоять из 9 цифр.'],
+      [
+        'date format',
+        { code: 'R-DATEFMT', iin: iin(107), general: { StartDate: '<StartDate>2023.03.15</StartDate>' } },
+        'Неверная дата в поле «Дата начала действия договора» (StartDate): «2023.03.15», ожидается ГГГГ-ММ-ДД.',
+      ],
+      [
+        'accounting date before the start',
+        { code: 'R-ACCDATE', iin: iin(108), general: { StartDate: '<StartDate>2024-07-01</StartDate>', EndDate: '' } },
+        'Учетная дата (accountingDate) 2024-06-30 раньше даты начала действия договора (StartDate) 2024-07-01.',
+      ],
+      [
+        'end before the start',
+        { code: 'R-ENDDATE', iin: iin(109), general: { EndDate: '<EndDate>2022-01-01</EndDate>' } },
+        'Дата окончания действия договора (EndDate) 2022-01-01 раньше даты начала (StartDate) 2023-03-15.',
+      ],
+      [
+        'unknown ContractStatus',
+        { code: 'R-STATUS', iin: iin(110), general: { ContractStatus: '<ContractStatus id="99"/>' } },
+        'Значение 99 «Статус контракта» (ContractStatus@id) отсутствует в справочнике.',
+      ],
+      [
+        'missing ContractPhase',
+        { code: 'R-PHASE', iin: iin(111), general: { ContractPhase: '' } },
+        'Не заполнено обязательное поле «Фаза контракта» (ContractPhase).',
+      ],
+      [
+        'missing ContractCode',
+        { code: 'R-CODE', iin: iin(112), general: { ContractCode: '<ContractCode></ContractCode>' } },
+        'Не заполнено обязательное поле «Код контракта» (ContractCode).',
+      ],
+      [
+        'amount with three decimals',
+        { code: 'R-AMOUNT', iin: iin(113), creditLimit: '<CreditLimit currency="KZT">2000000.005</CreditLimit>' },
+        'Неверная сумма в поле «Лимит кредита» (CreditLimit): неотрицательное число, не более 2 знаков после точки.',
+      ],
+      [
+        'unknown currency',
+        { code: 'R-CURRENCY', iin: iin(114), creditLimit: '<CreditLimit currency="XYZ">2000000.00</CreditLimit>' },
+        'Значение XYZ «Валюта суммы CreditLimit» (CreditLimit@currency) отсутствует в справочнике.',
+      ],
+      [
+        'KATO code',
+        { code: 'R-KATO', iin: iin(115), general: { BranchLocation: '<BranchLocation katoId="71000"/>' } },
+        'Код КАТО (BranchLocation@katoId) должен состоять из 9 цифр.',
+      ],
       ['operation', { op: '3', code: 'R-OP', iin: iin(116) }, 'Неверный вид операции (operation): допустимы 1 «Вставить» и 2 «Обновить».'],
       ['insert without Gender', { op: '1', code: 'R-INS-GENDER', iin: iin(117), gender: null }, 'Не заполнено обязательное поле «Пол» (Gender).'],
-      ['insert without collaterals', { op: '1', code: 'R-INS-BLOCKS', iin: iin(118), blocks: false }, 'Не заполнен обязательный блок: Collaterals (информация по обеспечениям). Не заполнен обязательный блок: Addresses (информация по адресам субъекта). Не заполнен обязательный блок: Communications (информация по контактным данным субъекта).'],
-      ['insert without CreditLimit', { op: '1', code: 'R-INS-LIMIT', iin: iin(119), creditLimit: '' }, 'Не заполнено обязательное поле «Лимит кредита» (CreditLimit).'],
+      [
+        'insert without collaterals',
+        { op: '1', code: 'R-INS-BLOCKS', iin: iin(118), blocks: false },
+        'Не заполнен обязательный блок: Collaterals (информация по обеспечениям). Не заполнен обязательный блок: Addresses (информация по адресам субъекта). Не заполнен обязательный блок: Communications (информация по контактным данным субъекта).',
+      ],
+      [
+        'insert without CreditLimit',
+        { op: '1', code: 'R-INS-LIMIT', iin: iin(119), creditLimit: '' },
+        'Не заполнено обязательное поле «Лимит кредита» (CreditLimit).',
+      ],
       [
         'accounting date twice',
         { code: 'R-ACCTWICE', iin: iin(120), records: '<Record accountingDate="2024-06-30"/><Record accountingDate="2024-06-30"/>' },
@@ -335,9 +405,14 @@ describe('GKB sandbox: its own reading of the document, over plain SOAP', () => 
     });
   });
 
-  describe('a file that fails as a whole ends «Ошибка обработки.» with its records\' errors', () => {
+  describe("a file that fails as a whole ends «Ошибка обработки.» with its records' errors", () => {
     test('every record breaks a rule: nothing is loaded, each record has its own error', async () => {
-      const f = await processed(fileXml([recordXml({ code: 'F-ALL-1', iin: withWrongCheckDigit(iin(140)) }), recordXml({ code: 'F-ALL-2', iin: iin(141), general: { ContractStatus: '<ContractStatus id="99"/>' } })]));
+      const f = await processed(
+        fileXml([
+          recordXml({ code: 'F-ALL-1', iin: withWrongCheckDigit(iin(140)) }),
+          recordXml({ code: 'F-ALL-2', iin: iin(141), general: { ContractStatus: '<ContractStatus id="99"/>' } }),
+        ]),
+      );
       expect(counts(f)).toEqual({ status: 'Ошибка обработки.', contracts: 0, created: 0, updated: 0, skipped: 0, errors: 2 });
       const errors = await detail(f.fileId, 0);
       expect(errors.map((r) => [r.contractCode, r.message])).toEqual([
@@ -372,7 +447,15 @@ describe('GKB sandbox: its own reading of the document, over plain SOAP', () => 
     expect(counts(again)).toEqual({ status: 'Файл обработан.', contracts: 1, created: 0, updated: 0, skipped: 1, errors: 0 });
     for (const g of [0, 1, 2, 3, 4]) expect(await detail(again.fileId, g)).toEqual([]);
 
-    const changed = await processed(fileXml([recordXml({ code: 'S-1', iin: iin(150), records: '<Record accountingDate="2024-07-31"><OverdueAmount currency="KZT">130000.00</OverdueAmount></Record>' })]));
+    const changed = await processed(
+      fileXml([
+        recordXml({
+          code: 'S-1',
+          iin: iin(150),
+          records: '<Record accountingDate="2024-07-31"><OverdueAmount currency="KZT">130000.00</OverdueAmount></Record>',
+        }),
+      ]),
+    );
     expect(counts(changed)).toMatchObject({ status: 'Файл обработан.', updated: 1, skipped: 0 });
     expect((await detail(changed.fileId, 2)).map((r) => r.result)).toEqual(['Контракт обновлен.', 'Субъект обновлен.']);
   });
@@ -395,7 +478,7 @@ describe('GKB sandbox: its own reading of the document, over plain SOAP', () => 
     expect((await detail(insert.fileId, 0))[0].message).toBe('Контракт с таким кодом и датой начала действия уже существует у данного поставщика информации.');
   });
 
-  test('times carry +06:00 and the answers have the document\'s header', async () => {
+  test("times carry +06:00 and the answers have the document's header", async () => {
     const uploadedAt = clock;
     const packageId = await upload(fileXml([recordXml({ code: 'T-1', iin: iin(160) })]));
     const { answer, file } = await importInfo(packageId);
@@ -412,9 +495,12 @@ describe('GKB sandbox: its own reading of the document, over plain SOAP', () => 
     expect(answer.text).toContain('<soap:Body><ns2:getImportInfoResponse xmlns:ns2="http://data.chdb.scb.kz"><filesImportInfo>');
   });
 
-  test('every answer has the shape of the document\'s example answer (§4.1.1–§4.1.3): names, prefixes, namespaces, order', async () => {
+  test("every answer has the shape of the document's example answer (§4.1.1–§4.1.3): names, prefixes, namespaces, order", async () => {
     const packageId = await upload(fileXml([recordXml({ code: 'SHAPE-1', iin: iin(165) })]));
-    const uploadAnswer = await call('uploadFile', `<file>${Buffer.from(fileXml([recordXml({ code: 'SHAPE-2', iin: iin(166) })])).toString('base64')}</file><fileName>K2_sandbox_${++fileSeq}.xml</fileName><fileType>1</fileType>`);
+    const uploadAnswer = await call(
+      'uploadFile',
+      `<file>${Buffer.from(fileXml([recordXml({ code: 'SHAPE-2', iin: iin(166) })])).toString('base64')}</file><fileName>K2_sandbox_${++fileSeq}.xml</fileName><fileType>1</fileType>`,
+    );
     clock += 3 * STEP + PROCESSING + 1;
     const { answer: infoAnswer, file } = await importInfo(packageId);
     const detailAnswer = await call(
@@ -427,14 +513,19 @@ describe('GKB sandbox: its own reading of the document, over plain SOAP', () => 
     expect(shape(detailAnswer.text)).toEqual(shape(example('doc-4.1.3-getImportDetailInfo-response.xml')));
   });
 
-  describe('the file\'s structure (stage 1): refused at upload, nothing registered', () => {
+  describe("the file's structure (stage 1): refused at upload, nothing registered", () => {
     async function refused(xml: string): Promise<string> {
       const before = sandbox.stats().packages;
-      const a = await call('uploadFile', `<file>${Buffer.from(xml).toString('base64')}</file><fileName>K2_sandbox_bad_${++fileSeq}.xml</fileName><fileType>1</fileType>`);
+      const a = await call(
+        'uploadFile',
+        `<file>${Buffer.from(xml).toString('base64')}</file><fileName>K2_sandbox_bad_${++fileSeq}.xml</fileName><fileType>1</fileType>`,
+      );
       expect(a.status).toBe(500);
       expect(a.text).toContain('<code>XSD_VALIDATION_FAILED</code>');
       expect(sandbox.stats().packages).toBe(before);
-      return elementsNamed(a.doc, 'message').map((m) => m.textContent).join('\n');
+      return elementsNamed(a.doc, 'message')
+        .map((m) => m.textContent)
+        .join('\n');
     }
 
     test('an element the document does not have', async () => {
@@ -442,7 +533,7 @@ describe('GKB sandbox: its own reading of the document, over plain SOAP', () => 
       expect(await refused(xml)).toContain('Records/Contract[1]/Type/Credit/RecordsList/Record[1]: элемент <OverdueSum> не допускается в <Record>.');
     });
 
-    test('elements out of the document\'s order', async () => {
+    test("elements out of the document's order", async () => {
       const xml = fileXml([recordXml({ code: 'X-2', iin: iin(171) }).replace(/(<ContractPhase id="4"\/>)([\s\S]*?)(<StartDate>[^<]*<\/StartDate>)/, '$3$2$1')]);
       expect(await refused(xml)).toMatch(/Records\/Contract\[1\]\/General\/\w+: элемент стоит не на своем месте/);
     });

@@ -79,8 +79,8 @@ ${has('Collaterals') ? '      <Collaterals><Collateral statusId="1" typeId="5"/>
                 <Identification rank="1" typeId="14"><Number>${c.iin}</Number></Identification>
               </Identifications>
 ${has('Addresses') ? '              <Addresses><Address katoId="750000000" locationId="110" typeId="1"/></Addresses>\n' : ''}${
-  has('Communications') ? '              <Communications><Communication typeId="3">87019303855</Communication></Communications>\n' : ''
-}            </Individual>
+    has('Communications') ? '              <Communications><Communication typeId="3">87019303855</Communication></Communications>\n' : ''
+  }            </Individual>
           </Entity>
         </Subject>
       </Subjects>
@@ -219,7 +219,14 @@ describe('GKB SOAP client against the GKB sandbox', () => {
     expect(done.status).toBe('processed');
     expect(done.final).toBe(true);
     expect(done).toMatchObject({ numberOfContracts: 2, newContracts: 2, updatedContracts: 0, skippedContracts: 0, numberOfErrors: 0, newSubjects: 2 });
-    expect(seen).toEqual(['Файл получен', 'Файл подготовлен к обработке', 'Начинается обработка', 'Файл находится в процессе обработки', 'Файл находится в процессе обработки', 'Файл обработан.']);
+    expect(seen).toEqual([
+      'Файл получен',
+      'Файл подготовлен к обработке',
+      'Начинается обработка',
+      'Файл находится в процессе обработки',
+      'Файл находится в процессе обработки',
+      'Файл обработан.',
+    ]);
   });
 
   test('ZIP upload holding the XML is processed like the XML itself', async () => {
@@ -264,10 +271,15 @@ describe('GKB SOAP client against the GKB sandbox', () => {
 
   test('insert then update: real result texts, and insert of an existing contract is an error', async () => {
     const subject = iin(30);
-    const first = await processed((await gkb.uploadFile({ file: batchXml([{ op: 1, code: 'UPD-1', iin: subject }]), fileName: nextName(), fileType: 1 })).batchPackageId);
+    const first = await processed(
+      (await gkb.uploadFile({ file: batchXml([{ op: 1, code: 'UPD-1', iin: subject }]), fileName: nextName(), fileType: 1 })).batchPackageId,
+    );
     expect(first).toMatchObject({ newContracts: 1, updatedContracts: 0 });
 
-    const second = await processed((await gkb.uploadFile({ file: batchXml([{ op: 2, code: 'UPD-1', iin: subject, accountingDate: '2024-06-02' }]), fileName: nextName(), fileType: 1 })).batchPackageId);
+    const second = await processed(
+      (await gkb.uploadFile({ file: batchXml([{ op: 2, code: 'UPD-1', iin: subject, accountingDate: '2024-06-02' }]), fileName: nextName(), fileType: 1 }))
+        .batchPackageId,
+    );
     expect(second).toMatchObject({ newContracts: 0, updatedContracts: 1, updatedSubjects: 1, numberOfErrors: 0 });
     const updated = await detail(second.fileId, 2);
     expect(updated.records.map((r) => r.result)).toEqual(['Контракт обновлен.', 'Субъект обновлен.']);
@@ -275,10 +287,15 @@ describe('GKB SOAP client against the GKB sandbox', () => {
     expect(updated.records[0].contractId).toBe(createdFirst.records[0].contractId);
 
     // Same code, different StartDate: a different contract (identity = code + StartDate + provider).
-    const other = await processed((await gkb.uploadFile({ file: batchXml([{ op: 1, code: 'UPD-1', iin: subject, start: '2024-02-01' }]), fileName: nextName(), fileType: 1 })).batchPackageId);
+    const other = await processed(
+      (await gkb.uploadFile({ file: batchXml([{ op: 1, code: 'UPD-1', iin: subject, start: '2024-02-01' }]), fileName: nextName(), fileType: 1 }))
+        .batchPackageId,
+    );
     expect(other).toMatchObject({ newContracts: 1, updatedSubjects: 1 });
 
-    const again = await processed((await gkb.uploadFile({ file: batchXml([{ op: 1, code: 'UPD-1', iin: subject }]), fileName: nextName(), fileType: 1 })).batchPackageId);
+    const again = await processed(
+      (await gkb.uploadFile({ file: batchXml([{ op: 1, code: 'UPD-1', iin: subject }]), fileName: nextName(), fileType: 1 })).batchPackageId,
+    );
     expect(again).toMatchObject({ numberOfContracts: 0, numberOfErrors: 1 });
     expect((await detail(again.fileId, 0)).records[0].message).toMatch(/уже существует/);
   });
@@ -298,7 +315,13 @@ describe('GKB SOAP client against the GKB sandbox', () => {
 
       // The next overdue report is an update of the same contract.
       const next = await processed(
-        (await gkb.uploadFile({ file: batchXml([{ op: 2, code: 'OP2-NEW', iin: subject, accountingDate: '2024-06-02', omit: NONE }]), fileName: nextName(), fileType: 1 })).batchPackageId,
+        (
+          await gkb.uploadFile({
+            file: batchXml([{ op: 2, code: 'OP2-NEW', iin: subject, accountingDate: '2024-06-02', omit: NONE }]),
+            fileName: nextName(),
+            fileType: 1,
+          })
+        ).batchPackageId,
       );
       expect(next).toMatchObject({ newContracts: 0, updatedContracts: 1, numberOfErrors: 0 });
       const updated = await detail(next.fileId, 2);
@@ -347,7 +370,9 @@ describe('GKB SOAP client against the GKB sandbox', () => {
     });
 
     test('the operation-1 block rule is that of file type 1: a one-day file (type 3) does not require them', async () => {
-      const f = await processed((await gkb.uploadFile({ file: batchXml([{ op: 1, code: 'OP1-ONEDAY', iin: iin(70), omit: NONE }]), fileName: nextName(), fileType: 3 })).batchPackageId);
+      const f = await processed(
+        (await gkb.uploadFile({ file: batchXml([{ op: 1, code: 'OP1-ONEDAY', iin: iin(70), omit: NONE }]), fileName: nextName(), fileType: 3 })).batchPackageId,
+      );
       expect(f).toMatchObject({ newContracts: 1, numberOfErrors: 0 });
     });
   });
@@ -382,7 +407,7 @@ describe('GKB SOAP client against the GKB sandbox', () => {
     expect(new Set(ids).size).toBe(6);
   });
 
-  test('getImportInfo pagination over the provider\'s files (no packageId), newest first', async () => {
+  test("getImportInfo pagination over the provider's files (no packageId), newest first", async () => {
     const all = await gkb.getImportInfo({ firstResult: 0, maxResults: 1000 });
     expect(all.count).toBeGreaterThanOrEqual(3);
     const p1 = await gkb.getImportInfo({ firstResult: 0, maxResults: 2 });
@@ -400,7 +425,9 @@ describe('GKB SOAP client against the GKB sandbox', () => {
       expect(err).toMatchObject({ faultKind: 'Authentication', httpStatus: 401, code: 'AUTHENTICATION_FAILED' });
     });
     test('unknown userId in the SOAP header: ScbBusinessFault', async () => {
-      const err = await caught(clientWith({ userId: 'someone-else' }).uploadFile({ file: batchXml([{ code: 'X', iin: iin(50) }]), fileName: nextName(), fileType: 1 }));
+      const err = await caught(
+        clientWith({ userId: 'someone-else' }).uploadFile({ file: batchXml([{ code: 'X', iin: iin(50) }]), fileName: nextName(), fileType: 1 }),
+      );
       expect(err).toBeInstanceOf(GkbPermanentError);
       expect(err).toMatchObject({ faultKind: 'ScbBusinessFault', code: 'USER_NOT_AUTHORIZED' });
     });
@@ -445,7 +472,11 @@ describe('GKB SOAP client against the GKB sandbox', () => {
         '</data:uploadFile></soapenv:Body></soapenv:Envelope>';
       const res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '""', authorization: `Basic ${Buffer.from(`${CREDS.clientId}:${CREDS.password}`).toString('base64')}` },
+        headers: {
+          'content-type': 'text/xml; charset=utf-8',
+          soapaction: '""',
+          authorization: `Basic ${Buffer.from(`${CREDS.clientId}:${CREDS.password}`).toString('base64')}`,
+        },
         body: envelope,
       });
       expect(res.status).toBe(500);
@@ -474,7 +505,18 @@ describe('GKB SOAP client against the GKB sandbox', () => {
 
     test('processingError: the file ends «Ошибка обработки.», every record in the error group', async () => {
       faults.set({ processingError: 1 });
-      const f = await processed((await gkb.uploadFile({ file: batchXml([{ code: 'PE-1', iin: iin(80) }, { code: 'PE-2', iin: iin(81) }]), fileName: nextName(), fileType: 1 })).batchPackageId);
+      const f = await processed(
+        (
+          await gkb.uploadFile({
+            file: batchXml([
+              { code: 'PE-1', iin: iin(80) },
+              { code: 'PE-2', iin: iin(81) },
+            ]),
+            fileName: nextName(),
+            fileType: 1,
+          })
+        ).batchPackageId,
+      );
       expect(f.batchUploadStatus).toBe('Ошибка обработки.');
       expect(f.status).toBe('failed');
       expect(f.final).toBe(true);
@@ -545,7 +587,12 @@ describe('GKB SOAP client against the GKB sandbox', () => {
     test('uploadFileOnce resolves an outcome-unknown failure by itself when the package exists', async () => {
       const fileName = nextName();
       faults.set({ uploadTimeout: 1 });
-      const result = await clientWith({ timeoutMs: 500 }).uploadFileOnce({ file: batchXml([{ code: 'OU-2', iin: iin(91) }]), fileName, fileType: 1, searchFirst: false });
+      const result = await clientWith({ timeoutMs: 500 }).uploadFileOnce({
+        file: batchXml([{ code: 'OU-2', iin: iin(91) }]),
+        fileName,
+        fileType: 1,
+        searchFirst: false,
+      });
       expect(result.adopted).toBe(true);
       expect((await gkb.getImportInfo({ packageId: result.batchPackageId })).files[0].batchPackage?.packageName).toBe(fileName);
     });
@@ -557,7 +604,12 @@ describe('GKB SOAP client against the GKB sandbox', () => {
         const client = createGkbClient({ url: strictUrl, ...CREDS, timeoutMs: 5000 });
         const found = await client.findUploadedFile('K2_test_x.xml');
         expect(found.status).toBe('unsupported');
-        const result = await client.uploadFileOnce({ file: batchXml([{ code: 'OU-4', iin: iin(93) }]), fileName: 'K2_test_x.xml', fileType: 1, searchFirst: true });
+        const result = await client.uploadFileOnce({
+          file: batchXml([{ code: 'OU-4', iin: iin(93) }]),
+          fileName: 'K2_test_x.xml',
+          fileType: 1,
+          searchFirst: true,
+        });
         expect(result.adopted).toBe(false);
         expect(strict.stats().packages).toBe(1);
       } finally {

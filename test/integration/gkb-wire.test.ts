@@ -94,7 +94,7 @@ const envelope = (body: string) => `<soap:Envelope xmlns:soap="${SOAP_ENV}"><soa
 const operationOf = (req: Captured) => /<(?:\w+:)?(uploadFile|getImportInfo|getImportDetailInfo)[\s>]/.exec(req.body)?.[1];
 const numberIn = (req: Captured, tag: string) => Number(new RegExp(`<${tag}>(\\d+)</${tag}>`).exec(req.body)?.[1]);
 
-describe('the envelope K2 sends is the document\'s example request (test/fixtures/gkb/doc-4.1*-request.xml)', () => {
+describe("the envelope K2 sends is the document's example request (test/fixtures/gkb/doc-4.1*-request.xml)", () => {
   const DOC_ANSWERS: Record<string, string> = {
     uploadFile: fixture('doc-4.1.1-uploadFile-response.xml'),
     getImportInfo: fixture('doc-4.1.2-getImportInfo-response.xml'),
@@ -163,7 +163,7 @@ describe('the envelope K2 sends is the document\'s example request (test/fixture
   });
 });
 
-describe('the document\'s example responses are read as the document means them', () => {
+describe("the document's example responses are read as the document means them", () => {
   let gkb: Awaited<ReturnType<typeof fakeGkb>>;
   let answer = '';
   beforeAll(async () => {
@@ -212,7 +212,10 @@ describe('getImportInfo: an answer that shows nothing is "not known yet", not a 
   test.each([
     ['without filesImportInfo', `<ns2:getImportInfoResponse xmlns:ns2="${GKB_NS}"/>`],
     ['with an empty filesImportInfo', `<ns2:getImportInfoResponse xmlns:ns2="${GKB_NS}"><filesImportInfo/></ns2:getImportInfoResponse>`],
-    ['with count 0 and no list', `<ns2:getImportInfoResponse xmlns:ns2="${GKB_NS}"><filesImportInfo><count>0</count></filesImportInfo></ns2:getImportInfoResponse>`],
+    [
+      'with count 0 and no list',
+      `<ns2:getImportInfoResponse xmlns:ns2="${GKB_NS}"><filesImportInfo><count>0</count></filesImportInfo></ns2:getImportInfoResponse>`,
+    ],
   ])('%s: zero files', async (_label, body) => {
     answer = envelope(body);
     expect(await clientFor(gkb.url).getImportInfo({ packageId: '241029' })).toEqual({ files: [], count: 0, hasMore: false, nextFirstResult: 0 });
@@ -233,7 +236,14 @@ describe('getImportInfo: an answer that shows nothing is "not known yet", not a 
     );
     const detail = await clientFor(gkb.url).getImportDetailInfo({ fileId: '1', recordGroupStatus: 0 });
     expect(detail.records).toEqual([
-      expect.objectContaining({ recordId: '1', contractCode: 'C-1', result: 'Запись не загружена.', message: 'Первая ошибка. Вторая ошибка.', group: 0, newContract: false }),
+      expect.objectContaining({
+        recordId: '1',
+        contractCode: 'C-1',
+        result: 'Запись не загружена.',
+        message: 'Первая ошибка. Вторая ошибка.',
+        group: 0,
+        newContract: false,
+      }),
     ]);
   });
 });
@@ -260,7 +270,10 @@ function listing(files: FakeFile[], options: { cap?: number; withCount?: boolean
   return (req: Captured): string => {
     const first = options.ignoreFirstResult ? 0 : numberIn(req, 'firstResult');
     const max = Math.min(numberIn(req, 'maxResults'), options.cap ?? Infinity);
-    const page = files.slice(first, first + max).map(fileDto).join('');
+    const page = files
+      .slice(first, first + max)
+      .map(fileDto)
+      .join('');
     const count = options.withCount === false ? '' : `<count>${files.length}</count>`;
     return envelope(`<ns2:getImportInfoResponse xmlns:ns2="${GKB_NS}"><filesImportInfo>${page}${count}</filesImportInfo></ns2:getImportInfoResponse>`);
   };
@@ -268,7 +281,12 @@ function listing(files: FakeFile[], options: { cap?: number; withCount?: boolean
 
 /** `n` files of other batches, newest first, then whatever is appended (older). */
 function otherFiles(n: number): FakeFile[] {
-  return Array.from({ length: n }, (_, i) => ({ fileId: 900_000 - i, fileName: `K2_other_${n - i}_1.xml`, packageId: 500_000 - i, packageName: `K2_other_${n - i}_1.zip` }));
+  return Array.from({ length: n }, (_, i) => ({
+    fileId: 900_000 - i,
+    fileName: `K2_other_${n - i}_1.xml`,
+    packageId: 500_000 - i,
+    packageName: `K2_other_${n - i}_1.zip`,
+  }));
 }
 
 describe('findUploadedFile pages through every file GKB lists, and matches by package name', () => {
@@ -287,7 +305,12 @@ describe('findUploadedFile pages through every file GKB lists, and matches by pa
 
   test('a package behind 2,345 newer files (24 pages of 100) is found', async () => {
     const { result, firstResults } = await search([...otherFiles(2345), old]);
-    expect(result).toEqual({ status: 'found', batchPackageId: '77', files: [expect.objectContaining({ fileId: '100', packageName: NAME })], otherPackageIds: [] });
+    expect(result).toEqual({
+      status: 'found',
+      batchPackageId: '77',
+      files: [expect.objectContaining({ fileId: '100', packageName: NAME })],
+      otherPackageIds: [],
+    });
     expect(firstResults).toEqual(Array.from({ length: 24 }, (_, i) => i * 100));
   });
 
@@ -323,16 +346,25 @@ describe('findUploadedFile pages through every file GKB lists, and matches by pa
 });
 
 describe('getImportDetailInfo: a caller can page through every record of a group', () => {
-  const records = Array.from({ length: 250 }, (_, i) => ({ recordId: 1000 + i, contractCode: `C-${i}`, result: i % 2 ? 'Субъект обновлен.' : 'Создан новый контракт.' }));
+  const records = Array.from({ length: 250 }, (_, i) => ({
+    recordId: 1000 + i,
+    contractCode: `C-${i}`,
+    result: i % 2 ? 'Субъект обновлен.' : 'Создан новый контракт.',
+  }));
   const detailAnswer = (options: { withCount: boolean; cap?: number }) => (req: Captured) => {
     const first = numberIn(req, 'firstResult');
     const max = Math.min(numberIn(req, 'maxResults'), options.cap ?? Infinity);
     const page = records
       .slice(first, first + max)
-      .map((r) => `<batchRecordDtoList><recordId>${r.recordId}</recordId><contractCode>${r.contractCode}</contractCode><result>${r.result}</result></batchRecordDtoList>`)
+      .map(
+        (r) =>
+          `<batchRecordDtoList><recordId>${r.recordId}</recordId><contractCode>${r.contractCode}</contractCode><result>${r.result}</result></batchRecordDtoList>`,
+      )
       .join('');
     const count = options.withCount ? `<count>${records.length}</count>` : '';
-    return envelope(`<ns2:getImportDetailInfoResponse xmlns:ns2="${GKB_NS}"><recordsImportInfo>${page}${count}</recordsImportInfo></ns2:getImportDetailInfoResponse>`);
+    return envelope(
+      `<ns2:getImportDetailInfoResponse xmlns:ns2="${GKB_NS}"><recordsImportInfo>${page}${count}</recordsImportInfo></ns2:getImportDetailInfoResponse>`,
+    );
   };
 
   test.each([
@@ -344,7 +376,7 @@ describe('getImportDetailInfo: a caller can page through every record of a group
     try {
       const client = clientFor(gkb.url);
       const seen: string[] = [];
-      for (let firstResult = 0, more = true; more; ) {
+      for (let firstResult = 0, more = true; more;) {
         const page = await client.getImportDetailInfo({ fileId: '1', recordGroupStatus: 1, firstResult, maxResults: 100 });
         seen.push(...page.records.map((r) => r.recordId));
         expect(page.records.every((r) => r.group === 1)).toBe(true);

@@ -75,15 +75,36 @@ describe.each(testDatabases())('outbox on $name', (tdb: TestDatabase) => {
 
     const letters = await deadLetters(db);
     expect(letters).toEqual([
-      { id: a, contractNumber: items[0].contract_number, attempts: 1, lastError: 'INVALID_ARGUMENT: one', acceptedAt: acceptedAt.toISOString(), deadAt: expect.any(String) },
-      { id: c, contractNumber: items[2].contract_number, attempts: 2, lastError: 'INVALID_ARGUMENT: three', acceptedAt: acceptedAt.toISOString(), deadAt: expect.any(String) },
+      {
+        id: a,
+        contractNumber: items[0].contract_number,
+        attempts: 1,
+        lastError: 'INVALID_ARGUMENT: one',
+        acceptedAt: acceptedAt.toISOString(),
+        deadAt: expect.any(String),
+      },
+      {
+        id: c,
+        contractNumber: items[2].contract_number,
+        attempts: 2,
+        lastError: 'INVALID_ARGUMENT: three',
+        acceptedAt: acceptedAt.toISOString(),
+        deadAt: expect.any(String),
+      },
     ]);
     expect(await deadLetterStats(db)).toEqual({ count: 2, oldestAcceptedAt: acceptedAt });
 
     // The operators' command prints references and counts, never the loan's personal data.
     const out: string[] = [];
     const err: string[] = [];
-    expect(await runOutboxCommand(['dead-letters'], db, (l) => out.push(l), (l) => err.push(l))).toBe(0);
+    expect(
+      await runOutboxCommand(
+        ['dead-letters'],
+        db,
+        (l) => out.push(l),
+        (l) => err.push(l),
+      ),
+    ).toBe(0);
     const printed = out.join('\n');
     expect(printed).toContain(`${a}\t${items[0].contract_number}\t1\t${acceptedAt.toISOString()}`);
     expect(printed).toContain('INVALID_ARGUMENT: three');
@@ -94,17 +115,49 @@ describe.each(testDatabases())('outbox on $name', (tdb: TestDatabase) => {
       expect(printed).not.toContain(item.fullname);
     }
 
-    expect(await runOutboxCommand(['requeue', String(a)], db, (l) => out.push(l), (l) => err.push(l))).toBe(0);
+    expect(
+      await runOutboxCommand(
+        ['requeue', String(a)],
+        db,
+        (l) => out.push(l),
+        (l) => err.push(l),
+      ),
+    ).toBe(0);
     const row = await db('loan_outbox').where({ id: a }).first('attempts', 'dead_at', 'next_attempt_at', 'last_error');
     expect(row).toMatchObject({ attempts: 0, dead_at: null, next_attempt_at: null, last_error: 'INVALID_ARGUMENT: one' });
     expect((await pendingLoans(db, 10)).map((r) => r.id)).toContain(a);
     expect(await deadLetterStats(db)).toMatchObject({ count: 1 });
 
     // Not a dead letter (any more), or not a number: a clear answer and a non-zero exit code.
-    expect(await runOutboxCommand(['requeue', String(a)], db, (l) => out.push(l), (l) => err.push(l))).toBe(1);
-    expect(await runOutboxCommand(['requeue', 'x1'], db, (l) => out.push(l), (l) => err.push(l))).toBe(2);
-    expect(await runOutboxCommand(['what'], db, (l) => out.push(l), (l) => err.push(l))).toBe(2);
-    expect(err).toEqual([`requeue: no dead letter with id ${a}`, 'requeue: "x1" is not an outbox id (a positive integer)', 'usage: npm run outbox -- dead-letters | requeue <id>']);
+    expect(
+      await runOutboxCommand(
+        ['requeue', String(a)],
+        db,
+        (l) => out.push(l),
+        (l) => err.push(l),
+      ),
+    ).toBe(1);
+    expect(
+      await runOutboxCommand(
+        ['requeue', 'x1'],
+        db,
+        (l) => out.push(l),
+        (l) => err.push(l),
+      ),
+    ).toBe(2);
+    expect(
+      await runOutboxCommand(
+        ['what'],
+        db,
+        (l) => out.push(l),
+        (l) => err.push(l),
+      ),
+    ).toBe(2);
+    expect(err).toEqual([
+      `requeue: no dead letter with id ${a}`,
+      'requeue: "x1" is not an outbox id (a positive integer)',
+      'usage: npm run outbox -- dead-letters | requeue <id>',
+    ]);
     expect(await requeueDeadLetter(db, 999_999)).toBe(false);
   });
 
@@ -123,12 +176,22 @@ describe.each(testDatabases())('outbox on $name', (tdb: TestDatabase) => {
     await enqueueLoans(db, [repaid], 'req-5');
     const [overdueId, otherId, repaidId] = await ids();
 
-    await closeEpisode(db, { contractNumber: item.contract_number, workflowId: `case-${item.contract_number}`, appliedSeq: repaidId, lastOverdueSeq: overdueId });
+    await closeEpisode(db, {
+      contractNumber: item.contract_number,
+      workflowId: `case-${item.contract_number}`,
+      appliedSeq: repaidId,
+      lastOverdueSeq: overdueId,
+    });
     const episode = await db('case_episodes').where({ contract_number: item.contract_number }).first();
     expect(episode).toMatchObject({ workflow_id: `case-${item.contract_number}`, last_overdue_sha256: loanDigest(item) });
     expect(Number(episode.closed_seq)).toBe(repaidId);
     // Idempotent: the same close again writes the same.
-    await closeEpisode(db, { contractNumber: item.contract_number, workflowId: `case-${item.contract_number}`, appliedSeq: repaidId, lastOverdueSeq: overdueId });
+    await closeEpisode(db, {
+      contractNumber: item.contract_number,
+      workflowId: `case-${item.contract_number}`,
+      appliedSeq: repaidId,
+      lastOverdueSeq: overdueId,
+    });
     // An older run's late close does not move it back.
     await closeEpisode(db, { contractNumber: item.contract_number, workflowId: `case-${item.contract_number}`, appliedSeq: overdueId - 1 });
     expect(Number((await db('case_episodes').where({ contract_number: item.contract_number }).first('closed_seq')).closed_seq)).toBe(repaidId);
@@ -164,6 +227,9 @@ describe.each(testDatabases())('outbox on $name', (tdb: TestDatabase) => {
 
   it('a case that carried no meta closes without a sequence: only its absence is recorded', async () => {
     await closeEpisode(db, { contractNumber: 'KD-OLD', workflowId: 'case-KD-OLD' });
-    expect(await db('case_episodes').where({ contract_number: 'KD-OLD' }).first('closed_seq', 'last_overdue_sha256')).toEqual({ closed_seq: null, last_overdue_sha256: null });
+    expect(await db('case_episodes').where({ contract_number: 'KD-OLD' }).first('closed_seq', 'last_overdue_sha256')).toEqual({
+      closed_seq: null,
+      last_overdue_sha256: null,
+    });
   });
 });

@@ -88,7 +88,8 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined | 
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not reached in ${timeoutMs} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not reached in ${timeoutMs} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
     await sleep(100);
   }
 }
@@ -101,10 +102,14 @@ async function enqueue(items: Loan[]): Promise<number[]> {
 }
 
 const row = (id: number) => db('loan_outbox').where({ id }).first('attempts', 'dispatched_at', 'dead_at', 'next_attempt_at', 'last_error', 'stale_reason');
-const allDispatched = async (ids: number[]) => Number((await db('loan_outbox').whereIn('id', ids).whereNotNull('dispatched_at').count({ n: '*' }))[0].n) === ids.length;
+const allDispatched = async (ids: number[]) =>
+  Number((await db('loan_outbox').whereIn('id', ids).whereNotNull('dispatched_at').count({ n: '*' }))[0].n) === ids.length;
 
 function metric(metrics: Metrics, series: string): number | undefined {
-  const line = metrics.render().split('\n').find((l) => l.startsWith(series + ' '));
+  const line = metrics
+    .render()
+    .split('\n')
+    .find((l) => l.startsWith(series + ' '));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
@@ -130,7 +135,13 @@ function refusingClient(refuses: (workflowId: string) => boolean): { client: Cli
 }
 
 async function exists(contract: string): Promise<boolean> {
-  return env.client.workflow.getHandle(caseWorkflowId(contract)).describe().then(() => true, () => false);
+  return env.client.workflow
+    .getHandle(caseWorkflowId(contract))
+    .describe()
+    .then(
+      () => true,
+      () => false,
+    );
 }
 
 test("the dispatcher's start and signal carry the item's meta (its outbox id) to the case", async () => {
@@ -208,9 +219,23 @@ test('an item Temporal keeps refusing moves to the dead letters after K2_OUTBOX_
 
   // The operator lists it and puts it back: it flows again (and, still refused, dies again after 3 more attempts).
   const out: string[] = [];
-  expect(await runOutboxCommand(['dead-letters'], db, (l) => out.push(l), (l) => out.push(l))).toBe(0);
+  expect(
+    await runOutboxCommand(
+      ['dead-letters'],
+      db,
+      (l) => out.push(l),
+      (l) => out.push(l),
+    ),
+  ).toBe(0);
   expect(out.join('\n')).toContain(`${poisonedRow}\tKD-POISON-`);
-  expect(await runOutboxCommand(['requeue', String(poisonedRow)], db, (l) => out.push(l), (l) => out.push(l))).toBe(0);
+  expect(
+    await runOutboxCommand(
+      ['requeue', String(poisonedRow)],
+      db,
+      (l) => out.push(l),
+      (l) => out.push(l),
+    ),
+  ).toBe(0);
   expect(await row(poisonedRow)).toMatchObject({ attempts: 0, dead_at: null });
   await eventually('the requeued row tried again and dead again', async () => {
     const r = await row(poisonedRow);
@@ -236,15 +261,29 @@ test('a dead letter does not block its contract for ever: the later row is tried
 
   healed = true;
   const out: string[] = [];
-  expect(await runOutboxCommand(['requeue', String(y1)], db, (l) => out.push(l), (l) => out.push(l))).toBe(0);
+  expect(
+    await runOutboxCommand(
+      ['requeue', String(y1)],
+      db,
+      (l) => out.push(l),
+      (l) => out.push(l),
+    ),
+  ).toBe(0);
   await eventually('the requeued row dispatched', () => allDispatched([y1]));
   expect(await exists(y.contract_number)).toBe(true);
-  expect(await runOutboxCommand(['requeue', String(y2)], db, (l) => out.push(l), (l) => out.push(l))).toBe(0);
+  expect(
+    await runOutboxCommand(
+      ['requeue', String(y2)],
+      db,
+      (l) => out.push(l),
+      (l) => out.push(l),
+    ),
+  ).toBe(0);
   await eventually('the second requeued row dispatched', () => allDispatched([y2]));
   await eventually('no dead letters in /metrics', async () => metric(metrics, 'k2_outbox_dead_letters') === 0);
 });
 
-test('Temporal unavailable is not the item\'s fault: no attempt is counted and nothing becomes a dead letter, even with K2_OUTBOX_MAX_ATTEMPTS=1', async () => {
+test("Temporal unavailable is not the item's fault: no attempt is counted and nothing becomes a dead letter, even with K2_OUTBOX_MAX_ATTEMPTS=1", async () => {
   const dead = Connection.lazy({ address: `127.0.0.1:${await freePort()}` });
   try {
     const { metrics } = startDispatcher(new Client({ connection: dead }), testConfig({ K2_OUTBOX_MAX_ATTEMPTS: '1' }), 50);

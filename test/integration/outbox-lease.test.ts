@@ -121,14 +121,22 @@ describe.each(testDatabases())('outbox dispatched by two replicas on %s', (datab
 
     const calls: Call[] = [];
     const config = replicaConfig({ K2_DISPATCH_BATCH: '40', K2_DISPATCH_CONCURRENCY: '8' });
-    for (const [name, replicaDb] of [['a', db], ['b', other]] as const) {
+    for (const [name, replicaDb] of [
+      ['a', db],
+      ['b', other],
+    ] as const) {
       const d = new OutboxDispatcher(replicaDb, countingClient(name, calls), config, quiet, new Metrics());
       dispatchers.push(d);
       d.start();
     }
     await eventually('every row dispatched', async () => (await undispatched(db)) === 0);
 
-    expect(onceEach(calls, rows.map((r) => Number(r.id)))).toEqual({ twice: [], never: [] });
+    expect(
+      onceEach(
+        calls,
+        rows.map((r) => Number(r.id)),
+      ),
+    ).toEqual({ twice: [], never: [] });
     // Per contract, the calls started in id order (a replica takes a contract's row only after its earlier rows were marked).
     const byContract = new Map<string, number[]>();
     for (const c of calls) byContract.set(c.workflowId, [...(byContract.get(c.workflowId) ?? []), c.seq]);
@@ -139,7 +147,7 @@ describe.each(testDatabases())('outbox dispatched by two replicas on %s', (datab
     expect(Number((await db('loan_outbox').whereNotNull('claimed_by').count({ n: '*' }))[0].n)).toBe(0);
   });
 
-  test("a replica that dies holding claims: the other takes its rows only after their lease, each once", async () => {
+  test('a replica that dies holding claims: the other takes its rows only after their lease, each once', async () => {
     const items = Array.from({ length: 30 }, () => newLoan());
     await enqueueLoans(db, items, 'req-lease-crash');
     const ids = (await db('loan_outbox').orderBy('id').select('id')).map((r) => Number(r.id));

@@ -45,7 +45,11 @@ describe('EKO simulator journal', () => {
   afterEach(() => faults.reset());
 
   const post = (body: unknown, key?: string) =>
-    fetch(`${base}${EKO_DEMAND_PATH}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    fetch(`${base}${EKO_DEMAND_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   test('every demand POST is journaled with its outcome, reference, contract and key, and nothing personal', async () => {
     const d1 = demand(1);
@@ -78,7 +82,13 @@ describe('EKO simulator journal', () => {
       [undefined, undefined, 'invalid'],
       [demand(6).reference, 'KD-JRN-6', 'accepted'],
     ]);
-    expect(demands[0]).toEqual({ reference: d1.reference, contract_number: 'KD-JRN-1', idempotency_key: d1.reference, outcome: 'accepted', received_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+    expect(demands[0]).toEqual({
+      reference: d1.reference,
+      contract_number: 'KD-JRN-1',
+      idempotency_key: d1.reference,
+      outcome: 'accepted',
+      received_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
     expect(demands[8].episode).toBe('case-KD-JRN-6/run/episode-2');
     expect(eko.journal()).toEqual(demands);
     expect(text).not.toContain(IIN);
@@ -98,10 +108,11 @@ describe('ABS simulator journal', () => {
   afterAll(() => abs.close());
   afterEach(() => faults.reset());
 
-  const get = (path: string, timeoutMs = 5000) => fetch(`${base}${path}`, { signal: AbortSignal.timeout(timeoutMs) }).then(
-    (r) => r.status,
-    () => 'no answer',
-  );
+  const get = (path: string, timeoutMs = 5000) =>
+    fetch(`${base}${path}`, { signal: AbortSignal.timeout(timeoutMs) }).then(
+      (r) => r.status,
+      () => 'no answer',
+    );
 
   test('counts every ABS call per path and outcome; DELETE starts again', async () => {
     expect(await get(`/abs/client?iinbin=${ABS_SCENARIO_IINS.ordinary}`)).toBe(200);

@@ -23,14 +23,31 @@ jest.setTimeout(60_000);
 const NOW = Date.now();
 const config = loadConfig({ ...DEMO_ENV, GKB_RESULT_HORIZON: '2d' });
 const gauge = (metrics: Metrics, series: string): number | undefined => {
-  const line = metrics.render().split('\n').find((l) => l.startsWith(series + ' '));
+  const line = metrics
+    .render()
+    .split('\n')
+    .find((l) => l.startsWith(series + ' '));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 };
 
 let seq = 0;
 const report = (db: Db, contractCode: string) =>
-  enqueueReport(db, { reportKey: `r-${++seq}`, caseId: `case-${contractCode}/run`, workflowId: `case-${contractCode}`, record: { operation: 2, general: { contractCode } } as unknown as ContractRecord });
-const demand = (n: number) => ({ caseId: `case-${n}/run`, workflowId: `case-${n}`, contractNumber: `KD${n}`, amount: '100.00', currency: 'KZT', iban: 'KZ86125KZT5004100100', iinbin: '900101300007', evidence: [] });
+  enqueueReport(db, {
+    reportKey: `r-${++seq}`,
+    caseId: `case-${contractCode}/run`,
+    workflowId: `case-${contractCode}`,
+    record: { operation: 2, general: { contractCode } } as unknown as ContractRecord,
+  });
+const demand = (n: number) => ({
+  caseId: `case-${n}/run`,
+  workflowId: `case-${n}`,
+  contractNumber: `KD${n}`,
+  amount: '100.00',
+  currency: 'KZT',
+  iban: 'KZ86125KZT5004100100',
+  iinbin: '900101300007',
+  evidence: [],
+});
 
 describe.each(testDatabases())('state gauges from the database on %s', (database) => {
   let db: Db;
@@ -52,12 +69,16 @@ describe.each(testDatabases())('state gauges from the database on %s', (database
     // GKB: two batches in flight (one with two files), claimed 3 days and 1 hour ago; one record queued behind them.
     for (const c of ['A', 'B', 'C']) await report(db, c);
     await claimRecords(db, 'batch-old', 100);
-    await db('gkb_batches').where({ batch_id: 'batch-old' }).update({ created_at: new Date(NOW - 3 * 86_400_000).toISOString() });
+    await db('gkb_batches')
+      .where({ batch_id: 'batch-old' })
+      .update({ created_at: new Date(NOW - 3 * 86_400_000).toISOString() });
     await assignFile(db, 'batch-old', 'K2_old_1.zip', ['A']);
     await assignFile(db, 'batch-old', 'K2_old_2.zip', ['B', 'C']);
     await report(db, 'D');
     await claimRecords(db, 'batch-new', 100);
-    await db('gkb_batches').where({ batch_id: 'batch-new' }).update({ created_at: new Date(NOW - 3_600_000).toISOString() });
+    await db('gkb_batches')
+      .where({ batch_id: 'batch-new' })
+      .update({ created_at: new Date(NOW - 3_600_000).toISOString() });
     await report(db, 'A'); // waits: A is in flight
 
     // Demands: one issued, one sent, one with PC1.
@@ -70,7 +91,14 @@ describe.each(testDatabases())('state gauges from the database on %s', (database
     const lines: string[] = [];
     const metrics = new Metrics();
     const noTemporal = {} as Client; // every visibility read throws
-    const state = createStateMetrics({ registry: metrics, client: noTemporal, db, config, logger: createLogger('test', 'info', {}, (l) => lines.push(l)), clock: () => NOW });
+    const state = createStateMetrics({
+      registry: metrics,
+      client: noTemporal,
+      db,
+      config,
+      logger: createLogger('test', 'info', {}, (l) => lines.push(l)),
+      clock: () => NOW,
+    });
     await state.refresh();
     await state.refresh();
 
@@ -93,7 +121,15 @@ describe.each(testDatabases())('state gauges from the database on %s', (database
 
   test('an empty database gives zeros', async () => {
     const metrics = new Metrics();
-    await createStateMetrics({ registry: metrics, client: {} as Client, db, config, logger: createLogger('test', 'error', {}, () => undefined), clock: () => NOW }).refresh();
-    for (const series of ['k2_outbox_pending_oldest_seconds', 'k2_gkb_packages_in_flight', 'k2_gkb_package_oldest_seconds', 'k2_demands{status="issued"}']) expect({ series, value: gauge(metrics, series) }).toEqual({ series, value: 0 });
+    await createStateMetrics({
+      registry: metrics,
+      client: {} as Client,
+      db,
+      config,
+      logger: createLogger('test', 'error', {}, () => undefined),
+      clock: () => NOW,
+    }).refresh();
+    for (const series of ['k2_outbox_pending_oldest_seconds', 'k2_gkb_packages_in_flight', 'k2_gkb_package_oldest_seconds', 'k2_demands{status="issued"}'])
+      expect({ series, value: gauge(metrics, series) }).toEqual({ series, value: 0 });
   });
 });

@@ -70,7 +70,11 @@ afterEach(async () => {
 });
 
 /** A server on a free loopback port; https with the test CA's server certificate, optionally asking for a client certificate. */
-async function serve(scheme: 'http' | 'https', handler: Handler, opts: { requireClientCert?: boolean; cert?: 'server' | 'impostor' } = {}): Promise<TestServer> {
+async function serve(
+  scheme: 'http' | 'https',
+  handler: Handler,
+  opts: { requireClientCert?: boolean; cert?: 'server' | 'impostor' } = {},
+): Promise<TestServer> {
   const hits: Hit[] = [];
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -112,14 +116,18 @@ async function serve(scheme: 'http' | 'https', handler: Handler, opts: { require
   return s;
 }
 
-const json = (status: number, body: unknown): Handler => (_req, res) => {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-};
-const redirectTo = (status: number, location: string): Handler => (_req, res) => {
-  res.writeHead(status, { location });
-  res.end();
-};
+const json =
+  (status: number, body: unknown): Handler =>
+  (_req, res) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+const redirectTo =
+  (status: number, location: string): Handler =>
+  (_req, res) => {
+    res.writeHead(status, { location });
+    res.end();
+  };
 const absClientAnswer = json(200, { error_code: 0, error_text: '', iinbin: IIN, fullname: 'Test Person', sectecon: 9, residfl: 1 });
 const ekoAccepts = json(200, { error_code: 0, error_text: '' });
 const gkbAccepts: Handler = (_req, res) => {
@@ -132,9 +140,17 @@ const withClientCert = () => ({ caFile: pki.caFile, certFile: pki.clientCertFile
 const withStrangerCert = () => ({ caFile: pki.caFile, certFile: pki.strangerCertFile, keyFile: pki.strangerKeyFile });
 
 const abs = (base: string, over: Partial<AbsClientOptions> = {}) =>
-  createAbsClient({ clientUrl: `${base}/abs/client`, accountsUrl: `${base}/abs/accounts`, statementUrl: `${base}/abs/statement`, scanUrl: `${base}/abs/scan`, timeoutMs: 10_000, ...over });
+  createAbsClient({
+    clientUrl: `${base}/abs/client`,
+    accountsUrl: `${base}/abs/accounts`,
+    statementUrl: `${base}/abs/statement`,
+    scanUrl: `${base}/abs/scan`,
+    timeoutMs: 10_000,
+    ...over,
+  });
 const eko = (base: string, over: Partial<EkoClientOptions> = {}) => createEkoClient({ demandUrl: `${base}/eko/payment-demands`, timeoutMs: 10_000, ...over });
-const gkb = (base: string, over: Partial<GkbClientOptions> = {}) => createGkbClient({ url: `${base}/BatchProcessingService`, ...GKB_CREDS, timeoutMs: 10_000, ...over });
+const gkb = (base: string, over: Partial<GkbClientOptions> = {}) =>
+  createGkbClient({ url: `${base}/BatchProcessingService`, ...GKB_CREDS, timeoutMs: 10_000, ...over });
 const upload = { file: Buffer.from('<batch/>'), fileName: 'k2-tls-test-1.xml', fileType: 1 as const };
 
 async function failure(p: Promise<unknown>): Promise<Error> {
@@ -177,7 +193,11 @@ describe('ABS over HTTPS', () => {
     await abs(server.url, { tls: trusted(), auth: { mode: 'basic', user: 'k2', password: ABS_PASSWORD } }).getClient(IIN);
     await abs(server.url, { tls: trusted(), auth: { mode: 'bearer', token: 'abs-bearer-token-0123456789' } }).getClient(IIN);
     await abs(server.url, { tls: trusted() }).getClient(IIN);
-    expect(server.hits.map((h) => h.authorization)).toEqual([`Basic ${Buffer.from(`k2:${ABS_PASSWORD}`).toString('base64')}`, 'Bearer abs-bearer-token-0123456789', undefined]);
+    expect(server.hits.map((h) => h.authorization)).toEqual([
+      `Basic ${Buffer.from(`k2:${ABS_PASSWORD}`).toString('base64')}`,
+      'Bearer abs-bearer-token-0123456789',
+      undefined,
+    ]);
 
     const refusing = await serve('https', json(401, { error: 'unauthorized' }));
     const err = await failure(abs(refusing.url, { tls: trusted(), auth: { mode: 'basic', user: 'k2', password: ABS_PASSWORD } }).getClient(IIN));
@@ -217,7 +237,9 @@ describe('GKB over HTTPS', () => {
   it('reaches GKB with the CA bundle (HTTP Basic as before), and is refused without it', async () => {
     const server = await serve('https', gkbAccepts);
     await expect(gkb(server.url, { tls: trusted() }).uploadFile(upload)).resolves.toEqual({ batchPackageId: '241010' });
-    expect(server.hits).toEqual([expect.objectContaining({ method: 'POST', authorization: `Basic ${Buffer.from(`${GKB_CREDS.clientId}:${GKB_CREDS.password}`).toString('base64')}` })]);
+    expect(server.hits).toEqual([
+      expect.objectContaining({ method: 'POST', authorization: `Basic ${Buffer.from(`${GKB_CREDS.clientId}:${GKB_CREDS.password}`).toString('base64')}` }),
+    ]);
     const err = await failure(gkb(server.url).uploadFile(upload));
     expect(err).toBeInstanceOf(GkbTransientError);
     // Refused in the handshake: the upload cannot have reached GKB, so no search for it is needed.
@@ -277,7 +299,9 @@ describe('configuration of the wire', () => {
   it('builds the Authorization header; a wrong setting says what is missing and quotes no secret', () => {
     expect(authorizationHeader('ABS', undefined)).toBeUndefined();
     expect(authorizationHeader('ABS', { mode: 'none', password: 'ignored' })).toBeUndefined();
-    expect(authorizationHeader('ABS', { mode: 'basic', user: 'k2', password: 'pässword' })).toBe(`Basic ${Buffer.from('k2:pässword', 'utf8').toString('base64')}`);
+    expect(authorizationHeader('ABS', { mode: 'basic', user: 'k2', password: 'pässword' })).toBe(
+      `Basic ${Buffer.from('k2:pässword', 'utf8').toString('base64')}`,
+    );
     expect(authorizationHeader('EKO', { mode: 'bearer', token: EKO_TOKEN })).toBe(`Bearer ${EKO_TOKEN}`);
     expect(() => authorizationHeader('ABS', { mode: 'basic', user: 'k2', password: '' })).toThrow('ABS auth basic needs a user and a password');
     expect(() => authorizationHeader('ABS', { mode: 'basic', user: 'k2:x', password: ABS_PASSWORD })).toThrow(/must not contain ":"/);
@@ -293,7 +317,9 @@ describe('configuration of the wire', () => {
     expect(tlsOptions('GKB', undefined)).toEqual({});
     expect(tlsOptions('GKB', { caFile: pki.caFile })).toEqual({ ca: pki.read(pki.caFile) });
     expect(Object.keys(tlsOptions('GKB', withClientCert())).sort()).toEqual(['ca', 'cert', 'key']);
-    expect(() => tlsOptions('EKO', { certFile: pki.clientCertFile })).toThrow('EKO TLS: a client certificate needs its key file and the other way round (got only the certificate)');
+    expect(() => tlsOptions('EKO', { certFile: pki.clientCertFile })).toThrow(
+      'EKO TLS: a client certificate needs its key file and the other way round (got only the certificate)',
+    );
     expect(() => tlsOptions('ABS', { caFile: path.join(pki.dir, 'missing.pem') })).toThrow(/^ABS TLS: cannot read the CA bundle .*missing\.pem: ENOENT$/);
     expect(() => abs('https://localhost:1', { tls: { keyFile: pki.clientKeyFile } })).toThrow(/ABS TLS: a client certificate needs its key file/);
   });

@@ -37,12 +37,20 @@ function findNginx(): string | undefined {
 function ensureNginx(): string | undefined {
   const present = findNginx();
   if (present) return present;
-  const run = spawnSync('bash', [path.join(REPO, 'scripts', 'ensure-nginx.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 20 * 60_000 });
+  const run = spawnSync('bash', [path.join(REPO, 'scripts', 'ensure-nginx.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 20 * 60_000,
+  });
   return /^NGINX=(.+)$/m.exec(run.stdout ?? '')?.[1] ?? findNginx();
 }
 
 const NGINX = ensureNginx();
-const SKIP_REASON = !NGINX ? 'nginx is missing and scripts/ensure-nginx.sh could not install it (it needs root on Debian)' : !hasOpenssl() ? 'the openssl CLI is missing' : undefined;
+const SKIP_REASON = !NGINX
+  ? 'nginx is missing and scripts/ensure-nginx.sh could not install it (it needs root on Debian)'
+  : !hasOpenssl()
+    ? 'the openssl CLI is missing'
+    : undefined;
 if (SKIP_REASON) console.warn(`tls-temporal.test.ts skipped: ${SKIP_REASON}`);
 const describeWithNginx = SKIP_REASON ? describe.skip : describe;
 
@@ -184,12 +192,18 @@ describeWithNginx('Temporal over TLS and mTLS (nginx as gRPC TLS proxy in front 
     const native = await connectNative(settings(fullTls()));
     natives.push(native);
     const taskQueue = `tls-${Date.now()}`;
-    const worker = await Worker.create({ connection: native, namespace: 'default', taskQueue, workflowsPath, activities: { echo: async (text: string) => `echo ${text}` } });
+    const worker = await Worker.create({
+      connection: native,
+      namespace: 'default',
+      taskQueue,
+      workflowsPath,
+      activities: { echo: async (text: string) => `echo ${text}` },
+    });
     const result = await worker.runUntil(client.workflow.execute('tlsEchoWorkflow', { taskQueue, workflowId: `tls-echo-${Date.now()}`, args: ['over mTLS'] }));
     expect(result).toBe('echo over mTLS');
   });
 
-  it('the server name must be the certificate\'s: without the override, 127.0.0.1 is in the certificate too and works; a wrong name is refused', async () => {
+  it("the server name must be the certificate's: without the override, 127.0.0.1 is in the certificate too and works; a wrong name is refused", async () => {
     await expect(tryConnect({ ...fullTls(), serverName: undefined })).resolves.toBeUndefined();
     expect((await refusal({ ...fullTls(), serverName: 'wrong.k2.test' })).message).toMatch(HANDSHAKE_REFUSED);
   });
@@ -202,14 +216,19 @@ describeWithNginx('Temporal over TLS and mTLS (nginx as gRPC TLS proxy in front 
     expectCertificateRefused(await refusal({ caFile: pki.caFile, certFile: pki.strangerCertFile, keyFile: pki.strangerKeyFile, serverName: pki.serverName }));
   });
 
-  it('a client that does not trust the server\'s CA is refused (system CAs, or another CA)', async () => {
+  it("a client that does not trust the server's CA is refused (system CAs, or another CA)", async () => {
     expect((await refusal({ certFile: pki.clientCertFile, keyFile: pki.clientKeyFile, serverName: pki.serverName })).message).toMatch(HANDSHAKE_REFUSED);
-    expect((await refusal({ caFile: pki.otherCaFile, certFile: pki.clientCertFile, keyFile: pki.clientKeyFile, serverName: pki.serverName })).message).toMatch(HANDSHAKE_REFUSED);
+    expect((await refusal({ caFile: pki.otherCaFile, certFile: pki.clientCertFile, keyFile: pki.clientKeyFile, serverName: pki.serverName })).message).toMatch(
+      HANDSHAKE_REFUSED,
+    );
   });
 
   it('a worker without a certificate is refused', async () => {
     const connecting = connectNative(settings({ caFile: pki.caFile, serverName: pki.serverName }));
-    connecting.then((n) => natives.push(n), () => undefined);
+    connecting.then(
+      (n) => natives.push(n),
+      () => undefined,
+    );
     await expect(connecting).rejects.toThrow(/400 Bad Request/);
     await expect(connecting).rejects.toBeInstanceOf(TransportError);
   });

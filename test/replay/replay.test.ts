@@ -28,7 +28,12 @@ const REPLAY_LIMIT_MS = 60_000;
 /** The key the replay's codec holds: none of the recorded (pre-codec) histories is encrypted with it. */
 const PAYLOAD_KEYS = [newPayloadKey('replay-test')];
 
-const files = fs.existsSync(HISTORIES_DIR) ? fs.readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort() : [];
+const files = fs.existsSync(HISTORIES_DIR)
+  ? fs
+      .readdirSync(HISTORIES_DIR)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+  : [];
 
 let dir: string;
 let bundlePath: string;
@@ -37,7 +42,11 @@ beforeAll(async () => {
   // Bundled once for all histories (each replay worker would otherwise bundle the same code again).
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-replay-'));
   bundlePath = path.join(dir, 'workflow-bundle.js');
-  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsPath(), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: workflowsPath(),
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} },
+  });
   fs.writeFileSync(bundlePath, code);
 }, 120_000);
 
@@ -55,6 +64,10 @@ test('a run that does not end within its limit is killed and fails with the reas
   await expect(runWithin(process.execPath, ['-e', 'for (;;) {}'], 500, 'never yields')).rejects.toThrow('never yields');
 });
 
-test.each(files)('%s replays against the current workflow code', async (file) => {
-  await replayHistoryFile(bundlePath, path.join(HISTORIES_DIR, file), REPLAY_LIMIT_MS, PAYLOAD_KEYS);
-}, REPLAY_LIMIT_MS + 30_000);
+test.each(files)(
+  '%s replays against the current workflow code',
+  async (file) => {
+    await replayHistoryFile(bundlePath, path.join(HISTORIES_DIR, file), REPLAY_LIMIT_MS, PAYLOAD_KEYS);
+  },
+  REPLAY_LIMIT_MS + 30_000,
+);

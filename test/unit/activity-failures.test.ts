@@ -10,7 +10,11 @@ describe('redactPersonalData', () => {
     ['an IIN', 'client 850210301893 unknown', 'client <IIN/BIN> unknown'],
     ['a KZ IBAN', 'account KZ86125KZT5004100100 closed', 'account <IBAN> closed'],
     ['a lower-case IBAN', 'kz86125kzt5004100100', '<IBAN>'],
-    ["V8's quoted JSON snippet", `ABS client: answer is not valid JSON (Unexpected token 'И', "Иванов Ива"... is not valid JSON)`, "ABS client: answer is not valid JSON (Unexpected token 'И', (answer text omitted) is not valid JSON)"],
+    [
+      "V8's quoted JSON snippet",
+      `ABS client: answer is not valid JSON (Unexpected token 'И', "Иванов Ива"... is not valid JSON)`,
+      "ABS client: answer is not valid JSON (Unexpected token 'И', (answer text omitted) is not valid JSON)",
+    ],
     ['a short snippet', `Unexpected token 'o', "oops" is not valid JSON`, "Unexpected token 'o', (answer text omitted) is not valid JSON"],
   ])('masks %s', (_label, text, expected) => {
     expect(redactPersonalData(text)).toBe(expected);
@@ -23,7 +27,7 @@ describe('redactPersonalData', () => {
     'HTTP 503',
     'no answer within 10000 ms',
     'a 13-digit number 1234567890123 is not an IIN',
-    'Expected \',\' or \'}\' after property value in JSON at position 50',
+    "Expected ',' or '}' after property value in JSON at position 50",
   ])('keeps %j', (text) => {
     expect(redactPersonalData(text)).toBe(text);
   });
@@ -38,8 +42,18 @@ describe('failure types', () => {
     ['EKO transient', () => ekoFailure('EKO payment demand', new EkoTransientError('EKO answered HTTP 503', 503)), 'EkoUnavailable', true],
     ['EKO rejected', () => ekoFailure('EKO payment demand', new EkoRejectedError(2, 'refused', 200)), 'EkoRejected', false],
     ['EKO, an unexpected error', () => ekoFailure('EKO payment demand', new TypeError('x')), 'EkoRejected', false],
-    ['K2 database busy', () => k2DatabaseFailure('K2 database: issue', Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })), 'K2DatabaseUnavailable', true],
-    ['K2 database refusing', () => k2DatabaseFailure('K2 database: issue', Object.assign(new Error('UNIQUE constraint failed'), { code: 'SQLITE_CONSTRAINT_UNIQUE' })), 'K2DatabaseError', false],
+    [
+      'K2 database busy',
+      () => k2DatabaseFailure('K2 database: issue', Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })),
+      'K2DatabaseUnavailable',
+      true,
+    ],
+    [
+      'K2 database refusing',
+      () => k2DatabaseFailure('K2 database: issue', Object.assign(new Error('UNIQUE constraint failed'), { code: 'SQLITE_CONSTRAINT_UNIQUE' })),
+      'K2DatabaseError',
+      false,
+    ],
   ];
 
   it.each(cases)('%s', (_label, make, type, retryable) => {

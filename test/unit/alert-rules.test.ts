@@ -26,7 +26,11 @@ function findPromtool(): string | undefined {
 function ensurePromtool(): string | undefined {
   const present = findPromtool();
   if (present) return present;
-  const run = spawnSync('bash', [path.join(REPO, 'scripts', 'ensure-promtool.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 20 * 60_000 });
+  const run = spawnSync('bash', [path.join(REPO, 'scripts', 'ensure-promtool.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 20 * 60_000,
+  });
   return /^PROMTOOL=(.+)$/m.exec(run.stdout ?? '')?.[1] ?? findPromtool();
 }
 
@@ -46,7 +50,7 @@ withPromtool('promtool', () => {
     expect({ status, output }).toEqual({ status: 0, output: expect.stringContaining('SUCCESS') });
   });
 
-  it('passes the rules\' unit tests (alerts.test.yml)', () => {
+  it("passes the rules' unit tests (alerts.test.yml)", () => {
     const { status, output } = promtool(['test', 'rules', 'alerts.test.yml'], PROMETHEUS_DIR);
     expect({ status, output }).toEqual({ status: 0, output: expect.stringContaining('SUCCESS') });
   });
@@ -73,7 +77,8 @@ function declaredMetrics(): Set<string> {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const file = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(file);
-      else if (entry.name.endsWith('.ts')) for (const m of fs.readFileSync(file, 'utf8').matchAll(/\.(counter|gauge|histogram)\('(k2_[a-z0-9_]+)'/g)) names.add(m[2]);
+      else if (entry.name.endsWith('.ts'))
+        for (const m of fs.readFileSync(file, 'utf8').matchAll(/\.(counter|gauge|histogram)\(\s*'(k2_[a-z0-9_]+)'/g)) names.add(m[2]);
     }
   };
   for (const dir of ['api', 'worker', 'observability']) walk(path.join(REPO, dir));
@@ -93,14 +98,20 @@ interface Rule {
   expr: string;
   annotations?: { summary?: string; description?: string };
 }
-const rules = (YAML.parse(fs.readFileSync(path.join(PROMETHEUS_DIR, 'alerts.yml'), 'utf8')) as { groups: Array<{ rules: Rule[] }> }).groups.flatMap((g) => g.rules);
-const dashboard = JSON.parse(fs.readFileSync(path.join(REPO, 'monitoring', 'grafana', 'k2.json'), 'utf8')) as { panels: Array<{ type: string; title: string; targets?: Array<{ expr: string }> }> };
+const rules = (YAML.parse(fs.readFileSync(path.join(PROMETHEUS_DIR, 'alerts.yml'), 'utf8')) as { groups: Array<{ rules: Rule[] }> }).groups.flatMap(
+  (g) => g.rules,
+);
+const dashboard = JSON.parse(fs.readFileSync(path.join(REPO, 'monitoring', 'grafana', 'k2.json'), 'utf8')) as {
+  panels: Array<{ type: string; title: string; targets?: Array<{ expr: string }> }>;
+};
 
-describe('alert rules and dashboard against K2\'s metrics', () => {
+describe("alert rules and dashboard against K2's metrics", () => {
   const declared = declaredMetrics();
 
   it('finds the metrics K2 declares', () => {
-    expect([...declared]).toEqual(expect.arrayContaining(['k2_cases', 'k2_calls_total', 'k2_call_duration_seconds_bucket', 'k2_outbox_dead_letters', 'k2_outbox_pending_oldest_seconds']));
+    expect([...declared]).toEqual(
+      expect.arrayContaining(['k2_cases', 'k2_calls_total', 'k2_call_duration_seconds_bucket', 'k2_outbox_dead_letters', 'k2_outbox_pending_oldest_seconds']),
+    );
   });
 
   it('reads in every rule only metrics K2 declares (or its own recorded series)', () => {
@@ -108,13 +119,16 @@ describe('alert rules and dashboard against K2\'s metrics', () => {
     for (const rule of rules) {
       const unknown = usedMetrics(rule.expr).filter((m) => !declared.has(m));
       expect({ rule: rule.alert ?? rule.record, unknown }).toEqual({ rule: rule.alert ?? rule.record, unknown: [] });
-      for (const r of rule.expr.match(/\bk2:[a-z0-9_:]+/g) ?? []) expect({ rule: rule.alert ?? rule.record, recorded: r, known: recorded.has(r) }).toEqual({ rule: rule.alert ?? rule.record, recorded: r, known: true });
+      for (const r of rule.expr.match(/\bk2:[a-z0-9_:]+/g) ?? [])
+        expect({ rule: rule.alert ?? rule.record, recorded: r, known: recorded.has(r) }).toEqual({ rule: rule.alert ?? rule.record, recorded: r, known: true });
     }
   });
 
   it('has the alerts of issue 16, each telling the on-call what it means and what to run', () => {
     const alerts = rules.filter((r) => r.alert);
-    expect(alerts.map((a) => a.alert)).toEqual(expect.arrayContaining(['K2OutboxItemWaiting', 'K2GkbPackageBeyondHorizon', 'K2AbsErrorRate', 'K2EkoErrorRate', 'K2CasesEnteringAttentionFast']));
+    expect(alerts.map((a) => a.alert)).toEqual(
+      expect.arrayContaining(['K2OutboxItemWaiting', 'K2GkbPackageBeyondHorizon', 'K2AbsErrorRate', 'K2EkoErrorRate', 'K2CasesEnteringAttentionFast']),
+    );
     for (const a of alerts) {
       expect({ alert: a.alert, summary: Boolean(a.annotations?.summary) }).toEqual({ alert: a.alert, summary: true });
       // a command in backticks: the operator CLI, or what to check

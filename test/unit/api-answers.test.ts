@@ -29,7 +29,13 @@ beforeAll(async () => {
   const config = loadConfig({ ...DEMO_ENV, K2_API_AUTH: 'none', K2_DB_URL: ':memory:' });
   db = await openDb({ client: 'sqlite', url: ':memory:' });
   connection = Connection.lazy({ address: '127.0.0.1:1' }); // never used: nothing here reaches Temporal
-  const app = createApp({ config, db, temporal: new Client({ connection }), logger: createLogger('api-answers-test', 'error', {}, () => undefined), metrics: new Metrics() });
+  const app = createApp({
+    config,
+    db,
+    temporal: new Client({ connection }),
+    logger: createLogger('api-answers-test', 'error', {}, () => undefined),
+    metrics: new Metrics(),
+  });
   server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -51,7 +57,11 @@ test.each(SERVICES)('OPTIONS %s is answered as any other method there: error_cod
 });
 
 test('a method or path the services do not have keeps its answer: error_code 8 naming the full path', async () => {
-  for (const [method, url] of [['PUT', SERVICES[0]], ['POST', '/restapi/services/nothing'], ['GET', '/nowhere']]) {
+  for (const [method, url] of [
+    ['PUT', SERVICES[0]],
+    ['POST', '/restapi/services/nothing'],
+    ['GET', '/nowhere'],
+  ]) {
     const res = await fetch(base + url, { method });
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ error_code: ERROR_CODES.NOT_FOUND.code, error_text: `no endpoint ${method} ${url}` });

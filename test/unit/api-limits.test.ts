@@ -80,7 +80,9 @@ describe('clientKey', () => {
 
 describe('isLoopback', () => {
   test.each(['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1'])('%s is loopback', (a) => expect(isLoopback(a)).toBe(true));
-  test.each(['10.0.0.1', '192.0.2.2', '::ffff:10.0.0.1', '::', '0.0.0.0', '1127.0.0.1', '127.0.0.1.example', 'fe80::1', '', undefined])('%s is not', (a) => expect(isLoopback(a)).toBe(false));
+  test.each(['10.0.0.1', '192.0.2.2', '::ffff:10.0.0.1', '::', '0.0.0.0', '1127.0.0.1', '127.0.0.1.example', 'fe80::1', '', undefined])('%s is not', (a) =>
+    expect(isLoopback(a)).toBe(false),
+  );
 });
 
 describe('opsAccess', () => {

@@ -75,19 +75,36 @@ describe('countByValue', () => {
     const queries: string[] = [];
     const count: CountQuery = async (q) => {
       queries.push(q);
-      return { count: 9, groups: [{ count: 4, groupValues: [['received']] }, { count: 3, groupValues: [['closed']] }, { count: 2, groupValues: [['some-new-stage']] }] };
+      return {
+        count: 9,
+        groups: [
+          { count: 4, groupValues: [['received']] },
+          { count: 3, groupValues: [['closed']] },
+          { count: 2, groupValues: [['some-new-stage']] },
+        ],
+      };
     };
     const grouping = { supported: true };
     const { byValue, other } = await countByValue(count, BASE, 'K2Stage', CASE_STAGES, grouping);
     expect(queries).toEqual([`${BASE} GROUP BY K2Stage`]);
-    expect(Object.fromEntries(byValue)).toEqual({ received: 4, 'client-checked': 0, 'account-checked': 0, 'evidence-collected': 0, 'demand-issued': 0, 'reported-to-gkb': 0, closed: 3 });
+    expect(Object.fromEntries(byValue)).toEqual({
+      received: 4,
+      'client-checked': 0,
+      'account-checked': 0,
+      'evidence-collected': 0,
+      'demand-issued': 0,
+      'reported-to-gkb': 0,
+      closed: 3,
+    });
     expect(other).toBe(2);
     expect(grouping.supported).toBe(true);
   });
 
   it('counts value by value once the server refused GROUP BY (SQL visibility), and remembers it', async () => {
     const queries: string[] = [];
-    const refusal = Object.assign(new Error('Failed to count workflows'), { cause: Object.assign(new Error("'GROUP BY' clause is not supported"), { code: 3 }) });
+    const refusal = Object.assign(new Error('Failed to count workflows'), {
+      cause: Object.assign(new Error("'GROUP BY' clause is not supported"), { code: 3 }),
+    });
     const count: CountQuery = async (q) => {
       queries.push(q);
       if (q.includes('GROUP BY')) throw refusal;

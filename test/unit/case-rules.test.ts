@@ -20,32 +20,59 @@ import {
   type EarlyDemandStatus,
 } from '../../workflows/case-rules';
 
-const activityFailed = (cause: Error, activityType = 'checkClient') => new ActivityFailure('Activity task failed', activityType, undefined, RetryState.NON_RETRYABLE_FAILURE, undefined, cause);
+const activityFailed = (cause: Error, activityType = 'checkClient') =>
+  new ActivityFailure('Activity task failed', activityType, undefined, RetryState.NON_RETRYABLE_FAILURE, undefined, cause);
 /** A retry horizon that ran out, as this SDK builds it from the server's failure: the last attempt's failure only in the proto (`failure.cause`). */
 function horizonRanOut(last?: { type?: string; message: string }) {
   const timeout = new TimeoutFailure('activity ScheduleToClose timeout', undefined, TimeoutType.SCHEDULE_TO_CLOSE);
-  timeout.failure = { message: timeout.message, timeoutFailureInfo: {}, cause: last ? { message: last.message, applicationFailureInfo: { type: last.type } } : undefined };
+  timeout.failure = {
+    message: timeout.message,
+    timeoutFailureInfo: {},
+    cause: last ? { message: last.message, applicationFailureInfo: { type: last.type } } : undefined,
+  };
   return new ActivityFailure('Activity task timed out', 'sendDemand', undefined, RetryState.TIMEOUT, undefined, timeout);
 }
 
 describe('parkingFor: the failure type decides, not the activity', () => {
   test('each type of the vocabulary parks with its own code, whichever call failed', () => {
-    expect(parkingFor(new CallFailed('abs', activityFailed(ApplicationFailure.nonRetryable('db refused', 'K2DatabaseError'))))).toEqual({ code: 'k2-database-error', reason: 'db refused' });
-    expect(parkingFor(new CallFailed('k2', activityFailed(ApplicationFailure.nonRetryable('queue refused', 'GkbQueueError'), 'enqueueGkbReport'))).code).toBe('gkb-queue-error');
+    expect(parkingFor(new CallFailed('abs', activityFailed(ApplicationFailure.nonRetryable('db refused', 'K2DatabaseError'))))).toEqual({
+      code: 'k2-database-error',
+      reason: 'db refused',
+    });
+    expect(parkingFor(new CallFailed('k2', activityFailed(ApplicationFailure.nonRetryable('queue refused', 'GkbQueueError'), 'enqueueGkbReport'))).code).toBe(
+      'gkb-queue-error',
+    );
     expect(parkingFor(new CallFailed('eko', ApplicationFailure.nonRetryable('EKO payment demand: HTTP 422', 'EkoRejected'))).code).toBe('eko-rejected');
     expect(parkingFor(ApplicationFailure.nonRetryable('ABS client info: fullname missing', 'AbsProtocolError')).code).toBe('abs-protocol');
   });
 
-  test('a retry horizon that ran out is judged by the last attempt\'s failure (the timeout\'s cause)', () => {
+  test("a retry horizon that ran out is judged by the last attempt's failure (the timeout's cause)", () => {
     const parked = parkingFor(new CallFailed('eko', horizonRanOut({ type: 'K2DatabaseUnavailable', message: 'demand lookup: database is locked' })));
     expect(parked.code).toBe('k2-database-unavailable');
     expect(parked.reason).toMatch(/beyond the retry horizon; the last error: demand lookup: database is locked/);
   });
 
   test('a retryable failure whose next retry would pass the horizon is that failure itself, with retry state TIMEOUT', () => {
-    const last = new ActivityFailure('Activity task failed', 'sendDemand', undefined, RetryState.TIMEOUT, undefined, ApplicationFailure.retryable('demand lookup: busy', 'K2DatabaseUnavailable'));
-    expect(parkingFor(new CallFailed('eko', last))).toEqual({ code: 'k2-database-unavailable', reason: 'the call kept failing beyond the retry horizon; the last error: demand lookup: busy' });
-    const untyped = new ActivityFailure('Activity task failed', 'checkClient', undefined, RetryState.TIMEOUT, undefined, ApplicationFailure.retryable('ABS answered HTTP 503', 'Error'));
+    const last = new ActivityFailure(
+      'Activity task failed',
+      'sendDemand',
+      undefined,
+      RetryState.TIMEOUT,
+      undefined,
+      ApplicationFailure.retryable('demand lookup: busy', 'K2DatabaseUnavailable'),
+    );
+    expect(parkingFor(new CallFailed('eko', last))).toEqual({
+      code: 'k2-database-unavailable',
+      reason: 'the call kept failing beyond the retry horizon; the last error: demand lookup: busy',
+    });
+    const untyped = new ActivityFailure(
+      'Activity task failed',
+      'checkClient',
+      undefined,
+      RetryState.TIMEOUT,
+      undefined,
+      ApplicationFailure.retryable('ABS answered HTTP 503', 'Error'),
+    );
     expect(parkingFor(new CallFailed('abs', untyped)).code).toBe('abs-unavailable');
   });
 
@@ -55,8 +82,10 @@ describe('parkingFor: the failure type decides, not the activity', () => {
     expect(parkingFor(new CallFailed('gkb-queue', horizonRanOut({ type: 'Error', message: 'ECONNRESET' }))).code).toBe('gkb-queue-unavailable');
   });
 
-  test('types of the code before the vocabulary (old histories) park as the integration\'s refusal', () => {
-    expect(parkingFor(new CallFailed('eko', activityFailed(ApplicationFailure.nonRetryable('payment demand PTP… is not in the database', 'DemandMissing')))).code).toBe('eko-rejected');
+  test("types of the code before the vocabulary (old histories) park as the integration's refusal", () => {
+    expect(
+      parkingFor(new CallFailed('eko', activityFailed(ApplicationFailure.nonRetryable('payment demand PTP… is not in the database', 'DemandMissing')))).code,
+    ).toBe('eko-rejected');
     expect(parkingFor(new CallFailed('abs', activityFailed(ApplicationFailure.nonRetryable('ABS scan: bad', 'PermanentError')))).code).toBe('abs-protocol');
     expect(parkingFor(new CallFailed('k2', activityFailed(ApplicationFailure.nonRetryable('x', 'TypeError')))).code).toBe('k2-database-error');
   });
@@ -115,7 +144,7 @@ describe('operatorActionProblem', () => {
   });
 });
 
-test('notices: one per code, keeping its first since; a parked stage\'s attention wins', () => {
+test("notices: one per code, keeping its first since; a parked stage's attention wins", () => {
   const n1 = withNotice([], 'gkb-waiting', 'late', 'reported-to-gkb', 't1');
   const n2 = withNotice(n1, 'gkb-waiting', 'still late', 'reported-to-gkb', 't2');
   expect(n2).toEqual([{ code: 'gkb-waiting', reason: 'still late', stage: 'reported-to-gkb', since: 't1' }]);

@@ -34,7 +34,12 @@ describe('planTimeline', () => {
         expect(e.at).toBeGreaterThan(0);
         expect(e.at).toBeLessThanOrEqual(t.faultsEndMs);
       }
-      expect(t.events.filter((e) => e.at === t.faultsEndMs && e.kind === 'clear-faults').map((e) => (e as { system: string }).system).sort()).toEqual(['abs', 'eko', 'gkb']);
+      expect(
+        t.events
+          .filter((e) => e.at === t.faultsEndMs && e.kind === 'clear-faults')
+          .map((e) => (e as { system: string }).system)
+          .sort(),
+      ).toEqual(['abs', 'eko', 'gkb']);
     }
   });
 
@@ -56,7 +61,15 @@ describe('planTimeline', () => {
 
   test('missingFaultKinds names what a timeline lacks', () => {
     const t = planTimeline({ seed: 5, durationMs: 600_000, short: false, ...CLUSTER });
-    const without = { ...t, events: t.events.filter((e) => e.kind !== 'restart-postgres' && !(e.kind === 'kill-worker' && e.target === 'worker-2') && !(e.kind === 'set-faults' && 'recordRejectNextFiles' in e.knobs)) };
+    const without = {
+      ...t,
+      events: t.events.filter(
+        (e) =>
+          e.kind !== 'restart-postgres' &&
+          !(e.kind === 'kill-worker' && e.target === 'worker-2') &&
+          !(e.kind === 'set-faults' && 'recordRejectNextFiles' in e.knobs),
+      ),
+    };
     expect(missingFaultKinds(without, CLUSTER)).toEqual(['worker-2 killed at least twice', 'a PostgreSQL restart', 'gkb.recordRejectNextFiles']);
   });
 });
@@ -97,7 +110,13 @@ describe('planLoad', () => {
 
 describe('parseArgs', () => {
   test('the options of the issue, and the short run', () => {
-    expect(parseArgs(['--cases', '400', '--duration', '10m', '--topology', 'cluster', '--seed', '42'])).toMatchObject({ cases: 400, durationMs: 600_000, topology: 'cluster', seed: 42, short: false });
+    expect(parseArgs(['--cases', '400', '--duration', '10m', '--topology', 'cluster', '--seed', '42'])).toMatchObject({
+      cases: 400,
+      durationMs: 600_000,
+      topology: 'cluster',
+      seed: 42,
+      short: false,
+    });
     expect(parseArgs(['--short', '--seed=9'])).toMatchObject({ cases: SHORT.cases, durationMs: SHORT.durationMs, topology: 'dev', seed: 9, short: true });
   });
 

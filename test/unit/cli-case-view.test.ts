@@ -6,11 +6,45 @@ import { loan } from '../helpers/case-fakes';
 
 const run = 'run-1';
 const facts: CaseFact[] = [
-  { type: 'started', at: '2026-12-01T10:00:00.000Z', runId: run, eventId: 1, visible: { stage: 'received', stageSince: '2026-12-01T10:00:00.000Z' }, input: { loan }, continued: false },
-  { type: 'local-call-failed', at: '2026-12-01T10:00:05.000Z', runId: run, eventId: 7, activity: 'fetchScan', attempt: 3, error: 'AbsUnavailable: ABS scan: HTTP 503' },
-  { type: 'visible', at: '2026-12-01T10:00:06.000Z', runId: run, eventId: 9, visible: { stage: 'account-checked', attention: 'scan-missing', stageSince: '2026-12-01T10:00:04.000Z', absSystem: 'way4' } },
-  { type: 'visible', at: '2026-12-01T11:00:00.000Z', runId: run, eventId: 20, visible: { stage: 'account-checked', attention: null, stageSince: '2026-12-01T10:00:04.000Z' } },
-  { type: 'visible', at: '2026-12-01T11:00:01.000Z', runId: run, eventId: 25, visible: { stage: 'demand-issued', attention: null, stageSince: '2026-12-01T11:00:01.000Z' } },
+  {
+    type: 'started',
+    at: '2026-12-01T10:00:00.000Z',
+    runId: run,
+    eventId: 1,
+    visible: { stage: 'received', stageSince: '2026-12-01T10:00:00.000Z' },
+    input: { loan },
+    continued: false,
+  },
+  {
+    type: 'local-call-failed',
+    at: '2026-12-01T10:00:05.000Z',
+    runId: run,
+    eventId: 7,
+    activity: 'fetchScan',
+    attempt: 3,
+    error: 'AbsUnavailable: ABS scan: HTTP 503',
+  },
+  {
+    type: 'visible',
+    at: '2026-12-01T10:00:06.000Z',
+    runId: run,
+    eventId: 9,
+    visible: { stage: 'account-checked', attention: 'scan-missing', stageSince: '2026-12-01T10:00:04.000Z', absSystem: 'way4' },
+  },
+  {
+    type: 'visible',
+    at: '2026-12-01T11:00:00.000Z',
+    runId: run,
+    eventId: 20,
+    visible: { stage: 'account-checked', attention: null, stageSince: '2026-12-01T10:00:04.000Z' },
+  },
+  {
+    type: 'visible',
+    at: '2026-12-01T11:00:01.000Z',
+    runId: run,
+    eventId: 25,
+    visible: { stage: 'demand-issued', attention: null, stageSince: '2026-12-01T11:00:01.000Z' },
+  },
   { type: 'signal', at: '2026-12-01T11:05:00.000Z', runId: run, eventId: 30, name: 'demandStatus', args: [{ reference: 'PTP00000000001', status: 'PC1' }] },
   { type: 'signal', at: '2026-12-01T12:00:00.000Z', runId: run, eventId: 31, name: 'loanUpdated', args: [{ ...loan, overdue_days: 95 }, { acceptedSeq: 2 }] },
   { type: 'signal', at: '2026-12-01T12:10:00.000Z', runId: run, eventId: 32, name: 'demandStatus', args: [{ reference: 'PTP00000000001', status: 'PC3' }] },
@@ -34,19 +68,29 @@ test('since when the case is in its stage: K2StageSince when published, else the
   expect(stageSinceOf(parkedOld, stageSteps(parkedOld))).toEqual({ at: '2026-12-01T10:00:06.000Z', source: 'history' });
 });
 
-test('the demand\'s statuses from EKO, the loan as last sent, the failures of local calls', () => {
+test("the demand's statuses from EKO, the loan as last sent, the failures of local calls", () => {
   expect(demandStatusesOf(facts)).toEqual([
     { at: '2026-12-01T11:05:00.000Z', reference: 'PTP00000000001', status: 'PC1' },
     { at: '2026-12-01T12:10:00.000Z', reference: 'PTP00000000001', status: 'PC3' },
   ]);
   expect(latestLoanOf(facts)).toEqual({ receivedAt: '2026-12-01T12:00:00.000Z', value: { ...loan, overdue_days: 95 } });
   expect(latestLoanOf(facts.slice(0, 1))).toEqual({ receivedAt: '2026-12-01T10:00:00.000Z', value: loan });
-  expect(failuresOf(facts).localCallFailures).toEqual([{ at: '2026-12-01T10:00:05.000Z', activity: 'fetchScan', attempts: 3, error: 'AbsUnavailable: ABS scan: HTTP 503' }]);
+  expect(failuresOf(facts).localCallFailures).toEqual([
+    { at: '2026-12-01T10:00:05.000Z', activity: 'fetchScan', attempts: 3, error: 'AbsUnavailable: ABS scan: HTTP 503' },
+  ]);
 });
 
 test('retrying: an activity on its second attempt or later (the most tried first), else a workflow task that keeps failing', () => {
   expect(retryingOf([{ activity: 'sendDemand', state: 'scheduled', attempt: 1 }], undefined)).toBeUndefined();
-  expect(retryingOf([{ activity: 'a', state: 'scheduled', attempt: 2 }, { activity: 'checkClient', state: 'scheduled', attempt: 7, lastError: 'AbsUnavailable: HTTP 503' }], undefined)).toEqual({ activity: 'checkClient', attempt: 7, lastError: 'AbsUnavailable: HTTP 503' });
+  expect(
+    retryingOf(
+      [
+        { activity: 'a', state: 'scheduled', attempt: 2 },
+        { activity: 'checkClient', state: 'scheduled', attempt: 7, lastError: 'AbsUnavailable: HTTP 503' },
+      ],
+      undefined,
+    ),
+  ).toEqual({ activity: 'checkClient', attempt: 7, lastError: 'AbsUnavailable: HTTP 503' });
   expect(retryingOf([], { attempt: 4, state: 'scheduled' })).toEqual({ activity: 'workflow task', attempt: 4 });
   expect(retryingOf([], { attempt: 1, state: 'started' })).toBeUndefined();
 });
@@ -78,8 +122,24 @@ test('`case show` for people: stage and since, attention, history, demand and st
     stageSince: stageSinceOf(facts, steps),
     stages: steps,
     demandStatuses: demandStatusesOf(facts),
-    gkbReports: [{ recordId: '7', kind: 'overdue', operation: 2, state: 'claimed', batchId: 'gkb-batch-1', package: 'K2_20261201_1.zip', packageId: '555', newContract: false, skipped: false, enqueuedAt: '2026-12-01T11:00:01.000Z', updatedAt: '2026-12-01T11:10:00.000Z' }],
-    pendingActivities: [{ activity: 'sendDemand', state: 'scheduled', attempt: 3, lastError: 'EkoUnavailable: HTTP 503', nextAttemptAt: '2026-12-05T00:00:10.000Z' }],
+    gkbReports: [
+      {
+        recordId: '7',
+        kind: 'overdue',
+        operation: 2,
+        state: 'claimed',
+        batchId: 'gkb-batch-1',
+        package: 'K2_20261201_1.zip',
+        packageId: '555',
+        newContract: false,
+        skipped: false,
+        enqueuedAt: '2026-12-01T11:00:01.000Z',
+        updatedAt: '2026-12-01T11:10:00.000Z',
+      },
+    ],
+    pendingActivities: [
+      { activity: 'sendDemand', state: 'scheduled', attempt: 3, lastError: 'EkoUnavailable: HTTP 503', nextAttemptAt: '2026-12-05T00:00:10.000Z' },
+    ],
     ...failuresOf(facts),
     loan: latestLoanOf(facts),
   };

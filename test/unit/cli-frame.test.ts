@@ -85,7 +85,7 @@ test('options are strict: an unknown flag or a missing value is a usage error (e
   expect(ran).toBe(false);
 });
 
-test('the command\'s exit code is the CLI\'s; UsageError exits 2, an unreachable Temporal 3, any other failure 1, each with its message', async () => {
+test("the command's exit code is the CLI's; UsageError exits 2, an unreachable Temporal 3, any other failure 1, each with its message", async () => {
   const run = (fn: Command['run']) => {
     const { out, err, deps } = io();
     return runCli(['x'], { ...deps, commands: [fake(['x'], fn)], context: { ...noConnections, config } }).then((code) => ({ code, out, err }));
@@ -100,9 +100,11 @@ test('the command\'s exit code is the CLI\'s; UsageError exits 2, an unreachable
     throw new ConnectionError('cannot connect to Temporal at 127.0.0.1:1 (namespace default): refused');
   });
   expect(unreachableTemporal).toMatchObject({ code: 3, err: ['k2 x: cannot connect to Temporal at 127.0.0.1:1 (namespace default): refused'] });
-  expect(await run(async () => {
-    throw new Error('something else');
-  })).toMatchObject({ code: 1, err: ['k2 x: something else'] });
+  expect(
+    await run(async () => {
+      throw new Error('something else');
+    }),
+  ).toMatchObject({ code: 1, err: ['k2 x: something else'] });
 });
 
 test('a configuration that does not validate exits 2 with its problems, before anything connects', async () => {
@@ -113,7 +115,7 @@ test('a configuration that does not validate exits 2 with its problems, before a
 
 test('connecting to a Temporal that does not answer exits 3 and names the address', async () => {
   const { err, deps } = io();
-  const cmd = fake(['x'], async (_a, ctx) => ((await ctx.client()), 0));
+  const cmd = fake(['x'], async (_a, ctx) => (await ctx.client(), 0));
   // Port 1 on loopback: nothing listens there.
   expect(await runCli(['x'], { ...deps, env: { K2_DEMO: 'true', TEMPORAL_ADDRESS: '127.0.0.1:1', K2_DATA_DIR: os.tmpdir() }, commands: [cmd] })).toBe(3);
   expect(err.join('\n')).toContain('cannot connect to Temporal at 127.0.0.1:1 (namespace default)');
@@ -122,11 +124,13 @@ test('connecting to a Temporal that does not answer exits 3 and names the addres
 test('errors that mean "not reachable": gRPC UNAVAILABLE names Temporal\'s address, a refused database names it without its password', () => {
   const pg = loadConfig({ ...DEMO_ENV, K2_DB_CLIENT: 'pg', K2_DB_URL: 'postgres://k2:secret@db.example:5432/k2' });
   expect(databaseName(pg.db)).toBe('postgres://k2:***@db.example:5432/k2');
-  expect(connectionProblem(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), pg)).toBe('K2\'s database postgres://k2:***@db.example:5432/k2 cannot be reached (ECONNREFUSED)');
+  expect(connectionProblem(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), pg)).toBe(
+    "K2's database postgres://k2:***@db.example:5432/k2 cannot be reached (ECONNREFUSED)",
+  );
   expect(connectionProblem(new Error('a bug'), pg)).toBeUndefined();
 });
 
-test('K2_DEMO=true reads the demo of `npm run up`: its secrets, the repository\'s .data and its payload key file when there is one; given values win', () => {
+test("K2_DEMO=true reads the demo of `npm run up`: its secrets, the repository's .data and its payload key file when there is one; given values win", () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-cli-demo-'));
   try {
     expect(cliEnv({ K2_DEMO: 'true' }, root)).toMatchObject({ K2_DATA_DIR: path.join(root, '.data'), K2_API_AUTH: 'none' });
@@ -135,7 +139,10 @@ test('K2_DEMO=true reads the demo of `npm run up`: its secrets, the repository\'
     fs.writeFileSync(path.join(root, '.data', 'payload-keys'), 'demo-1:' + Buffer.alloc(32, 1).toString('base64'));
     expect(cliEnv({ K2_DEMO: 'true' }, root).K2_PAYLOAD_KEYS_FILE).toBe(path.join(root, '.data', 'payload-keys'));
     expect(cliEnv({ K2_DEMO: 'true', K2_PAYLOAD_KEYS: 'x:y' }, root).K2_PAYLOAD_KEYS_FILE).toBeUndefined();
-    expect(cliEnv({ K2_DEMO: 'true', K2_DATA_DIR: '/elsewhere', GKB_PASSWORD: 'mine' }, root)).toMatchObject({ K2_DATA_DIR: '/elsewhere', GKB_PASSWORD: 'mine' });
+    expect(cliEnv({ K2_DEMO: 'true', K2_DATA_DIR: '/elsewhere', GKB_PASSWORD: 'mine' }, root)).toMatchObject({
+      K2_DATA_DIR: '/elsewhere',
+      GKB_PASSWORD: 'mine',
+    });
     // Outside the demo the environment is the worker's, as it is.
     expect(cliEnv({ K2_DEMO: 'false', TEMPORAL_ADDRESS: 'h:1' }, root)).toEqual({ K2_DEMO: 'false', TEMPORAL_ADDRESS: 'h:1' });
   } finally {
@@ -147,7 +154,7 @@ test('a SQLite database that does not exist is not created: the command exits 3 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-cli-nodb-'));
   try {
     const { err, deps } = io();
-    const cmd = fake(['x'], async (_a, ctx) => ((await ctx.db()), 0));
+    const cmd = fake(['x'], async (_a, ctx) => (await ctx.db(), 0));
     expect(await runCli(['x'], { ...deps, env: { K2_DEMO: 'true', K2_DATA_DIR: dir }, commands: [cmd] })).toBe(3);
     expect(err.join('\n')).toContain(`K2's database ${path.join(dir, 'k2.sqlite')} does not exist`);
     expect(fs.readdirSync(dir)).toEqual([]);

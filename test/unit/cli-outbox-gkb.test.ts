@@ -11,7 +11,15 @@ test('outbox ids are positive integers', () => {
 test('outbox status for people: counts, and the oldest items with their age', () => {
   const now = new Date('2026-03-10T12:00:00.000Z');
   const lines = statusLines(
-    { pending: 12, oldestPendingAcceptedAt: new Date('2026-03-10T09:55:00.000Z'), waitingRetry: 1, claimed: 5, claimers: 2, dead: 1, oldestDeadAcceptedAt: new Date('2026-03-07T08:00:00.000Z') },
+    {
+      pending: 12,
+      oldestPendingAcceptedAt: new Date('2026-03-10T09:55:00.000Z'),
+      waitingRetry: 1,
+      claimed: 5,
+      claimers: 2,
+      dead: 1,
+      oldestDeadAcceptedAt: new Date('2026-03-07T08:00:00.000Z'),
+    },
     now,
   );
   expect(lines[0]).toMatch(/^outbox\s+count\s+detail$/);
@@ -28,11 +36,20 @@ test('outbox status for people: counts, and the oldest items with their age', ()
   ]);
 });
 
-test('a record\'s result travels as the batch\'s delivery sends it', () => {
+test("a record's result travels as the batch's delivery sends it", () => {
   const row = { id: 7, state: 'accepted' as const, result_text: 'Создан новый контракт.', new_contract: true, skipped: false };
   expect(resultSignalOf(row)).toEqual({ recordId: '7', outcome: 'accepted', text: 'Создан новый контракт.', newContract: true });
-  expect(resultSignalOf({ ...row, new_contract: false, skipped: true })).toEqual({ recordId: '7', outcome: 'accepted', text: 'Создан новый контракт.', skipped: true });
-  expect(resultSignalOf({ ...row, state: 'rejected', new_contract: false, result_text: 'Запись не загружена.' })).toEqual({ recordId: '7', outcome: 'rejected', text: 'Запись не загружена.' });
+  expect(resultSignalOf({ ...row, new_contract: false, skipped: true })).toEqual({
+    recordId: '7',
+    outcome: 'accepted',
+    text: 'Создан новый контракт.',
+    skipped: true,
+  });
+  expect(resultSignalOf({ ...row, state: 'rejected', new_contract: false, result_text: 'Запись не загружена.' })).toEqual({
+    recordId: '7',
+    outcome: 'rejected',
+    text: 'Запись не загружена.',
+  });
 });
 
 test('which report of its case a record is, from its report key', () => {
@@ -41,7 +58,7 @@ test('which report of its case a record is, from its report key', () => {
   expect(reportOf('something-else')).toBe('-');
 });
 
-test('a file\'s package, and one row per package with its counts and GKB\'s status', () => {
+test("a file's package, and one row per package with its counts and GKB's status", () => {
   const files = [
     { fileName: 'b-1.zip', records: 3, packageId: '11', statusText: 'Файл обработан.', final: true },
     { fileName: 'b-2.zip', records: 2, failure: 'GKB refused the file' },
@@ -59,7 +76,27 @@ test('a file\'s package, and one row per package with its counts and GKB\'s stat
     byFile: { 'b-1.zip': { claimed: 0, accepted: 2, rejected: 1, undelivered: 0 }, 'b-2.zip': { claimed: 0, accepted: 0, rejected: 2, undelivered: 0 } },
   };
   expect(packageRows(batch, files)).toEqual([
-    { batch: 'gkb-batch-1', file: 'b-1.zip', package: '11', records: 3, accepted: 2, rejected: 1, gkb_status: 'Файл обработан.', final: true, failure: undefined },
-    { batch: 'gkb-batch-1', file: 'b-2.zip', package: undefined, records: 2, accepted: 0, rejected: 2, gkb_status: undefined, final: false, failure: 'GKB refused the file' },
+    {
+      batch: 'gkb-batch-1',
+      file: 'b-1.zip',
+      package: '11',
+      records: 3,
+      accepted: 2,
+      rejected: 1,
+      gkb_status: 'Файл обработан.',
+      final: true,
+      failure: undefined,
+    },
+    {
+      batch: 'gkb-batch-1',
+      file: 'b-2.zip',
+      package: undefined,
+      records: 2,
+      accepted: 0,
+      rejected: 2,
+      gkb_status: undefined,
+      final: false,
+      failure: 'GKB refused the file',
+    },
   ]);
 });

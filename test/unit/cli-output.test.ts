@@ -10,7 +10,7 @@ test('ages in their two largest units', () => {
   expect(formatAge(-5)).toBe('0s');
 });
 
-test('durations in the configuration\'s format; a bad one is a usage error naming the option', () => {
+test("durations in the configuration's format; a bad one is a usage error naming the option", () => {
   expect(parseDuration('2h', '--stuck-for')).toBe(7_200_000);
   expect(parseDuration('30s')).toBe(30_000);
   expect(() => parseDuration('2 hours', '--stuck-for')).toThrow(new UsageError('--stuck-for: "2 hours" is not a duration (expected e.g. 30s, 15m, 2h or 3d)'));
@@ -18,11 +18,15 @@ test('durations in the configuration\'s format; a bad one is a usage error namin
 });
 
 test('a table aligns its columns, shows a missing value as -, keeps a cell on one line', () => {
-  expect(tableLines(['contract', 'stage', 'note'], [{ contract: 'KD1', stage: 'received', note: 'a\nb' }, { contract: 'KD10000', stage: undefined, note: { n: 1 } }])).toEqual([
-    'contract  stage     note',
-    'KD1       received  a b',
-    'KD10000   -         {"n":1}',
-  ]);
+  expect(
+    tableLines(
+      ['contract', 'stage', 'note'],
+      [
+        { contract: 'KD1', stage: 'received', note: 'a\nb' },
+        { contract: 'KD10000', stage: undefined, note: { n: 1 } },
+      ],
+    ),
+  ).toEqual(['contract  stage     note', 'KD1       received  a b', 'KD10000   -         {"n":1}']);
 });
 
 test('with --json the rows themselves, every field, as one JSON array; an empty table says so', () => {

@@ -60,7 +60,11 @@ describe('AesGcmPayloadCodec', () => {
 
   test('payloads written before the codec existed pass through as they are', async () => {
     const codec = new AesGcmPayloadCodec([keyA]);
-    const plain = [defaultPayloadConverter.toPayload(loan), defaultPayloadConverter.toPayload(undefined), defaultPayloadConverter.toPayload(new Uint8Array([1, 2, 3]))];
+    const plain = [
+      defaultPayloadConverter.toPayload(loan),
+      defaultPayloadConverter.toPayload(undefined),
+      defaultPayloadConverter.toPayload(new Uint8Array([1, 2, 3])),
+    ];
     const decoded = await codec.decode(plain);
     expect(decoded).toEqual(plain);
     expect(defaultPayloadConverter.fromPayload(decoded[0])).toEqual(loan);
@@ -76,7 +80,9 @@ describe('AesGcmPayloadCodec', () => {
     await expect(codec.decode([relabelled])).rejects.toThrow(/"k2-2026-07" does not authenticate/);
     await expect(new AesGcmPayloadCodec([newPayloadKey('k2-2026-01')]).decode([encoded])).rejects.toThrow(PayloadDecryptionError);
     await expect(codec.decode([{ ...encoded, data: new Uint8Array(5) }])).rejects.toThrow(/too short/);
-    await expect(codec.decode([{ metadata: { [METADATA_ENCODING_KEY]: Buffer.from(ENCRYPTED_ENCODING) }, data: encoded.data }])).rejects.toThrow(/no encryption-key-id/);
+    await expect(codec.decode([{ metadata: { [METADATA_ENCODING_KEY]: Buffer.from(ENCRYPTED_ENCODING) }, data: encoded.data }])).rejects.toThrow(
+      /no encryption-key-id/,
+    );
   });
 });
 
@@ -121,7 +127,12 @@ describe('temporalTlsConfig', () => {
   });
 
   test('CA, client pair and server name are read into the SDK options', () => {
-    const tls = temporalTlsConfig({ caFile: path.join(dir, 'ca.pem'), certFile: path.join(dir, 'client.pem'), keyFile: path.join(dir, 'client.key'), serverName: 'temporal.k2.bank' });
+    const tls = temporalTlsConfig({
+      caFile: path.join(dir, 'ca.pem'),
+      certFile: path.join(dir, 'client.pem'),
+      keyFile: path.join(dir, 'client.key'),
+      serverName: 'temporal.k2.bank',
+    });
     expect(tls?.serverNameOverride).toBe('temporal.k2.bank');
     expect(text(tls?.serverRootCACertificate)).toContain('ca.pem');
     expect(text(tls?.clientCertPair?.crt)).toContain('client.pem');

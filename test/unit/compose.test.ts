@@ -26,7 +26,11 @@ interface Service {
 
 const COMPOSE_FILE = path.join(__dirname, '..', '..', 'docker-compose.yml');
 const source = fs.readFileSync(COMPOSE_FILE, 'utf8');
-const compose = YAML.parse(source, { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown>; configs?: Record<string, { content?: string }> };
+const compose = YAML.parse(source, { merge: true }) as {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+  configs?: Record<string, { content?: string }>;
+};
 const services = compose.services;
 
 const K2_SERVICES = ['k2-worker', 'k2-api', 'k2-codec'];
@@ -155,11 +159,14 @@ describe('docker-compose.yml', () => {
 
   it('puts the simulators, and only them, under the simulators profile', () => {
     for (const name of SIMULATORS) expect({ name, profiles: services[name].profiles }).toEqual({ name, profiles: ['simulators'] });
-    for (const name of ['temporal', 'postgres', 'temporal-ui', ...K2_SERVICES]) expect({ name, profiles: services[name].profiles }).toEqual({ name, profiles: undefined });
+    for (const name of ['temporal', 'postgres', 'temporal-ui', ...K2_SERVICES])
+      expect({ name, profiles: services[name].profiles }).toEqual({ name, profiles: undefined });
   });
 
   it('puts Prometheus and Grafana, and only them, under the monitoring profile', () => {
-    const profiled = Object.entries(services).filter(([, s]) => s.profiles?.includes('monitoring')).map(([name]) => name);
+    const profiled = Object.entries(services)
+      .filter(([, s]) => s.profiles?.includes('monitoring'))
+      .map(([name]) => name);
     expect(profiled.sort()).toEqual([...MONITORING_SERVICES].sort());
     for (const name of MONITORING_SERVICES) expect({ name, profiles: services[name].profiles }).toEqual({ name, profiles: ['monitoring'] });
   });
@@ -182,7 +189,8 @@ describe('docker-compose.yml', () => {
     expect(envOf(services['k2-api']).K2_API_PASSWORD).toMatch(/^\$\{K2_API_PASSWORD:\?/);
     expect(envOf(services['k2-worker']).GKB_PASSWORD).toMatch(/^\$\{GKB_PASSWORD:\?/);
     for (const name of K2_SERVICES) {
-      for (const key of ['K2_PAYLOAD_KEYS', 'K2_CODEC_TOKEN', 'GKB_PASSWORD']) expect({ name, key, value: envOf(services[name])[key] }).toEqual({ name, key, value: expect.stringMatching(new RegExp(`^\\$\\{${key}:\\?`)) });
+      for (const key of ['K2_PAYLOAD_KEYS', 'K2_CODEC_TOKEN', 'GKB_PASSWORD'])
+        expect({ name, key, value: envOf(services[name])[key] }).toEqual({ name, key, value: expect.stringMatching(new RegExp(`^\\$\\{${key}:\\?`)) });
     }
   });
 
@@ -223,7 +231,8 @@ describe('docker-compose.yml', () => {
     for (const key of [...outbound, ...files]) expect({ key, set: key in worker }).toEqual({ key, set: true });
     expect(interpolate(worker.ABS_AUTH)).toBe('none');
     const api = envOf(services['k2-api']);
-    for (const key of ['K2_API_MAX_CONCURRENT', 'K2_API_RATE_PER_CLIENT', 'K2_API_OPS_AUTH', 'K2_API_OPS_TOKEN']) expect({ key, set: key in api }).toEqual({ key, set: true });
+    for (const key of ['K2_API_MAX_CONCURRENT', 'K2_API_RATE_PER_CLIENT', 'K2_API_OPS_AUTH', 'K2_API_OPS_TOKEN'])
+      expect({ key, set: key in api }).toEqual({ key, set: true });
     expect(interpolate(api.K2_API_OPS_AUTH)).toBe('loopback');
   });
 
@@ -284,7 +293,10 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives the worker and the API longer to stop than their own grace times (running work finishes before the kill)', () => {
-    for (const [name, key] of [['k2-worker', 'K2_WORKER_SHUTDOWN_GRACE'], ['k2-api', 'K2_API_SHUTDOWN_GRACE']] as const) {
+    for (const [name, key] of [
+      ['k2-worker', 'K2_WORKER_SHUTDOWN_GRACE'],
+      ['k2-api', 'K2_API_SHUTDOWN_GRACE'],
+    ] as const) {
       const service = services[name] as Service & { stop_grace_period?: string };
       const graceMs = parseDuration(interpolate(envOf(service)[key] ?? CONFIG_KEYS[key].default)) ?? Infinity;
       const stopMs = parseDuration(service.stop_grace_period ?? '10s') ?? 0;
@@ -379,18 +391,30 @@ describe('docker-compose.yml monitoring (profile monitoring)', () => {
   const grafana = services.grafana;
   const scrape = YAML.parse(fs.readFileSync(path.join(REPO, 'monitoring/prometheus/prometheus.yml'), 'utf8')) as {
     rule_files: string[];
-    scrape_configs: Array<{ job_name: string; metrics_path?: string; authorization?: { type: string; credentials_file: string }; dns_sd_configs: Array<{ names: string[]; port: number }> }>;
+    scrape_configs: Array<{
+      job_name: string;
+      metrics_path?: string;
+      authorization?: { type: string; credentials_file: string };
+      dns_sd_configs: Array<{ names: string[]; port: number }>;
+    }>;
   };
 
   it('mounts the scrape config and the alert rules from the repository beside each other, and the ops token beside them', () => {
     const mounts = bindMounts(prometheus);
-    expect(mounts).toEqual(expect.objectContaining({ './monitoring/prometheus/prometheus.yml': '/etc/prometheus/prometheus.yml', './monitoring/prometheus/alerts.yml': '/etc/prometheus/alerts.yml' }));
+    expect(mounts).toEqual(
+      expect.objectContaining({
+        './monitoring/prometheus/prometheus.yml': '/etc/prometheus/prometheus.yml',
+        './monitoring/prometheus/alerts.yml': '/etc/prometheus/alerts.yml',
+      }),
+    );
     for (const file of Object.keys(mounts)) expect({ file, exists: fs.existsSync(path.join(REPO, file)) }).toEqual({ file, exists: true });
     expect(commandText(prometheus)).toContain('--config.file=/etc/prometheus/prometheus.yml');
     // rule files and the token file are relative to the scrape config's folder
     for (const rules of scrape.rule_files) expect(Object.values(mounts)).toContain(path.posix.join('/etc/prometheus', rules));
     const api = scrape.scrape_configs.find((c) => c.job_name === 'k2-api')!;
-    const token = (prometheus.configs ?? []).map((c) => (typeof c === 'string' ? { source: c, target: undefined } : c)).find((c) => c.target === path.posix.join('/etc/prometheus', api.authorization!.credentials_file));
+    const token = (prometheus.configs ?? [])
+      .map((c) => (typeof c === 'string' ? { source: c, target: undefined } : c))
+      .find((c) => c.target === path.posix.join('/etc/prometheus', api.authorization!.credentials_file));
     expect(token).toBeDefined();
     expect(compose.configs?.[token!.source]?.content).toBe('${K2_API_OPS_TOKEN:-}');
   });
@@ -400,7 +424,10 @@ describe('docker-compose.yml monitoring (profile monitoring)', () => {
     expect(Object.keys(jobs).sort()).toEqual(['k2-api', 'k2-worker']);
     expect(jobs['k2-api'].authorization?.type).toBe('Bearer');
     const workerMetricsPort = Number(interpolate(envOf(services['k2-worker']).K2_WORKER_METRICS).split(':')[1]);
-    const expected: Record<string, { service: string; port: number }> = { 'k2-api': { service: 'k2-api', port: listeningPorts('k2-api')[0] }, 'k2-worker': { service: 'k2-worker', port: workerMetricsPort } };
+    const expected: Record<string, { service: string; port: number }> = {
+      'k2-api': { service: 'k2-api', port: listeningPorts('k2-api')[0] },
+      'k2-worker': { service: 'k2-worker', port: workerMetricsPort },
+    };
     for (const [job, { service, port }] of Object.entries(expected)) {
       const [sd] = jobs[job].dns_sd_configs;
       expect({ job, names: sd.names, port: sd.port }).toEqual({ job, names: [service], port });
@@ -412,21 +439,30 @@ describe('docker-compose.yml monitoring (profile monitoring)', () => {
   it('gives Grafana the Prometheus data source and the K2 dashboard from the repository, read-only', () => {
     const mounts = bindMounts(grafana);
     for (const file of Object.keys(mounts)) expect({ file, exists: fs.existsSync(path.join(REPO, file)) }).toEqual({ file, exists: true });
-    const datasources = YAML.parse(fs.readFileSync(path.join(REPO, 'monitoring/grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as { datasources: Array<{ uid: string; url: string }> };
+    const datasources = YAML.parse(fs.readFileSync(path.join(REPO, 'monitoring/grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as {
+      datasources: Array<{ uid: string; url: string }>;
+    };
     const [source] = datasources.datasources;
     const url = new URL(source.url);
     expect(url.hostname).toBe('prometheus');
     expect(containerPorts(prometheus)).toContain(Number(url.port));
-    const provider = (YAML.parse(fs.readFileSync(path.join(REPO, 'monitoring/grafana/provisioning/dashboards/k2.yml'), 'utf8')) as { providers: Array<{ options: { path: string } }> }).providers[0];
+    const provider = (
+      YAML.parse(fs.readFileSync(path.join(REPO, 'monitoring/grafana/provisioning/dashboards/k2.yml'), 'utf8')) as {
+        providers: Array<{ options: { path: string } }>;
+      }
+    ).providers[0];
     expect(mounts['./monitoring/grafana/k2.json']).toBe(path.posix.join(provider.options.path, 'k2.json'));
-    const dashboard = JSON.parse(fs.readFileSync(path.join(REPO, 'monitoring/grafana/k2.json'), 'utf8')) as { panels: Array<{ type: string; datasource?: { uid: string } }> };
+    const dashboard = JSON.parse(fs.readFileSync(path.join(REPO, 'monitoring/grafana/k2.json'), 'utf8')) as {
+      panels: Array<{ type: string; datasource?: { uid: string } }>;
+    };
     for (const panel of dashboard.panels.filter((p) => p.type !== 'row')) expect(panel.datasource?.uid).toBe(source.uid);
     expect(envOf(grafana).GF_AUTH_ANONYMOUS_ORG_ROLE).toBe('Viewer');
     expect(envOf(grafana).GF_AUTH_DISABLE_LOGIN_FORM).toBe('true');
   });
 
   it('publishes Prometheus and Grafana on loopback only', () => {
-    for (const name of MONITORING_SERVICES) for (const p of services[name].ports ?? []) expect({ name, port: String(p) }).toEqual({ name, port: expect.stringMatching(/^127\.0\.0\.1:/) });
+    for (const name of MONITORING_SERVICES)
+      for (const p of services[name].ports ?? []) expect({ name, port: String(p) }).toEqual({ name, port: expect.stringMatching(/^127\.0\.0\.1:/) });
   });
 });
 
@@ -504,7 +540,9 @@ describe('docker-compose.yml runs what `npm run up -- --cluster` runs', () => {
     const apiPort = Number(envOf(services['k2-api']).K2_API_PORT);
     expect((services['k2-api'].ports ?? []).length).toBe(0);
     expect((lb.ports ?? []).map(String)).toContain(`${CONFIG_KEYS.K2_API_PORT.default}:${apiPort}`);
-    const config = (lb.configs ?? []).map((c) => (typeof c === 'string' ? { source: c, target: undefined } : c)).find((c) => c.target === '/etc/nginx/nginx.conf');
+    const config = (lb.configs ?? [])
+      .map((c) => (typeof c === 'string' ? { source: c, target: undefined } : c))
+      .find((c) => c.target === '/etc/nginx/nginx.conf');
     const content = compose.configs?.[config?.source ?? '']?.content ?? '';
     expect(content).toContain(`server k2-api:${apiPort}`);
     expect(content).toContain(`listen ${apiPort};`);

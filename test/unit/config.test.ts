@@ -35,7 +35,14 @@ describe('loadConfig defaults', () => {
     expect(c.api.dispatchBatch).toBe(200);
     expect(c.api.dispatchConcurrency).toBe(32);
     expect(c.api.outboxMaxAttempts).toBe(10);
-    expect(c.worker).toEqual({ workflowSlots: 40, narrowBacklog: 200, narrowSlots: 4, maxCachedWorkflows: 500, shutdownGraceMs: 30_000, health: '127.0.0.1:9465' });
+    expect(c.worker).toEqual({
+      workflowSlots: 40,
+      narrowBacklog: 200,
+      narrowSlots: 4,
+      maxCachedWorkflows: 500,
+      shutdownGraceMs: 30_000,
+      health: '127.0.0.1:9465',
+    });
     expect(c.abs).toMatchObject({
       clientUrl: 'http://127.0.0.1:8091/abs/client',
       accountsUrl: 'http://127.0.0.1:8091/abs/accounts',
@@ -256,7 +263,13 @@ describe('loadConfig: the keys of issue 12', () => {
   const base = NONE;
 
   it('takes the ABS date format, the local attempt timeout, the outbox attempts and the GKB result horizon', () => {
-    const c = loadConfig({ ...base, ABS_DATE_FORMAT: 'YYYY.MM.DD', CASE_LOCAL_ATTEMPT_TIMEOUT: '1500ms', K2_OUTBOX_MAX_ATTEMPTS: '1', GKB_RESULT_HORIZON: '12h' });
+    const c = loadConfig({
+      ...base,
+      ABS_DATE_FORMAT: 'YYYY.MM.DD',
+      CASE_LOCAL_ATTEMPT_TIMEOUT: '1500ms',
+      K2_OUTBOX_MAX_ATTEMPTS: '1',
+      GKB_RESULT_HORIZON: '12h',
+    });
     expect(c.abs.dateFormat).toBe('YYYY.MM.DD');
     expect(c.abs.localAttemptMs).toBe(1500);
     expect(c.api.outboxMaxAttempts).toBe(1);
@@ -291,7 +304,9 @@ describe('loadConfig: the keys of issue 12', () => {
     expect(problemsOf({ ...base, GKB_BATCH_MIN_RECORDS: '5000' })).toEqual([
       'GKB_BATCH_MIN_RECORDS="5000": at least GKB_MAX_RECORDS_PER_FILE (10000): an early batch starts once a full package waits (GKB takes no smaller upload while more wait)',
     ]);
-    expect(problemsOf({ ...base, GKB_BATCH_MIN_RECORDS: '60000' })).toEqual(['GKB_BATCH_MIN_RECORDS="60000": at most GKB_BATCH_MAX_RECORDS (50000), the records one batch claims']);
+    expect(problemsOf({ ...base, GKB_BATCH_MIN_RECORDS: '60000' })).toEqual([
+      'GKB_BATCH_MIN_RECORDS="60000": at most GKB_BATCH_MAX_RECORDS (50000), the records one batch claims',
+    ]);
     // A malformed limit is reported once, not again as a cross-check.
     expect(problemsOf({ ...base, GKB_MAX_RECORDS_PER_FILE: '10001' })).toHaveLength(1);
   });
@@ -321,7 +336,13 @@ describe('loadConfig: the keys of issue 13', () => {
   const KEY_B = Buffer.alloc(32, 2).toString('base64');
   /** Everything a production start needs (outside the demo). */
   const BANK_DICTIONARY = JSON.stringify({ fundingType: '2', creditPurpose2: '1', creditObject: '03', branchLocationKatoId: '750000000' });
-  const PRODUCTION = { K2_API_PASSWORD: 'correct-horse', K2_PAYLOAD_KEYS: `k1:${KEY_A}`, GKB_PASSWORD: 'gkb-secret', K2_CODEC_TOKEN: 'a-codec-token-of-24-chars', GKB_DICTIONARY_JSON: BANK_DICTIONARY };
+  const PRODUCTION = {
+    K2_API_PASSWORD: 'correct-horse',
+    K2_PAYLOAD_KEYS: `k1:${KEY_A}`,
+    GKB_PASSWORD: 'gkb-secret',
+    K2_CODEC_TOKEN: 'a-codec-token-of-24-chars',
+    GKB_DICTIONARY_JSON: BANK_DICTIONARY,
+  };
   let tmp: string;
   const file = (name: string, text = 'pem'): string => {
     const f = path.join(tmp, name);
@@ -356,16 +377,37 @@ describe('loadConfig: the keys of issue 13', () => {
         "GKB_DICTIONARY_JSON: required outside the demo with the bank's GKB dictionary ids; missing fundingType, creditPurpose2, creditObject, branchLocationKatoId (the defaults are the GKB document's examples)",
       ]);
       const all = problemsOf({ ABS_AUTH: 'basic', EKO_AUTH: 'bearer' }).map((p) => p.split(':')[0]);
-      expect(all.sort()).toEqual(['ABS_PASSWORD', 'ABS_USER', 'EKO_TOKEN', 'GKB_DICTIONARY_JSON', 'GKB_PASSWORD', 'K2_API_PASSWORD', 'K2_CODEC_TOKEN', 'K2_PAYLOAD_KEYS']);
+      expect(all.sort()).toEqual([
+        'ABS_PASSWORD',
+        'ABS_USER',
+        'EKO_TOKEN',
+        'GKB_DICTIONARY_JSON',
+        'GKB_PASSWORD',
+        'K2_API_PASSWORD',
+        'K2_CODEC_TOKEN',
+        'K2_PAYLOAD_KEYS',
+      ]);
     });
 
     it('gives no secret a working default', () => {
-      for (const key of ['K2_PAYLOAD_KEYS', 'K2_PAYLOAD_KEYS_FILE', 'K2_CODEC_TOKEN', 'GKB_PASSWORD', 'K2_API_PASSWORD', 'K2_API_TOKEN', 'K2_API_OPS_TOKEN', 'ABS_PASSWORD', 'ABS_TOKEN', 'EKO_PASSWORD', 'EKO_TOKEN'] as const) {
+      for (const key of [
+        'K2_PAYLOAD_KEYS',
+        'K2_PAYLOAD_KEYS_FILE',
+        'K2_CODEC_TOKEN',
+        'GKB_PASSWORD',
+        'K2_API_PASSWORD',
+        'K2_API_TOKEN',
+        'K2_API_OPS_TOKEN',
+        'ABS_PASSWORD',
+        'ABS_TOKEN',
+        'EKO_PASSWORD',
+        'EKO_TOKEN',
+      ] as const) {
         expect({ key, default: CONFIG_KEYS[key].default }).toEqual({ key, default: '' });
       }
     });
 
-    it('wants the bank\'s own GKB dictionary ids, not the document\'s examples', () => {
+    it("wants the bank's own GKB dictionary ids, not the document's examples", () => {
       expect(loadConfig(PRODUCTION).gkb.dictionaryOverride).toMatchObject({ branchLocationKatoId: '750000000' });
       expect(problemsOf({ ...PRODUCTION, GKB_DICTIONARY_JSON: JSON.stringify({ fundingType: '2', creditPurpose2: '1' }) })).toEqual([
         "GKB_DICTIONARY_JSON: required outside the demo with the bank's GKB dictionary ids; missing creditObject, branchLocationKatoId (the defaults are the GKB document's examples)",
@@ -401,9 +443,21 @@ describe('loadConfig: the keys of issue 13', () => {
       ['a key not in base64', `k1:${'!'.repeat(44)}`, 'K2_PAYLOAD_KEYS: key "k1" is not the base64 of exactly 32 bytes (AES-256)'],
       ['a key without its padding', `k1:${KEY_A.replace(/=+$/, '')}`, 'K2_PAYLOAD_KEYS: key "k1" is not the base64 of exactly 32 bytes (AES-256)'],
       ['no key id', KEY_A, 'K2_PAYLOAD_KEYS: entry 1 has no valid key id (expected keyId:base64-of-32-bytes; a key id is 1 to 64 of A-Z a-z 0-9 . _ -)'],
-      ['an empty key id', `k1:${KEY_A},:${KEY_B}`, 'K2_PAYLOAD_KEYS: entry 2 has no valid key id (expected keyId:base64-of-32-bytes; a key id is 1 to 64 of A-Z a-z 0-9 . _ -)'],
-      ['a key id with a space', `my key:${KEY_A}`, 'K2_PAYLOAD_KEYS: entry 1 has no valid key id (expected keyId:base64-of-32-bytes; a key id is 1 to 64 of A-Z a-z 0-9 . _ -)'],
-      ['a key id of 65 characters', `${'k'.repeat(65)}:${KEY_A}`, 'K2_PAYLOAD_KEYS: entry 1 has no valid key id (expected keyId:base64-of-32-bytes; a key id is 1 to 64 of A-Z a-z 0-9 . _ -)'],
+      [
+        'an empty key id',
+        `k1:${KEY_A},:${KEY_B}`,
+        'K2_PAYLOAD_KEYS: entry 2 has no valid key id (expected keyId:base64-of-32-bytes; a key id is 1 to 64 of A-Z a-z 0-9 . _ -)',
+      ],
+      [
+        'a key id with a space',
+        `my key:${KEY_A}`,
+        'K2_PAYLOAD_KEYS: entry 1 has no valid key id (expected keyId:base64-of-32-bytes; a key id is 1 to 64 of A-Z a-z 0-9 . _ -)',
+      ],
+      [
+        'a key id of 65 characters',
+        `${'k'.repeat(65)}:${KEY_A}`,
+        'K2_PAYLOAD_KEYS: entry 1 has no valid key id (expected keyId:base64-of-32-bytes; a key id is 1 to 64 of A-Z a-z 0-9 . _ -)',
+      ],
       ['a key id twice', `k1:${KEY_A},k1:${KEY_B}`, 'K2_PAYLOAD_KEYS: key id "k1" appears more than once'],
       ['only separators', ' , ,', 'K2_PAYLOAD_KEYS: no key given (expected keyId:base64-of-32-bytes,…)'],
     ])('reports %s, naming the key and never its material', (_what, value, problem) => {
@@ -426,7 +480,9 @@ describe('loadConfig: the keys of issue 13', () => {
       const missing = path.join(tmp, 'nope');
       expect(problemsOf({ ...NONE, K2_PAYLOAD_KEYS_FILE: missing })).toEqual([`K2_PAYLOAD_KEYS_FILE="${missing}": the file does not exist or cannot be read`]);
       const bad = file('bad', `k1:${KEY_A}\nk2:short\n`);
-      expect(problemsOf({ ...NONE, K2_PAYLOAD_KEYS_FILE: bad })).toEqual([`K2_PAYLOAD_KEYS_FILE ("${bad}"): key "k2" is not the base64 of exactly 32 bytes (AES-256)`]);
+      expect(problemsOf({ ...NONE, K2_PAYLOAD_KEYS_FILE: bad })).toEqual([
+        `K2_PAYLOAD_KEYS_FILE ("${bad}"): key "k2" is not the base64 of exactly 32 bytes (AES-256)`,
+      ]);
     });
 
     it('parsePayloadKeys reports every wrong entry and keeps the good ones', () => {
@@ -448,7 +504,14 @@ describe('loadConfig: the keys of issue 13', () => {
       const cert = file('cert.pem');
       const key = file('key.pem');
       expect(loadConfig({ ...NONE, TEMPORAL_TLS: 'true', TEMPORAL_TLS_CA_FILE: ca }).temporal.tls).toEqual({ caFile: ca });
-      const full = { ...NONE, TEMPORAL_TLS: 'true', TEMPORAL_TLS_CA_FILE: ca, TEMPORAL_TLS_CERT_FILE: cert, TEMPORAL_TLS_KEY_FILE: key, TEMPORAL_TLS_SERVER_NAME: 'temporal.bank.local' };
+      const full = {
+        ...NONE,
+        TEMPORAL_TLS: 'true',
+        TEMPORAL_TLS_CA_FILE: ca,
+        TEMPORAL_TLS_CERT_FILE: cert,
+        TEMPORAL_TLS_KEY_FILE: key,
+        TEMPORAL_TLS_SERVER_NAME: 'temporal.bank.local',
+      };
       expect(loadConfig(full).temporal.tls).toEqual({ caFile: ca, certFile: cert, keyFile: key, serverName: 'temporal.bank.local' });
     });
 
@@ -460,13 +523,17 @@ describe('loadConfig: the keys of issue 13', () => {
     });
 
     it('refuses a server name that is not a host name', () => {
-      expect(problemsOf({ ...NONE, TEMPORAL_TLS: 'true', TEMPORAL_TLS_SERVER_NAME: 'https://temporal' })).toEqual(['TEMPORAL_TLS_SERVER_NAME="https://temporal": expected a host name']);
+      expect(problemsOf({ ...NONE, TEMPORAL_TLS: 'true', TEMPORAL_TLS_SERVER_NAME: 'https://temporal' })).toEqual([
+        'TEMPORAL_TLS_SERVER_NAME="https://temporal": expected a host name',
+      ]);
     });
 
     it.each(['TEMPORAL', 'ABS', 'EKO', 'GKB'])('%s: files must exist and be files; certificate and key go together', (prefix) => {
       const on: Record<string, string> = prefix === 'TEMPORAL' ? { TEMPORAL_TLS: 'true' } : {};
       const missing = path.join(tmp, 'missing.pem');
-      expect(problemsOf({ ...NONE, ...on, [`${prefix}_TLS_CA_FILE`]: missing })).toEqual([`${prefix}_TLS_CA_FILE="${missing}": the file does not exist or cannot be read`]);
+      expect(problemsOf({ ...NONE, ...on, [`${prefix}_TLS_CA_FILE`]: missing })).toEqual([
+        `${prefix}_TLS_CA_FILE="${missing}": the file does not exist or cannot be read`,
+      ]);
       expect(problemsOf({ ...NONE, ...on, [`${prefix}_TLS_CA_FILE`]: tmp })).toEqual([`${prefix}_TLS_CA_FILE="${tmp}": not a file`]);
       expect(problemsOf({ ...NONE, ...on, [`${prefix}_TLS_CERT_FILE`]: file('cert.pem') })).toEqual([
         `${prefix}_TLS_KEY_FILE: required together with ${prefix}_TLS_CERT_FILE (a client certificate needs its key)`,
@@ -481,7 +548,15 @@ describe('loadConfig: the keys of issue 13', () => {
       const cert = file('cert.pem');
       const key = file('key.pem');
       const relativeCa = path.relative(process.cwd(), ca);
-      const c = loadConfig({ ...NONE, ABS_TLS_CA_FILE: relativeCa, EKO_TLS_CERT_FILE: cert, EKO_TLS_KEY_FILE: key, GKB_TLS_CA_FILE: ca, GKB_TLS_CERT_FILE: cert, GKB_TLS_KEY_FILE: key });
+      const c = loadConfig({
+        ...NONE,
+        ABS_TLS_CA_FILE: relativeCa,
+        EKO_TLS_CERT_FILE: cert,
+        EKO_TLS_KEY_FILE: key,
+        GKB_TLS_CA_FILE: ca,
+        GKB_TLS_CERT_FILE: cert,
+        GKB_TLS_KEY_FILE: key,
+      });
       expect(c.abs.tls).toEqual({ caFile: ca });
       expect(c.eko.tls).toEqual({ certFile: cert, keyFile: key });
       expect(c.gkb.tls).toEqual({ caFile: ca, certFile: cert, keyFile: key });
@@ -491,24 +566,58 @@ describe('loadConfig: the keys of issue 13', () => {
   describe('credentials towards ABS and EKO', () => {
     it.each(['ABS', 'EKO'])('%s: basic needs user and password, bearer a token of 16 characters', (prefix) => {
       const field = prefix === 'ABS' ? 'abs' : 'eko';
-      expect(loadConfig({ ...NONE, [`${prefix}_AUTH`]: 'basic', [`${prefix}_USER`]: 'k2', [`${prefix}_PASSWORD`]: 'pw' })[field].auth).toEqual({ mode: 'basic', user: 'k2', password: 'pw', token: '' });
-      expect(loadConfig({ ...NONE, [`${prefix}_AUTH`]: 'bearer', [`${prefix}_TOKEN`]: 't'.repeat(16) })[field].auth).toEqual({ mode: 'bearer', user: '', password: '', token: 't'.repeat(16) });
-      expect(problemsOf({ ...NONE, [`${prefix}_AUTH`]: 'basic' })).toEqual([`${prefix}_USER: required when ${prefix}_AUTH=basic`, `${prefix}_PASSWORD: required when ${prefix}_AUTH=basic`]);
-      expect(problemsOf({ ...NONE, [`${prefix}_AUTH`]: 'basic', [`${prefix}_USER`]: 'k2' })).toEqual([`${prefix}_PASSWORD: required when ${prefix}_AUTH=basic`]);
-      expect(problemsOf({ ...NONE, [`${prefix}_AUTH`]: 'bearer', [`${prefix}_TOKEN`]: 't'.repeat(15) })).toEqual([`${prefix}_TOKEN: at least 16 characters are required when ${prefix}_AUTH=bearer`]);
+      expect(loadConfig({ ...NONE, [`${prefix}_AUTH`]: 'basic', [`${prefix}_USER`]: 'k2', [`${prefix}_PASSWORD`]: 'pw' })[field].auth).toEqual({
+        mode: 'basic',
+        user: 'k2',
+        password: 'pw',
+        token: '',
+      });
+      expect(loadConfig({ ...NONE, [`${prefix}_AUTH`]: 'bearer', [`${prefix}_TOKEN`]: 't'.repeat(16) })[field].auth).toEqual({
+        mode: 'bearer',
+        user: '',
+        password: '',
+        token: 't'.repeat(16),
+      });
+      expect(problemsOf({ ...NONE, [`${prefix}_AUTH`]: 'basic' })).toEqual([
+        `${prefix}_USER: required when ${prefix}_AUTH=basic`,
+        `${prefix}_PASSWORD: required when ${prefix}_AUTH=basic`,
+      ]);
+      expect(problemsOf({ ...NONE, [`${prefix}_AUTH`]: 'basic', [`${prefix}_USER`]: 'k2' })).toEqual([
+        `${prefix}_PASSWORD: required when ${prefix}_AUTH=basic`,
+      ]);
+      expect(problemsOf({ ...NONE, [`${prefix}_AUTH`]: 'bearer', [`${prefix}_TOKEN`]: 't'.repeat(15) })).toEqual([
+        `${prefix}_TOKEN: at least 16 characters are required when ${prefix}_AUTH=bearer`,
+      ]);
       expect(problemsOf({ ...NONE, [`${prefix}_AUTH`]: 'digest' })).toEqual([`${prefix}_AUTH="digest": expected one of none, basic, bearer`]);
     });
   });
 
   describe('codec server', () => {
     it('takes host, port, origins and token', () => {
-      const c = loadConfig({ ...NONE, K2_CODEC_HOST: '0.0.0.0', K2_CODEC_PORT: '18094', K2_CODEC_CORS_ORIGINS: 'https://temporal-ui.bank.local, http://127.0.0.1:18233', K2_CODEC_TOKEN: 'x'.repeat(16) });
-      expect(c.codec).toEqual({ host: '0.0.0.0', port: 18094, corsOrigins: ['https://temporal-ui.bank.local', 'http://127.0.0.1:18233'], token: 'x'.repeat(16) });
+      const c = loadConfig({
+        ...NONE,
+        K2_CODEC_HOST: '0.0.0.0',
+        K2_CODEC_PORT: '18094',
+        K2_CODEC_CORS_ORIGINS: 'https://temporal-ui.bank.local, http://127.0.0.1:18233',
+        K2_CODEC_TOKEN: 'x'.repeat(16),
+      });
+      expect(c.codec).toEqual({
+        host: '0.0.0.0',
+        port: 18094,
+        corsOrigins: ['https://temporal-ui.bank.local', 'http://127.0.0.1:18233'],
+        token: 'x'.repeat(16),
+      });
     });
 
     it.each([
-      ['http://127.0.0.1:8233/', 'K2_CODEC_CORS_ORIGINS: "http://127.0.0.1:8233/" is not an origin such as http://127.0.0.1:8233 (http(s)://host[:port], no path)'],
-      ['https://ui.bank.local/namespaces', 'K2_CODEC_CORS_ORIGINS: "https://ui.bank.local/namespaces" is not an origin such as http://127.0.0.1:8233 (http(s)://host[:port], no path)'],
+      [
+        'http://127.0.0.1:8233/',
+        'K2_CODEC_CORS_ORIGINS: "http://127.0.0.1:8233/" is not an origin such as http://127.0.0.1:8233 (http(s)://host[:port], no path)',
+      ],
+      [
+        'https://ui.bank.local/namespaces',
+        'K2_CODEC_CORS_ORIGINS: "https://ui.bank.local/namespaces" is not an origin such as http://127.0.0.1:8233 (http(s)://host[:port], no path)',
+      ],
       ['localhost:8233', 'K2_CODEC_CORS_ORIGINS: "localhost:8233" is not an origin such as http://127.0.0.1:8233 (http(s)://host[:port], no path)'],
       ['*', 'K2_CODEC_CORS_ORIGINS: "*" is not an origin such as http://127.0.0.1:8233 (http(s)://host[:port], no path)'],
       [' , ', 'K2_CODEC_CORS_ORIGINS: at least one origin of the Web UI is required'],
@@ -592,6 +701,8 @@ describe('loadConfig: the keys of issue 14', () => {
   });
 
   it('keeps documents in PostgreSQL only when K2 runs on PostgreSQL', () => {
-    expect(problemsOf({ ...NONE, K2_DOCUMENT_STORE: 'pg' })).toEqual(['K2_DOCUMENT_STORE="pg": requires K2_DB_CLIENT=pg (documents are kept in K2\'s PostgreSQL database)']);
+    expect(problemsOf({ ...NONE, K2_DOCUMENT_STORE: 'pg' })).toEqual([
+      'K2_DOCUMENT_STORE="pg": requires K2_DB_CLIENT=pg (documents are kept in K2\'s PostgreSQL database)',
+    ]);
   });
 });

@@ -128,7 +128,10 @@ describe('isTransientDbError on the real drivers', () => {
     try {
       await knex.transaction(async (trx) => {
         await trx.raw('select 1');
-        const err = await knex.raw('select 1').then(() => undefined, (e: unknown) => e);
+        const err = await knex.raw('select 1').then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect((err as Error).name).toBe('KnexTimeoutError');
         expect(isTransientDbError(err)).toBe(true);
       });
@@ -141,7 +144,10 @@ describe('isTransientDbError on the real drivers', () => {
     // Port 1 on localhost: nothing listens, the connect is refused at once.
     const knex = knexFactory({ client: 'pg', connection: 'postgres://u:p@127.0.0.1:1/db', pool: { min: 0, max: 1 }, acquireConnectionTimeout: 5000 });
     try {
-      const err = await knex.raw('select 1').then(() => undefined, (e: unknown) => e);
+      const err = await knex.raw('select 1').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeDefined();
       expect(isTransientDbError(err)).toBe(true);
     } finally {

@@ -1,5 +1,14 @@
 import fc from 'fast-check';
-import { DEMAND_CLOCK_EPOCH_MS, DEMAND_STATUSES, demandClock, formatDemandReference, isDemandReference, isDemandStatusCode, nextDemandNumber, validateStatusUpdate } from '../../domain/demand-status';
+import {
+  DEMAND_CLOCK_EPOCH_MS,
+  DEMAND_STATUSES,
+  demandClock,
+  formatDemandReference,
+  isDemandReference,
+  isDemandStatusCode,
+  nextDemandNumber,
+  validateStatusUpdate,
+} from '../../domain/demand-status';
 
 describe('demand statuses and references', () => {
   it('names the two statuses of the seed', () => {
@@ -35,18 +44,24 @@ describe('demand statuses and references', () => {
   });
 
   it('formatted references are references (property)', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 99999999999 }), (n) => {
-      const reference = formatDemandReference(n);
-      expect(isDemandReference(reference)).toBe(true);
-      expect(Number(reference.slice(3))).toBe(n);
-    }));
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 99999999999 }), (n) => {
+        const reference = formatDemandReference(n);
+        expect(isDemandReference(reference)).toBe(true);
+        expect(Number(reference.slice(3))).toBe(n);
+      }),
+    );
   });
 });
 
 describe('validateStatusUpdate', () => {
   it('accepts the seed example and PC3', () => {
     expect(validateStatusUpdate({ reference: 'PTP00000000001', status_code: 'PC1' })).toEqual({ ok: true, reference: 'PTP00000000001', status: 'PC1' });
-    expect(validateStatusUpdate({ reference: 'PTP00000000042', status_code: 'PC3', comment: 'ignored' })).toEqual({ ok: true, reference: 'PTP00000000042', status: 'PC3' });
+    expect(validateStatusUpdate({ reference: 'PTP00000000042', status_code: 'PC3', comment: 'ignored' })).toEqual({
+      ok: true,
+      reference: 'PTP00000000042',
+      status: 'PC3',
+    });
   });
 
   it('answers unknown-status for a well-formed code it does not know', () => {
@@ -61,24 +76,39 @@ describe('validateStatusUpdate', () => {
     [null, [{ field: '', reason: 'must be a JSON object' }]],
     [[{ reference: 'PTP00000000001', status_code: 'PC1' }], [{ field: '', reason: 'must be a JSON object' }]],
     ['PC1', [{ field: '', reason: 'must be a JSON object' }]],
-    [{}, [{ field: 'reference', reason: 'is required' }, { field: 'status_code', reason: 'is required' }]],
+    [
+      {},
+      [
+        { field: 'reference', reason: 'is required' },
+        { field: 'status_code', reason: 'is required' },
+      ],
+    ],
     [{ reference: 'PTP1', status_code: 'PC1' }, [{ field: 'reference', reason: 'must be PTP followed by 11 digits' }]],
     [{ reference: 1, status_code: 'PC1' }, [{ field: 'reference', reason: 'must be PTP followed by 11 digits' }]],
     [{ reference: 'PTP00000000001', status_code: 'pc1' }, [{ field: 'status_code', reason: 'must be a status code like PC1' }]],
     [{ reference: 'PTP00000000001', status_code: 1 }, [{ field: 'status_code', reason: 'must be a status code like PC1' }]],
     [{ reference: 'PTP00000000001', status_code: null }, [{ field: 'status_code', reason: 'is required' }]],
     // A bad reference makes the request malformed even when the status is merely unknown.
-    [{ reference: 'x', status_code: 'PC9' }, [
-      { field: 'reference', reason: 'must be PTP followed by 11 digits' },
-      { field: 'status_code', reason: 'unknown status PC9; known: PC1, PC3' },
-    ]],
+    [
+      { reference: 'x', status_code: 'PC9' },
+      [
+        { field: 'reference', reason: 'must be PTP followed by 11 digits' },
+        { field: 'status_code', reason: 'unknown status PC9; known: PC1, PC3' },
+      ],
+    ],
   ])('rejects %j as a validation error', (body, problems) => {
     expect(validateStatusUpdate(body)).toEqual({ ok: false, kind: 'validation', problems: problems.map((p) => ({ index: 0, ...p })) });
   });
 
   it('never throws on arbitrary input; ok only for a reference and a known status (property)', () => {
     const body = fc.oneof(
-      fc.record({ reference: fc.oneof(fc.string(), fc.stringMatching(/^PTP\d{11}$/), fc.jsonValue()), status_code: fc.oneof(fc.constantFrom('PC1', 'PC3', 'PC9', 'XX1'), fc.string(), fc.jsonValue()) }, { requiredKeys: [] }),
+      fc.record(
+        {
+          reference: fc.oneof(fc.string(), fc.stringMatching(/^PTP\d{11}$/), fc.jsonValue()),
+          status_code: fc.oneof(fc.constantFrom('PC1', 'PC3', 'PC9', 'XX1'), fc.string(), fc.jsonValue()),
+        },
+        { requiredKeys: [] },
+      ),
       fc.jsonValue(),
       fc.anything({ withNullPrototype: true, withBigInt: true, withBoxedValues: true }),
     );
@@ -135,15 +165,17 @@ describe('demand numbers: max(last + 1, the demand clock)', () => {
 
   it('is strictly increasing for any sequence of times, also a clock that goes back (property)', () => {
     const times = fc.array(fc.integer({ min: Date.parse('2025-01-01T00:00:00Z'), max: Date.parse('2040-01-01T00:00:00Z') }), { minLength: 1, maxLength: 50 });
-    fc.assert(fc.property(fc.integer({ min: 0, max: 1e9 }), times, (start, ms) => {
-      let last = start;
-      for (const t of ms) {
-        const next = nextDemandNumber(last, new Date(t));
-        expect(next).toBeGreaterThan(last);
-        expect(next).toBeGreaterThanOrEqual(demandClock(new Date(t)));
-        last = next;
-      }
-    }));
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1e9 }), times, (start, ms) => {
+        let last = start;
+        for (const t of ms) {
+          const next = nextDemandNumber(last, new Date(t));
+          expect(next).toBeGreaterThan(last);
+          expect(next).toBeGreaterThanOrEqual(demandClock(new Date(t)));
+          last = next;
+        }
+      }),
+    );
   });
 
   it('gives references EKO reads as before: PTP + 11 digits', () => {

@@ -72,7 +72,15 @@ it('stores the same bytes once: again for the same case (no new row), and for an
     size: scan.length,
     storedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
     records: [
-      { caseId: 'case-KD0000000001', kind: 'dbz-scan', sha256: first.sha256, mediaType: 'application/pdf', fileName: 'Скан ДБЗ KD0000000001.pdf', size: scan.length, fetchedAt: '2025-01-02T03:04:05.000Z' },
+      {
+        caseId: 'case-KD0000000001',
+        kind: 'dbz-scan',
+        sha256: first.sha256,
+        mediaType: 'application/pdf',
+        fileName: 'Скан ДБЗ KD0000000001.pdf',
+        size: scan.length,
+        fetchedAt: '2025-01-02T03:04:05.000Z',
+      },
       expect.objectContaining({ caseId: 'case-KD0000000002', fileName: 'Скан ДБЗ KD0000000001.pdf' }),
     ],
   });

@@ -9,7 +9,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createDecryptStream, createEncryptStream, FILE_MAGIC, FileDecryptionError, FileKeyUnknownError, openFile, readFilePlain, type FileKey } from '../../documents/encryption';
+import {
+  createDecryptStream,
+  createEncryptStream,
+  FILE_MAGIC,
+  FileDecryptionError,
+  FileKeyUnknownError,
+  openFile,
+  readFilePlain,
+  type FileKey,
+} from '../../documents/encryption';
 
 const oldKey: FileKey = { id: 'k2024', key: randomBytes(32) };
 const newKey: FileKey = { id: 'k2025', key: randomBytes(32) };
@@ -72,7 +81,10 @@ it('rotation: a file written with an older key reads while that key is still con
   expect(await decrypt(sealed, [newKey, oldKey])).toEqual(plain);
   const unknown = await decrypt(sealed, [newKey]).catch((e: unknown) => e);
   expect(unknown).toBeInstanceOf(FileKeyUnknownError);
-  expect(unknown).toMatchObject({ keyId: 'k2024', message: 'file is encrypted with key "k2024", which is not among the configured payload keys (K2_PAYLOAD_KEYS)' });
+  expect(unknown).toMatchObject({
+    keyId: 'k2024',
+    message: 'file is encrypted with key "k2024", which is not among the configured payload keys (K2_PAYLOAD_KEYS)',
+  });
 });
 
 describe('damage is an error, never other bytes', () => {

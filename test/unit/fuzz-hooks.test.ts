@@ -63,27 +63,30 @@ print(json.dumps(out))
 const answer = (code: number, text: string) => JSON.stringify({ error_text: text, error_code: code });
 const NAME = 'Иванов Иван Иванович';
 
-(installed ? test : test.skip)('k2_documented_answer: a code of the table at its HTTP status, a text exactly on errors; k2_error_text_quotes_no_body: no excerpt of a non-JSON body', () => {
-  const [ok, invalid, notJson, unknownCode, wrongStatus, okWithText, errorWithoutText, excerpt, positionOnly, jsonBody] = runChecks([
-    [200, answer(0, ''), '[]'],
-    [400, answer(1, 'item 0 field iban: mod-97 check failed'), '[{}]'],
-    [200, 'POST', ''],
-    [400, answer(42, 'what'), '[]'],
-    [200, answer(1, 'item 0: must be a JSON object'), '[1]'],
-    [200, answer(0, 'accepted'), '[]'],
-    [400, answer(2, ''), 'x'],
-    [400, answer(2, `the body is not valid JSON: Unexpected token 'И', ..."name": ${NAME.slice(0, 10)}"... is not valid JSON`), `{"name": ${NAME}}`],
-    [400, answer(2, 'the body is not valid JSON: Unexpected token "И"'), `{"name": ${NAME}}`],
-    [400, answer(1, 'item 0 field fullname: must not contain control characters'), `[{"fullname": "${NAME}"}]`],
-  ]);
-  expect(ok).toEqual({ answer: '', excerpt: '' });
-  expect(invalid).toEqual({ answer: '', excerpt: '' });
-  expect(notJson.answer).toMatch(/^HTTP 200: the body is not JSON/);
-  expect(unknownCode.answer).toBe("error_code 42 is not in the README's table");
-  expect(wrongStatus.answer).toBe("error_code 1 came with HTTP 200; the README's table says 400");
-  expect(okWithText.answer).toMatch(/^error_code 0 with error_text 'accepted'/);
-  expect(errorWithoutText.answer).toMatch(/^error_code 2 with error_text '':/);
-  expect(excerpt).toEqual({ answer: '', excerpt: expect.stringMatching(/^error_text quotes the body/) });
-  expect(positionOnly.excerpt).toBe('');
-  expect(jsonBody.excerpt).toBe(''); // a JSON body's problems name fields, never its values
-});
+(installed ? test : test.skip)(
+  'k2_documented_answer: a code of the table at its HTTP status, a text exactly on errors; k2_error_text_quotes_no_body: no excerpt of a non-JSON body',
+  () => {
+    const [ok, invalid, notJson, unknownCode, wrongStatus, okWithText, errorWithoutText, excerpt, positionOnly, jsonBody] = runChecks([
+      [200, answer(0, ''), '[]'],
+      [400, answer(1, 'item 0 field iban: mod-97 check failed'), '[{}]'],
+      [200, 'POST', ''],
+      [400, answer(42, 'what'), '[]'],
+      [200, answer(1, 'item 0: must be a JSON object'), '[1]'],
+      [200, answer(0, 'accepted'), '[]'],
+      [400, answer(2, ''), 'x'],
+      [400, answer(2, `the body is not valid JSON: Unexpected token 'И', ..."name": ${NAME.slice(0, 10)}"... is not valid JSON`), `{"name": ${NAME}}`],
+      [400, answer(2, 'the body is not valid JSON: Unexpected token "И"'), `{"name": ${NAME}}`],
+      [400, answer(1, 'item 0 field fullname: must not contain control characters'), `[{"fullname": "${NAME}"}]`],
+    ]);
+    expect(ok).toEqual({ answer: '', excerpt: '' });
+    expect(invalid).toEqual({ answer: '', excerpt: '' });
+    expect(notJson.answer).toMatch(/^HTTP 200: the body is not JSON/);
+    expect(unknownCode.answer).toBe("error_code 42 is not in the README's table");
+    expect(wrongStatus.answer).toBe("error_code 1 came with HTTP 200; the README's table says 400");
+    expect(okWithText.answer).toMatch(/^error_code 0 with error_text 'accepted'/);
+    expect(errorWithoutText.answer).toMatch(/^error_code 2 with error_text '':/);
+    expect(excerpt).toEqual({ answer: '', excerpt: expect.stringMatching(/^error_text quotes the body/) });
+    expect(positionOnly.excerpt).toBe('');
+    expect(jsonBody.excerpt).toBe(''); // a JSON body's problems name fields, never its values
+  },
+);

@@ -12,7 +12,10 @@ import { sampleDossier, sampleDossiers } from '../fixtures/gkb/sample-dossiers';
 
 function* records(count: number, fileType: 1 | 3 = 1): Generator<ContractRecord> {
   for (const d of sampleDossiers(count)) {
-    const r = mapDossierToContract(fileType === 3 ? { ...d, overdueDays: 0, residualAmount: d.creditLimit } : d, DEFAULT_GKB_DICTIONARY, { operation: 2, fileType });
+    const r = mapDossierToContract(fileType === 3 ? { ...d, overdueDays: 0, residualAmount: d.creditLimit } : d, DEFAULT_GKB_DICTIONARY, {
+      operation: 2,
+      fileType,
+    });
     if (!r.ok) throw new Error(r.reason);
     yield r.record;
   }
@@ -80,7 +83,13 @@ describe('file names (Latin only, document §4.1.1)', () => {
 
 describe('writeBatchFiles', () => {
   test('splits into two files at the record limit; ZIPs hold valid XML', async () => {
-    const files = await writeBatchFiles({ records: slowly(records(25)), dir, baseName: 'split', maxRecordsPerFile: 20, mtime: new Date('2024-06-30T10:00:00Z') });
+    const files = await writeBatchFiles({
+      records: slowly(records(25)),
+      dir,
+      baseName: 'split',
+      maxRecordsPerFile: 20,
+      mtime: new Date('2024-06-30T10:00:00Z'),
+    });
     expect(files.map((f) => [f.fileName, f.records])).toEqual([
       ['K2_split_1.zip', 20],
       ['K2_split_2.zip', 5],
@@ -134,7 +143,9 @@ describe('writeBatchFiles', () => {
       (e: Error) => e,
     );
     expect(err).toBeInstanceOf(Error);
-    expect(err!.message).toMatch(/^GKB file K2_broken_1\.zip \(.*K2_broken_1\.xml\) fails the XSD: line \d+: Element 'StartDate': '15\.03\.2023' is not a valid value .* \(contract BAD-1\)/);
+    expect(err!.message).toMatch(
+      /^GKB file K2_broken_1\.zip \(.*K2_broken_1\.xml\) fails the XSD: line \d+: Element 'StartDate': '15\.03\.2023' is not a valid value .* \(contract BAD-1\)/,
+    );
     expect(existsSync(path.join(dir, 'K2_broken_1.zip'))).toBe(false); // nothing uploadable was produced
   });
 

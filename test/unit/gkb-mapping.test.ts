@@ -79,7 +79,10 @@ describe('splitFullName ("Фамилия Имя Отчество")', () => {
   });
   test('extra whitespace is collapsed, hyphenated surnames stay whole', () => {
     expect(splitFullName('  Петрова-Водкина   Мария \t Ивановна ')).toEqual({
-      ok: true, surname: 'Петрова-Водкина', firstName: 'Мария', fathersName: 'Ивановна',
+      ok: true,
+      surname: 'Петрова-Водкина',
+      firstName: 'Мария',
+      fathersName: 'Ивановна',
     });
   });
   test('Turkic two-word patronymic', () => {
@@ -267,7 +270,7 @@ describe('never a value K2 does not know as of the accounting date (DOMAIN.md §
   // What gkbDossierOf builds today: out_bal from the disbursement line, no citizenship, no residual amount.
   const today = () => sampleDossier({ outBal: '2000000.00', addresses: undefined, communications: undefined, collaterals: undefined });
 
-  test('the statement\'s out_bal (the balance right after disbursement) is not sent as ResidualAmount', () => {
+  test("the statement's out_bal (the balance right after disbursement) is not sent as ResidualAmount", () => {
     const rec = mapOk(today(), 1, 2);
     expect(rec.credit.records).toEqual([{ accountingDate: '2024-06-30', overdueAmount: { value: '125000.50', currency: 'KZT' } }]);
     const xml = writeContractXml(rec);
@@ -294,9 +297,17 @@ describe('never a value K2 does not know as of the accounting date (DOMAIN.md §
   });
 
   test('the dictionary has no default citizenship and no stand-in collateral to fall back on', () => {
-    expect(Object.keys(dict).sort()).toEqual(
-      ['branchLocationKatoId', 'contractPhase', 'contractStatus', 'creditObject', 'creditPurpose2', 'fundingType', 'identification', 'residency', 'subjectRole'],
-    );
+    expect(Object.keys(dict).sort()).toEqual([
+      'branchLocationKatoId',
+      'contractPhase',
+      'contractStatus',
+      'creditObject',
+      'creditPurpose2',
+      'fundingType',
+      'identification',
+      'residency',
+      'subjectRole',
+    ]);
   });
 });
 
@@ -321,13 +332,26 @@ describe('mapDossierToContract, file type 3 (one-day, document §6)', () => {
   });
 
   test('overdue or closed contracts are not newly issued', () => {
-    expect(mapFail(sampleDossier({ overdueDays: 12 }), 3)).toMatchObject({ notApplicable: true, reason: expect.stringMatching(/only for newly issued contracts.*12 days overdue/) });
+    expect(mapFail(sampleDossier({ overdueDays: 12 }), 3)).toMatchObject({
+      notApplicable: true,
+      reason: expect.stringMatching(/only for newly issued contracts.*12 days overdue/),
+    });
     expect(mapFail(sampleDossier({ overdueDays: 0, phase: 'closed', debt: '0' }), 3).notApplicable).toBe(true);
   });
 
   test('the XML has no type-1-only elements', () => {
     const xml = writeContractXml(mapOk(sampleDossier({ overdueDays: 0, residualAmount: '0' }), 3));
-    for (const el of ['CreditPurpose2', 'CreditObject', 'BranchLocation', 'Collaterals', 'Gender', 'Citizenship', 'Communications', 'OverdueAmount', 'StreetNumber']) {
+    for (const el of [
+      'CreditPurpose2',
+      'CreditObject',
+      'BranchLocation',
+      'Collaterals',
+      'Gender',
+      'Citizenship',
+      'Communications',
+      'OverdueAmount',
+      'StreetNumber',
+    ]) {
       expect(xml).not.toContain(`<${el}`);
     }
     expect(xml).toContain('<Addresses>');
@@ -337,12 +361,58 @@ describe('mapDossierToContract, file type 3 (one-day, document §6)', () => {
 describe('writeContractXml', () => {
   test('element order of the document §3.1 example', () => {
     const expected = [
-      'Contract', 'General', 'ContractCode', 'AgreementNumber', 'FundingType', 'CreditPurpose2', 'CreditObject', 'ContractPhase',
-      'ContractStatus', 'StartDate', 'EndDate', 'BranchLocation', 'Collaterals', 'Collateral', 'PledgeName', 'Text', 'Value',
-      'Subjects', 'Subject', 'Entity', 'Individual', 'FirstName', 'Text', 'Surname', 'Text', 'FathersName', 'Text', 'Gender',
-      'Residency', 'DateOfBirth', 'Citizenship', 'Identifications', 'Identification', 'Number', 'Addresses',
-      'Address', 'StreetName', 'Text', 'StreetNumber', 'Address', 'StreetName', 'Text', 'StreetNumber', 'Communications',
-      'Communication', 'Type', 'Credit', 'CreditLimit', 'RecordsList', 'Record', 'ResidualAmount', 'OverdueAmount',
+      'Contract',
+      'General',
+      'ContractCode',
+      'AgreementNumber',
+      'FundingType',
+      'CreditPurpose2',
+      'CreditObject',
+      'ContractPhase',
+      'ContractStatus',
+      'StartDate',
+      'EndDate',
+      'BranchLocation',
+      'Collaterals',
+      'Collateral',
+      'PledgeName',
+      'Text',
+      'Value',
+      'Subjects',
+      'Subject',
+      'Entity',
+      'Individual',
+      'FirstName',
+      'Text',
+      'Surname',
+      'Text',
+      'FathersName',
+      'Text',
+      'Gender',
+      'Residency',
+      'DateOfBirth',
+      'Citizenship',
+      'Identifications',
+      'Identification',
+      'Number',
+      'Addresses',
+      'Address',
+      'StreetName',
+      'Text',
+      'StreetNumber',
+      'Address',
+      'StreetName',
+      'Text',
+      'StreetNumber',
+      'Communications',
+      'Communication',
+      'Type',
+      'Credit',
+      'CreditLimit',
+      'RecordsList',
+      'Record',
+      'ResidualAmount',
+      'OverdueAmount',
     ];
     // Citizenship and ResidualAmount only appear when known; here they are, to check their place.
     const xml = writeContractXml(mapOk(sampleDossier({ citizenshipId: '110', residualAmount: '1875000' }), 1, 2));

@@ -30,8 +30,14 @@ describe("the GKB document's own examples (verbatim, test/fixtures/gkb)", () => 
   // §6: every one-day example validates against the type-3 schema, and so does every type-1
   // example, since full type-1 contracts are also accepted as type 3.
   test.each([
-    'doc-6.1-oneday-contract.xml', 'doc-6.2-oneday-type-block.xml', 'doc-6.3-oneday-collaterals-block.xml', 'doc-6.4-oneday-subjects-block.xml',
-    'doc-3.1-contract.xml', 'doc-3.2-type-block.xml', 'doc-3.3-collaterals-block.xml', 'doc-3.4-subjects-block.xml',
+    'doc-6.1-oneday-contract.xml',
+    'doc-6.2-oneday-type-block.xml',
+    'doc-6.3-oneday-collaterals-block.xml',
+    'doc-6.4-oneday-subjects-block.xml',
+    'doc-3.1-contract.xml',
+    'doc-3.2-type-block.xml',
+    'doc-3.3-collaterals-block.xml',
+    'doc-3.4-subjects-block.xml',
   ])('%s validates against the one-day (type 3) schema', async (name) => {
     expect(await validateGkbXml(fixture(name), { fileType: 3 })).toEqual({ valid: true, errors: [] });
   });
@@ -45,8 +51,13 @@ describe("the GKB document's own examples (verbatim, test/fixtures/gkb)", () => 
 
 describe('generated records', () => {
   test('type 1 and type 3 records validate', async () => {
-    expect(await validateGkbXml(file(record(sampleDossier()), record(sampleDossier({ phase: 'closed', overdueDays: 0, debt: '0' }))))).toEqual({ valid: true, errors: [] });
-    const oneDay = file(record(sampleDossier({ overdueDays: 0, residualAmount: '2000000', addresses: undefined, communications: undefined, collaterals: undefined }), 3));
+    expect(await validateGkbXml(file(record(sampleDossier()), record(sampleDossier({ phase: 'closed', overdueDays: 0, debt: '0' }))))).toEqual({
+      valid: true,
+      errors: [],
+    });
+    const oneDay = file(
+      record(sampleDossier({ overdueDays: 0, residualAmount: '2000000', addresses: undefined, communications: undefined, collaterals: undefined }), 3),
+    );
     expect(await validateGkbXml(oneDay, { fileType: 3 })).toEqual({ valid: true, errors: [] });
     // A one-day record lacks what type 1 requires.
     expect((await validateGkbXml(oneDay, { fileType: 1 })).valid).toBe(false);
@@ -89,7 +100,10 @@ describe('generated records', () => {
   test('XSD 1.0 cannot tie the blocks to the operation: an operation-1 record without them passes the schema', async () => {
     // Enforced instead by mapDossierToContract (K2) and by the sandbox's business rules (GKB); see
     // gkb-mapping.test.ts and gkb-soap.test.ts.
-    const xml = file(record(sampleDossier({ addresses: undefined, communications: undefined, collaterals: undefined }), 1, 2)).replace('operation="2"', 'operation="1"');
+    const xml = file(record(sampleDossier({ addresses: undefined, communications: undefined, collaterals: undefined }), 1, 2)).replace(
+      'operation="2"',
+      'operation="1"',
+    );
     expect(await validateGkbXml(xml)).toEqual({ valid: true, errors: [] });
     expect(mapDossierToContract(sampleDossier({ collaterals: undefined }), DEFAULT_GKB_DICTIONARY, { operation: 1, fileType: 1 }).ok).toBe(false);
   });
@@ -104,25 +118,64 @@ describe('broken records fail with a useful error', () => {
   const line = (xml: string, needle: string) => xml.slice(0, xml.indexOf(needle)).split('\n').length;
 
   test.each([
-    ['a dotted date', (x: string) => x.replace('<StartDate>2023-03-15</StartDate>', '<StartDate>15.03.2023</StartDate>'), /line \d+: Element 'StartDate': '15.03.2023' is not a valid value/],
+    [
+      'a dotted date',
+      (x: string) => x.replace('<StartDate>2023-03-15</StartDate>', '<StartDate>15.03.2023</StartDate>'),
+      /line \d+: Element 'StartDate': '15.03.2023' is not a valid value/,
+    ],
     ['a date with a time zone', (x: string) => x.replace('accountingDate="2024-06-30"', 'accountingDate="2024-06-30+06:00"'), /attribute 'accountingDate'/],
     ['three decimals', (x: string) => x.replace('125000.50</OverdueAmount>', '125000.505</OverdueAmount>'), /Element 'OverdueAmount'.*fractionDigits/],
     ['a negative amount', (x: string) => x.replace('>2000000.00</CreditLimit>', '>-1.00</CreditLimit>'), /Element 'CreditLimit'.*minInclusive/],
     ['operation 3', (x: string) => x.replace('operation="1"', 'operation="3"'), /attribute 'operation'.*enumeration/],
-    ['a missing ContractStatus', (x: string) => x.replace(/\s*<ContractStatus id="\d+"\/>/, ''), /Element 'StartDate': This element is not expected. Expected is \( ContractStatus \)/],
-    ['elements out of order', (x: string) => x.replace(/(\s*<StartDate>.*?<\/StartDate>)(\s*<ContractStatus id="\d+"\/>)/, '$2$1').replace(/(\s*<ContractPhase id="\d+"\/>)(\s*<ContractStatus id="\d+"\/>)/, '$2$1'), /not expected/],
+    [
+      'a missing ContractStatus',
+      (x: string) => x.replace(/\s*<ContractStatus id="\d+"\/>/, ''),
+      /Element 'StartDate': This element is not expected. Expected is \( ContractStatus \)/,
+    ],
+    [
+      'elements out of order',
+      (x: string) =>
+        x
+          .replace(/(\s*<StartDate>.*?<\/StartDate>)(\s*<ContractStatus id="\d+"\/>)/, '$2$1')
+          .replace(/(\s*<ContractPhase id="\d+"\/>)(\s*<ContractStatus id="\d+"\/>)/, '$2$1'),
+      /not expected/,
+    ],
     ['a lowercase currency', (x: string) => x.replace('<CreditLimit currency="KZT">', '<CreditLimit currency="kzt">'), /attribute 'currency'/],
     ['a non-numeric dictionary id', (x: string) => x.replace('<FundingType id="2"/>', '<FundingType id="two"/>'), /attribute 'id'.*pattern/],
     ['an empty surname', (x: string) => x.replace(/(<Surname>\s*<Text language="ru-RU">)[^<]+/, '$1'), /Element 'Text'/],
     ['an unknown language', (x: string) => x.replace('<Text language="ru-RU">', '<Text language="ru">'), /attribute 'language'/],
     ['a 5-digit KATO code', (x: string) => x.replace('katoId="710000000"', 'katoId="71000"'), /attribute 'katoId'/],
     // The three optional blocks are optional, not loose: present means non-empty and in place.
-    ['an empty <Collaterals/>', (x: string) => x.replace(/<Collaterals>[\s\S]*?<\/Collaterals>/, '<Collaterals/>'), /Element 'Collaterals': Missing child element\(s\)\. Expected is \( Collateral \)/],
-    ['an empty <Addresses/>', (x: string) => x.replace(/<Addresses>[\s\S]*?<\/Addresses>/, '<Addresses/>'), /Element 'Addresses': Missing child element\(s\)\. Expected is \( Address \)/],
-    ['an empty <Communications/>', (x: string) => x.replace(/<Communications>[\s\S]*?<\/Communications>/, '<Communications></Communications>'), /Element 'Communications': Missing child element\(s\)\. Expected is \( Communication \)/],
-    ['Communications before Addresses', (x: string) => x.replace(/(\s*<Addresses>[\s\S]*?<\/Addresses>)(\s*<Communications>[\s\S]*?<\/Communications>)/, '$2$1'), /Element 'Addresses': This element is not expected/],
-    ['Collaterals after Subjects', (x: string) => x.replace(/(\s*<Collaterals>[\s\S]*?<\/Collaterals>)(\s*<Subjects>[\s\S]*?<\/Subjects>)/, '$2$1'), /Element 'Collaterals': This element is not expected/],
-    ['a legal-entity subject', (x: string) => x.replace('<Individual>', '<Company>').replace('</Individual>', '</Company>'), /Element 'Company': This element is not expected. Expected is \( Individual \)/],
+    [
+      'an empty <Collaterals/>',
+      (x: string) => x.replace(/<Collaterals>[\s\S]*?<\/Collaterals>/, '<Collaterals/>'),
+      /Element 'Collaterals': Missing child element\(s\)\. Expected is \( Collateral \)/,
+    ],
+    [
+      'an empty <Addresses/>',
+      (x: string) => x.replace(/<Addresses>[\s\S]*?<\/Addresses>/, '<Addresses/>'),
+      /Element 'Addresses': Missing child element\(s\)\. Expected is \( Address \)/,
+    ],
+    [
+      'an empty <Communications/>',
+      (x: string) => x.replace(/<Communications>[\s\S]*?<\/Communications>/, '<Communications></Communications>'),
+      /Element 'Communications': Missing child element\(s\)\. Expected is \( Communication \)/,
+    ],
+    [
+      'Communications before Addresses',
+      (x: string) => x.replace(/(\s*<Addresses>[\s\S]*?<\/Addresses>)(\s*<Communications>[\s\S]*?<\/Communications>)/, '$2$1'),
+      /Element 'Addresses': This element is not expected/,
+    ],
+    [
+      'Collaterals after Subjects',
+      (x: string) => x.replace(/(\s*<Collaterals>[\s\S]*?<\/Collaterals>)(\s*<Subjects>[\s\S]*?<\/Subjects>)/, '$2$1'),
+      /Element 'Collaterals': This element is not expected/,
+    ],
+    [
+      'a legal-entity subject',
+      (x: string) => x.replace('<Individual>', '<Company>').replace('</Individual>', '</Company>'),
+      /Element 'Company': This element is not expected. Expected is \( Individual \)/,
+    ],
   ])('%s', async (_label, breakIt, expected) => {
     const xml = breakIt(good());
     expect(xml).not.toBe(good());

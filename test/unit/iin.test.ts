@@ -124,9 +124,12 @@ describe('iinBinProblem', () => {
 
   it('maps century/gender digits 1..6 to century and gender', () => {
     const expected: Record<string, [string, 'M' | 'F']> = {
-      '1': ['1889-01-01', 'M'], '2': ['1889-01-01', 'F'],
-      '3': ['1989-01-01', 'M'], '4': ['1989-01-01', 'F'],
-      '5': ['2089-01-01', 'M'], '6': ['2089-01-01', 'F'],
+      '1': ['1889-01-01', 'M'],
+      '2': ['1889-01-01', 'F'],
+      '3': ['1989-01-01', 'M'],
+      '4': ['1989-01-01', 'F'],
+      '5': ['2089-01-01', 'M'],
+      '6': ['2089-01-01', 'F'],
     };
     for (const [digit7, [birthDate, gender]] of Object.entries(expected)) {
       let iin: string | undefined;

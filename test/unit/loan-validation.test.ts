@@ -92,7 +92,18 @@ describe('validateLoans: one item', () => {
       system: 'way4',
       dbz_date: '2020-01-05',
     });
-    expect(Object.keys(loan)).toEqual(['iban', 'cur', 'debt', 'fullname', 'contract_number', 'dbz_contract_number', 'iinbin', 'overdue_days', 'system', 'dbz_date']);
+    expect(Object.keys(loan)).toEqual([
+      'iban',
+      'cur',
+      'debt',
+      'fullname',
+      'contract_number',
+      'dbz_contract_number',
+      'iinbin',
+      'overdue_days',
+      'system',
+      'dbz_date',
+    ]);
   });
 
   it('leaves dbz_date out when absent or null (gap G1: the case will ask for it)', () => {
@@ -305,20 +316,14 @@ describe('validateLoans (property-based)', () => {
       dbz_date: ['2020-02-30', '1980-01-01', 1],
     };
     fc.assert(
-      fc.property(
-        fc.integer(),
-        fc.integer({ min: 0, max: 9 }),
-        fc.constantFrom(...Object.keys(corruptions)),
-        fc.nat(),
-        (seed, position, field, choice) => {
-          const body: EkoLoanItem[] = generateLoans(seed, 10);
-          const values = corruptions[field];
-          (body[position] as unknown as Record<string, unknown>)[field] = values[choice % values.length];
-          const problems = problemsOf(body, { absSystems: ['way4'], maxItems: 10 });
-          expect(problems).toHaveLength(1);
-          expect(problems[0]).toMatchObject({ index: position, field });
-        },
-      ),
+      fc.property(fc.integer(), fc.integer({ min: 0, max: 9 }), fc.constantFrom(...Object.keys(corruptions)), fc.nat(), (seed, position, field, choice) => {
+        const body: EkoLoanItem[] = generateLoans(seed, 10);
+        const values = corruptions[field];
+        (body[position] as unknown as Record<string, unknown>)[field] = values[choice % values.length];
+        const problems = problemsOf(body, { absSystems: ['way4'], maxItems: 10 });
+        expect(problems).toHaveLength(1);
+        expect(problems[0]).toMatchObject({ index: position, field });
+      }),
     );
   });
 
@@ -326,8 +331,23 @@ describe('validateLoans (property-based)', () => {
     const anyBody = fc.oneof(
       fc.jsonValue(),
       fc.array(fc.jsonValue(), { minLength: 1, maxLength: 5 }),
-      fc.array(fc.dictionary(fc.constantFrom('iban', 'cur', 'debt', 'fullname', 'contract_number', 'dbz_contract_number', 'iinbin', 'overdue_days', 'system', 'dbz_date', 'x'), fc.jsonValue()), { minLength: 1, maxLength: 5 }),
-      fc.anything({ withNullPrototype: true, withBigInt: true, withBoxedValues: true, withSparseArray: true, withMap: true, withSet: true, withDate: true, withTypedArray: true }),
+      fc.array(
+        fc.dictionary(
+          fc.constantFrom('iban', 'cur', 'debt', 'fullname', 'contract_number', 'dbz_contract_number', 'iinbin', 'overdue_days', 'system', 'dbz_date', 'x'),
+          fc.jsonValue(),
+        ),
+        { minLength: 1, maxLength: 5 },
+      ),
+      fc.anything({
+        withNullPrototype: true,
+        withBigInt: true,
+        withBoxedValues: true,
+        withSparseArray: true,
+        withMap: true,
+        withSet: true,
+        withDate: true,
+        withTypedArray: true,
+      }),
       fc.array(fc.anything({ withNullPrototype: true, withBigInt: true, withBoxedValues: true }), { minLength: 1 }),
     );
     fc.assert(
@@ -348,10 +368,14 @@ describe('validateLoans (property-based)', () => {
 
   it('arbitrary single-field values never make an otherwise valid item throw', () => {
     fc.assert(
-      fc.property(fc.constantFrom('iban', 'cur', 'debt', 'fullname', 'contract_number', 'iinbin', 'overdue_days', 'system', 'dbz_date'), fc.anything(), (field, value) => {
-        const result = validateLoans([{ ...generateLoan(mulberry32(1)), [field]: value }], OPTS);
-        if (!result.ok) expect(result.problems.every((p) => p.index === 0 && p.field === field)).toBe(true);
-      }),
+      fc.property(
+        fc.constantFrom('iban', 'cur', 'debt', 'fullname', 'contract_number', 'iinbin', 'overdue_days', 'system', 'dbz_date'),
+        fc.anything(),
+        (field, value) => {
+          const result = validateLoans([{ ...generateLoan(mulberry32(1)), [field]: value }], OPTS);
+          if (!result.ok) expect(result.problems.every((p) => p.index === 0 && p.field === field)).toBe(true);
+        },
+      ),
     );
   });
 });

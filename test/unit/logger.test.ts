@@ -29,13 +29,29 @@ describe('maskPersonalText', () => {
     ['a lower-case IBAN', IBAN.toLowerCase(), '<IBAN>'],
     ['an IBAN printed in groups', 'KZ86 125K ZT50 0410 0100', '<IBAN>'],
     ['a derived IBAN holding an IIN', `KZ12996${IIN}1`, '<IBAN>'],
-    ['a quoted ABS answer', `unexpected answer {"iinbin":"${IIN}","fullname":"${NAME}","sectecon":9}`, 'unexpected answer {"iinbin":"***","fullname":"***","sectecon":9}'],
+    [
+      'a quoted ABS answer',
+      `unexpected answer {"iinbin":"${IIN}","fullname":"${NAME}","sectecon":9}`,
+      'unexpected answer {"iinbin":"***","fullname":"***","sectecon":9}',
+    ],
     ['a quoted name with an escaped quote', `{"subjectName": "ТОО \\"Нур\\" ${NAME}"}`, '{"subjectName": "***"}'],
     ['a query string', `GET /abs/client?iinbin=${IIN}&fullname=Иванов failed`, 'GET /abs/client?iinbin=***&fullname=*** failed'],
-    ['a JSON payload in the SQL of a database error', `insert into "loan_outbox" ("payload") values ('{"iban":"${IBAN}","fullname":"${NAME}","iinbin":"${IIN}"}') - SQLITE_CONSTRAINT: UNIQUE`, `insert into "loan_outbox" ("payload") values ('{"iban":"***","fullname":"***","iinbin":"***"}') - SQLITE_CONSTRAINT: UNIQUE`],
+    [
+      'a JSON payload in the SQL of a database error',
+      `insert into "loan_outbox" ("payload") values ('{"iban":"${IBAN}","fullname":"${NAME}","iinbin":"${IIN}"}') - SQLITE_CONSTRAINT: UNIQUE`,
+      `insert into "loan_outbox" ("payload") values ('{"iban":"***","fullname":"***","iinbin":"***"}') - SQLITE_CONSTRAINT: UNIQUE`,
+    ],
     ['JSON quoted inside a JSON string', `{"payload":"{\\"fullname\\":\\"${NAME}\\",\\"debt\\":1}"}`, `{"payload":"{\\"fullname\\":\\"***\\",\\"debt\\":1}"}`],
-    ['a GKB record quoted from its XML', `<FirstName><Text language="RU">Айгуль</Text></FirstName><Surname><Text language="RU">Иванова</Text></Surname><FathersName><Text language="RU">Сериковна</Text></FathersName>`, '<FirstName>***</FirstName><Surname>***</Surname><FathersName>***</FathersName>'],
-    ['a GKB answer naming the subject', `<ns2:subjectName>${NAME}</ns2:subjectName><result>ok</result>`, '<ns2:subjectName>***</ns2:subjectName><result>ok</result>'],
+    [
+      'a GKB record quoted from its XML',
+      `<FirstName><Text language="RU">Айгуль</Text></FirstName><Surname><Text language="RU">Иванова</Text></Surname><FathersName><Text language="RU">Сериковна</Text></FathersName>`,
+      '<FirstName>***</FirstName><Surname>***</Surname><FathersName>***</FathersName>',
+    ],
+    [
+      'a GKB answer naming the subject',
+      `<ns2:subjectName>${NAME}</ns2:subjectName><result>ok</result>`,
+      '<ns2:subjectName>***</ns2:subjectName><result>ok</result>',
+    ],
     ["V8's quoted JSON snippet", `Unexpected token 'И', "Иванов Ива"... is not valid JSON`, "Unexpected token 'И', (text omitted) is not valid JSON"],
   ])('masks %s', (_label, text, expected) => {
     expect(maskPersonalText(text)).toBe(expected);
@@ -53,7 +69,29 @@ describe('maskPersonalText', () => {
 });
 
 describe('isSensitiveField', () => {
-  it.each(['iin', 'IINBIN', 'iin_bin', 'fullname', 'fullName', 'subjectName', 'name', 'accountName', 'surname', 'firstName', 'fathersName', 'nameParts', 'addresses', 'iban', 'ibans', 'password', 'GKB_PASSWORD', 'authorization', 'x-api-key', 'codecToken', 'payloadKeys'])('%s is sensitive', (k) => {
+  it.each([
+    'iin',
+    'IINBIN',
+    'iin_bin',
+    'fullname',
+    'fullName',
+    'subjectName',
+    'name',
+    'accountName',
+    'surname',
+    'firstName',
+    'fathersName',
+    'nameParts',
+    'addresses',
+    'iban',
+    'ibans',
+    'password',
+    'GKB_PASSWORD',
+    'authorization',
+    'x-api-key',
+    'codecToken',
+    'payloadKeys',
+  ])('%s is sensitive', (k) => {
     expect(isSensitiveField(k)).toBe(true);
   });
   it.each(['contractNumber', 'reference', 'fileName', 'packageName', 'workflowId', 'stage', 'err', 'httpStatus'])('%s is not', (k) => {
@@ -74,14 +112,21 @@ describe('redact', () => {
   });
 
   it('masks inside arrays, maps, sets and keys', () => {
-    const out = JSON.stringify(redact({ loans: [[{ iinbin: IIN }], { subjectName: NAME }], byIin: new Map([[IIN, { fullName: NAME }]]), seen: new Set([IBAN]), [IIN]: 1 }));
+    const out = JSON.stringify(
+      redact({ loans: [[{ iinbin: IIN }], { subjectName: NAME }], byIin: new Map([[IIN, { fullName: NAME }]]), seen: new Set([IBAN]), [IIN]: 1 }),
+    );
     expect(out).not.toContain(IIN);
     expect(out).not.toContain(NAME);
     expect(out).not.toContain(IBAN);
   });
 
   it('masks a 12-digit number (an IIN that lost its text form) but keeps other numbers', () => {
-    expect(redact({ client: Number(IIN), big: BigInt(IIN), count: 12, at: 1_764_547_200_000 })).toEqual({ client: '<IIN/BIN>', big: '<IIN/BIN>', count: 12, at: 1_764_547_200_000 });
+    expect(redact({ client: Number(IIN), big: BigInt(IIN), count: 12, at: 1_764_547_200_000 })).toEqual({
+      client: '<IIN/BIN>',
+      big: '<IIN/BIN>',
+      count: 12,
+      at: 1_764_547_200_000,
+    });
   });
 
   it('writes errors with their own fields and their cause chain, personal data masked', () => {
@@ -89,7 +134,15 @@ describe('redact', () => {
     const mid = new Error('client check failed', { cause: root });
     const top = new TypeError(`case of ${IBAN} failed`, { cause: mid });
     const out = redact({ err: top }) as { err: Record<string, any> };
-    expect(out.err).toMatchObject({ name: 'TypeError', message: 'case of <IBAN> failed', cause: { name: 'Error', message: 'client check failed', cause: { message: 'ABS answered for <IIN/BIN>', code: 'E_ABS', details: [{ fullname: '***', iban: '***' }] } } });
+    expect(out.err).toMatchObject({
+      name: 'TypeError',
+      message: 'case of <IBAN> failed',
+      cause: {
+        name: 'Error',
+        message: 'client check failed',
+        cause: { message: 'ABS answered for <IIN/BIN>', code: 'E_ABS', details: [{ fullname: '***', iban: '***' }] },
+      },
+    });
     expect(JSON.stringify(out)).not.toMatch(new RegExp(`${IIN}|${NAME}|${IBAN}`));
   });
 
@@ -112,7 +165,11 @@ describe('redact', () => {
 
   it('writes dates as ISO text, bytes as their length, and follows toJSON', () => {
     const at = new Date('2026-01-02T03:04:05.000Z');
-    expect(redact({ at, body: Buffer.from(`{"iinbin":"${IIN}"}`), wrapped: { toJSON: () => ({ fullname: NAME, note: IIN }) } })).toEqual({ at: '2026-01-02T03:04:05.000Z', body: '[25 bytes]', wrapped: { fullname: '***', note: '<IIN/BIN>' } });
+    expect(redact({ at, body: Buffer.from(`{"iinbin":"${IIN}"}`), wrapped: { toJSON: () => ({ fullname: NAME, note: IIN }) } })).toEqual({
+      at: '2026-01-02T03:04:05.000Z',
+      body: '[25 bytes]',
+      wrapped: { fullname: '***', note: '<IIN/BIN>' },
+    });
   });
 
   it('cuts long arrays and says how many were left out', () => {
@@ -125,14 +182,30 @@ describe('redact', () => {
 describe('createLogger', () => {
   it('masks the message, base fields, fields and errors', () => {
     const { logger, text, parsed } = capture();
-    logger.child({ iinbin: IIN, contractNumber: 'KD0000000001' }).error(`client ${IIN} (${IBAN}) failed`, { err: new Error(`{"fullname":"${NAME}"}`), answer: { client: { fullname: NAME } } });
+    logger
+      .child({ iinbin: IIN, contractNumber: 'KD0000000001' })
+      .error(`client ${IIN} (${IBAN}) failed`, { err: new Error(`{"fullname":"${NAME}"}`), answer: { client: { fullname: NAME } } });
     expect(text()).not.toMatch(new RegExp(`${IIN}|${NAME}|${IBAN}`));
-    expect(parsed()[0]).toMatchObject({ level: 'error', component: 'test', msg: 'client <IIN/BIN> (<IBAN>) failed', iinbin: '***', contractNumber: 'KD0000000001', err: { name: 'Error', message: '{"fullname":"***"}' } });
+    expect(parsed()[0]).toMatchObject({
+      level: 'error',
+      component: 'test',
+      msg: 'client <IIN/BIN> (<IBAN>) failed',
+      iinbin: '***',
+      contractNumber: 'KD0000000001',
+      err: { name: 'Error', message: '{"fullname":"***"}' },
+    });
   });
 
   it('logs a note instead of fields it cannot read, never their clear text', () => {
     const { logger, parsed } = capture();
-    const unreadable = { get iban(): string { throw new Error('no'); }, get note(): string { throw new Error(IIN); } };
+    const unreadable = {
+      get iban(): string {
+        throw new Error('no');
+      },
+      get note(): string {
+        throw new Error(IIN);
+      },
+    };
     logger.info('odd fields', { unreadable });
     expect(parsed()[0]).toMatchObject({ msg: 'odd fields', fields: '[not loggable: unreadable]' });
     const deep = nested(100_000, { iinbin: IIN });
@@ -156,13 +229,17 @@ describe('createLogger', () => {
 });
 
 describe('temporalSdkLogger', () => {
-  it('routes the SDK\'s log calls (an activity failure with its error) through the redaction', () => {
+  it("routes the SDK's log calls (an activity failure with its error) through the redaction", () => {
     const { logger, text, parsed } = capture('worker');
     const sdk = temporalSdkLogger(logger);
     sdk.warn('Activity failed', { activityType: 'checkClient', error: Object.assign(new Error(`client ${IIN}`), { details: [{ subjectName: NAME }] }) });
     sdk.log('ERROR', `workflow ${IBAN}`);
     sdk.trace('fine print');
     expect(text()).not.toMatch(new RegExp(`${IIN}|${NAME}|${IBAN}`));
-    expect(parsed().map((l) => [l.level, l.msg])).toEqual([['warn', 'Activity failed'], ['error', 'workflow <IBAN>'], ['debug', 'fine print']]);
+    expect(parsed().map((l) => [l.level, l.msg])).toEqual([
+      ['warn', 'Activity failed'],
+      ['error', 'workflow <IBAN>'],
+      ['debug', 'fine print'],
+    ]);
   });
 });

@@ -87,13 +87,17 @@ describe('sdkMetricsRegistry', () => {
   it('refuses a histogram whose buckets were not installed in the Runtime', () => {
     const { meter } = fakeMeter();
     expect(() => sdkMetricsRegistry(meter, {}).histogram(CALL_DURATION_METRIC, 'C.', [1, 2])).toThrow(/histogramBucketOverrides/);
-    expect(() => sdkMetricsRegistry(meter, { [CALL_DURATION_METRIC]: [1, 3] }).histogram(CALL_DURATION_METRIC, 'C.', [1, 2])).toThrow(/histogramBucketOverrides/);
+    expect(() => sdkMetricsRegistry(meter, { [CALL_DURATION_METRIC]: [1, 3] }).histogram(CALL_DURATION_METRIC, 'C.', [1, 2])).toThrow(
+      /histogramBucketOverrides/,
+    );
   });
 });
 
 describe('timedCall', () => {
   const recorded: Array<[string, string, string]> = [];
-  const metrics: CallMetrics = { record: (system, call, seconds, outcome) => void (expect(seconds).toBeGreaterThanOrEqual(0), recorded.push([system, call, outcome])) };
+  const metrics: CallMetrics = {
+    record: (system, call, seconds, outcome) => void (expect(seconds).toBeGreaterThanOrEqual(0), recorded.push([system, call, outcome])),
+  };
   beforeEach(() => void recorded.splice(0));
 
   it('records ok, a business answer, the error class, and cancelled when the caller aborted', async () => {

@@ -9,7 +9,15 @@ import { openApiDocument } from '../../api/openapi';
 import { generateLoans } from '../../domain/generate';
 import { validateLoanItem } from '../../domain/loan';
 
-type Schema = { type?: string | readonly string[]; minLength?: number; maxLength?: number; pattern?: string; minimum?: number; maximum?: number; exclusiveMaximum?: number };
+type Schema = {
+  type?: string | readonly string[];
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMaximum?: number;
+};
 
 const props = openApiDocument.components.schemas.Loan.properties as unknown as Record<string, Schema>;
 const ABS_SYSTEMS = ['way4', 'colvir'];
@@ -42,7 +50,7 @@ function k2Accepts(field: string, value: unknown): boolean {
 
 const contractChars = fc.constantFrom(...'AZaz09-_/.№ ФЗѐӿ+\t,é\u00a0'.split(''));
 
-test.each(['contract_number', 'dbz_contract_number'])('%s: the document states the validator\'s rule exactly', (field) => {
+test.each(['contract_number', 'dbz_contract_number'])("%s: the document states the validator's rule exactly", (field) => {
   expect(props[field].pattern).toBeDefined();
   fc.assert(
     fc.property(fc.oneof(fc.string({ unit: contractChars, maxLength: 70 }), fc.string({ maxLength: 8 })), (value) => {
@@ -52,7 +60,7 @@ test.each(['contract_number', 'dbz_contract_number'])('%s: the document states t
   );
 });
 
-test('debt as a string: the pattern is the validator\'s rule exactly', () => {
+test("debt as a string: the pattern is the validator's rule exactly", () => {
   fc.assert(
     fc.property(fc.string({ unit: fc.constantFrom(...'0123456789.-e+ ,'.split('')), maxLength: 20 }), (value) => {
       expect(schemaAccepts(props.debt, value)).toBe(k2Accepts('debt', value));
@@ -77,9 +85,12 @@ test('fullname: every name the validator accepts is valid by the document, white
   expect(k2Accepts('fullname', padded)).toBe(false);
   expect(k2Accepts('fullname', collapsing)).toBe(true);
   fc.assert(
-    fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: fc.constantFrom('A', ' ', '\t', '\n', 'Ж'), maxLength: 400 }), fc.constant(collapsing)), (value) => {
-      if (k2Accepts('fullname', value)) expect(schemaAccepts(props.fullname, value)).toBe(true);
-    }),
+    fc.property(
+      fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: fc.constantFrom('A', ' ', '\t', '\n', 'Ж'), maxLength: 400 }), fc.constant(collapsing)),
+      (value) => {
+        if (k2Accepts('fullname', value)) expect(schemaAccepts(props.fullname, value)).toBe(true);
+      },
+    ),
     { numRuns: 2000 },
   );
   expect(schemaAccepts(props.fullname, '   ')).toBe(false);

@@ -31,7 +31,13 @@ let doc: any;
 beforeAll(async () => {
   db = await openDb({ client: 'sqlite', url: ':memory:' });
   connection = Connection.lazy({ address: '127.0.0.1:1' }); // never used: nothing here talks to Temporal
-  app = createApp({ config, db, temporal: new Client({ connection }), logger: createLogger('openapi-test', 'error', {}, () => undefined), metrics: new Metrics() });
+  app = createApp({
+    config,
+    db,
+    temporal: new Client({ connection }),
+    logger: createLogger('openapi-test', 'error', {}, () => undefined),
+    metrics: new Metrics(),
+  });
   server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -58,7 +64,9 @@ function serviceRoutes(): Record<string, string[]> {
   const routes: Record<string, string[]> = {};
   for (const layer of mounts[0].handle.stack) {
     if (!layer.route) continue;
-    routes[SERVICES + layer.route.path] = Object.keys(layer.route.methods).filter((m) => layer.route.methods[m]).sort();
+    routes[SERVICES + layer.route.path] = Object.keys(layer.route.methods)
+      .filter((m) => layer.route.methods[m])
+      .sort();
   }
   return routes;
 }
@@ -87,8 +95,28 @@ test('every error code appears: in the answer schema, in the table of the descri
   }
   // What each service can answer is documented under its HTTP status (NOT_FOUND is for other paths).
   const canAnswer: Record<string, ErrorCodeName[]> = {
-    [`${SERVICES}/k2loan_from_eko`]: ['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNAUTHORIZED', 'TOO_MANY_REQUESTS', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL'],
-    [`${SERVICES}/k2req_status_from_eko`]: ['OK', 'VALIDATION', 'MALFORMED_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNKNOWN_REFERENCE', 'UNKNOWN_STATUS_CODE', 'UNAUTHORIZED', 'TOO_MANY_REQUESTS', 'TEMPORARILY_UNAVAILABLE', 'INTERNAL'],
+    [`${SERVICES}/k2loan_from_eko`]: [
+      'OK',
+      'VALIDATION',
+      'MALFORMED_REQUEST',
+      'PAYLOAD_TOO_LARGE',
+      'UNAUTHORIZED',
+      'TOO_MANY_REQUESTS',
+      'TEMPORARILY_UNAVAILABLE',
+      'INTERNAL',
+    ],
+    [`${SERVICES}/k2req_status_from_eko`]: [
+      'OK',
+      'VALIDATION',
+      'MALFORMED_REQUEST',
+      'PAYLOAD_TOO_LARGE',
+      'UNKNOWN_REFERENCE',
+      'UNKNOWN_STATUS_CODE',
+      'UNAUTHORIZED',
+      'TOO_MANY_REQUESTS',
+      'TEMPORARILY_UNAVAILABLE',
+      'INTERNAL',
+    ],
   };
   const mentioned = new Set<number>();
   for (const [p, names] of Object.entries(canAnswer)) {
@@ -105,7 +133,11 @@ test('every error code appears: in the answer schema, in the table of the descri
     }
   }
   // NOT_FOUND is for other paths, FORBIDDEN for /metrics and /ready only.
-  expect(Object.values(ERROR_CODES).filter((e) => !mentioned.has(e.code)).map((e) => e.code)).toEqual([ERROR_CODES.NOT_FOUND.code, ERROR_CODES.FORBIDDEN.code]);
+  expect(
+    Object.values(ERROR_CODES)
+      .filter((e) => !mentioned.has(e.code))
+      .map((e) => e.code),
+  ).toEqual([ERROR_CODES.NOT_FOUND.code, ERROR_CODES.FORBIDDEN.code]);
   // "Too many requests" says when to come back, on every service.
   for (const p of Object.keys(canAnswer)) {
     expect(doc.paths[p].post.responses[String(ERROR_CODES.TOO_MANY_REQUESTS.http)].headers['Retry-After'].schema).toEqual({ type: 'integer', minimum: 1 });
@@ -117,7 +149,10 @@ test("the README's error-code table is ERROR_CODES: every code in order, with it
   const header = '| error_code | HTTP | meaning |\n| --- | --- | --- |\n';
   const start = readme.indexOf(header);
   expect(start).toBeGreaterThanOrEqual(0);
-  const rows = readme.slice(start + header.length).split('\n\n')[0].split('\n');
+  const rows = readme
+    .slice(start + header.length)
+    .split('\n\n')[0]
+    .split('\n');
   // The README may set names in `code`; otherwise the text is the code's own.
   expect(rows.map((r) => r.replace(/`/g, ''))).toEqual(Object.values(ERROR_CODES).map((e) => `| ${e.code} | ${e.http} | ${e.meaning} |`));
 });

@@ -27,8 +27,12 @@ describe('classifyDispatchFailure', () => {
   });
 
   it('connection errors without a gRPC status are Temporal unavailable', () => {
-    expect(classifyDispatchFailure(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7233'), { code: 'ECONNREFUSED' }))).toEqual({ kind: 'temporal-unavailable' });
-    expect(classifyDispatchFailure(new ServiceError('Failed to connect to Temporal server', { cause: new Error('timeout') }))).toEqual({ kind: 'temporal-unavailable' });
+    expect(classifyDispatchFailure(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7233'), { code: 'ECONNREFUSED' }))).toEqual({
+      kind: 'temporal-unavailable',
+    });
+    expect(classifyDispatchFailure(new ServiceError('Failed to connect to Temporal server', { cause: new Error('timeout') }))).toEqual({
+      kind: 'temporal-unavailable',
+    });
     expect(classifyDispatchFailure(Object.assign(new Error('tcp connect error'), { name: 'TransportError' }))).toEqual({ kind: 'temporal-unavailable' });
   });
 
@@ -42,7 +46,7 @@ describe('classifyDispatchFailure', () => {
     expect(classifyDispatchFailure(temporalError(code, details))).toEqual({ kind: 'item-refused', error: `${name}: ${details}` });
   });
 
-  it('an error of another kind (e.g. a payload the converter cannot take) is the item\'s', () => {
+  it("an error of another kind (e.g. a payload the converter cannot take) is the item's", () => {
     const failure = classifyDispatchFailure(Object.assign(new Error('Unable to convert value of type bigint'), { name: 'PayloadConverterError' }));
     expect(failure).toEqual({ kind: 'item-refused', error: 'PayloadConverterError: Unable to convert value of type bigint' });
   });

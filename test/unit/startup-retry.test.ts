@@ -12,14 +12,17 @@ function clock() {
   return { now: () => t, sleep: async (ms: number) => void (waits.push(ms), (t += ms)), waits };
 }
 
-test('an UNAVAILABLE server is waited out with growing pauses, and the step\'s value returned', async () => {
+test("an UNAVAILABLE server is waited out with growing pauses, and the step's value returned", async () => {
   const c = clock();
   let calls = 0;
   const retries: number[] = [];
-  const value = await retryingTransient(async () => {
-    if (++calls < 4) throw grpcError(status.UNAVAILABLE);
-    return 'ok';
-  }, { limitMs: 60_000, onRetry: (a) => retries.push(a), ...c });
+  const value = await retryingTransient(
+    async () => {
+      if (++calls < 4) throw grpcError(status.UNAVAILABLE);
+      return 'ok';
+    },
+    { limitMs: 60_000, onRetry: (a) => retries.push(a), ...c },
+  );
   expect(value).toBe('ok');
   expect(c.waits).toEqual([1000, 2000, 4000]);
   expect(retries).toEqual([1, 2, 3]);
@@ -27,12 +30,26 @@ test('an UNAVAILABLE server is waited out with growing pauses, and the step\'s v
 
 test('a refusal (not transient) ends start-up at once', async () => {
   const c = clock();
-  await expect(retryingTransient(async () => { throw grpcError(status.PERMISSION_DENIED); }, { limitMs: 60_000, onRetry: () => undefined, ...c })).rejects.toThrow('gRPC 7');
+  await expect(
+    retryingTransient(
+      async () => {
+        throw grpcError(status.PERMISSION_DENIED);
+      },
+      { limitMs: 60_000, onRetry: () => undefined, ...c },
+    ),
+  ).rejects.toThrow('gRPC 7');
   expect(c.waits).toEqual([]);
 });
 
 test('an outage longer than the limit ends start-up with the last error', async () => {
   const c = clock();
-  await expect(retryingTransient(async () => { throw grpcError(status.UNAVAILABLE); }, { limitMs: 10_000, onRetry: () => undefined, ...c })).rejects.toThrow('gRPC 14');
+  await expect(
+    retryingTransient(
+      async () => {
+        throw grpcError(status.UNAVAILABLE);
+      },
+      { limitMs: 10_000, onRetry: () => undefined, ...c },
+    ),
+  ).rejects.toThrow('gRPC 14');
   expect(c.waits).toEqual([1000, 2000, 4000]);
 });

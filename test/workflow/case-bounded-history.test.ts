@@ -41,7 +41,7 @@ function start(id: string, input: Partial<CaseInput> = {}) {
 /** Every run of the case's chain, first to last, with its history length. */
 async function runsOf(workflowId: string, firstRunId: string): Promise<Array<{ runId: string; events: number; continued: boolean }>> {
   const runs = [];
-  for (let runId: string | undefined = firstRunId; runId; ) {
+  for (let runId: string | undefined = firstRunId; runId;) {
     const { events } = await env.client.workflow.getHandle(workflowId, runId).fetchHistory();
     const next: string | undefined = events!.at(-1)!.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
     runs.push({ runId, events: events!.length, continued: next !== undefined });
@@ -59,10 +59,11 @@ test('a year of daily re-sends, each accepted by GKB: every run stays under the 
   const queuedRecords: string[] = [];
   let onQueue: (() => void) | undefined;
   const { acts } = fakeCaseActivities({ gkb: 'queue', onQueued: ({ recordId }) => (queuedRecords.push(recordId), onQueue?.()) });
-  const nextQueued = (count: number) => new Promise<void>((resolve) => {
-    onQueue = () => queuedRecords.length >= count && resolve();
-    onQueue();
-  });
+  const nextQueued = (count: number) =>
+    new Promise<void>((resolve) => {
+      onQueue = () => queuedRecords.length >= count && resolve();
+      onQueue();
+    });
   await withWorker(acts, async () => {
     const id = 'KD-YEAR';
     const handle = await start(id, { settings: { ...settings, maxHistoryEvents: bound }, meta: { acceptedSeq: 1 } });

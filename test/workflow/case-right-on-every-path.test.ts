@@ -53,8 +53,10 @@ async function upsertedReasons(handle: { fetchHistory: () => Promise<temporal.ap
 }
 
 describe('failures are judged by their type, not by the activity that failed', () => {
-  test('K2\'s own database refusing the demand parks the case as k2-database-error (it used to fail the case)', async () => {
-    const { acts } = fakeCaseActivities({ failing: { call: 'issueDemand', error: () => ApplicationFailure.nonRetryable('issue demand: unique violation on reference', 'K2DatabaseError') } });
+  test("K2's own database refusing the demand parks the case as k2-database-error (it used to fail the case)", async () => {
+    const { acts } = fakeCaseActivities({
+      failing: { call: 'issueDemand', error: () => ApplicationFailure.nonRetryable('issue demand: unique violation on reference', 'K2DatabaseError') },
+    });
     await withWorker(acts, async () => {
       const handle = await start('KD-F-DB');
       const parked = await waitFor(handle, (s) => s.attention !== undefined);
@@ -65,7 +67,10 @@ describe('failures are judged by their type, not by the activity that failed', (
   });
 
   test('the GKB queue refusing the record parks as gkb-queue-error (it used to read abs-protocol)', async () => {
-    const { acts } = fakeCaseActivities({ gkb: 'queue', failing: { call: 'enqueueGkbReport', error: () => ApplicationFailure.nonRetryable('GKB queue: record refused', 'GkbQueueError') } });
+    const { acts } = fakeCaseActivities({
+      gkb: 'queue',
+      failing: { call: 'enqueueGkbReport', error: () => ApplicationFailure.nonRetryable('GKB queue: record refused', 'GkbQueueError') },
+    });
     await withWorker(acts, async () => {
       const handle = await start('KD-F-GKBQ');
       const parked = await waitFor(handle, (s) => s.attention !== undefined);
@@ -75,7 +80,9 @@ describe('failures are judged by their type, not by the activity that failed', (
   });
 
   test('a retry horizon that runs out is judged by the last attempt\'s failure: K2\'s database behind sendDemand is not "EKO unavailable"', async () => {
-    const { acts } = fakeCaseActivities({ failing: { call: 'sendDemand', error: () => ApplicationFailure.retryable('payment demand lookup: database is locked', 'K2DatabaseUnavailable') } });
+    const { acts } = fakeCaseActivities({
+      failing: { call: 'sendDemand', error: () => ApplicationFailure.retryable('payment demand lookup: database is locked', 'K2DatabaseUnavailable') },
+    });
     await withWorker(acts, async () => {
       const handle = await start('KD-F-HORIZON', { settings: { ...settings, absHorizonMs: 60_000 } });
       const parked = await waitFor(handle, (s) => s.attention !== undefined, 1200);
@@ -106,7 +113,9 @@ describe('operator actions are Temporal Updates with validators', () => {
       expect(await refused({ action: 'acknowledge', code: 'gkb-new-contract' })).toMatch(/has no notice gkb-new-contract/);
       expect(await handle.query(caseStatusQuery)).toEqual(parked);
 
-      const answered = await handle.executeUpdate(operatorUpdate, { args: [{ action: 'supply-agreement-date', dbzDate: '2020-02-03', note: 'from the paper file' }] });
+      const answered = await handle.executeUpdate(operatorUpdate, {
+        args: [{ action: 'supply-agreement-date', dbzDate: '2020-02-03', note: 'from the paper file' }],
+      });
       expect(answered).toMatchObject({ contractNumber: 'KD-UPD', dbzDate: '2020-02-03' });
       const done = await waitFor(handle, (s) => s.demand?.status === 'sent');
       expect(done.attention).toBeUndefined();
@@ -130,7 +139,9 @@ describe('GKB notices: attention that does not stop the case', () => {
       await waitFor(handle, (s) => s.demand?.status === 'PC1' && s.attention?.code === 'gkb-new-contract');
       expect(await upsertedReasons(handle)).toContain('gkb-new-contract');
 
-      const answered = await handle.executeUpdate(operatorUpdate, { args: [{ action: 'acknowledge', code: 'gkb-new-contract', note: 'contract fixed at GKB' }] });
+      const answered = await handle.executeUpdate(operatorUpdate, {
+        args: [{ action: 'acknowledge', code: 'gkb-new-contract', note: 'contract fixed at GKB' }],
+      });
       expect(answered.attention).toBeUndefined();
       expect((await upsertedReasons(handle)).at(-1)).toBeNull();
 

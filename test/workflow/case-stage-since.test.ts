@@ -52,7 +52,10 @@ async function terminatedAfter(workflowId: string, steps: () => Promise<void>): 
   try {
     await steps();
   } finally {
-    await env.client.workflow.getHandle(workflowId).terminate('test done').catch(() => undefined);
+    await env.client.workflow
+      .getHandle(workflowId)
+      .terminate('test done')
+      .catch(() => undefined);
   }
 }
 
@@ -76,71 +79,77 @@ async function upserts(handle: { fetchHistory: () => Promise<temporal.api.histor
     });
 }
 
-test('the stage\'s moment is published with each new stage, kept while only the attention changes, and the ABS system with it', async () => {
+test("the stage's moment is published with each new stage, kept while only the attention changes, and the ABS system with it", async () => {
   let scanThere = false;
   const { acts } = fakeCaseActivities({ gkb: 'queue', scanAvailableAfter: () => scanThere });
   const id = 'KD-SINCE-1';
-  await withWorker(acts, () => terminatedAfter(caseWorkflowId(id), async () => {
-    const startedAt = new Date(Date.now() - 60_000);
-    const handle = await start(id, startedAt);
-    await waitFor(handle, (s) => s.attention?.code === 'scan-missing');
-    const parked = await upserts(handle);
-    // One upsert for the stages the first workflow task passed, with the moment the last of them began.
-    expect(parked).toHaveLength(1);
-    expect(parked[0]).toMatchObject({ stage: 'account-checked', attention: 'scan-missing', absSystem: 'colvir' });
-    const accountChecked = Date.parse(parked[0].stageSince!);
-    expect(accountChecked).toBeGreaterThan(startedAt.getTime());
+  await withWorker(acts, () =>
+    terminatedAfter(caseWorkflowId(id), async () => {
+      const startedAt = new Date(Date.now() - 60_000);
+      const handle = await start(id, startedAt);
+      await waitFor(handle, (s) => s.attention?.code === 'scan-missing');
+      const parked = await upserts(handle);
+      // One upsert for the stages the first workflow task passed, with the moment the last of them began.
+      expect(parked).toHaveLength(1);
+      expect(parked[0]).toMatchObject({ stage: 'account-checked', attention: 'scan-missing', absSystem: 'colvir' });
+      const accountChecked = Date.parse(parked[0].stageSince!);
+      expect(accountChecked).toBeGreaterThan(startedAt.getTime());
 
-    await env.sleep(3 * 3600_000);
-    scanThere = true;
-    await handle.executeUpdate(operatorUpdate, { args: [{ action: 'retry' }] });
-    await waitFor(handle, (s) => s.gkb.state === 'queued');
-    const moved = (await upserts(handle)).at(-1)!;
-    expect(moved).toMatchObject({ stage: 'demand-issued', attention: null, absSystem: 'colvir' });
-    // The new stage began after the three hours parked.
-    expect(Date.parse(moved.stageSince!) - accountChecked).toBeGreaterThanOrEqual(3 * 3600_000);
+      await env.sleep(3 * 3600_000);
+      scanThere = true;
+      await handle.executeUpdate(operatorUpdate, { args: [{ action: 'retry' }] });
+      await waitFor(handle, (s) => s.gkb.state === 'queued');
+      const moved = (await upserts(handle)).at(-1)!;
+      expect(moved).toMatchObject({ stage: 'demand-issued', attention: null, absSystem: 'colvir' });
+      // The new stage began after the three hours parked.
+      expect(Date.parse(moved.stageSince!) - accountChecked).toBeGreaterThanOrEqual(3 * 3600_000);
 
-    // Waiting for GKB beyond its horizon: a notice, same stage, the same moment.
-    await env.sleep(4 * DAY);
-    await waitFor(handle, (s) => s.attention?.code === 'gkb-waiting');
-    const waiting = (await upserts(handle)).at(-1)!;
-    expect(waiting).toMatchObject({ stage: 'demand-issued', attention: 'gkb-waiting', stageSince: moved.stageSince });
+      // Waiting for GKB beyond its horizon: a notice, same stage, the same moment.
+      await env.sleep(4 * DAY);
+      await waitFor(handle, (s) => s.attention?.code === 'gkb-waiting');
+      const waiting = (await upserts(handle)).at(-1)!;
+      expect(waiting).toMatchObject({ stage: 'demand-issued', attention: 'gkb-waiting', stageSince: moved.stageSince });
 
-    await handle.signal(gkbResultSignal, { recordId: '1', outcome: 'accepted', text: 'Контракт обновлен.' });
-    await waitFor(handle, (s) => s.stage === 'reported-to-gkb');
-    const described = await handle.describe();
-    expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.stage)).toBe('reported-to-gkb');
-    expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.absSystem)).toBe('colvir');
-    expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.stageSince)!.getTime()).toBeGreaterThan(Date.parse(moved.stageSince!));
-    await handle.terminate('test done');
-    await recordHistory(handle, 'case-stage-since');
-  }));
+      await handle.signal(gkbResultSignal, { recordId: '1', outcome: 'accepted', text: 'Контракт обновлен.' });
+      await waitFor(handle, (s) => s.stage === 'reported-to-gkb');
+      const described = await handle.describe();
+      expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.stage)).toBe('reported-to-gkb');
+      expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.absSystem)).toBe('colvir');
+      expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.stageSince)!.getTime()).toBeGreaterThan(Date.parse(moved.stageSince!));
+      await handle.terminate('test done');
+      await recordHistory(handle, 'case-stage-since');
+    }),
+  );
 }, 300_000);
 
-test('a case started with its stage\'s moment publishes nothing until something changes: no visibility update of its own at the start', async () => {
+test("a case started with its stage's moment publishes nothing until something changes: no visibility update of its own at the start", async () => {
   // ABS fails transiently: the quick attempts fail, the call goes on as a regular activity, which flushes the search attributes first.
   const { acts, calls } = fakeCaseActivities({ clientTransientFailures: 1000 });
-  await withWorker(acts, () => terminatedAfter(caseWorkflowId('KD-SINCE-QUIET'), async () => {
-    const handle = await start('KD-SINCE-QUIET', new Date());
-    for (let i = 0; i < 200 && calls.filter((c) => c === 'checkClient').length < 4; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(calls.filter((c) => c === 'checkClient').length).toBeGreaterThanOrEqual(4);
-    expect(await upserts(handle)).toEqual([]);
-  }));
+  await withWorker(acts, () =>
+    terminatedAfter(caseWorkflowId('KD-SINCE-QUIET'), async () => {
+      const handle = await start('KD-SINCE-QUIET', new Date());
+      for (let i = 0; i < 200 && calls.filter((c) => c === 'checkClient').length < 4; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(calls.filter((c) => c === 'checkClient').length).toBeGreaterThanOrEqual(4);
+      expect(await upserts(handle)).toEqual([]);
+    }),
+  );
 }, 120_000);
 
 test('the run after a continue-as-new keeps the moment its stage began (inherited with the search attributes)', async () => {
   const { acts } = fakeCaseActivities({ scanAvailableAfter: () => false });
   const id = 'KD-SINCE-CAN';
-  await withWorker(acts, () => terminatedAfter(caseWorkflowId(id), async () => {
-    const handle = await start(id, new Date(), { settings: { ...settings, maxHistoryEvents: 40 } });
-    await waitFor(handle, (s) => s.attention?.code === 'scan-missing');
-    const [first] = await upserts(handle);
-    for (let i = 0; i < 20; i++) await env.sleep(DAY);
-    const latest = env.client.workflow.getHandle(caseWorkflowId(id));
-    const described = await latest.describe();
-    expect(described.runId).not.toBe(handle.firstExecutionRunId);
-    expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.stageSince)?.toISOString()).toBe(first.stageSince);
-    // The continued runs have published nothing of their own: the same stage, attention and moment.
-    expect((await upserts(latest)).filter((u) => u.stageSince && u.stageSince !== first.stageSince)).toEqual([]);
-  }));
+  await withWorker(acts, () =>
+    terminatedAfter(caseWorkflowId(id), async () => {
+      const handle = await start(id, new Date(), { settings: { ...settings, maxHistoryEvents: 40 } });
+      await waitFor(handle, (s) => s.attention?.code === 'scan-missing');
+      const [first] = await upserts(handle);
+      for (let i = 0; i < 20; i++) await env.sleep(DAY);
+      const latest = env.client.workflow.getHandle(caseWorkflowId(id));
+      const described = await latest.describe();
+      expect(described.runId).not.toBe(handle.firstExecutionRunId);
+      expect(described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.stageSince)?.toISOString()).toBe(first.stageSince);
+      // The continued runs have published nothing of their own: the same stage, attention and moment.
+      expect((await upserts(latest)).filter((u) => u.stageSince && u.stageSince !== first.stageSince)).toEqual([]);
+    }),
+  );
 }, 300_000);

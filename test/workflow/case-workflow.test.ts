@@ -13,8 +13,6 @@ import { timeSkippingEnv } from '../helpers/temporal';
 import { recordHistory } from '../helpers/histories';
 import { DAY, fakeCaseActivities as fakeActivities, loan, settings } from '../helpers/case-fakes';
 
-
-
 const EventType = temporal.api.enums.v1.EventType;
 
 let env: TestWorkflowEnvironment;
@@ -91,7 +89,13 @@ test('a case runs to its demand and GKB report, follows PC3-before-PC1, and repo
     expect(calls[calls.length - 1]).toBe('enqueueGkbReport:0');
     await handle.signal(gkbResultSignal, { recordId: '2', outcome: 'accepted', text: 'Контракт обновлен.' });
     const result = await handle.result();
-    expect(result).toMatchObject({ stage: 'closed', closedReason: 'repaid', debt: '0.00', demand: { status: 'PC3' }, gkb: { state: 'accepted', recordId: '2' } });
+    expect(result).toMatchObject({
+      stage: 'closed',
+      closedReason: 'repaid',
+      debt: '0.00',
+      demand: { status: 'PC3' },
+      gkb: { state: 'accepted', recordId: '2' },
+    });
     await recordHistory(handle, 'case-happy-path');
   });
 });

@@ -16,7 +16,15 @@ import { Db, openDb } from '../../db';
 import { claimedRecords, assignFile, enqueueReport, saveBatch } from '../../db/gkb';
 import type { ContractRecord } from '../../domain/gkb/contract-record';
 import { DEFAULT_GKB_DICTIONARY } from '../../domain/gkb/dossier';
-import { BatchFileInfo, BatchRecordInfo, classifyBatchStatus, GkbClient, isFinalStatus, pageAfter, RecordGroupStatus } from '../../integrations/gkb/soap-client';
+import {
+  BatchFileInfo,
+  BatchRecordInfo,
+  classifyBatchStatus,
+  GkbClient,
+  isFinalStatus,
+  pageAfter,
+  RecordGroupStatus,
+} from '../../integrations/gkb/soap-client';
 import { createLogger } from '../../observability/logger';
 import { gkbBatchWorkflow } from '../../workflows';
 import { workflowsPath } from '../../worker';
@@ -148,8 +156,16 @@ async function batchSummary(workflowId: string) {
 }
 
 async function outcomes(batchId: string): Promise<Record<string, { state: string; text: string; newContract: boolean; skipped: boolean; delivered: boolean }>> {
-  const rows = await db('gkb_records').where({ batch_id: batchId }).orderBy('contract_code').select('contract_code', 'state', 'result_text', 'new_contract', 'skipped', 'delivered_at');
-  return Object.fromEntries(rows.map((r) => [r.contract_code, { state: r.state, text: r.result_text, newContract: Boolean(r.new_contract), skipped: Boolean(r.skipped), delivered: r.delivered_at !== null }]));
+  const rows = await db('gkb_records')
+    .where({ batch_id: batchId })
+    .orderBy('contract_code')
+    .select('contract_code', 'state', 'result_text', 'new_contract', 'skipped', 'delivered_at');
+  return Object.fromEntries(
+    rows.map((r) => [
+      r.contract_code,
+      { state: r.state, text: r.result_text, newContract: Boolean(r.new_contract), skipped: Boolean(r.skipped), delivered: r.delivered_at !== null },
+    ]),
+  );
 }
 
 async function runBatch(taskQueue: string, batchId: string, gkb: GkbClient) {

@@ -134,7 +134,12 @@ test('a batch split in two files is polled for days and its mixed results reach 
       await env.client.workflow.start(caseWorkflow, {
         workflowId: caseWorkflowId(contract),
         taskQueue: 'gkb-batch-test',
-        args: [{ loan: { ...loan, contract_number: contract, iinbin: generateIin(rand), dbz_date: rejectedContracts.has(contract) ? '2099-01-01' : '2020-01-01' }, settings }],
+        args: [
+          {
+            loan: { ...loan, contract_number: contract, iinbin: generateIin(rand), dbz_date: rejectedContracts.has(contract) ? '2099-01-01' : '2020-01-01' },
+            settings,
+          },
+        ],
       });
     }
     const queued = await waitFor(ids, (s) => s.gkb.state === 'queued');

@@ -54,7 +54,17 @@ function fakeGkb(opts: { files: number[]; pollsToFinal: number; failedFile?: num
       const failed = final && no === opts.failedFile;
       const statusText = !final ? (n === 1 ? 'Файл получен' : 'Файл находится в процессе обработки') : failed ? 'Ошибка обработки.' : 'Файл обработан.';
       const contracts = opts.files[no - 1];
-      return [{ fileId: String(9000 + no), fileName: `K2_file_${no}.xml`, statusText, final, failed, numberOfContracts: contracts, numberOfErrors: failed ? contracts : 0 }];
+      return [
+        {
+          fileId: String(9000 + no),
+          fileName: `K2_file_${no}.xml`,
+          statusText,
+          final,
+          failed,
+          numberOfContracts: contracts,
+          numberOfErrors: failed ? contracts : 0,
+        },
+      ];
     },
     async collectGkbResults({ fileName, failure }: { fileName: string; failure?: string }) {
       const n = opts.files[fileNo(fileName) - 1];
