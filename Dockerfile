@@ -16,7 +16,7 @@ RUN apt-get update \
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-RUN npx tsc -p tsconfig.json
+RUN npx tsc -p tsconfig.json && node dist/scripts/bundle-workflows.js
 
 # ---- prod-deps: production dependencies only ---------------------------------------------------
 FROM ${NODE_IMAGE} AS prod-deps

@@ -472,8 +472,11 @@ export function singleRun(
 // --- the benchmark's own processes ---------------------------------------------------------------
 
 /** Starts `node dist/bench/<script>` with the system's environment (the same payload keys and Temporal TLS as K2's processes); resolves once it prints "ready". */
-export async function startBenchProcess(script: string, args: string[], env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(__dirname, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+export async function startBenchProcess(script: string, args: string[], env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(__dirname, script), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (c: Buffer) => {
       if (c.toString().includes('ready')) resolve();

@@ -42,6 +42,7 @@ import { formatPayloadKeys, newPayloadKey } from '../temporal/keys';
 import { loanUpdatedSignal } from '../workflows/definitions';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { benchFloor } from './floor-workflow';
+import { WORKER_NODE_ARGS } from '../worker/heap';
 import {
   buildLoadgen,
   cpuDelta,
@@ -338,7 +339,8 @@ async function untilCounted(
 async function startFloorWorkers(ctx: Ctx): Promise<void> {
   for (const [i] of ctx.topology.workers.entries()) {
     const name = `floor-worker-${i + 1}`;
-    ctx.extra.set(name, await startBenchProcess('floor-worker.js', [FLOOR_QUEUE, `127.0.0.1:${await freePort()}`], ctx.topology.env));
+    // With the K2 worker's heap bound too (like for like).
+    ctx.extra.set(name, await startBenchProcess('floor-worker.js', [FLOOR_QUEUE, `127.0.0.1:${await freePort()}`], ctx.topology.env, WORKER_NODE_ARGS));
   }
 }
 
@@ -521,9 +523,10 @@ async function startK2Process(
   script: string,
   env: Record<string, string>,
   ready: (output: string) => boolean | Promise<boolean>,
+  nodeArgs: readonly string[] = [],
 ): Promise<ChildProcess> {
   const log = fs.createWriteStream(path.join(ctx.topology.dataDir, 'logs', `${name}.log`), { flags: 'a' });
-  const child = spawn(process.execPath, [path.join(repoRoot(), 'dist', script)], {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(repoRoot(), 'dist', script)], {
     cwd: repoRoot(),
     env: { ...process.env, ...ctx.topology.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -566,6 +569,7 @@ async function swapWorkers(ctx: Ctx, env: Record<string, string>): Promise<void>
       'worker/main.js',
       { ...env, K2_WORKER_METRICS: hostPort(metricsUrls.worker[i]), K2_WORKER_HEALTH: `127.0.0.1:${await freePort()}` },
       (out) => out.includes('"worker ready"'),
+      WORKER_NODE_ARGS,
     );
   }
 }

@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { Client as PgClient } from 'pg';
 import { createLauncher, httpOk, logShows, logSize, waitFor, type Launcher, type Proc } from './launcher';
 import { freePort, repoRoot, SEARCH_ATTRIBUTES, startSimulatorsAndCodec, systemEnv, tcpOpen, temporalCliPath, type Ports } from './system';
+import { WORKER_NODE_ARGS } from '../worker/heap';
 
 const run = promisify(execFile);
 
@@ -34,6 +35,8 @@ export interface ClusterRole {
   role: string;
   count: number;
   command: string;
+  /** Node.js options before the script (the worker's heap bound, worker/heap.ts). */
+  nodeArgs?: readonly string[];
   /** Whether it is one of K2's own processes (gets CLUSTER_K2_COMMON_KEYS). */
   k2: boolean;
   keys: string[];
@@ -112,6 +115,7 @@ export const CLUSTER_TOPOLOGY: readonly ClusterRole[] = [
     role: 'worker',
     count: P.workers.length,
     command: 'dist/worker/main.js',
+    nodeArgs: WORKER_NODE_ARGS,
     k2: true,
     keys: [
       'K2_WORKER_METRICS',
@@ -318,7 +322,12 @@ export async function startCluster(opts: ClusterOptions): Promise<RunningCluster
       const w = ports.workers[index];
       const logFile = path.join(logDir, `${name}.log`);
       const sizeBefore = logSize(logFile);
-      const worker = procs.node(name, 'worker/main.js', { K2_WORKER_METRICS: `127.0.0.1:${w.metrics}`, K2_WORKER_HEALTH: `127.0.0.1:${w.health}` });
+      const worker = procs.node(
+        name,
+        'worker/main.js',
+        { K2_WORKER_METRICS: `127.0.0.1:${w.metrics}`, K2_WORKER_HEALTH: `127.0.0.1:${w.health}` },
+        WORKER_NODE_ARGS,
+      );
       await waitFor(name, logShows(logFile, '"worker ready"', sizeBefore), 120_000, worker);
     } else if (role === 'api' && ports.apiReplicas[index]) {
       const port = ports.apiReplicas[index];

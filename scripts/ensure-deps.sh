@@ -17,3 +17,4 @@ bash scripts/install-temporal.sh >/dev/null
 echo "ensure-deps: compiling TypeScript" >&2
 rm -rf dist
 npx tsc -p tsconfig.json
+node dist/scripts/bundle-workflows.js

@@ -23,7 +23,7 @@ export interface LaunchExtra {
 export interface Launcher {
   launch(name: string, command: string, args: string[], extra?: LaunchExtra): Proc;
   /** A compiled script of this repo (dist/<script>) with the system's Node.js. */
-  node(name: string, script: string, env?: Record<string, string>): Proc;
+  node(name: string, script: string, env?: Record<string, string>, nodeArgs?: readonly string[]): Proc;
   /** The newest process of that name that still runs. */
   running(name: string): Proc | undefined;
   /** Every process that still runs, by name. */
@@ -79,7 +79,7 @@ export function createLauncher(opts: LauncherOptions): Launcher {
 
   return {
     launch,
-    node: (name, script, env = {}) => launch(name, process.execPath, [path.join(opts.root, 'dist', script)], { env }),
+    node: (name, script, env = {}, nodeArgs = []) => launch(name, process.execPath, [...nodeArgs, path.join(opts.root, 'dist', script)], { env }),
     running: (name) => [...procs].reverse().find((p) => p.name === name && isRunning(p)),
     pids: () => Object.fromEntries(procs.filter(isRunning).map((p) => [p.name, p.child.pid!])),
     stop,

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { DEMO_SECRETS } from '../config';
 import { createLauncher, httpOk, logShows, logSize, waitFor, type Launcher } from './launcher';
+import { WORKER_NODE_ARGS } from '../worker/heap';
 
 export const SEARCH_ATTRIBUTES = [
   'K2Stage=Keyword',
@@ -177,7 +178,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     } else {
       const logFile = path.join(logDir, 'worker.log');
       const sizeBefore = logSize(logFile);
-      const worker = procs.node('worker', 'worker/main.js');
+      const worker = procs.node('worker', 'worker/main.js', {}, WORKER_NODE_ARGS);
       await waitFor('worker', logShows(logFile, '"worker ready"', sizeBefore), 120_000, worker);
     }
   };

@@ -21,6 +21,7 @@ import type { Logger } from '../observability/logger';
 import type { MetricsRegistry } from '../observability/metrics';
 import { temporalDataConverter } from '../temporal/connection';
 import { gkbBatchWorkflow, type GkbBatchInput } from '../workflows/gkb-batch';
+import { workflowCode, type WorkflowCode } from './workflow-bundle';
 
 export const GKB_SCHEDULE_ID = 'gkb-batch';
 
@@ -125,12 +126,14 @@ export async function createCaseWorker(
   activities: object,
   connection: NativeConnection,
   workflowSlots: SlotSupplier<WorkflowSlotInfo>,
+  code: WorkflowCode = workflowCode(workflowsPath()),
 ): Promise<Worker> {
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    workflowsPath: workflowsPath(),
+    // The prebuilt bundle when it matches the code on disk, else bundled at start (worker/workflow-bundle.ts).
+    ...code.options,
     activities,
     // Every payload and failure text encrypted (none in the demo without keys), as the clients do.
     dataConverter: temporalDataConverter(config),

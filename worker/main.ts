@@ -13,7 +13,9 @@ import { temporalSdkLogger } from '../observability/temporal-logger';
 import { connectClient, encryptingKeyId } from '../temporal/connection';
 import { connectNative } from '../temporal/native-connection';
 import { startWorkerHealth } from './health';
-import { createCaseWorker, createWorkerActivities, ensureGkbSchedule } from './index';
+import { createCaseWorker, createWorkerActivities, ensureGkbSchedule, workflowsPath } from './index';
+import { workflowCode } from './workflow-bundle';
+import { heapLimitMiB, heapProblem } from './heap';
 import { retryingTransient } from './startup-retry';
 import { NarrowingSlots, watchOutboxBacklog } from './backlog-narrowing';
 
@@ -23,6 +25,8 @@ const READY_TEMPORAL_TIMEOUT_MS = 2000;
 async function main() {
   const config = loadConfig();
   const logger = createLogger('worker', config.logLevel);
+  const heapProblemFound = heapProblem(config.worker.maxCachedWorkflows, heapLimitMiB());
+  if (heapProblemFound) throw new Error(heapProblemFound);
   Runtime.install({
     // The SDK's own lines (activity failures with their messages) go through K2's redacting logger.
     logger: temporalSdkLogger(logger),
@@ -48,7 +52,10 @@ async function main() {
   });
   const { workflowSlots, narrowSlots, narrowBacklog } = config.worker;
   const slots = new NarrowingSlots({ maxSlots: workflowSlots, narrowSlots });
-  const worker = await createCaseWorker(config, createWorkerActivities(config, db, client, logger, metrics), connection, slots);
+  const code = workflowCode(workflowsPath());
+  if (code.kind === 'prebuilt') logger.info('workflow code: the prebuilt bundle', { codePath: code.options.workflowBundle.codePath, sha256: code.sha256 });
+  else logger.warn('workflow code: bundled at start (more memory for the life of the process)', { why: code.why });
+  const worker = await createCaseWorker(config, createWorkerActivities(config, db, client, logger, metrics), connection, slots, code);
   const narrowedGauge = metrics.gauge(
     'k2_worker_narrowed',
     '1 while the outbox backlog narrows the worker to K2_WORKER_NARROW_SLOTS workflow tasks (backlog narrowing)',
@@ -96,6 +103,7 @@ async function main() {
     metrics: `http://${config.temporal.workerMetrics}/metrics`,
     health: `${health.url}/health`,
     maxCachedWorkflows: config.worker.maxCachedWorkflows,
+    heapLimitMiB: heapLimitMiB(),
     codecKeyId: encryptingKeyId(config),
     gkbBatchEvery: config.gkb.batchIntervalMs,
     workflowSlots,

@@ -8,6 +8,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { CONFIG_KEYS, ConfigKey, loadConfig, parseDuration } from '../../config';
 import { CLUSTER_K2_COMMON_KEYS, CLUSTER_TOPOLOGY, CLUSTER_VERSIONS } from '../../scripts/cluster';
+import { WORKER_NODE_ARGS } from '../../worker/heap';
 
 interface Service {
   image?: string;
@@ -143,7 +144,7 @@ describe('docker-compose.yml', () => {
 
   it('builds the K2 services and simulators from the Dockerfile and runs the right entry point', () => {
     const entry: Record<string, string> = {
-      'k2-worker': 'dist/worker/main.js',
+      'k2-worker': [...WORKER_NODE_ARGS, 'dist/worker/main.js'].join(' '),
       'k2-api': 'dist/api/main.js',
       'k2-codec': 'dist/codec/main.js',
       'abs-simulator': 'dist/simulators/abs/main.js',
@@ -498,8 +499,8 @@ describe('docker-compose.yml runs what `npm run up -- --cluster` runs', () => {
   });
 
   it('runs the same program for each K2 role', () => {
-    for (const { role, command } of CLUSTER_TOPOLOGY.filter((r) => r.command.startsWith('dist/'))) {
-      expect({ role, command: commandText(services[SERVICE_OF_ROLE[role]]) }).toEqual({ role, command: `node ${command}` });
+    for (const { role, command, nodeArgs = [] } of CLUSTER_TOPOLOGY.filter((r) => r.command.startsWith('dist/'))) {
+      expect({ role, command: commandText(services[SERVICE_OF_ROLE[role]]) }).toEqual({ role, command: ['node', ...nodeArgs, command].join(' ') });
     }
   });
 
