@@ -13,6 +13,7 @@ import type { Db } from '../db';
 import { isTransientDbError } from '../db/errors';
 import type { ClosedEpisode, StaleReason } from '../db/outbox';
 import { FAILURE_TYPES } from '../domain/failures';
+import { withdrawUnsentDemands } from '../db/demands';
 
 /**
  * The episode rule, in one place (the dispatcher and closedEpisodeHad apply it): the contract's
@@ -52,7 +53,8 @@ function asDbFailure(call: string, err: unknown): ApplicationFailure {
 
 /**
  * Records the closed case of a contract (idempotent upsert: a retry, or a replayed close, writes the
- * same row). A close that applied less than the recorded one (an older run's late retry) changes nothing.
+ * same row) and withdraws the case's demands that were never sent (db/demands.ts withdrawUnsentDemands).
+ * A close that applied less than the recorded one (an older run's late retry) changes nothing.
  */
 export async function closeEpisode(db: Db, input: CloseEpisodeInput, now = new Date()): Promise<void> {
   await db.transaction(async (trx) => {
@@ -68,6 +70,7 @@ export async function closeEpisode(db: Db, input: CloseEpisodeInput, now = new D
       closed_at: now.toISOString(),
     };
     await trx('case_episodes').insert(row).onConflict('contract_number').merge();
+    await withdrawUnsentDemands(trx, input.workflowId, now);
   });
 }
 

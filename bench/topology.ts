@@ -943,8 +943,8 @@ export async function runTopologyBench(options: TopologyBenchOptions = {}): Prom
     postSize: options.postSize ?? envInt('K2_BENCH_TOPO_POST') ?? 100,
     openCases: options.openCases ?? envInt('K2_BENCH_TOPO_OPEN') ?? 10_000,
     historySample: options.historySample ?? 20,
-    // Smaller than api-ingest's 10,000: every case of these runs is executed before the next run (about 20 cases a second on 2 cores).
-    intakeBatch: options.intakeBatch ?? envInt('K2_BENCH_TOPO_INTAKE_BATCH') ?? 3_000,
+    // api-ingest's 10,000: every case of a run is executed before the next run starts.
+    intakeBatch: options.intakeBatch ?? envInt('K2_BENCH_TOPO_INTAKE_BATCH') ?? 10_000,
     intakeSingles: options.intakeSingles ?? envInt('K2_BENCH_TOPO_INTAKE_SINGLE') ?? 2_000,
     maxCachedWorkflows: options.maxCachedWorkflows ?? envInt('K2_BENCH_TOPO_MAX_CACHED'),
   };

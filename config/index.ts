@@ -73,7 +73,7 @@ export const CONFIG_KEYS = {
   },
   K2_WORKER_MAX_CACHED_WORKFLOWS: {
     default: '500',
-    doc: 'Workflows the worker keeps in memory between their tasks (0 to 1000000). A case waits for statuses for days, so most cases are idle: an evicted one is replayed from its history (about 20 events) on its next task. Each cached case costs the worker about 0.5 MiB (bench/README.md, topology: 2000 grew it past 1 GB with 10,000 open cases), so 500 keeps a worker near 500 MiB.',
+    doc: 'Workflows the worker keeps in memory between their tasks (0 to 1000000). A case waits for statuses for days, so most cases are idle: an evicted one is replayed from its history (about 20 events) on its next task. A cached case holds about 0.35 MiB; the worker V8 heap must hold the cache (worker/heap.ts: 96 MiB + 0.5 MiB per cached case, or the worker refuses to start; every launch gives it 384 MiB, enough for 500). With 500 a worker stays well under 600 MiB with 10,000 open cases (bench/README.md, topology).',
   },
   K2_WORKER_SHUTDOWN_GRACE: {
     default: '30s',

@@ -1,4 +1,5 @@
 /** Payment demands (stage 5): the reference sequence and the status trail, shared by the worker and the API. */
+import type { Knex } from 'knex';
 import { isSqlite, type Db } from './index';
 import { formatDemandReference, nextDemandNumber } from '../domain/demand-status';
 import type { DemandStatusCode, DocumentRef } from '../domain/case';
@@ -84,11 +85,21 @@ export async function findDemand(db: Db, reference: string): Promise<DemandRow |
   return row ? { ...row, evidence: JSON.parse(row.evidence) } : undefined;
 }
 
+/** Also a withdrawn demand: EKO has it after all (an attempt that outlived its case's closure). */
 export async function markDemandSent(db: Db, reference: string, now = new Date()): Promise<void> {
-  await db('payment_demands').where({ reference, status: 'issued' }).update({ status: 'sent', sent_at: now.toISOString() });
+  await db('payment_demands').where({ reference }).whereIn('status', ['issued', 'withdrawn']).update({ status: 'sent', sent_at: now.toISOString() });
 }
 
-const STATUS_RANK: Record<string, number> = { issued: 0, sent: 1, PC1: 2, PC3: 3 };
+/**
+ * The case closed before its demand was handed to EKO (repaid between issuing and sending, or
+ * closed by an operator): its issued demands are withdrawn, so none stays `issued` for ever.
+ * A later send or status still moves it on (markDemandSent, recordDemandStatus).
+ */
+export async function withdrawUnsentDemands(db: Db | Knex.Transaction, workflowId: string, now = new Date()): Promise<number> {
+  return db('payment_demands').where({ workflow_id: workflowId, status: 'issued' }).update({ status: 'withdrawn', status_at: now.toISOString() });
+}
+
+const STATUS_RANK: Record<string, number> = { issued: 0, withdrawn: 0, sent: 1, PC1: 2, PC3: 3 };
 
 /** Records a status from EKO; a status never moves back (PC1 after PC3 keeps PC3). */
 export async function recordDemandStatus(db: Db, reference: string, status: DemandStatusCode, now = new Date()): Promise<void> {
@@ -97,7 +108,7 @@ export async function recordDemandStatus(db: Db, reference: string, status: Dema
   await db('payment_demands').where({ reference }).update({ status, status_at: now.toISOString() });
 }
 
-/** Demands by their status (issued, sent, PC1, PC3), for the metrics. */
+/** Demands by their status (issued, withdrawn, sent, PC1, PC3), for the metrics. */
 export async function countDemandsByStatus(db: Db): Promise<Record<string, number>> {
   const rows: Array<{ status: string; n: number | string }> = await db('payment_demands').groupBy('status').select('status').count({ n: '*' });
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));

@@ -9,7 +9,7 @@
  *   k2_gkb_records_in_flight, k2_gkb_records_queued
  *   k2_gkb_package_oldest_seconds             since the oldest package in flight was claimed (0: none)
  *   k2_gkb_result_horizon_seconds             GKB_RESULT_HORIZON, for the alert on the above
- *   k2_demands{status}                        demands by status: issued (not yet sent), sent, PC1, PC3
+ *   k2_demands{status}                        demands by status: issued (not yet sent), withdrawn (its case closed first), sent, PC1, PC3
  *   k2_metrics_refreshed_timestamp_seconds{source}, k2_metrics_refresh_failures_total{source}
  *
  * Each source is read on its own: one that fails keeps its last values, is counted and logged once
@@ -25,7 +25,7 @@ import { createCaseMetrics } from './case-metrics';
 import type { Logger } from './logger';
 import type { MetricsRegistry } from './metrics';
 
-export const DEMAND_STATUSES = ['issued', 'sent', 'PC1', 'PC3'] as const;
+export const DEMAND_STATUSES = ['issued', 'withdrawn', 'sent', 'PC1', 'PC3'] as const;
 
 export interface StateMetricsDeps {
   registry: MetricsRegistry;
@@ -65,7 +65,10 @@ export function createStateMetrics({ registry, client, db, config, logger, clock
     'k2_gkb_result_horizon_seconds',
     "GKB_RESULT_HORIZON: how long a case waits for GKB's result before it needs attention (for the alert on k2_gkb_package_oldest_seconds).",
   );
-  const demands = registry.gauge('k2_demands', 'Payment demands by status: issued (not yet sent to EKO), sent, PC1, PC3.');
+  const demands = registry.gauge(
+    'k2_demands',
+    'Payment demands by status: issued (not yet sent to EKO), withdrawn (its case closed before it was sent), sent, PC1, PC3.',
+  );
   const refreshed = registry.gauge('k2_metrics_refreshed_timestamp_seconds', 'When each source of the state gauges was last read (unix seconds).');
   const failures = registry.counter('k2_metrics_refresh_failures_total', 'Failed reads of a source of the state gauges (visibility, outbox, gkb, demands).');
   horizon.set(config.gkb.resultHorizonMs / 1000);
