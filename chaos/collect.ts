@@ -90,7 +90,8 @@ export async function unsettled(s: Sources): Promise<Unsettled> {
   const [outboxPending, gkbRecordsOpen, demandsNotSent] = await Promise.all([
     n(s.db('loan_outbox').whereNull('dispatched_at').whereNull('dead_at').count({ n: '*' })),
     n(s.db('gkb_records').whereIn('state', ['queued', 'claimed']).count({ n: '*' })),
-    // A demand issued and not sent because its case closed first (repaid meanwhile) will never be sent: not waited for.
+    // A demand issued and not sent because its case closed first (repaid meanwhile) will never be sent: not waited for
+    // (it is withdrawn once its case records the closure; until then it is still issued).
     n(
       s
         .db('payment_demands as d')

@@ -195,6 +195,18 @@ test('a run that kept every promise has no violation', () => {
   expect(checkFacts(goodFacts())).toEqual([]);
 });
 
+test('a demand withdrawn because its case closed before sending it, which EKO never took, is no violation', () => {
+  // B was repaid before its demand went to EKO.
+  const f = goodFacts();
+  f.eko.journal = f.eko.journal.filter((e) => e.reference !== ref(2));
+  f.eko.demands = f.eko.demands.filter((d) => d.reference !== ref(2));
+  caseOf(f, B).caseStatus!.demand = { reference: ref(2), status: 'issued', acceptedByBank: false, inCardIndex: false };
+  f.k2.demands[1].status = 'withdrawn';
+  expect(checkFacts(f)).toEqual([]);
+  f.k2.demands[1].status = 'sent';
+  expect(only(checkFacts(f))).toEqual([['lost', id(B)]]);
+});
+
 test('expectations: the last accepted data, one more episode per return to overdue after a repayment', () => {
   const e = expectationsOf(goodFacts().load.accepted);
   expect(e.get(C.contract_number)).toMatchObject({ episodes: 2, lastKind: 'reopen', last: normalized(C2) });
