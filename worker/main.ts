@@ -4,7 +4,8 @@
  */
 import { Runtime } from '@temporalio/worker';
 import { loadConfig } from '../config';
-import { openDb } from '../db';
+import { createDb, migrate } from '../db';
+import { isTransientDbError } from '../db/errors';
 import { hasPendingBacklog } from '../db/outbox';
 import { K2_HISTOGRAM_BUCKETS } from '../observability/call-metrics';
 import { createLogger, logFatal } from '../observability/logger';
@@ -16,11 +17,12 @@ import { startWorkerHealth } from './health';
 import { createCaseWorker, createWorkerActivities, ensureGkbSchedule, workflowsPath } from './index';
 import { workflowCode } from './workflow-bundle';
 import { heapLimitMiB, heapProblem } from './heap';
-import { retryingTransient } from './startup-retry';
+import { isTemporalUnreachable, retryingTransient } from './startup-retry';
 import { NarrowingSlots, watchOutboxBacklog } from './backlog-narrowing';
 
 const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
 const READY_TEMPORAL_TIMEOUT_MS = 2000;
+const STARTUP_WAIT_MS = 120_000;
 
 async function main() {
   const config = loadConfig();
@@ -42,12 +44,22 @@ async function main() {
     },
   });
   const metrics = sdkMetricsRegistry(Runtime.instance().metricMeter, K2_HISTOGRAM_BUCKETS);
-  const db = await openDb(config.db);
+  // Started with the rest of the system, the worker may come up before PostgreSQL or Temporal does: it waits for them.
+  const db = createDb(config.db);
+  await retryingTransient(() => migrate(db), {
+    limitMs: STARTUP_WAIT_MS,
+    isTransient: isTransientDbError,
+    onRetry: (attempt, err) => logger.warn('K2 database not answering yet; trying again shortly', { attempt, err }),
+  });
   // TLS as configured; the payload codec is in the client and in Worker.create (createCaseWorker): temporal/connection.ts.
-  const connection = await connectNative(config);
+  const connection = await retryingTransient(() => connectNative(config), {
+    limitMs: STARTUP_WAIT_MS,
+    isTransient: isTemporalUnreachable,
+    onRetry: (attempt, err) => logger.warn('Temporal not reachable yet; trying again shortly', { attempt, err }),
+  });
   const client = await connectClient(config);
   await retryingTransient(() => ensureGkbSchedule(client, config), {
-    limitMs: 120_000,
+    limitMs: STARTUP_WAIT_MS,
     onRetry: (attempt, err) => logger.warn('Temporal not answering yet; the GKB schedule is set up again shortly', { attempt, err }),
   });
   const { workflowSlots, narrowSlots, narrowBacklog } = config.worker;

@@ -1,9 +1,11 @@
 /**
- * Start-up steps that need the Temporal server (the GKB schedule) wait out its short outages: a
- * worker started while the server restarts or fails over (UNAVAILABLE, DEADLINE_EXCEEDED) tries
- * again instead of exiting, within a bound; any other failure, or the bound passed, ends start-up.
+ * Start-up steps that need Temporal or K2's database wait out their short outages: a worker started
+ * while the server restarts or fails over (no connection yet, UNAVAILABLE, DEADLINE_EXCEEDED) or
+ * while PostgreSQL is not up yet tries again instead of exiting, within a bound; any other failure,
+ * or the bound passed, ends start-up.
  */
 import { isGrpcServiceError } from '@temporalio/client';
+import { TransportError } from '@temporalio/worker';
 
 /** gRPC status codes (grpc/status.h): DEADLINE_EXCEEDED 4, RESOURCE_EXHAUSTED 8, UNAVAILABLE 14. */
 export const GRPC_TRANSIENT_CODES: readonly number[] = [4, 8, 14];
@@ -14,10 +16,17 @@ export function isTransientTemporalError(err: unknown): boolean {
   return isGrpcServiceError(err) && TRANSIENT.has(err.code);
 }
 
+/** True when the worker's connection could not reach the server at all (refused, unreachable, timed out). */
+export function isTemporalUnreachable(err: unknown): boolean {
+  return err instanceof TransportError;
+}
+
 export interface StartupRetryOptions {
   /** Total time allowed for the step. */
   limitMs: number;
   onRetry: (attempt: number, err: unknown) => void;
+  /** Which failures are worth another try (default: isTransientTemporalError). */
+  isTransient?: (err: unknown) => boolean;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
 }
@@ -26,13 +35,14 @@ export interface StartupRetryOptions {
 export async function retryingTransient<T>(step: () => Promise<T>, opts: StartupRetryOptions): Promise<T> {
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = opts.now ?? Date.now;
+  const isTransient = opts.isTransient ?? isTransientTemporalError;
   const deadline = now() + opts.limitMs;
   for (let attempt = 1; ; attempt++) {
     try {
       return await step();
     } catch (err) {
       const waitMs = Math.min(1000 * 2 ** (attempt - 1), 15_000);
-      if (!isTransientTemporalError(err) || now() + waitMs > deadline) throw err;
+      if (!isTransient(err) || now() + waitMs > deadline) throw err;
       opts.onRetry(attempt, err);
       await sleep(waitMs);
     }

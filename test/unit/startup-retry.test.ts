@@ -1,4 +1,6 @@
-import { retryingTransient } from '../../worker/startup-retry';
+import { NativeConnection } from '@temporalio/worker';
+import { isTransientDbError } from '../../db/errors';
+import { isTemporalUnreachable, retryingTransient } from '../../worker/startup-retry';
 
 /** gRPC status codes (grpc/status.h). */
 const status = { PERMISSION_DENIED: 7, UNAVAILABLE: 14 };
@@ -52,4 +54,37 @@ test('an outage longer than the limit ends start-up with the last error', async 
     ),
   ).rejects.toThrow('gRPC 14');
   expect(c.waits).toEqual([1000, 2000, 4000]);
+});
+
+test('another kind of step waits out what its own predicate calls transient, and only that', async () => {
+  const c = clock();
+  let calls = 0;
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+  const value = await retryingTransient(
+    async () => {
+      if (++calls < 3) throw refused;
+      return 'migrated';
+    },
+    { limitMs: 60_000, onRetry: () => undefined, isTransient: isTransientDbError, ...c },
+  );
+  expect(value).toBe('migrated');
+  expect(c.waits).toEqual([1000, 2000]);
+  // With its own predicate, an UNAVAILABLE is not waited out.
+  await expect(
+    retryingTransient(
+      async () => {
+        throw grpcError(status.UNAVAILABLE);
+      },
+      { limitMs: 60_000, onRetry: () => undefined, isTransient: isTransientDbError, ...c },
+    ),
+  ).rejects.toThrow('gRPC 14');
+});
+
+test("the worker's connection to a server that is not up yet is a TransportError: waited out", async () => {
+  const refused = await NativeConnection.connect({ address: '127.0.0.1:1' }).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(isTemporalUnreachable(refused)).toBe(true);
+  expect(isTemporalUnreachable(grpcError(status.UNAVAILABLE))).toBe(false);
 });
