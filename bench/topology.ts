@@ -724,6 +724,17 @@ async function runTopology(
   let topology: RunningTopology | undefined;
   let connection: Connection | undefined;
   const extra = new Map<string, ChildProcess>();
+  // Stopped by a signal, the run would skip its `finally` and leave every process of the topology running.
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${kind}: ${signal}: stopping the topology before exiting`);
+    for (const child of extra.values()) child.kill('SIGKILL');
+    const keep = options.keepDataDir ?? process.env.K2_BENCH_KEEP === '1';
+    void Promise.resolve(topology?.stop())
+      .then(() => (keep ? undefined : rm(dataDir, { recursive: true, force: true })))
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     log(`${kind}: starting the topology in ${dataDir}`);
     const t = performance.now();
@@ -843,6 +854,8 @@ async function runTopology(
       notes,
     };
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     poster.close();
     for (const child of extra.values()) await stopChild(child);
     await connection?.close().catch(() => undefined);
