@@ -5,7 +5,6 @@
  * subject here is the API: issueDemand is the real db/demands.issueDemand against the test database,
  * so references are recorded exactly as in production.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,15 +13,12 @@ import path from 'node:path';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import type { CaseActivities } from '../../activities';
-import { createEpisodeActivities, type EpisodeActivities } from '../../activities/episodes';
-import type { GkbActivities } from '../../activities/gkb';
 import { createApp, MAX_LOANS_PER_REQUEST } from '../../api/app';
 import { OutboxDispatcher } from '../../api/dispatcher';
 import { ERROR_CODES, ErrorCodeName, MAX_ERROR_TEXT } from '../../api/error-codes';
 import { Config, DEMO_ENV, loadConfig } from '../../config';
 import { Db, openDb } from '../../db';
-import { findDemand, issueDemand, markDemandSent } from '../../db/demands';
+import { findDemand, issueDemand } from '../../db/demands';
 import { countPending, pendingLoans } from '../../db/outbox';
 import { caseWorkflowId, CaseStatus } from '../../domain/case';
 import { generateLoan, mulberry32 } from '../../domain/generate';
@@ -33,6 +29,8 @@ import { freePort } from '../../scripts/system';
 import { workflowsPath } from '../../worker';
 import { caseStatusQuery } from '../../workflows';
 import { localEnv } from '../helpers/temporal';
+import { eventually } from '../helpers/eventually';
+import { dbBackedCaseActivities } from '../helpers/db-case-fakes';
 
 jest.setTimeout(120_000);
 
@@ -54,38 +52,6 @@ function newLoan(overrides: Partial<EkoLoanItem> = {}): EkoLoanItem {
   const item = generateLoan(rand, overrides, { contractSerial: serial++ });
   accountsByIin.set(item.iinbin, [...(accountsByIin.get(item.iinbin) ?? []), { iban: item.iban, cur: item.cur }]);
   return item;
-}
-
-/** ABS and EKO answer at once and always the same; GKB reporting is out of this test's scope (not applicable). Episodes are real. */
-function fakeActivities(db: Db): CaseActivities & Pick<GkbActivities, 'enqueueGkbReport'> & EpisodeActivities {
-  const disbursement = { purpose: 'Предоставление кредита по договору', amount: '1000000.00', cur: 'KZT', DC: 'D' as const, out_bal: '1000000.00' };
-  return {
-    ...createEpisodeActivities({ db }),
-    async checkClient() {
-      return { ok: true, value: { fullname: 'Тестов Тест Тестович', sectecon: 9, residfl: 1 } };
-    },
-    async listAccounts(iinbin: string) {
-      return { ok: true, value: accountsByIin.get(iinbin) ?? [] };
-    },
-    async fetchStatement(_iban: string, _date: string) {
-      return { ok: true, value: [disbursement] };
-    },
-    async fetchDisbursementLine(_iban: string, _date: string, _currency: string) {
-      return { ok: true, value: disbursement };
-    },
-    async fetchScan(input: { caseId: string; dbzNum: string; dbzDate: string; iinbin: string }) {
-      const sha256 = crypto.createHash('sha256').update(`${input.dbzNum}|${input.dbzDate}`).digest('hex');
-      return { found: true as const, ref: { sha256, size: 1024, mediaType: 'application/pdf', fileName: `${input.dbzNum}.pdf` } };
-    },
-    // The real reference sequence, in the test database.
-    issueDemand: (demand) => issueDemand(db, demand),
-    async sendDemand(reference: string) {
-      await markDemandSent(db, reference);
-    },
-    async enqueueGkbReport() {
-      return { state: 'not-applicable' as const, reason: 'GKB is faked away in the API tests' };
-    },
-  };
 }
 
 // ---- the system under test ----------------------------------------------------------------------
@@ -149,7 +115,8 @@ beforeAll(async () => {
     namespace: config.temporal.namespace,
     taskQueue: TASK_QUEUE,
     workflowsPath: workflowsPath(),
-    activities: fakeActivities(db),
+    // Episodes are real; GKB reporting is out of this test's scope.
+    activities: dbBackedCaseActivities(db, (iin) => accountsByIin.get(iin) ?? [], 'GKB is faked away in the API tests'),
   });
   workerRun = worker.run();
   metrics = new Metrics();
@@ -265,23 +232,6 @@ function expectAnswer(reply: Reply, name: ErrorCodeName, text?: string | RegExp)
 // ---- Temporal and database helpers --------------------------------------------------------------
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${what}: not reached in ${timeoutMs} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await sleep(100);
-  }
-}
 
 /** Waits until the dispatcher has handed every accepted row to Temporal. */
 const drained = () => eventually('outbox drained', async () => (await countPending(db)) === 0);

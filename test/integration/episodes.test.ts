@@ -11,19 +11,15 @@
  * closes; these tests call it themselves after the case completed, with what the case applied, so
  * that they test the dispatcher's side whatever the case does.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import type { CaseActivities } from '../../activities';
-import { closeEpisode, createEpisodeActivities, type EpisodeActivities } from '../../activities/episodes';
-import type { GkbActivities } from '../../activities/gkb';
+import { closeEpisode } from '../../activities/episodes';
 import { OutboxDispatcher } from '../../api/dispatcher';
 import { DEMO_ENV, loadConfig } from '../../config';
 import { Db, openDb } from '../../db';
-import { issueDemand, markDemandSent } from '../../db/demands';
 import { enqueueLoans } from '../../db/outbox';
 import { caseWorkflowId, CaseStatus } from '../../domain/case';
 import { generateLoan, mulberry32 } from '../../domain/generate';
@@ -33,6 +29,8 @@ import { Metrics } from '../../observability/metrics';
 import { workflowsPath } from '../../worker';
 import { caseStatusQuery } from '../../workflows/definitions';
 import { localEnv } from '../helpers/temporal';
+import { eventually } from '../helpers/eventually';
+import { dbBackedCaseActivities } from '../helpers/db-case-fakes';
 
 jest.setTimeout(180_000);
 
@@ -48,36 +46,6 @@ function newLoan(): Loan {
   const loan = { ...l, debt: Number(l.debt).toFixed(2) } as Loan;
   accountsByIin.set(loan.iinbin, [...(accountsByIin.get(loan.iinbin) ?? []), { iban: loan.iban, cur: loan.cur }]);
   return loan;
-}
-
-function fakeActivities(db: Db): CaseActivities & Pick<GkbActivities, 'enqueueGkbReport'> & EpisodeActivities {
-  const disbursement = { purpose: 'Предоставление кредита по договору', amount: '1000000.00', cur: 'KZT', DC: 'D' as const, out_bal: '1000000.00' };
-  return {
-    ...createEpisodeActivities({ db }),
-    async checkClient() {
-      return { ok: true, value: { fullname: 'Тестов Тест Тестович', sectecon: 9, residfl: 1 } };
-    },
-    async listAccounts(iinbin: string) {
-      return { ok: true, value: accountsByIin.get(iinbin) ?? [] };
-    },
-    async fetchStatement() {
-      return { ok: true, value: [disbursement] };
-    },
-    async fetchDisbursementLine() {
-      return { ok: true, value: disbursement };
-    },
-    async fetchScan(input: { caseId: string; dbzNum: string; dbzDate: string; iinbin: string }) {
-      const sha256 = crypto.createHash('sha256').update(`${input.dbzNum}|${input.dbzDate}`).digest('hex');
-      return { found: true as const, ref: { sha256, size: 1024, mediaType: 'application/pdf', fileName: `${input.dbzNum}.pdf` } };
-    },
-    issueDemand: (demand) => issueDemand(db, demand),
-    async sendDemand(reference: string) {
-      await markDemandSent(db, reference);
-    },
-    async enqueueGkbReport() {
-      return { state: 'not-applicable' as const, reason: 'GKB is faked away in the episode tests' };
-    },
-  };
 }
 
 let env: TestWorkflowEnvironment;
@@ -98,7 +66,7 @@ beforeAll(async () => {
     namespace: config.temporal.namespace,
     taskQueue: TASK_QUEUE,
     workflowsPath: workflowsPath(),
-    activities: fakeActivities(db),
+    activities: dbBackedCaseActivities(db, (iin) => accountsByIin.get(iin) ?? [], 'GKB is faked away in the episode tests'),
   });
   workerRun = worker.run();
   metrics = new Metrics();
@@ -116,25 +84,6 @@ afterAll(async () => {
   await env?.teardown();
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${what}: not reached in ${timeoutMs} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await sleep(100);
-  }
-}
 
 /** Enqueues one request (as the API does) and returns the new outbox id. */
 async function send(loan: Loan): Promise<number> {

@@ -25,6 +25,7 @@ import { runOutboxCommand } from '../../scripts/outbox';
 import { loanUpdatedSignal } from '../../workflows/definitions';
 import { freePort } from '../../scripts/system';
 import { localEnv } from '../helpers/temporal';
+import { eventually } from '../helpers/eventually';
 
 jest.setTimeout(180_000);
 
@@ -74,25 +75,6 @@ afterAll(async () => {
   await env?.teardown();
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${what}: not reached in ${timeoutMs} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await sleep(100);
-  }
-}
 
 /** Enqueues loans (one request each) and returns their outbox ids, in order. */
 async function enqueue(items: Loan[]): Promise<number[]> {
