@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # One K2 image for every K2 process; the command picks which one runs:
-#   node dist/worker/main.js | node dist/api/main.js | node dist/simulators/{abs,gkb,eko}/main.js
+#   node --max-old-space-size=384 dist/worker/main.js (the heap bound of worker/heap.ts) | node dist/api/main.js
+#   | node dist/simulators/{abs,gkb,eko}/main.js
 # Used by docker-compose.yml (k2-worker, k2-api and the simulators profile).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
