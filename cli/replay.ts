@@ -16,7 +16,7 @@ import readline from 'node:readline';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { FAILURE_CONVERTER_PATH } from '../temporal/connection';
+import { bundleOptions } from '../worker/workflow-bundle';
 import { formatPayloadKeys } from '../temporal/keys';
 import { UsageError, type CliContext, type Command } from './command';
 import { fetchRun, previousRunId, readHistoryFile, type History } from './case-history';
@@ -42,7 +42,7 @@ const SILENT = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log()
 
 /** The workflow code as the worker bundles it (with K2's failure converter), written to a file for the children. */
 async function bundleTo(dir: string, workflowsPath: string): Promise<string> {
-  const { code } = await bundleWorkflowCode({ workflowsPath, failureConverterPath: FAILURE_CONVERTER_PATH, logger: SILENT });
+  const { code } = await bundleWorkflowCode({ ...bundleOptions(workflowsPath), logger: SILENT });
   const file = path.join(dir, 'workflow-bundle.js');
   fs.writeFileSync(file, code);
   return file;

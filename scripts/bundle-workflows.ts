@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { workflowsPath } from '../worker';
-import { BUNDLE_FILE, MANIFEST_FILE, manifestOf } from '../worker/workflow-bundle';
+import { BUNDLE_FILE, bundleOptions, MANIFEST_FILE, manifestOf } from '../worker/workflow-bundle';
 
 async function main() {
   const root = path.join(__dirname, '..', '..');
@@ -15,7 +15,7 @@ async function main() {
   process.chdir(root);
   const silent = () => undefined;
   const { code } = await bundleWorkflowCode({
-    workflowsPath: workflowsPath(),
+    ...bundleOptions(workflowsPath()),
     logger: { log: silent, trace: silent, debug: silent, info: silent, warn: console.warn, error: console.error },
   });
   const manifest = manifestOf(code, root);

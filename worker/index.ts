@@ -126,7 +126,7 @@ export async function createCaseWorker(
   activities: object,
   connection: NativeConnection,
   workflowSlots: SlotSupplier<WorkflowSlotInfo>,
-  code: WorkflowCode = workflowCode(workflowsPath()),
+  code: WorkflowCode = workflowCode(workflowsPath(), temporalDataConverter(config).failureConverterPath),
 ): Promise<Worker> {
   return Worker.create({
     connection,

@@ -11,7 +11,7 @@ import { K2_HISTOGRAM_BUCKETS } from '../observability/call-metrics';
 import { createLogger, logFatal } from '../observability/logger';
 import { sdkMetricsRegistry } from '../observability/sdk-metrics';
 import { temporalSdkLogger } from '../observability/temporal-logger';
-import { connectClient, encryptingKeyId } from '../temporal/connection';
+import { connectClient, encryptingKeyId, temporalDataConverter } from '../temporal/connection';
 import { connectNative } from '../temporal/native-connection';
 import { startWorkerHealth } from './health';
 import { createCaseWorker, createWorkerActivities, ensureGkbSchedule, workflowsPath } from './index';
@@ -64,7 +64,7 @@ async function main() {
   });
   const { workflowSlots, narrowSlots, narrowBacklog } = config.worker;
   const slots = new NarrowingSlots({ maxSlots: workflowSlots, narrowSlots });
-  const code = workflowCode(workflowsPath());
+  const code = workflowCode(workflowsPath(), temporalDataConverter(config).failureConverterPath);
   if (code.kind === 'prebuilt') logger.info('workflow code: the prebuilt bundle', { codePath: code.options.workflowBundle.codePath, sha256: code.sha256 });
   else logger.warn('workflow code: bundled at start (more memory for the life of the process)', { why: code.why });
   const worker = await createCaseWorker(config, createWorkerActivities(config, db, client, logger, metrics), connection, slots, code);

@@ -10,6 +10,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { FAILURE_CONVERTER_PATH } from '../temporal/connection';
 
 export const BUNDLE_FILE = 'workflow-bundle.js';
 export const MANIFEST_FILE = 'workflow-bundle.json';
@@ -23,6 +24,15 @@ export interface BundleManifest {
 export type WorkflowCode =
   | { kind: 'prebuilt'; options: { workflowBundle: { codePath: string } }; sha256: string }
   | { kind: 'bundled-at-start'; options: { workflowsPath: string }; why: string };
+
+/**
+ * How K2's workflow code is bundled wherever it is (the build, the replay test, `k2 case replay`):
+ * with K2's failure converter, as the worker with payload keys bundles it, so failure texts stay
+ * encrypted in history.
+ */
+export function bundleOptions(workflowsPath: string): { workflowsPath: string; failureConverterPath: string } {
+  return { workflowsPath, failureConverterPath: FAILURE_CONVERTER_PATH };
+}
 
 const sha256 = (data: string | Buffer) => crypto.createHash('sha256').update(data).digest('hex');
 
@@ -39,8 +49,8 @@ export function manifestOf(code: string, root: string): BundleManifest {
   return { bundleSha256: sha256(code), modules: Object.fromEntries(files.map((f) => [f, sha256(fs.readFileSync(path.join(root, f)))])) };
 }
 
-/** Why the bundle in `dir` cannot be used for the files under `root` (null: it can). */
-export function bundleMismatch(dir: string, root: string): string | null {
+/** Why the bundle in `dir` cannot be used for the files under `root` (null: it can); it must hold `required` (a path from the root). */
+export function bundleMismatch(dir: string, root: string, required?: string): string | null {
   const codePath = path.join(dir, BUNDLE_FILE);
   const manifestPath = path.join(dir, MANIFEST_FILE);
   if (!fs.existsSync(codePath) || !fs.existsSync(manifestPath)) return `no prebuilt bundle in ${dir}`;
@@ -53,6 +63,7 @@ export function bundleMismatch(dir: string, root: string): string | null {
   if (sha256(fs.readFileSync(codePath)) !== manifest.bundleSha256) return `${BUNDLE_FILE} is not the bundle its manifest describes`;
   const modules = Object.entries(manifest.modules ?? {});
   if (modules.length === 0) return `${MANIFEST_FILE} names no module`;
+  if (required && !(required in manifest.modules)) return `the bundle has no ${required}: it was not built with K2's failure converter`;
   for (const [file, want] of modules) {
     const full = path.join(root, file);
     if (!fs.existsSync(full)) return `${file} (in the bundle) no longer exists`;
@@ -62,13 +73,20 @@ export function bundleMismatch(dir: string, root: string): string | null {
 }
 
 /**
- * Prebuilt when running from dist/ and its bundle matches the files; from the sources (ts-jest) always
- * bundled at start, so a test runs the code it sees.
+ * Prebuilt when running from dist/ with K2's failure converter (the data converter of a worker with
+ * payload keys) and the bundle matches the files; from the sources (ts-jest) always bundled at start,
+ * so a test runs the code it sees.
  */
-export function workflowCode(workflowsPath: string, distDir = path.join(__dirname, '..'), root = path.join(__dirname, '..', '..')): WorkflowCode {
+export function workflowCode(
+  workflowsPath: string,
+  failureConverterPath: string | undefined,
+  distDir = path.join(__dirname, '..'),
+  root = path.join(__dirname, '..', '..'),
+): WorkflowCode {
   const bundledAtStart = (why: string): WorkflowCode => ({ kind: 'bundled-at-start', options: { workflowsPath }, why });
   if (!workflowsPath.endsWith('.js')) return bundledAtStart('running from the TypeScript sources');
-  const why = bundleMismatch(distDir, root);
+  if (!failureConverterPath) return bundledAtStart("no payload keys, so no failure converter: the prebuilt bundle carries K2's");
+  const why = bundleMismatch(distDir, root, path.relative(root, path.join(distDir, 'temporal', 'failure-converter.js')));
   if (why) return bundledAtStart(why);
   const codePath = path.join(distDir, BUNDLE_FILE);
   return { kind: 'prebuilt', options: { workflowBundle: { codePath } }, sha256: sha256(fs.readFileSync(codePath)) };

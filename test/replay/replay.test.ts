@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { workflowsPath } from '../../worker';
-import { FAILURE_CONVERTER_PATH } from '../../temporal/connection';
+import { bundleOptions } from '../../worker/workflow-bundle';
 import { newPayloadKey } from '../../temporal/keys';
 import { HISTORIES_DIR, replayHistoryFile, runWithin } from '../helpers/histories';
 
@@ -43,8 +43,7 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'k2-replay-'));
   bundlePath = path.join(dir, 'workflow-bundle.js');
   const { code } = await bundleWorkflowCode({
-    workflowsPath: workflowsPath(),
-    failureConverterPath: FAILURE_CONVERTER_PATH,
+    ...bundleOptions(workflowsPath()),
     logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} },
   });
   fs.writeFileSync(bundlePath, code);
