@@ -10,7 +10,6 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { runCli } from '../../cli/main';
 import { loadConfig, type Config } from '../../config';
 import { openDb, type Db } from '../../db';
 import { caseWorkflowId, type CaseStatus } from '../../domain/case';
@@ -20,6 +19,8 @@ import { repoRoot } from '../../scripts/system';
 import { ABS_SCENARIO_IINS, deriveLoanAccount } from '../../simulators/abs/server';
 import { caseStatusQuery } from '../../workflows/definitions';
 import { e2eSystem } from '../helpers/e2e-system';
+import { inProcessCli } from '../helpers/cli-in-process';
+import { eventually } from '../helpers/eventually';
 
 jest.setTimeout(15 * 60_000);
 
@@ -49,33 +50,9 @@ let db: Db;
 let env: Record<string, string>;
 
 /** One CLI run in this process, on the system's configuration, its client and database. */
-async function k2(...argv: string[]): Promise<{ code: number; out: string[]; err: string[]; json: () => any }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, {
-    env,
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    context: { config, client: async () => client, db: async () => db },
-  });
-  return { code, out, err, json: () => JSON.parse(out.join('\n')) };
-}
+const k2 = inProcessCli(() => ({ env, config, client, db }));
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 5 * 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-      last = value;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error(`${what}: not reached in time (last: ${JSON.stringify(last)})`);
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 5 * 60_000) => eventually(what, probe, timeoutMs, 1000);
 
 const count = async (query: string) => (await client.workflow.count(query)).count;
 const running = (q: string) => `WorkflowType = "caseWorkflow" AND ExecutionStatus = "Running" AND ${q}`;

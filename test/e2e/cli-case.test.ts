@@ -21,20 +21,13 @@ import { repoRoot } from '../../scripts/system';
 import { caseStatusQuery } from '../../workflows/definitions';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { e2eSystem } from '../helpers/e2e-system';
+import { CLI_E2E_ENV } from '../helpers/cli-in-process';
 
 jest.setTimeout(10 * 60_000);
 
 const e2e = e2eSystem('k2-e2e-cli-case-');
 
-const ENV: Record<string, string> = {
-  K2_API_AUTH: 'none',
-  EKO_SIM_STATUS_DELAY: '300ms',
-  GKB_BATCH_INTERVAL: '10s',
-  GKB_POLL_INITIAL: '2s',
-  GKB_POLL_MAX: '5s',
-  GKB_SIM_STEP: '300ms',
-  GKB_SIM_PROCESSING: '1s',
-};
+const ENV: Record<string, string> = { ...CLI_E2E_ENV };
 
 const [through, scanMissing, noDate, retrying] = generateLoans(20_261_601, 4) as EkoLoanItem[];
 through.iinbin = '900101300007'; // ABS scenario: ordinary, a PDF scan (simulators/abs/README.md)

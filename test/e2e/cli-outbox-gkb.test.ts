@@ -11,7 +11,6 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { runCli } from '../../cli/main';
 import { loadConfig, type Config } from '../../config';
 import { openDb, type Db } from '../../db';
 import { deadLetterStats, enqueueLoans } from '../../db/outbox';
@@ -22,19 +21,15 @@ import { repoRoot, type RunningSystem } from '../../scripts/system';
 import { feedDemoLoans } from '../../simulators/eko/demo-feeder';
 import { caseStatusQuery } from '../../workflows/definitions';
 import { e2eSystem } from '../helpers/e2e-system';
+import { CLI_E2E_ENV, inProcessCli } from '../helpers/cli-in-process';
+import { eventually } from '../helpers/eventually';
 
 jest.setTimeout(15 * 60_000);
 
 const e2e = e2eSystem('k2-e2e-cli-gkb-');
 
 const ENV: Record<string, string> = {
-  K2_API_AUTH: 'none',
-  EKO_SIM_STATUS_DELAY: '300ms',
-  GKB_BATCH_INTERVAL: '10s',
-  GKB_POLL_INITIAL: '2s',
-  GKB_POLL_MAX: '5s',
-  GKB_SIM_STEP: '300ms',
-  GKB_SIM_PROCESSING: '1s',
+  ...CLI_E2E_ENV,
   // One refusal makes a dead letter.
   K2_OUTBOX_MAX_ATTEMPTS: '1',
 };
@@ -46,33 +41,9 @@ let env: Record<string, string>;
 let system: RunningSystem;
 let contracts: string[] = [];
 
-async function k2(...argv: string[]): Promise<{ code: number; out: string[]; err: string[]; json: () => any }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, {
-    env,
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    context: { config, client: async () => client, db: async () => db },
-  });
-  return { code, out, err, json: () => JSON.parse(out.join('\n')) };
-}
+const k2 = inProcessCli(() => ({ env, config, client, db }));
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 5 * 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-      last = value;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error(`${what}: not reached in time (last: ${JSON.stringify(last)})`);
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 5 * 60_000) => eventually(what, probe, timeoutMs, 1000);
 
 const status = (contract: string): Promise<CaseStatus> => client.workflow.getHandle(caseWorkflowId(contract)).query(caseStatusQuery);
 const gkbSignals = async (contract: string) => {

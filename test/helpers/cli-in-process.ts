@@ -1,0 +1,39 @@
+/** The operator CLI run inside the test process, on the system's configuration, client and database (test/e2e/cli-*.test.ts). */
+import type { Client } from '@temporalio/client';
+import { runCli } from '../../cli/main';
+import type { Config } from '../../config';
+import type { Db } from '../../db';
+
+export interface CliRun {
+  code: number;
+  out: string[];
+  err: string[];
+  json: () => any;
+}
+
+/** `parts` is read at each run: the tests set their system up in beforeAll. */
+export function inProcessCli(parts: () => { env: Record<string, string>; config: Config; client: Client; db: Db }): (...argv: string[]) => Promise<CliRun> {
+  return async (...argv) => {
+    const { env, config, client, db } = parts();
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(argv, {
+      env,
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+      context: { config, client: async () => client, db: async () => db },
+    });
+    return { code, out, err, json: () => JSON.parse(out.join('\n')) };
+  };
+}
+
+/** Systems with the CLI under test: EKO's statuses and GKB's answers come within seconds. */
+export const CLI_E2E_ENV: Readonly<Record<string, string>> = {
+  K2_API_AUTH: 'none',
+  EKO_SIM_STATUS_DELAY: '300ms',
+  GKB_BATCH_INTERVAL: '10s',
+  GKB_POLL_INITIAL: '2s',
+  GKB_POLL_MAX: '5s',
+  GKB_SIM_STEP: '300ms',
+  GKB_SIM_PROCESSING: '1s',
+};
