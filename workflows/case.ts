@@ -119,6 +119,36 @@ export const STAGE_SINCE_PATCH = 'case-stage-since';
  * before the patch drop such statuses, as they did.
  */
 export const EARLY_DEMAND_STATUS_PATCH = 'case-early-demand-status';
+/**
+ * Patch 'case-baseline-2026-12', decided first at the start of a run: a run since it takes every
+ * patch of the case workflow before it ('case-local-first', the three above, and
+ * 'gkb-report-on-update') and records this one marker instead of theirs. Each patch a run takes
+ * costs its history a marker and the TemporalChangeVersion upsert the SDK adds to it, and every
+ * upsert is a visibility write (bench/README.md, "topology"). A run started before it finds no
+ * such marker in its history and asks each older patch as it did.
+ */
+export const BASELINE_PATCH = 'case-baseline-2026-12';
+
+/** The paths a run takes, decided once at its start (older cases replay as they ran). */
+interface CasePatches {
+  /** Whether the run started on or after the baseline, which takes every older patch. */
+  baseline: boolean;
+  localFirst: boolean;
+  rules: boolean;
+  stageSince: boolean;
+  earlyStatuses: boolean;
+}
+
+function patchesOfRun(): CasePatches {
+  if (patched(BASELINE_PATCH)) return { baseline: true, localFirst: true, rules: true, stageSince: true, earlyStatuses: true };
+  return {
+    baseline: false,
+    localFirst: patched('case-local-first'),
+    rules: patched(RULES_PATCH),
+    stageSince: patched(STAGE_SINCE_PATCH),
+    earlyStatuses: patched(EARLY_DEMAND_STATUS_PATCH),
+  };
+}
 const DEFAULT_LOCAL_ATTEMPT_MS = 3000;
 const DEFAULT_GKB_RESULT_HORIZON_MS = 3 * 24 * 3600_000;
 /** Events one workflow task may add after the history length it started with (signals' handling, markers, upserts, the continue-as-new). */
@@ -190,10 +220,8 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
    * which the Web UI shows as a pending activity with its attempts and last error, the place an
    * operator looks when a case hangs. A local call's result is in history as a marker.
    */
-  const localFirst = patched('case-local-first');
-  const rules = patched(RULES_PATCH);
-  const stageSincePublished = patched(STAGE_SINCE_PATCH);
-  const keepsEarlyStatuses = patched(EARLY_DEMAND_STATUS_PATCH);
+  const patches = patchesOfRun();
+  const { localFirst, rules, stageSince: stageSincePublished, earlyStatuses: keepsEarlyStatuses } = patches;
   const quick = proxyLocalActivities<Calls>({
     // Below the HTTP timeouts: a slow ABS moves on to the regular activity instead of holding a workflow-task slot.
     startToCloseTimeout: rules ? (settings.localAttemptMs ?? DEFAULT_LOCAL_ATTEMPT_MS) : '10 seconds',
@@ -757,7 +785,8 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
    * 'case-local-first' (and newer) were started by code that had the patch. An older run is
    * decided when the wait first sees a stale report (patchWouldApply: live, or the marker is in
    * the task being replayed); patched() itself is called after the wake, where the patch's code
-   * recorded its marker (after the wait's timer was cancelled).
+   * recorded its marker (after the wait's timer was cancelled). A run since the baseline takes it
+   * without asking, so without its marker.
    */
   let reportsOnUpdate: boolean | undefined = localFirst ? true : undefined;
   const wakesOnStale = () => reportedStale() && (reportsOnUpdate ?? patchWouldApply('gkb-report-on-update'));
@@ -773,7 +802,7 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
     await condition(() => state.closeRequested !== undefined || wakesOnStale() || (rules && dueForContinueAsNew()), '30 days');
     if (state.closeRequested) break;
     if (wakesOnStale()) {
-      reportsOnUpdate = patched('gkb-report-on-update');
+      if (!patches.baseline) reportsOnUpdate = patched('gkb-report-on-update');
       if (reportsOnUpdate) {
         await reportToGkb('overdue');
         if (rules) await continueAsNewIfLong();

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { WorkflowHandle } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import type { PayloadKey } from '../../config';
 import { formatPayloadKeys } from '../../temporal/keys';
 
@@ -110,4 +111,17 @@ export async function replayHistoryFile(bundlePath: string, historyPath: string,
     // not the child's JSON: a crash; its stderr says why
   }
   throw new Error(`${name} does not replay against the current workflow code: ${failure}`);
+}
+
+/** The patches a history recorded: its patch markers' ids in order, and the TemporalChangeVersion upserts the SDK adds to them. */
+export function patchesRecorded(history: temporal.api.history.v1.IHistory): { markers: string[]; changeVersionUpserts: number } {
+  const events = history.events ?? [];
+  const markers = events
+    .map((e) => e.markerRecordedEventAttributes)
+    .filter((m) => m?.markerName === 'core_patch')
+    .map((m) => JSON.parse(Buffer.from(m!.details!['patch-data'].payloads![0].data!).toString('utf8')).id as string);
+  const changeVersionUpserts = events.filter(
+    (e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.TemporalChangeVersion,
+  ).length;
+  return { markers, changeVersionUpserts };
 }

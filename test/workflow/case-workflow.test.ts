@@ -7,10 +7,10 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { caseWorkflowId, CaseInput, CaseStatus } from '../../domain/case';
-import { caseStatusQuery, caseWorkflow, demandStatusSignal, gkbResultSignal, loanUpdatedSignal, operatorActionSignal } from '../../workflows';
+import { BASELINE_PATCH, caseStatusQuery, caseWorkflow, demandStatusSignal, gkbResultSignal, loanUpdatedSignal, operatorActionSignal } from '../../workflows';
 import { workflowsPath } from '../../worker';
 import { timeSkippingEnv } from '../helpers/temporal';
-import { recordHistory } from '../helpers/histories';
+import { patchesRecorded, recordHistory } from '../helpers/histories';
 import { DAY, fakeCaseActivities as fakeActivities, loan, settings } from '../helpers/case-fakes';
 
 const EventType = temporal.api.enums.v1.EventType;
@@ -96,6 +96,8 @@ test('a case runs to its demand and GKB report, follows PC3-before-PC1, and repo
       demand: { status: 'PC3' },
       gkb: { state: 'accepted', recordId: '2' },
     });
+    // A new run records the baseline's one marker, not one per older patch.
+    expect(patchesRecorded(await handle.fetchHistory())).toEqual({ markers: [BASELINE_PATCH], changeVersionUpserts: 1 });
     await recordHistory(handle, 'case-happy-path');
   });
 });
@@ -157,6 +159,8 @@ test('EKO re-sending the loan with a new overdue state reports it to GKB again, 
     await handle.signal(demandStatusSignal, { reference: second.demand!.reference, status: 'PC1' });
     await waitForStatus(handle, (s) => s.demand?.status === 'PC1');
     expect(calls.filter((c) => c.startsWith('enqueueGkbReport'))).toHaveLength(2);
+    // The re-report is the baseline's: no marker of 'gkb-report-on-update' of its own.
+    expect(patchesRecorded(await handle.fetchHistory())).toEqual({ markers: [BASELINE_PATCH], changeVersionUpserts: 1 });
     await handle.terminate('test done');
     await recordHistory(handle, 'case-gkb-report-on-update');
   });
