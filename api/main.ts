@@ -1,6 +1,7 @@
 /** API process: `node dist/api/main.js`. Serves K2's HTTP facade and runs the outbox dispatcher; stops gracefully (api/shutdown.ts). */
 import { loadConfig } from '../config';
-import { openDb } from '../db';
+import { createDb } from '../db';
+import { migrateWhenReady } from '../worker/startup-retry';
 import { createLogger, logFatal } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
 import { createStateMetrics } from '../observability/state-metrics';
@@ -13,7 +14,9 @@ import { shutdownApi } from './shutdown';
 async function main() {
   const config = loadConfig();
   const logger = createLogger('api', config.logLevel);
-  const db = await openDb(config.db);
+  // Started with the rest of the system, the API may come up before PostgreSQL does: it waits for it, as the worker does.
+  const db = createDb(config.db);
+  await migrateWhenReady(db, (attempt, err) => logger.warn('K2 database not answering yet; trying again shortly', { attempt, err }));
   // connect lazily: the API answers (and queues loans) even while Temporal is still starting.
   // Payloads and failure texts encrypted (payload codec), TLS as configured: temporal/connection.ts.
   const temporal = lazyClient(config);

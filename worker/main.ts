@@ -4,8 +4,7 @@
  */
 import { Runtime } from '@temporalio/worker';
 import { loadConfig } from '../config';
-import { createDb, migrate } from '../db';
-import { isTransientDbError } from '../db/errors';
+import { createDb } from '../db';
 import { hasPendingBacklog } from '../db/outbox';
 import { K2_HISTOGRAM_BUCKETS } from '../observability/call-metrics';
 import { createLogger, logFatal } from '../observability/logger';
@@ -17,12 +16,11 @@ import { startWorkerHealth } from './health';
 import { createCaseWorker, createWorkerActivities, ensureGkbSchedule, workflowsPath } from './index';
 import { workflowCode } from './workflow-bundle';
 import { heapLimitMiB, heapProblem } from './heap';
-import { isTemporalUnreachable, retryingTransient } from './startup-retry';
+import { isTemporalUnreachable, migrateWhenReady, retryingTransient, STARTUP_WAIT_MS } from './startup-retry';
 import { NarrowingSlots, watchOutboxBacklog } from './backlog-narrowing';
 
 const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
 const READY_TEMPORAL_TIMEOUT_MS = 2000;
-const STARTUP_WAIT_MS = 120_000;
 
 async function main() {
   const config = loadConfig();
@@ -46,11 +44,7 @@ async function main() {
   const metrics = sdkMetricsRegistry(Runtime.instance().metricMeter, K2_HISTOGRAM_BUCKETS);
   // Started with the rest of the system, the worker may come up before PostgreSQL or Temporal does: it waits for them.
   const db = createDb(config.db);
-  await retryingTransient(() => migrate(db), {
-    limitMs: STARTUP_WAIT_MS,
-    isTransient: isTransientDbError,
-    onRetry: (attempt, err) => logger.warn('K2 database not answering yet; trying again shortly', { attempt, err }),
-  });
+  await migrateWhenReady(db, (attempt, err) => logger.warn('K2 database not answering yet; trying again shortly', { attempt, err }));
   // TLS as configured; the payload codec is in the client and in Worker.create (createCaseWorker): temporal/connection.ts.
   const connection = await retryingTransient(() => connectNative(config), {
     limitMs: STARTUP_WAIT_MS,

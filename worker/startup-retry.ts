@@ -6,6 +6,11 @@
  */
 import { isGrpcServiceError } from '@temporalio/client';
 import { TransportError } from '@temporalio/worker';
+import { type Db, migrate } from '../db';
+import { isTransientDbError } from '../db/errors';
+
+/** How long a process waits at start for Temporal or its database before it gives up and exits. */
+export const STARTUP_WAIT_MS = 120_000;
 
 /** gRPC status codes (grpc/status.h): DEADLINE_EXCEEDED 4, RESOURCE_EXHAUSTED 8, UNAVAILABLE 14. */
 export const GRPC_TRANSIENT_CODES: readonly number[] = [4, 8, 14];
@@ -47,4 +52,9 @@ export async function retryingTransient<T>(step: () => Promise<T>, opts: Startup
       await sleep(waitMs);
     }
   }
+}
+
+/** K2's database migrated, once PostgreSQL answers: the worker and the API may start before it is up (a whole system started at once). */
+export async function migrateWhenReady(db: Db, onRetry: StartupRetryOptions['onRetry'], limitMs = STARTUP_WAIT_MS): Promise<void> {
+  await retryingTransient(() => migrate(db), { limitMs, isTransient: isTransientDbError, onRetry });
 }

@@ -21,8 +21,11 @@ export type TestDatabaseName = 'sqlite' | 'postgres';
 
 export interface TestDatabase {
   name: TestDatabaseName;
-  /** A fresh, empty database; migrated to the latest schema unless `migrate: false`. */
-  open(opts?: { migrate?: boolean }): Promise<Db>;
+  /**
+   * A fresh, empty database; migrated to the latest schema unless `migrate: false`. `via`
+   * (PostgreSQL only): connect through this host:port, a proxy in front of the server.
+   */
+  open(opts?: { migrate?: boolean; via?: string }): Promise<Db>;
   /** Closes every Db this entry opened and removes what it created. */
   cleanup(): Promise<void>;
   /** Jest's describe.each label. */
@@ -57,6 +60,12 @@ function withSearchPath(url: string, schema: string): string {
   return u.toString();
 }
 
+function throughProxy(url: string, hostPort: string): string {
+  const u = new URL(url);
+  u.host = hostPort;
+  return u.toString();
+}
+
 function postgresDatabase(url: string): TestDatabase {
   const opened: Db[] = [];
   const schemas: string[] = [];
@@ -73,7 +82,7 @@ function postgresDatabase(url: string): TestDatabase {
         await a.destroy();
       }
       schemas.push(schema);
-      const db = createDb({ client: 'pg', url: withSearchPath(url, schema) });
+      const db = createDb({ client: 'pg', url: withSearchPath(opts.via ? throughProxy(url, opts.via) : url, schema) });
       opened.push(db);
       if (opts.migrate !== false) await migrate(db);
       return db;
