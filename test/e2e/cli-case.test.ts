@@ -21,13 +21,13 @@ import { repoRoot } from '../../scripts/system';
 import { caseStatusQuery } from '../../workflows/definitions';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { e2eSystem } from '../helpers/e2e-system';
-import { CLI_E2E_ENV } from '../helpers/cli-in-process';
+import { QUICK_ANSWERS_ENV } from '../helpers/e2e-system';
 
 jest.setTimeout(10 * 60_000);
 
 const e2e = e2eSystem('k2-e2e-cli-case-');
 
-const ENV: Record<string, string> = { ...CLI_E2E_ENV };
+const ENV: Record<string, string> = { ...QUICK_ANSWERS_ENV };
 
 const [through, scanMissing, noDate, retrying] = generateLoans(20_261_601, 4) as EkoLoanItem[];
 through.iinbin = '900101300007'; // ABS scenario: ordinary, a PDF scan (simulators/abs/README.md)

@@ -21,7 +21,8 @@ import { repoRoot, type RunningSystem } from '../../scripts/system';
 import { feedDemoLoans } from '../../simulators/eko/demo-feeder';
 import { caseStatusQuery } from '../../workflows/definitions';
 import { e2eSystem } from '../helpers/e2e-system';
-import { CLI_E2E_ENV, inProcessCli } from '../helpers/cli-in-process';
+import { inProcessCli } from '../helpers/cli-in-process';
+import { QUICK_ANSWERS_ENV } from '../helpers/e2e-system';
 import { eventually } from '../helpers/eventually';
 
 jest.setTimeout(15 * 60_000);
@@ -29,7 +30,7 @@ jest.setTimeout(15 * 60_000);
 const e2e = e2eSystem('k2-e2e-cli-gkb-');
 
 const ENV: Record<string, string> = {
-  ...CLI_E2E_ENV,
+  ...QUICK_ANSWERS_ENV,
   // One refusal makes a dead letter.
   K2_OUTBOX_MAX_ATTEMPTS: '1',
 };

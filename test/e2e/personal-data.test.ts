@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { e2eSystem } from '../helpers/e2e-system';
+import { e2eSystem, QUICK_ANSWERS_ENV } from '../helpers/e2e-system';
 import { generateLoans } from '../../domain/generate';
 import { caseWorkflowId, type AttentionCode, type CaseStatus } from '../../domain/case';
 import type { EkoLoanItem } from '../../domain/loan';
@@ -34,15 +34,9 @@ const unknownAccount = loans.slice(8, 11);
 const malformedAnswers = loans.slice(11);
 
 const ENV: Record<string, string> = {
-  K2_API_AUTH: 'none',
+  ...QUICK_ANSWERS_ENV,
   K2_PAYLOAD_KEYS: formatPayloadKeys([newPayloadKey('e2e-personal-data')]),
   SIM_FAULTS: 'abs.http5xx=0.2',
-  EKO_SIM_STATUS_DELAY: '300ms',
-  GKB_BATCH_INTERVAL: '10s',
-  GKB_POLL_INITIAL: '2s',
-  GKB_POLL_MAX: '5s',
-  GKB_SIM_STEP: '300ms',
-  GKB_SIM_PROCESSING: '1s',
 };
 
 async function post(url: string, body: unknown, method = 'POST'): Promise<{ status: number; json: any }> {

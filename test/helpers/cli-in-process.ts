@@ -26,14 +26,3 @@ export function inProcessCli(parts: () => { env: Record<string, string>; config:
     return { code, out, err, json: () => JSON.parse(out.join('\n')) };
   };
 }
-
-/** Systems with the CLI under test: EKO's statuses and GKB's answers come within seconds. */
-export const CLI_E2E_ENV: Readonly<Record<string, string>> = {
-  K2_API_AUTH: 'none',
-  EKO_SIM_STATUS_DELAY: '300ms',
-  GKB_BATCH_INTERVAL: '10s',
-  GKB_POLL_INITIAL: '2s',
-  GKB_POLL_MAX: '5s',
-  GKB_SIM_STEP: '300ms',
-  GKB_SIM_PROCESSING: '1s',
-};

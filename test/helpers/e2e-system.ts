@@ -13,6 +13,17 @@ import { freePorts, RunningSystem, startSystem, type Ports } from '../../scripts
 import { openConnection, temporalClient } from '../../temporal/connection';
 import { formatPayloadKeys, newPayloadKey } from '../../temporal/keys';
 
+/** A system whose answers come within seconds: EKO's statuses and GKB's batches; the API without auth. */
+export const QUICK_ANSWERS_ENV: Readonly<Record<string, string>> = {
+  K2_API_AUTH: 'none',
+  EKO_SIM_STATUS_DELAY: '300ms',
+  GKB_BATCH_INTERVAL: '10s',
+  GKB_POLL_INITIAL: '2s',
+  GKB_POLL_MAX: '5s',
+  GKB_SIM_STEP: '300ms',
+  GKB_SIM_PROCESSING: '1s',
+};
+
 export interface E2eSystem {
   /** The data folder (created before the file's tests). */
   readonly dataDir: string;

@@ -44,14 +44,16 @@ function start(id: string, input: Partial<CaseInput> = {}) {
 
 const recordOf = (s: CaseStatus) => (s.gkb as { recordId?: string }).recordId;
 
-/** The run's status once it is closed (the last one seen if it stays RUNNING for 10 s). */
+/** The run's status once it is closed (fails when it is still RUNNING after 10 s). */
 async function closedStatusOf(run: { describe: () => Promise<{ status: { name: string } }> }): Promise<string> {
-  let status = 'UNKNOWN';
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
-    status = (await run.describe()).status.name;
-    if (status !== 'RUNNING') break;
-  }
-  return status;
+  return eventually(
+    'the run is closed',
+    async () => {
+      const status = (await run.describe()).status.name;
+      return status !== 'RUNNING' && status;
+    },
+    10_000,
+  );
 }
 
 /** The K2AttentionReason values the case upserted, in order. */
