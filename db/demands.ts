@@ -42,20 +42,16 @@ export async function issueDemand(db: Db, demand: NewDemand, now = new Date()): 
   return db.transaction(async (trx) => {
     // The counter row first: on PostgreSQL FOR UPDATE makes every issuer wait for the one before
     // it to commit (SQLite: BEGIN IMMEDIATE, db/index.ts, already lets one writer in at a time), so
-    // the read below sees a reference a racing attempt of the same case has just issued.
+    // the insert below meets a demand a racing attempt of the same case has just issued.
     const counter = await trx(COUNTER)
       .where({ id: 1 })
       .modify((q) => (isSqlite(db) ? q : q.forUpdate()))
       .first('last');
     if (counter === undefined) throw new Error('payment demand: the reference counter is missing (migration 005_demand_reference)');
-    const existing = await trx('payment_demands').where({ case_id: demand.caseId }).first('reference');
-    if (existing?.reference) return existing.reference as string;
-
     const number = nextDemandNumber(Number(counter.last), now);
     const reference = formatDemandReference(number);
-    await trx(COUNTER).where({ id: 1 }).update({ last: number });
-    // ON CONFLICT DO NOTHING stays as a second guard for the same race (the counter lock makes it
-    // unreachable on both databases): a racing attempt inserts nothing and reads the winner's reference.
+    // Inserted first, so a new demand costs no lookup; a case that has its demand (a retry, or a
+    // racing attempt that committed first) inserts nothing and leaves the counter where it was.
     const inserted = await trx('payment_demands')
       .insert({
         reference,
@@ -73,10 +69,13 @@ export async function issueDemand(db: Db, demand: NewDemand, now = new Date()): 
       .onConflict('case_id')
       .ignore()
       .returning('reference');
-    if (inserted.length > 0) return reference;
-    const winner = await trx('payment_demands').where({ case_id: demand.caseId }).first('reference');
-    if (!winner?.reference) throw new Error(`payment demand of case ${demand.caseId}: a concurrent issue left no reference`);
-    return winner.reference as string;
+    if (inserted.length > 0) {
+      await trx(COUNTER).where({ id: 1 }).update({ last: number });
+      return reference;
+    }
+    const existing = await trx('payment_demands').where({ case_id: demand.caseId }).first('reference');
+    if (!existing?.reference) throw new Error(`payment demand of case ${demand.caseId}: it has a demand, yet none was found`);
+    return existing.reference as string;
   });
 }
 

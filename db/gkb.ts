@@ -28,27 +28,32 @@ export interface GkbResultRow {
 
 const now = () => new Date().toISOString();
 
-/** Queues a report once per report key; returns the record id (the same one when called again). */
+/**
+ * Queues a report once per report key; returns the record id (the same one when called again).
+ * One statement when the key is new (its own transaction, one round trip); a key already queued,
+ * by an earlier attempt or one racing beside it, inserts nothing and reads the existing id.
+ */
 export async function enqueueReport(db: Db, report: QueuedReport): Promise<number> {
-  return db.transaction(async (trx) => {
-    const existing = await trx('gkb_records').where({ report_key: report.reportKey }).first('id');
-    if (existing) return Number(existing.id);
-    const at = now();
-    const [row] = await trx('gkb_records')
-      .insert({
-        report_key: report.reportKey,
-        case_id: report.caseId,
-        workflow_id: report.workflowId,
-        contract_code: report.record.general.contractCode,
-        operation: report.record.operation,
-        record: JSON.stringify(report.record),
-        state: 'queued',
-        enqueued_at: at,
-        updated_at: at,
-      })
-      .returning('id');
-    return Number(typeof row === 'object' ? row.id : row);
-  });
+  const at = now();
+  const inserted: Array<{ id: number | string }> = await db('gkb_records')
+    .insert({
+      report_key: report.reportKey,
+      case_id: report.caseId,
+      workflow_id: report.workflowId,
+      contract_code: report.record.general.contractCode,
+      operation: report.record.operation,
+      record: JSON.stringify(report.record),
+      state: 'queued',
+      enqueued_at: at,
+      updated_at: at,
+    })
+    .onConflict('report_key')
+    .ignore()
+    .returning('id');
+  if (inserted.length > 0) return Number(inserted[0].id);
+  const existing = await db('gkb_records').where({ report_key: report.reportKey }).first('id');
+  if (!existing) throw new Error(`GKB record ${report.reportKey}: queued by another attempt, yet not found`);
+  return Number(existing.id);
 }
 
 export async function countQueued(db: Db): Promise<number> {

@@ -218,7 +218,7 @@ export function createDocumentStore({ db, store = 'fs', dir, maxBytes = DEFAULT_
           // Two writers of the same content may both commit; either leaves the same plaintext.
           if (!present && blobs.kind !== 'fs') await staged.commit(name, trx);
           await trx('document_contents').insert({ sha256, size, stored_at: now }).onConflict('sha256').ignore();
-          await trx('documents')
+          const [inserted] = await trx('documents')
             .insert({
               case_id: meta.caseId,
               kind: meta.kind,
@@ -229,8 +229,9 @@ export function createDocumentStore({ db, store = 'fs', dir, maxBytes = DEFAULT_
               fetched_at: (meta.fetchedAt ?? new Date()).toISOString(),
             })
             .onConflict(['case_id', 'kind', 'sha256'])
-            .ignore();
-          return trx('documents').where({ case_id: meta.caseId, kind: meta.kind, sha256 }).first();
+            .ignore()
+            .returning('*');
+          return inserted ?? trx('documents').where({ case_id: meta.caseId, kind: meta.kind, sha256 }).first();
         });
       } catch (err) {
         await staged.discard().catch(() => undefined);

@@ -368,7 +368,10 @@ export async function caseWorkflow(input: CaseInput): Promise<CaseStatus> {
    */
   function applyItem(loan: Loan, meta: LoanMeta | undefined) {
     if (isStaleItem(state.appliedSeq, meta)) {
-      log.info('outbox item not newer than the applied one ignored', { acceptedSeq: meta?.acceptedSeq, appliedSeq: state.appliedSeq });
+      // The applied item itself comes again with every start (signalWithStart carries it twice) and on a re-dispatch: no news.
+      if (meta && meta.acceptedSeq !== state.appliedSeq) {
+        log.info('outbox item older than the applied one ignored', { acceptedSeq: meta.acceptedSeq, appliedSeq: state.appliedSeq });
+      }
       return;
     }
     const overdue = !isZeroMoney(loan.debt);

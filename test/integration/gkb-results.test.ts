@@ -276,7 +276,11 @@ describe('a package as GKB shows it (packageStatusOf)', () => {
 
 describe("the case's enqueue", () => {
   const dossier = sampleDossier({}, mulberry32(3), 1);
-  const failingDb = (err: unknown) => ({ transaction: async () => Promise.reject(err) }) as unknown as Db;
+  /** A database whose every query (any builder chain, awaited) and transaction fails with `err`. */
+  const failingDb = (err: unknown): Db => {
+    const query: object = new Proxy({}, { get: (_, prop) => (prop === 'then' ? (_ok: unknown, fail: (e: unknown) => void) => fail(err) : () => query) });
+    return Object.assign(() => query, { transaction: async () => Promise.reject(err) }) as unknown as Db;
+  };
   const enqueueWith = (failing: Db): Promise<unknown> =>
     new MockActivityEnvironment().run(createGkbActivities({ ...depsOf(failing) }).enqueueGkbReport, {
       reportKey: 'case-1/run/overdue/1',
