@@ -90,7 +90,11 @@ export function procsOf(pids: Record<string, number>, extra: ProcInfo[] = []): P
 
 const TICKS = 100; // USER_HZ on Linux
 
-/** CPU seconds (user + system) of each process, and `machine-busy`: every busy CPU second of the machine. */
+/**
+ * CPU seconds (user + system) of each process, `machine-busy` (every busy CPU second of the machine)
+ * and `machine-steal` (the part of it the hypervisor gave to other machines: a run with much of it
+ * ran on a slower machine than its neighbours, whatever its own processes did).
+ */
 export function cpuSeconds(procs: ProcInfo[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const p of procs) {
@@ -105,19 +109,21 @@ export function cpuSeconds(procs: ProcInfo[]): Record<string, number> {
   // Busy CPU of the whole machine (other users' processes included): user, nice, system, irq, softirq, steal (idle and iowait left out).
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   out['machine-busy'] = (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / TICKS;
+  out['machine-steal'] = f[7] / TICKS;
   return out;
 }
 
 /**
  * CPU seconds each process used between two readings, plus `not-ours` (the machine's busy CPU that
- * none of them used: other people's builds and tests, i.e. noise), `wall` and `machine-capacity`.
+ * none of them used: other people's builds and tests, and the hypervisor's steal, i.e. noise), `wall`
+ * and `machine-capacity`.
  */
 export function cpuDelta(a: Record<string, number>, b: Record<string, number>, wallMs: number): Record<string, number> {
   const out: Record<string, number> = {};
   let ours = 0;
   for (const k of Object.keys(b)) {
     out[k] = round(b[k] - (a[k] ?? 0), 2);
-    if (k !== 'machine-busy' && Number.isFinite(out[k])) ours += out[k];
+    if (!k.startsWith('machine-') && Number.isFinite(out[k])) ours += out[k];
   }
   out['not-ours'] = round(Math.max(0, out['machine-busy'] - ours), 2);
   out['wall'] = round(wallMs / 1000, 2);
