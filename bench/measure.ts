@@ -92,8 +92,9 @@ const TICKS = 100; // USER_HZ on Linux
 
 /**
  * CPU seconds (user + system) of each process, `machine-busy` (every busy CPU second of the machine)
- * and `machine-steal` (the part of it the hypervisor gave to other machines: a run with much of it
- * ran on a slower machine than its neighbours, whatever its own processes did).
+ * and `machine-steal` (time the hypervisor gave to other machines while this one wanted to run: a
+ * run with much of it ran on a slower machine than its neighbours, whatever its own processes did;
+ * the guest may still have charged part of it to the process that was running).
  */
 export function cpuSeconds(procs: ProcInfo[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -115,7 +116,7 @@ export function cpuSeconds(procs: ProcInfo[]): Record<string, number> {
 
 /**
  * CPU seconds each process used between two readings, plus `not-ours` (the machine's busy CPU that
- * none of them used: other people's builds and tests, and the hypervisor's steal, i.e. noise), `wall`
+ * none of them used: other people's builds and tests, and steal not charged to a process, i.e. noise), `wall`
  * and `machine-capacity`.
  */
 export function cpuDelta(a: Record<string, number>, b: Record<string, number>, wallMs: number): Record<string, number> {

@@ -89,7 +89,7 @@ function topologyRows(r: TopologyReport): Row[] {
   const mib = (m: { rssMiB: number; hwmMiB: number } | string) => (typeof m === 'string' ? m : `${fmt(m.rssMiB)} / ${fmt(m.hwmMiB)} MiB`);
   const notOurs = (cpu: Record<string, number>) =>
     `not-ours CPU ${fmt(cpu['not-ours'])} s of ${fmt(cpu['machine-capacity'])}` +
-    (cpu['machine-steal'] === undefined ? '' : `, of which steal ${fmt(cpu['machine-steal'])} s`);
+    (cpu['machine-steal'] === undefined ? '' : `; hypervisor steal ${fmt(cpu['machine-steal'])} s`);
   const isWorker = (name: string) => /^(floor-)?worker(-\d+)?$/.test(name);
   const isTemporal = (name: string) => ['temporal', 'temporal-server', 'postgres'].includes(name);
   const perCase = (run: TopologyReport['runs'][number]['k2'], pick: (name: string) => boolean) =>
