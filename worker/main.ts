@@ -11,12 +11,12 @@ import { createLogger, logFatal } from '../observability/logger';
 import { sdkMetricsRegistry } from '../observability/sdk-metrics';
 import { temporalSdkLogger } from '../observability/temporal-logger';
 import { connectClient, encryptingKeyId, temporalDataConverter } from '../temporal/connection';
-import { connectNative } from '../temporal/native-connection';
+import { connectNative, isTemporalUnreachable } from '../temporal/native-connection';
 import { startWorkerHealth } from './health';
 import { createCaseWorker, createWorkerActivities, ensureGkbSchedule, workflowsPath } from './index';
 import { workflowCode } from './workflow-bundle';
 import { heapLimitMiB, heapProblem } from './heap';
-import { isTemporalUnreachable, migrateWhenReady, retryingTransient, STARTUP_WAIT_MS } from './startup-retry';
+import { migrateWhenReady, retryingTransient, STARTUP_WAIT_MS } from './startup-retry';
 import { NarrowingSlots, watchOutboxBacklog } from './backlog-narrowing';
 
 const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];

@@ -2,10 +2,10 @@
  * Start-up steps that need Temporal or K2's database wait out their short outages: a worker started
  * while the server restarts or fails over (no connection yet, UNAVAILABLE, DEADLINE_EXCEEDED) or
  * while PostgreSQL is not up yet tries again instead of exiting, within a bound; any other failure,
- * or the bound passed, ends start-up.
+ * or the bound passed, ends start-up. Nothing here loads @temporalio/worker: the API migrates through
+ * this module too (temporal/native-connection.ts has the worker's own isTemporalUnreachable).
  */
 import { isGrpcServiceError } from '@temporalio/client';
-import { TransportError } from '@temporalio/worker';
 import { type Db, migrate } from '../db';
 import { isTransientDbError } from '../db/errors';
 
@@ -19,11 +19,6 @@ const TRANSIENT = new Set<number>(GRPC_TRANSIENT_CODES);
 /** True for a gRPC answer that says "not now" rather than "no". */
 export function isTransientTemporalError(err: unknown): boolean {
   return isGrpcServiceError(err) && TRANSIENT.has(err.code);
-}
-
-/** True when the worker's connection could not reach the server at all (refused, unreachable, timed out). */
-export function isTemporalUnreachable(err: unknown): boolean {
-  return err instanceof TransportError;
 }
 
 export interface StartupRetryOptions {

@@ -1,6 +1,7 @@
 import { NativeConnection } from '@temporalio/worker';
 import { isTransientDbError } from '../../db/errors';
-import { isTemporalUnreachable, retryingTransient } from '../../worker/startup-retry';
+import { isTemporalUnreachable } from '../../temporal/native-connection';
+import { retryingTransient } from '../../worker/startup-retry';
 
 /** gRPC status codes (grpc/status.h). */
 const status = { PERMISSION_DENIED: 7, UNAVAILABLE: 14 };
