@@ -8,7 +8,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createGkbActivities, GkbActivities, GkbFileProgress } from '../../activities/gkb';
@@ -29,7 +28,7 @@ import { createLogger } from '../../observability/logger';
 import { gkbBatchWorkflow } from '../../workflows';
 import { workflowsPath } from '../../worker';
 import { recordHistory } from '../helpers/histories';
-import { timeSkippingEnv } from '../helpers/temporal';
+import { resultOnSkippedHours, timeSkippingEnv } from '../helpers/temporal';
 
 jest.setTimeout(240_000);
 
@@ -144,15 +143,9 @@ async function queue(batchLabel: string, contracts: string[]): Promise<void> {
   }
 }
 
-/** The batch's summary once it ends, time passed an hour at a time; a batch still polling after two days fails the test. */
-async function batchSummary(workflowId: string) {
-  const plain = new Client({ connection: env.connection }); // its result() does not unlock time skipping
-  const handle = plain.workflow.getHandle<typeof gkbBatchWorkflow>(workflowId);
-  for (let hours = 0; (await handle.describe()).status.name === 'RUNNING'; hours++) {
-    if (hours > 48) throw new Error(`batch ${workflowId} still polling after ${hours} hours`);
-    await env.sleep(3600_000);
-  }
-  return handle.result();
+/** The batch's summary once it ends; a batch still polling after two days fails the test. */
+function batchSummary(workflowId: string) {
+  return resultOnSkippedHours<typeof gkbBatchWorkflow>(env, workflowId, 48);
 }
 
 async function outcomes(batchId: string): Promise<Record<string, { state: string; text: string; newContract: boolean; skipped: boolean; delivered: boolean }>> {
