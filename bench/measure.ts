@@ -114,6 +114,37 @@ export function cpuSeconds(procs: ProcInfo[]): Record<string, number> {
   return out;
 }
 
+/** The keys of a cpuDelta that are not one of the run's processes. */
+const NOT_A_PROCESS = new Set(['not-ours', 'wall']);
+const isProcess = (name: string) => !name.startsWith('machine-') && !NOT_A_PROCESS.has(name);
+
+/** A run's CPU per workflow (ms) in three parts: its workers, Temporal (with its PostgreSQL), and the rest of its processes. */
+export interface CpuPerCase {
+  workers: number;
+  temporal: number;
+  rest: number;
+  total: number;
+}
+
+export function cpuPerCase(cpu: Record<string, number>, workflows: number): CpuPerCase {
+  const parts = { workers: 0, temporal: 0, rest: 0 };
+  for (const [name, seconds] of Object.entries(cpu)) {
+    if (!isProcess(name) || !Number.isFinite(seconds)) continue;
+    const part = /^(floor-)?worker(-\d+)?$/.test(name) ? 'workers' : ['temporal', 'temporal-server', 'postgres'].includes(name) ? 'temporal' : 'rest';
+    parts[part] += (seconds * 1000) / workflows;
+  }
+  return { ...parts, total: parts.workers + parts.temporal + parts.rest };
+}
+
+/**
+ * What the ratio to the floor would be if K2's workers cost only what the floor's do and the rest
+ * stayed as measured. In a CPU-bound run the ratio is about the floor's CPU per case over K2's, so
+ * this bounds what any work on the workers alone can reach.
+ */
+export function ratioWithFloorWorkers(k2: CpuPerCase, floor: CpuPerCase): number {
+  return floor.total / (k2.total - k2.workers + floor.workers);
+}
+
 /**
  * CPU seconds each process used between two readings, plus `not-ours` (the machine's busy CPU that
  * none of them used: other people's builds and tests, and steal not charged to a process, i.e. noise), `wall`

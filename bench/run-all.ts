@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runApiIngestBench, type ApiIngestReport } from './api-ingest';
 import { runGkbFilesBench, type GkbFilesReport } from './gkb-files';
+import { cpuPerCase, ratioWithFloorWorkers, type CpuPerCase } from './measure';
 import { runTopologyBench, type TopologyReport } from './topology';
 import { repoRoot } from '../scripts/system';
 
@@ -90,18 +91,6 @@ function topologyRows(r: TopologyReport): Row[] {
   const notOurs = (cpu: Record<string, number>) =>
     `not-ours CPU ${fmt(cpu['not-ours'])} s of ${fmt(cpu['machine-capacity'])}` +
     (cpu['machine-steal'] === undefined ? '' : `; hypervisor steal ${fmt(cpu['machine-steal'])} s`);
-  const isWorker = (name: string) => /^(floor-)?worker(-\d+)?$/.test(name);
-  const isTemporal = (name: string) => ['temporal', 'temporal-server', 'postgres'].includes(name);
-  const perCase = (run: TopologyReport['runs'][number]['k2'], pick: (name: string) => boolean) =>
-    fmt(
-      Math.round(
-        (Object.entries(run.cpuSeconds)
-          .filter(([name]) => pick(name))
-          .reduce((sum, [, s]) => sum + s, 0) *
-          1000) /
-          run.workflows,
-      ),
-    );
   for (const g of r.goals) add(g.measure, `${fmt(Number(g.value))} ${g.unit}`, g.goal, g.met);
   for (const t of r.runs) {
     const k = t.kind;
@@ -113,9 +102,16 @@ function topologyRows(r: TopologyReport): Row[] {
       `${k}: bare floor/s, signalWithStart → at its stage (${fmt(t.floor.workflows)} workflows, concurrency ${t.floor.concurrency}, ${t.workers.length} floor worker(s))`,
       `${fmt(t.floor.perSecond)} /s (${notOurs(t.floor.cpuSeconds)})`,
     );
+    const k2Cpu = cpuPerCase(t.k2.cpuSeconds, t.k2.workflows);
+    const floorCpu = cpuPerCase(t.floor.cpuSeconds, t.floor.workflows);
+    const ms = (part: keyof CpuPerCase) => `${fmt(Math.round(k2Cpu[part]))} / ${fmt(Math.round(floorCpu[part]))}`;
     add(
-      `${k}: CPU ms per case, K2 / floor: workers; Temporal${k === 'cluster' ? ' + PostgreSQL' : ''}`,
-      `${perCase(t.k2, isWorker)} / ${perCase(t.floor, isWorker)}; ${perCase(t.k2, isTemporal)} / ${perCase(t.floor, isTemporal)}`,
+      `${k}: CPU ms per case, K2 / floor: workers; Temporal${k === 'cluster' ? ' + PostgreSQL' : ''}; the rest (API, simulators, bench client); all`,
+      `${ms('workers')}; ${ms('temporal')}; ${ms('rest')}; ${ms('total')}`,
+    );
+    add(
+      `${k}: floor's CPU per case ÷ K2's (≈ the ratio when the run is CPU-bound): as measured; if K2's workers cost what the floor's do, the rest as measured`,
+      `${(floorCpu.total / k2Cpu.total).toFixed(2)}; ${ratioWithFloorWorkers(k2Cpu, floorCpu).toFixed(2)}`,
     );
     for (const w of t.memory.workers)
       add(`${k}: ${w.name} VmRSS / VmHWM, baseline → ${fmt(t.memory.countedOpen ?? NaN)} open cases`, `${mib(w.baseline)} → ${mib(w.open)}`);
