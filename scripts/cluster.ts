@@ -15,7 +15,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client as PgClient } from 'pg';
 import { createLauncher, httpOk, logShows, logSize, waitFor, type Launcher, type Proc } from './launcher';
-import { freePort, repoRoot, SEARCH_ATTRIBUTES, startSimulatorsAndCodec, systemEnv, tcpOpen, temporalCliPath, type Ports } from './system';
+import { claimPort, freePort, repoRoot, SEARCH_ATTRIBUTES, startSimulatorsAndCodec, systemEnv, tcpOpen, temporalCliPath, type Ports } from './system';
 import { WORKER_NODE_ARGS } from '../worker/heap';
 
 const run = promisify(execFile);
@@ -145,7 +145,7 @@ export async function freeMembershipPort(): Promise<number> {
       srv.once('error', () => resolve(false));
       srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
-    if (free) return port;
+    if (free && claimPort(port)) return port;
   }
 }
 

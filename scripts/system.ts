@@ -68,7 +68,28 @@ export const DEFAULT_PORTS: Ports = {
   codec: 8094,
 };
 
+/**
+ * Ports this process has handed out. The OS may hand a port it has just freed out again, and two
+ * services of one system must never be given the same one.
+ */
+const handedOut = new Set<number>();
+
+/** A port free now on 127.0.0.1, never one this process handed out before. */
 export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await portTheOsGives();
+    if (claimPort(port)) return port;
+  }
+}
+
+/** Marks a port as handed out; false when this process had handed it out already. */
+export function claimPort(port: number): boolean {
+  if (handedOut.has(port)) return false;
+  handedOut.add(port);
+  return true;
+}
+
+function portTheOsGives(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);

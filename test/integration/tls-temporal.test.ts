@@ -20,6 +20,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { TransportError, Worker, type NativeConnection } from '@temporalio/worker';
 import { connectClient, type TemporalSettings, type TemporalTls } from '../../temporal/connection';
 import { connectNative } from '../../temporal/native-connection';
+import { freePort } from '../../scripts/system';
 import { localEnv } from '../helpers/temporal';
 import { createTestPki, hasOpenssl, type TestPki } from '../helpers/tls';
 
@@ -53,14 +54,6 @@ const SKIP_REASON = !NGINX
     : undefined;
 if (SKIP_REASON) console.warn(`tls-temporal.test.ts skipped: ${SKIP_REASON}`);
 const describeWithNginx = SKIP_REASON ? describe.skip : describe;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function waitForPort(port: number, proxy: ChildProcess, errorLog: string): Promise<void> {
   const deadline = Date.now() + 30_000;
