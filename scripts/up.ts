@@ -11,6 +11,7 @@ import { DEMO_ENV, DEMO_SECRETS, loadConfig } from '../config';
 import { ensureDemoKeyFile } from '../temporal/keys';
 import { codecEndpoint, DEFAULT_PORTS, repoRoot, startSystem } from './system';
 import { CLUSTER_VERSIONS, startCluster } from './cluster';
+import { createConsoleWarnings, type ConsoleWarnings } from './console-warnings';
 import { feedDemoLoans } from '../simulators/eko/demo-feeder';
 import { demoScenarioLoans } from '../simulators/eko/demo-scenarios';
 
@@ -32,13 +33,15 @@ async function main() {
     codec: config.codec.port,
   };
   console.log('Starting K2: Temporal dev server, simulators (ABS, GKB, EKO), worker, API …');
+  const warnings = createConsoleWarnings();
   const system = await startSystem({
     dataDir,
     ports,
     env: { ...demoPaceEnv(), ...keys },
-    onLine: printWarnings,
+    onLine: warnings.line,
   });
-  stopOnSignal(system, 'Stopping every process …', '.data/');
+  warnings.temporalUp(true);
+  stopOnSignal(system, 'Stopping every process …', '.data/', warnings);
 
   const k2 = `http://127.0.0.1:${ports.api}`;
   const seed = Date.now() % 1_000_000;
@@ -98,12 +101,14 @@ async function upCluster() {
   fs.mkdirSync(dataDir, { recursive: true });
   const keys = payloadKeysEnv(dataDir);
   console.log('Starting the K2 cluster: PostgreSQL, Temporal server, UI server, simulators, codec server, 2 workers, 2 API replicas behind nginx …');
+  const warnings = createConsoleWarnings();
   const cluster = await startCluster({
     dataDir,
     env: { ...demoPaceEnv(), ...keys },
-    onLine: printWarnings,
+    onLine: warnings.line,
   });
-  stopOnSignal(cluster, 'Stopping every process, in reverse order …', '.data/cluster/');
+  warnings.temporalUp(true);
+  stopOnSignal(cluster, 'Stopping every process, in reverse order …', '.data/cluster/', warnings);
 
   const { ports, apiUrl } = cluster;
   const seed = Date.now() % 1_000_000;
@@ -148,17 +153,13 @@ main().catch((err) => {
   process.exit(1);
 });
 
-/** Shows the processes' warnings and errors on the console (the full logs are in the data folder). */
-function printWarnings(name: string, line: string): void {
-  if (/"level":"(warn|error)"|level=ERROR/.test(line)) console.log(`[${name}] ${line}`);
-}
-
 /** Ctrl-C (or SIGTERM) stops every process once, then exits. */
-function stopOnSignal(running: { stop(): Promise<void> }, announce: string, dataFolder: string): void {
+function stopOnSignal(running: { stop(): Promise<void> }, announce: string, dataFolder: string, warnings: ConsoleWarnings): void {
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    warnings.temporalUp(false);
     console.log(`\n${announce}`);
     await running.stop();
     console.log(`Stopped. Data kept in ${dataFolder} (delete it for a clean start).`);
