@@ -38,11 +38,46 @@ import { FAILURE_TYPES } from '../domain/failures';
 import { GkbDictionary, GkbDossier } from '../domain/gkb/dossier';
 import { mapDossierToContract } from '../domain/gkb/contract-record';
 import { writeBatchFiles } from '../integrations/gkb/batch-file';
-import { createFsBlobs, readBlobPlain, type BlobBackend } from '../documents/blobs';
+import { createFsBlobs, readBlobPlain, stagingDir, type BlobBackend } from '../documents/blobs';
 import { FileDecryptionError, type FileKey } from '../documents/encryption';
 import { BatchFileInfo, GkbClient, GkbPermanentError, isTransientGkbError, RecordGroupStatus } from '../integrations/gkb/soap-client';
 import type { Logger } from '../observability/logger';
 import { gkbResultSignal } from '../workflows/definitions';
+
+/** A build's scratch folder below the files folder's staging folder: `build-<batch label>-<random>`. */
+const BUILD_FOLDER_PREFIX = 'build-';
+
+/**
+ * Scratch folders of GKB builds that a crash interrupted (a finished or failed build removes its own),
+ * nothing in them written since `before`. They may hold a file's XML, personal data in clear, so
+ * they do not wait for anyone. Returns how many went.
+ */
+export async function sweepAbandonedBuilds(filesDir: string, before: Date): Promise<number> {
+  const dir = stagingDir(filesDir);
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw err;
+  });
+  let swept = 0;
+  for (const e of entries) {
+    if (!e.isDirectory() || !e.name.startsWith(BUILD_FOLDER_PREFIX)) continue;
+    const folder = path.join(dir, e.name);
+    if ((await lastWritten(folder)) >= before.getTime()) continue;
+    await fs.rm(folder, { recursive: true, force: true });
+    swept++;
+  }
+  return swept;
+}
+
+/** The newest modification time of a folder and the files in it (ms). */
+async function lastWritten(folder: string): Promise<number> {
+  let newest = (await fs.stat(folder)).mtimeMs;
+  for (const name of await fs.readdir(folder)) {
+    const stat = await fs.stat(path.join(folder, name)).catch(() => undefined);
+    if (stat) newest = Math.max(newest, stat.mtimeMs);
+  }
+  return newest;
+}
 
 export interface GkbActivityDeps {
   db: Db;
@@ -325,8 +360,8 @@ export function createGkbActivities(deps: GkbActivityDeps) {
     async buildGkbFiles(input: { batchId: string }): Promise<GkbFileProgress[]> {
       const label = batchFileLabel(input.batchId);
       // Built in a scratch folder of this worker (the validator reads the XML from disk), then kept in the store.
-      await fs.mkdir(path.join(deps.filesDir, '.tmp'), { recursive: true });
-      const dir = await fs.mkdtemp(path.join(deps.filesDir, '.tmp', `build-${label}-`));
+      await fs.mkdir(stagingDir(deps.filesDir), { recursive: true });
+      const dir = await fs.mkdtemp(path.join(stagingDir(deps.filesDir), `${BUILD_FOLDER_PREFIX}${label}-`));
       let built = 0;
       const records = (async function* () {
         for await (const { record } of claimedRecords(db, input.batchId)) {

@@ -81,7 +81,7 @@ export function checkBlobName(name: string): string {
  */
 export function createFsBlobs(root: string): BlobBackend & { pathOf(name: string): string } {
   const base = path.resolve(root);
-  const tmpDir = path.join(base, '.tmp');
+  const tmpDir = stagingDir(base);
   const pathOf = (name: string) => path.join(base, ...checkBlobName(name).split('/'));
 
   async function stage(source: Readable | AsyncIterable<Uint8Array>): Promise<StagedBlob> {
@@ -158,7 +158,7 @@ export const BLOB_CHUNK_BYTES = 1024 * 1024;
  * at one `blob_id`; `document_blob_chunks` holds that blob's bytes, chunk by chunk. Staging writes
  * chunks under a fresh blob_id that no name points at; commit points the name at it and deletes the
  * chunks of the blob it replaces, in one transaction. A crash while staging leaves chunks that no
- * name points at: invisible, and removable later (they keep staged_at).
+ * name points at: invisible, and swept once old (sweepStagedChunks, by staged_at).
  */
 export function createDbBlobs(db: Db, space: string, { chunkBytes = BLOB_CHUNK_BYTES }: { chunkBytes?: number } = {}): BlobBackend {
   if (!SEGMENT.test(space) || space.length > 32) throw new TypeError(`not a blob space: ${JSON.stringify(space)}`);
@@ -258,6 +258,49 @@ export function createDbBlobs(db: Db, space: string, { chunkBytes = BLOB_CHUNK_B
       return (await db('document_blobs').where({ space, name }).first('name')) !== undefined;
     },
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a crashed writer left staged
+// ---------------------------------------------------------------------------------------------
+
+/** Where the fs backend stages a write below its root; other scratch work of the same root may live there too. */
+export function stagingDir(root: string): string {
+  return path.join(path.resolve(root), '.tmp');
+}
+
+/** The fs backend's staged files under `root` last written before `before` (a writer that crashed mid-write). Returns how many went. */
+export async function sweepStagedFiles(root: string, before: Date): Promise<number> {
+  const dir = stagingDir(root);
+  let entries: fs.Dirent[];
+  try {
+    entries = await fsp.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  let swept = 0;
+  for (const e of entries) {
+    if (!e.isFile() || !e.name.endsWith('.part')) continue;
+    const file = path.join(dir, e.name);
+    const stat = await fsp.stat(file).catch(() => undefined);
+    if (!stat || stat.mtime >= before) continue;
+    await fsp.rm(file, { force: true });
+    swept++;
+  }
+  return swept;
+}
+
+/**
+ * The database backend's chunks of blobs no name points at, staged before `before` (a writer that
+ * crashed before its commit), in every space: chunks carry none. Returns how many blobs went.
+ */
+export async function sweepStagedChunks(db: Db, before: Date): Promise<number> {
+  const unnamed = (q: Knex.QueryBuilder) =>
+    q.where('staged_at', '<', before.toISOString()).whereNotExists(db('document_blobs').whereRaw('document_blobs.blob_id = document_blob_chunks.blob_id'));
+  const ids = (await unnamed(db('document_blob_chunks').distinct('blob_id'))).map((r: { blob_id: string }) => r.blob_id);
+  for (let i = 0; i < ids.length; i += 500) await unnamed(db('document_blob_chunks').whereIn('blob_id', ids.slice(i, i + 500))).delete();
+  return ids.length;
 }
 
 /** The backend of one space (documents, gkb) for config.documents.store. */

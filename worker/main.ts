@@ -16,6 +16,7 @@ import { startWorkerHealth } from './health';
 import { createCaseWorker, createWorkerActivities, ensureGkbSchedule, workflowsPath } from './index';
 import { workflowCode } from './workflow-bundle';
 import { heapLimitMiB, heapProblem } from './heap';
+import { startHousekeeping, sweepTargets } from './housekeeping';
 import { migrateWhenReady, retryingTransient, STARTUP_WAIT_MS } from './startup-retry';
 import { NarrowingSlots, watchOutboxBacklog } from './backlog-narrowing';
 
@@ -103,6 +104,7 @@ async function main() {
       database: () => db.raw('select 1'),
     },
   });
+  const housekeeping = startHousekeeping(sweepTargets(config, db), logger.child({ part: 'housekeeping' }));
   logger.info('worker ready', {
     taskQueue: config.temporal.taskQueue,
     temporal: config.temporal.address,
@@ -118,6 +120,7 @@ async function main() {
   });
   await worker.run();
   stopWatching();
+  await housekeeping.stop();
   await health.close();
   await client.connection.close();
   await connection.close();
