@@ -8,5 +8,14 @@ import { scanCommands } from './scan';
 import { actionCommands } from './actions';
 import { outboxCommands } from './outbox';
 import { gkbCommands } from './gkb';
+import { filesCommands } from './files';
 
-export const commands: Command[] = [...caseCommands, ...replayCommands, ...actionCommands, ...scanCommands, ...outboxCommands, ...gkbCommands];
+export const commands: Command[] = [
+  ...caseCommands,
+  ...replayCommands,
+  ...actionCommands,
+  ...scanCommands,
+  ...outboxCommands,
+  ...gkbCommands,
+  ...filesCommands,
+];

@@ -20,7 +20,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Knex } from 'knex';
 import type { Db } from '../db';
-import { createDecryptStream, FILE_MAGIC, type FileKey } from './encryption';
+import { createDecryptStream, encryptedKeyId, FILE_MAGIC, FileDecryptionError, KEY_ID_HEAD_BYTES, type FileKey } from './encryption';
 
 export type BlobStoreKind = 'fs' | 'pg';
 
@@ -45,6 +45,8 @@ export interface BlobBackend {
   /** The bytes under `name`, as a stream; a missing name is a BlobNotFoundError on the stream. */
   open(name: string): Readable;
   exists(name: string): Promise<boolean>;
+  /** Every name stored, in name order (staged bytes are not). */
+  list(): AsyncIterable<string>;
 }
 
 export class BlobNotFoundError extends Error {
@@ -123,10 +125,27 @@ export function createFsBlobs(root: string): BlobBackend & { pathOf(name: string
     };
   }
 
+  /** Files below `dir`, by their names; dot-folders (the staging folder) are not stored files. */
+  async function* walk(dir: string, prefix: string): AsyncGenerator<string> {
+    let entries: fs.Dirent[];
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      if (e.name.startsWith('.')) continue;
+      if (e.isDirectory()) yield* walk(path.join(dir, e.name), `${prefix}${e.name}/`);
+      else if (e.isFile()) yield `${prefix}${e.name}`;
+    }
+  }
+
   return {
     kind: 'fs',
     pathOf,
     stage,
+    list: () => walk(base, ''),
     async put(name, source) {
       pathOf(name);
       await (await stage(source)).commit(name);
@@ -257,6 +276,19 @@ export function createDbBlobs(db: Db, space: string, { chunkBytes = BLOB_CHUNK_B
       checkBlobName(name);
       return (await db('document_blobs').where({ space, name }).first('name')) !== undefined;
     },
+    async *list() {
+      for (let after = ''; ;) {
+        const page: Array<{ name: string }> = await db('document_blobs')
+          .where({ space })
+          .andWhere('name', '>', after)
+          .orderBy('name')
+          .limit(500)
+          .select('name');
+        for (const row of page) yield row.name;
+        if (page.length < 500) return;
+        after = page[page.length - 1].name;
+      }
+    },
   };
 }
 
@@ -345,14 +377,24 @@ export function plaintextOf(stored: Readable, keys: readonly FileKey[]): Readabl
 
 /** Whether the stored bytes under `name` are encrypted (false for bytes written before encryption). */
 export async function isEncryptedBlob(backend: BlobBackend, name: string): Promise<boolean> {
+  try {
+    return (await storedKeyId(backend, name)) !== null;
+  } catch (err) {
+    if (err instanceof FileDecryptionError) return true; // it starts as an encrypted file does; reading it tells the damage
+    throw err;
+  }
+}
+
+/** The id of the key the bytes under `name` are encrypted with; null when they are in clear. */
+export async function storedKeyId(backend: BlobBackend, name: string): Promise<string | null> {
   const stream = backend.open(name);
   try {
     let head = Buffer.alloc(0);
     for await (const c of stream) {
       head = Buffer.concat([head, c as Buffer]);
-      if (head.length >= FILE_MAGIC.length) break;
+      if (head.length >= KEY_ID_HEAD_BYTES) break;
     }
-    return head.length >= FILE_MAGIC.length && head.subarray(0, FILE_MAGIC.length).equals(FILE_MAGIC);
+    return encryptedKeyId(head);
   } finally {
     stream.destroy();
   }

@@ -147,6 +147,22 @@ function parseHeader(buf: Buffer, keys: readonly FileKey[]): { header: Buffer; k
   return { header: Buffer.from(buf.subarray(0, length)), key: fileKey(key.key, salt), prefix, chunkBytes };
 }
 
+/** Bytes enough to read any header's key id: magic, version, id length and the longest id. */
+export const KEY_ID_HEAD_BYTES = FILE_MAGIC.length + 2 + 255;
+
+/**
+ * The id of the key a stored file was encrypted with, from its first bytes (at least
+ * KEY_ID_HEAD_BYTES, or the whole file): null for a file in clear (written before encryption, or
+ * by the demo without keys).
+ */
+export function encryptedKeyId(head: Buffer): string | null {
+  if (head.length < FILE_MAGIC.length || !head.subarray(0, FILE_MAGIC.length).equals(FILE_MAGIC)) return null;
+  const fixed = FILE_MAGIC.length + 2;
+  if (head.length < fixed || head.length < fixed + head[fixed - 1])
+    throw new FileDecryptionError(`encrypted file is truncated (no complete header in ${head.length} bytes)`);
+  return head.subarray(fixed, fixed + head[fixed - 1]).toString('utf8');
+}
+
 /**
  * A Transform that decrypts a file written by createEncryptStream with any of `keys`. Each chunk is
  * checked before its plaintext is pushed; the end of the input checks that the last chunk was the last.
