@@ -38,7 +38,7 @@ import { FAILURE_TYPES } from '../domain/failures';
 import { GkbDictionary, GkbDossier } from '../domain/gkb/dossier';
 import { mapDossierToContract } from '../domain/gkb/contract-record';
 import { writeBatchFiles } from '../integrations/gkb/batch-file';
-import { createFsBlobs, readBlobPlain, stagingDir, type BlobBackend } from '../documents/blobs';
+import { createFsBlobs, entriesOf, readBlobPlain, stagingDir, type BlobBackend } from '../documents/blobs';
 import { FileDecryptionError, type FileKey } from '../documents/encryption';
 import { BatchFileInfo, GkbClient, GkbPermanentError, isTransientGkbError, RecordGroupStatus } from '../integrations/gkb/soap-client';
 import type { Logger } from '../observability/logger';
@@ -54,12 +54,8 @@ const BUILD_FOLDER_PREFIX = 'build-';
  */
 export async function sweepAbandonedBuilds(filesDir: string, before: Date): Promise<number> {
   const dir = stagingDir(filesDir);
-  const entries = await fs.readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [];
-    throw err;
-  });
   let swept = 0;
-  for (const e of entries) {
+  for (const e of await entriesOf(dir)) {
     if (!e.isDirectory() || !e.name.startsWith(BUILD_FOLDER_PREFIX)) continue;
     const folder = path.join(dir, e.name);
     if ((await lastWritten(folder)) >= before.getTime()) continue;

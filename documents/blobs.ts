@@ -127,13 +127,7 @@ export function createFsBlobs(root: string): BlobBackend & { pathOf(name: string
 
   /** Files below `dir`, by their names; dot-folders (the staging folder) are not stored files. */
   async function* walk(dir: string, prefix: string): AsyncGenerator<string> {
-    let entries: fs.Dirent[];
-    try {
-      entries = await fsp.readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
+    const entries = await entriesOf(dir);
     for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       if (e.name.startsWith('.')) continue;
       if (e.isDirectory()) yield* walk(path.join(dir, e.name), `${prefix}${e.name}/`);
@@ -296,6 +290,16 @@ export function createDbBlobs(db: Db, space: string, { chunkBytes = BLOB_CHUNK_B
 // What a crashed writer left staged
 // ---------------------------------------------------------------------------------------------
 
+/** A folder's entries; none when the folder does not exist (nothing was ever written there). */
+export async function entriesOf(dir: string): Promise<fs.Dirent[]> {
+  try {
+    return await fsp.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
 /** Where the fs backend stages a write below its root; other scratch work of the same root may live there too. */
 export function stagingDir(root: string): string {
   return path.join(path.resolve(root), '.tmp');
@@ -304,15 +308,8 @@ export function stagingDir(root: string): string {
 /** The fs backend's staged files under `root` last written before `before` (a writer that crashed mid-write). Returns how many went. */
 export async function sweepStagedFiles(root: string, before: Date): Promise<number> {
   const dir = stagingDir(root);
-  let entries: fs.Dirent[];
-  try {
-    entries = await fsp.readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw err;
-  }
   let swept = 0;
-  for (const e of entries) {
+  for (const e of await entriesOf(dir)) {
     if (!e.isFile() || !e.name.endsWith('.part')) continue;
     const file = path.join(dir, e.name);
     const stat = await fsp.stat(file).catch(() => undefined);
