@@ -49,8 +49,8 @@ const BUILD_FOLDER_PREFIX = 'build-';
 
 /**
  * Scratch folders of GKB builds that a crash interrupted (a finished or failed build removes its own),
- * nothing in them written since `before`. They may hold a file's XML, personal data in clear, so
- * they do not wait for anyone. Returns how many went.
+ * nothing in them written since `before`: ZIPs not yet kept and, in the demo, the XML (with keys the
+ * XML has no name on disk, integrations/gkb/batch-file.ts). Returns how many went.
  */
 export async function sweepAbandonedBuilds(filesDir: string, before: Date): Promise<number> {
   const dir = stagingDir(filesDir);

@@ -1,7 +1,7 @@
 /**
  * What the worker tidies on its own: writes a crash left half done (documents/README.md, "Rules").
- * Staged scans and GKB files that were never committed, and GKB build folders, which may hold a
- * file's XML in clear. Each worker sweeps what it reaches: its own folders, and with the pg store the
+ * Staged scans and GKB files that were never committed, and GKB build folders (the demo's XML, ZIPs
+ * not yet kept). Each worker sweeps what it reaches: its own folders, and with the pg store the
  * shared chunks, which several workers may sweep at once (deleting what is gone deletes nothing).
  */
 import path from 'node:path';

@@ -16,21 +16,23 @@
  *
  * At rest (issue 13): with `fileKeys` the ZIP K2 keeps is encrypted on its way to disk
  * (documents/encryption.ts); its sha256 and size stay those of the plaintext ZIP, the bytes GKB
- * receives (the upload decrypts it). The XML lives only while the file is built and validated (the
- * validator reads it from disk); with keys, one that fails the XSD is removed too.
+ * receives (the upload decrypts it). With keys the XML, personal data in clear, has no name on disk:
+ * it is unlinked as soon as it is opened and read back (validator, ZIP) through the open file, so it
+ * is gone once the file is done, failed or its process died (XmlScratch).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { close as fsClose, createReadStream, createWriteStream, fstat, open as fsOpen, type WriteStream } from 'node:fs';
+import { mkdir, stat, unlink } from 'node:fs/promises';
 import { once } from 'node:events';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import * as yazl from 'yazl';
 import { encryptStage, type FileKey } from '../../documents/encryption';
 import { writeContractXml, type ContractRecord } from '../../domain/gkb/contract-record';
-import { validateGkbXmlFile } from './xsd';
+import { validateGkbXmlFd, validateGkbXmlFile, type GkbXsdResult } from './xsd';
 
 export const GKB_MAX_RECORDS_PER_PACKAGE = 10_000;
 export const GKB_MAX_PACKAGE_BYTES = 100 * 1024 * 1024;
@@ -160,10 +162,60 @@ export async function* contractXmlChunks(records: AsyncIterable<ContractRecord> 
 // Batch files
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Where a file's XML lives while it is built, validated and zipped. With keys it has no name on
+ * disk: unlinked as soon as it is opened, it is reachable only through this process's open file and
+ * is gone when the process closes it or dies, so a crashed build leaves no personal data in clear.
+ * Without keys (the demo) it is a named file, kept for inspection when it fails the XSD.
+ */
+interface XmlScratch {
+  /** Its name while it is opened; with keys it has none afterwards. */
+  path: string;
+  out: WriteStream;
+  /** The whole XML from its start, as a stream. */
+  read(): Readable;
+  size(): Promise<number>;
+  validate(fileType: 1 | 3): Promise<GkbXsdResult>;
+  /** Frees it (the unnamed one disappears); the named one stays. */
+  close(): Promise<void>;
+}
+
+async function openXmlScratch(xmlPath: string, unnamed: boolean): Promise<XmlScratch> {
+  const highWaterMark = WRITE_HIGH_WATER_MARK;
+  if (!unnamed) {
+    return {
+      path: xmlPath,
+      out: createWriteStream(xmlPath, { highWaterMark }),
+      read: () => createReadStream(xmlPath),
+      size: async () => (await stat(xmlPath)).size,
+      validate: (fileType) => validateGkbXmlFile(xmlPath, { fileType }),
+      close: async () => undefined,
+    };
+  }
+  // A plain fd, not a FileHandle: a FileHandle's close() waits for streams that never release it when autoClose is off.
+  const fd = await promisify(fsOpen)(xmlPath, 'wx+', 0o600);
+  let closed: Promise<void> | undefined;
+  const close = () => (closed ??= promisify(fsClose)(fd));
+  try {
+    await unlink(xmlPath);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return {
+    path: xmlPath,
+    out: createWriteStream('', { fd, autoClose: false, highWaterMark }),
+    read: () => createReadStream('', { fd, start: 0, autoClose: false }),
+    size: async () => (await promisify(fstat)(fd)).size,
+    validate: (fileType) => validateGkbXmlFd(fd, { fileType }),
+    close,
+  };
+}
+
 interface OpenPart {
   part: number;
   fileName: string;
-  xmlPath: string;
+  xml: XmlScratch;
   zipPath: string;
   out: WriteStream;
   /** UTF-8 of the contracts not yet handed to the stream: pending[0, pendingBytes). */
@@ -214,11 +266,11 @@ async function appendBytes(p: OpenPart, bytes: Buffer): Promise<void> {
  * contract starts on a line beginning with CONTRACT_LINE_START (writeContractXml at depth 1, which
  * escapes "<" and line breaks in values), and no other line does.
  */
-async function contractStartLines(xmlPath: string): Promise<number[]> {
+async function contractStartLines(xml: XmlScratch): Promise<number[]> {
   const starts: number[] = [];
   let line = 0;
   // Our files hold no raw "\r" (escapeXml writes &#13;), so readline's breaks are the "\n"s.
-  for await (const text of createInterface({ input: createReadStream(xmlPath, 'utf8'), crlfDelay: Infinity })) {
+  for await (const text of createInterface({ input: xml.read().setEncoding('utf8'), crlfDelay: Infinity })) {
     line++;
     if (text.startsWith(CONTRACT_LINE_START)) starts.push(line);
   }
@@ -254,14 +306,13 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
   const openPart = async (part: number): Promise<OpenPart> => {
     const fileName = fileNameFor(options.baseName, part);
     const stem = fileName.replace(/\.zip$/, '');
-    const xmlPath = path.join(options.dir, `${stem}.xml`);
-    const out = createWriteStream(xmlPath, { encoding: 'utf8', highWaterMark: WRITE_HIGH_WATER_MARK });
+    const xml = await openXmlScratch(path.join(options.dir, `${stem}.xml`), Boolean(options.fileKeys?.length));
     const p: OpenPart = {
       part,
       fileName,
-      xmlPath,
+      xml,
       zipPath: path.join(options.dir, fileName),
-      out,
+      out: xml.out,
       pending: Buffer.allocUnsafe(WRITE_CHUNK_BYTES),
       pendingBytes: 0,
       bytes: headerBytes,
@@ -273,27 +324,34 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
   };
 
   const finishPart = async (p: OpenPart): Promise<void> => {
+    try {
+      await completePart(p);
+    } finally {
+      await p.xml.close();
+    }
+  };
+
+  const completePart = async (p: OpenPart): Promise<void> => {
     await appendBytes(p, Buffer.from(XML_FOOTER));
     await flushPending(p);
     p.out.end();
     await once(p.out, 'finish');
     const written = performance.now();
-    const xmlBytes = (await stat(p.xmlPath)).size;
+    const xmlBytes = await p.xml.size();
     // Validated from disk by the validator worker: the file is never read into this process.
-    const check = await validateGkbXmlFile(p.xmlPath, { fileType });
+    const check = await p.xml.validate(fileType);
     if (!check.valid) {
-      const failure = describeXsdFailure(p, check.errors, await contractStartLines(p.xmlPath));
+      const failure = describeXsdFailure(p, check.errors, await contractStartLines(p.xml));
       if (!options.fileKeys?.length) throw new Error(failure);
-      // The XML is personal data in clear: not left behind. The records stay queued, a rebuild reproduces it.
-      await rm(p.xmlPath, { force: true });
-      throw new Error(`${failure} (the XML was removed, K2 keeps no personal data in clear; building the batch again reproduces it)`);
+      // The XML had no name and goes when it is closed. The records stay queued: a rebuild reproduces it.
+      throw new Error(`${failure} (the XML is not kept, K2 keeps no personal data in clear; building the batch again reproduces it)`);
     }
     const validated = performance.now();
-    const zip = await zipFile(p.xmlPath, p.zipPath, path.basename(p.xmlPath), options.mtime ?? new Date(), options.fileKeys);
+    const zip = await zipFile(p.xml, xmlBytes, p.zipPath, path.basename(p.xml.path), options.mtime ?? new Date(), options.fileKeys);
     done.push({
       fileName: p.fileName,
       zipPath: p.zipPath,
-      xmlPath: p.xmlPath,
+      xmlPath: p.xml.path,
       sha256: zip.sha256,
       records: p.contractCodes.length,
       bytes: zip.bytes,
@@ -333,6 +391,7 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
     }
   } finally {
     if (current && !current.out.closed) current.out.destroy();
+    await current?.xml.close().catch(() => undefined);
   }
   return done;
 }
@@ -345,7 +404,7 @@ function describeXsdFailure(p: OpenPart, errors: string[], startLines: number[])
     return code === undefined ? e : `${e} (contract ${code})`;
   });
   const more = errors.length > first.length ? ` … and ${errors.length - first.length} more` : '';
-  return `GKB file ${p.fileName} (${p.xmlPath}) fails the XSD: ${first.join('; ')}${more}`;
+  return `GKB file ${p.fileName} (${p.xml.path}) fails the XSD: ${first.join('; ')}${more}`;
 }
 
 /** The contract whose XML holds `line` (binary search over the start lines). */
@@ -365,15 +424,15 @@ function contractAtLine(p: OpenPart, startLines: number[], line: number): string
 
 /** Streams the XML into a one-entry ZIP, hashing the ZIP bytes (before encryption) on the way to disk. */
 async function zipFile(
-  xmlPath: string,
+  xml: XmlScratch,
+  size: number,
   zipPath: string,
   entryName: string,
   mtime: Date,
   fileKeys: readonly FileKey[] | undefined,
 ): Promise<{ sha256: string; bytes: number }> {
   const zip = new yazl.ZipFile();
-  const { size } = await stat(xmlPath);
-  zip.addReadStream(createReadStream(xmlPath), entryName, { mtime, size, compress: true });
+  zip.addReadStream(xml.read(), entryName, { mtime, size, compress: true });
   zip.end();
   const hash = createHash('sha256');
   let bytes = 0;

@@ -88,8 +88,16 @@ export async function validateGkbXmlFile(xmlPath: string, options: ValidateGkbXm
   return validate({ xmlPath }, undefined, options);
 }
 
+/**
+ * Validates the XML in an open file of this process (read from its start; the caller keeps it open
+ * until this returns and closes it): a file with no name on disk (batch-file.ts) is read like one.
+ */
+export async function validateGkbXmlFd(xmlFd: number, options: ValidateGkbXmlOptions = {}): Promise<GkbXsdResult> {
+  return validate({ xmlFd }, undefined, options);
+}
+
 async function validate(
-  input: { contents?: string | Uint8Array; xmlPath?: string },
+  input: { contents?: string | Uint8Array; xmlPath?: string; xmlFd?: number },
   bytes: number | undefined,
   options: ValidateGkbXmlOptions,
 ): Promise<GkbXsdResult> {
@@ -117,7 +125,7 @@ async function validate(
     const err = e as Error & { code?: number };
     // libxml2 reports a failed allocation as an error at the current line, so check the text first.
     if (/memory/i.test(String(err.message ?? ''))) {
-      const size = bytes ?? (input.xmlPath ? `${input.xmlPath}:` : '?');
+      const size = bytes ?? (input.xmlPath ? `${input.xmlPath}:` : input.xmlFd !== undefined ? `open file ${input.xmlFd}:` : '?');
       throw new Error(`GKB XSD validation ran out of memory (${size} bytes of XML, max ${MAX_MEMORY_PAGES} wasm pages): ${String(err.message).slice(0, 300)}`);
     }
     if (err.code === 1) {
@@ -150,6 +158,8 @@ const MESSAGE_KEY = 'k2-gkb-xsd';
 interface XmllintJob {
   contents?: string | Uint8Array;
   xmlPath?: string;
+  /** An fd of this process (worker threads share them), read from offset 0 and left open. */
+  xmlFd?: number;
   args: string[];
   files: Array<{ fileName: string; contents: string }>;
   initialMemory: number;
@@ -178,27 +188,32 @@ parentPort.on('message', (job) => {
   let stderr = '';
   let answered = false;
   let fd;
+  let ownFd = false;
   done = (m) => {
     if (answered) return;
     answered = true;
-    if (fd !== undefined) fs.closeSync(fd);
+    if (fd !== undefined && ownFd) fs.closeSync(fd);
     parentPort.postMessage({ [KEY]: true, id: job.id, ...m });
   };
   try {
     let inputFiles = job.files;
     let onRuntimeInitialized;
-    if (job.xmlPath !== undefined) {
+    if (job.xmlPath !== undefined || job.xmlFd !== undefined) {
       // The file is read from disk as libxml2's stream reader asks for it (a character device in
       // the Emscripten FS), 1 MiB at a time: neither this thread nor the wasm heap holds it whole.
-      fd = fs.openSync(job.xmlPath, 'r');
+      // Reads give their position: a caller's fd may have been written up to its end.
+      ownFd = job.xmlFd === undefined;
+      fd = ownFd ? fs.openSync(job.xmlPath, 'r') : job.xmlFd;
       const buf = Buffer.allocUnsafe(1024 * 1024);
       let len = 0;
       let pos = 0;
+      let offset = 0;
       let eof = false;
       const input = () => {
         if (pos === len) {
           if (eof) return null;
-          len = fs.readSync(fd, buf, 0, buf.length, null);
+          len = fs.readSync(fd, buf, 0, buf.length, offset);
+          offset += len;
           pos = 0;
           if (len === 0) {
             eof = true;

@@ -52,8 +52,31 @@ test('with keys, a file that fails the XSD leaves no XML in clear', async () => 
   const [good] = records(1);
   const bad: ContractRecord = { ...good, general: { ...good.general, contractCode: 'BAD-1', startDate: '15.03.2023' } };
   await expect(writeBatchFiles({ records: [good, bad], dir, baseName: 'broken', fileKeys: [key] })).rejects.toThrow(
-    /fails the XSD: line \d+: Element 'StartDate'.*\(contract BAD-1\).*the XML was removed/,
+    /fails the XSD: line \d+: Element 'StartDate'.*\(contract BAD-1\).*the XML is not kept, K2 keeps no personal data in clear/,
   );
   expect(await readdir(dir)).toEqual([]);
   expect(existsSync(path.join(dir, 'K2_broken_1.zip'))).toBe(false);
+});
+
+test('with keys, the XML has no name on disk even while it is written, validated and zipped: a crash leaves none behind', async () => {
+  const seen: string[][] = [];
+  async function* watched(): AsyncGenerator<ContractRecord> {
+    for (const r of records(25)) {
+      seen.push(await readdir(dir)); // between two contracts of the file being written
+      yield r;
+    }
+  }
+  const files = await writeBatchFiles({ records: watched(), dir, baseName: 'b2', fileKeys: [key], maxRecordsPerFile: 10, mtime });
+  expect(files.map((f) => f.records)).toEqual([10, 10, 5]);
+  expect(seen.flat().filter((name) => name.endsWith('.xml'))).toEqual([]);
+  expect((await readdir(dir)).sort()).toEqual(['K2_b2_1.zip', 'K2_b2_2.zip', 'K2_b2_3.zip']);
+  // What was zipped is the whole XML: the same ZIPs as the demo's named files give.
+  const clear = await writeBatchFiles({ records: records(25), dir: path.join(dir, 'clear'), baseName: 'b2', maxRecordsPerFile: 10, mtime });
+  for (const [i, f] of files.entries()) expect(await readFilePlain(f.zipPath, [key])).toEqual(readFileSync(clear[i].zipPath));
+});
+
+test('without keys (the demo) the XML is a named file beside the ZIP, kept for inspection', async () => {
+  const [f] = await writeBatchFiles({ records: records(3), dir, baseName: 'b3' });
+  expect(existsSync(f.xmlPath)).toBe(true);
+  expect(readFileSync(f.xmlPath).length).toBe(f.xmlBytes);
 });
