@@ -44,6 +44,7 @@ export interface BatchFileInfo {
   /** The uploaded file's name (Latin only, §4.1.1 "не принимается наименование на кириллице"). */
   fileName: string;
   zipPath: string;
+  /** Where the XML was built: the demo's named file; with keys it never had a lasting name and is gone. */
   xmlPath: string;
   /** sha256 (hex) of the ZIP, the file that is uploaded (the plaintext, also when it is kept encrypted). */
   sha256: string;
