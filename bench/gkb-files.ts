@@ -9,7 +9,10 @@
  * "RSS growth 10k → 50k" is the difference of the two runs' sampled peaks: it should stay near
  * zero, since files are written record by record and validated one file (≤ 10,000 records) at a time.
  * A 2,000-contract warm-up run precedes the measured runs (warmupContracts, its rate reported apart).
+ * Each size runs twice: as the demo builds (no payload keys: the XML a named file, the ZIP in clear)
+ * and as production does (`atRest`: the XML with no name on disk, the ZIP encrypted on its way).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,6 +23,8 @@ import { sampleDossiers } from '../test/fixtures/gkb/sample-dossiers';
 
 export interface GkbFilesRun {
   contracts: number;
+  /** Built with a payload key, as production builds: the XML unnamed on disk, the ZIP encrypted. */
+  atRest?: boolean;
   files: number;
   xmlBytes: number;
   zipBytes: number;
@@ -43,6 +48,8 @@ export interface GkbFilesReport {
   cpus: number;
   runs: GkbFilesRun[];
   rssGrowth10kTo50kMiB: number;
+  /** The same for the runs at rest. */
+  rssGrowth10kTo50kAtRestMiB?: number;
   processMaxRssMiB: number;
   /** Contracts of the unreported warm-up run before the measured runs (JIT, validator start); 0 = none. */
   warmupContracts: number;
@@ -61,7 +68,10 @@ function* records(count: number): Generator<ContractRecord> {
   }
 }
 
-async function runOnce(contracts: number): Promise<GkbFilesRun> {
+/** A key of the bench's own, never stored: what config.payloadKeys gives a worker. */
+const BENCH_KEY = { id: 'bench', key: randomBytes(32) };
+
+async function runOnce(contracts: number, atRest = false): Promise<GkbFilesRun> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gkb-bench-'));
   (globalThis as { gc?: () => void }).gc?.();
   const rssBefore = process.memoryUsage().rss;
@@ -75,13 +85,14 @@ async function runOnce(contracts: number): Promise<GkbFilesRun> {
   const sampler = setInterval(sample, 20);
   try {
     const started = performance.now();
-    const files = await writeBatchFiles({ records: records(contracts), dir, baseName: `bench${contracts}` });
+    const files = await writeBatchFiles({ records: records(contracts), dir, baseName: `bench${contracts}`, ...(atRest ? { fileKeys: [BENCH_KEY] } : {}) });
     const totalMs = performance.now() - started;
     sample();
     const sum = (f: (x: (typeof files)[number]) => number) => files.reduce((a, x) => a + f(x), 0);
     const buildMs = sum((f) => f.timingsMs.write);
     return {
       contracts,
+      ...(atRest ? { atRest } : {}),
       files: files.length,
       xmlBytes: sum((f) => f.xmlBytes),
       zipBytes: sum((f) => f.bytes),
@@ -106,16 +117,20 @@ export async function runGkbFilesBench(sizes: readonly number[] = [10_000, 50_00
   // first measured run does not also pay for JIT compilation of the mapping and XML code.
   const warmup = warmupContracts > 0 ? await runOnce(warmupContracts) : undefined;
   const runs: GkbFilesRun[] = [];
-  for (const n of sizes) runs.push(await runOnce(n));
-  const small = runs.find((r) => r.contracts === 10_000);
-  const large = runs.find((r) => r.contracts === 50_000);
+  for (const atRest of [false, true]) for (const n of sizes) runs.push(await runOnce(n, atRest));
+  const growth = (atRest: boolean) => {
+    const small = runs.find((r) => r.contracts === 10_000 && Boolean(r.atRest) === atRest);
+    const large = runs.find((r) => r.contracts === 50_000 && Boolean(r.atRest) === atRest);
+    return small && large ? round(large.peakRssMiB - small.peakRssMiB) : NaN;
+  };
   const report: GkbFilesReport = {
     generatedAt: new Date().toISOString(),
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
     cpus: os.cpus().length,
     runs,
-    rssGrowth10kTo50kMiB: small && large ? round(large.peakRssMiB - small.peakRssMiB) : NaN,
+    rssGrowth10kTo50kMiB: growth(false),
+    rssGrowth10kTo50kAtRestMiB: growth(true),
     processMaxRssMiB: round((process.resourceUsage().maxRSS * 1024) / MiB),
     warmupContracts: warmup ? warmupContracts : 0,
     ...(warmup ? { warmupBuildContractsPerSecond: warmup.buildContractsPerSecond } : {}),

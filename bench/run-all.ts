@@ -75,11 +75,13 @@ function gkbRows(r: GkbFilesReport): Row[] {
   const rows: Row[] = [];
   const add = (measure: string, value: string) => rows.push({ bench: 'gkb-files', measure, value, goal: '—', met: '—' });
   for (const run of r.runs) {
-    add(`${fmt(run.contracts)} contracts → ${run.files} file(s): end to end`, `${fmt(run.totalMs)} ms, ${fmt(run.contractsPerSecondEndToEnd)} contracts/s`);
-    add(`${fmt(run.contracts)} contracts: build / validate / zip`, `${fmt(run.buildMs)} / ${fmt(run.validateMs)} / ${fmt(run.zipMs)} ms`);
-    add(`${fmt(run.contracts)} contracts: peak RSS (sampled)`, `${fmt(run.peakRssMiB)} MiB`);
+    const what = `${fmt(run.contracts)} contracts${run.atRest ? ' at rest (payload key: XML unnamed, ZIP encrypted)' : ''}`;
+    add(`${what} → ${run.files} file(s): end to end`, `${fmt(run.totalMs)} ms, ${fmt(run.contractsPerSecondEndToEnd)} contracts/s`);
+    add(`${what}: build / validate / zip`, `${fmt(run.buildMs)} / ${fmt(run.validateMs)} / ${fmt(run.zipMs)} ms`);
+    add(`${what}: peak RSS (sampled)`, `${fmt(run.peakRssMiB)} MiB`);
   }
   add('RSS growth 10k → 50k (should stay near 0, see bench/gkb-files.ts)', `${fmt(r.rssGrowth10kTo50kMiB)} MiB`);
+  if (r.rssGrowth10kTo50kAtRestMiB !== undefined) add('RSS growth 10k → 50k at rest', `${fmt(r.rssGrowth10kTo50kAtRestMiB)} MiB`);
   return rows;
 }
 
