@@ -47,6 +47,8 @@ export interface BlobBackend {
   exists(name: string): Promise<boolean>;
   /** Every name stored, in name order (staged bytes are not). */
   list(): AsyncIterable<string>;
+  /** The first `bytes` bytes under `name` (fewer when it is shorter), without reading the rest; BlobNotFoundError when missing. */
+  head(name: string, bytes: number): Promise<Buffer>;
 }
 
 export class BlobNotFoundError extends Error {
@@ -155,6 +157,21 @@ export function createFsBlobs(root: string): BlobBackend & { pathOf(name: string
     },
     async exists(name) {
       return fs.existsSync(pathOf(name));
+    },
+    async head(name, bytes) {
+      let handle;
+      try {
+        handle = await fsp.open(pathOf(name), 'r');
+      } catch (err) {
+        throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? new BlobNotFoundError(name) : err;
+      }
+      try {
+        const buf = Buffer.alloc(bytes);
+        const { bytesRead } = await handle.read(buf, 0, bytes, 0);
+        return buf.subarray(0, bytesRead);
+      } finally {
+        await handle.close();
+      }
     },
   };
 }
@@ -270,6 +287,18 @@ export function createDbBlobs(db: Db, space: string, { chunkBytes = BLOB_CHUNK_B
       checkBlobName(name);
       return (await db('document_blobs').where({ space, name }).first('name')) !== undefined;
     },
+    async head(name, bytes) {
+      checkBlobName(name);
+      // Only the first chunk's first bytes cross the wire, not its whole MiB.
+      const row = await db('document_blobs as b')
+        .join('document_blob_chunks as c', function () {
+          this.on('c.blob_id', '=', 'b.blob_id').andOn('c.chunk', '=', db.raw('0'));
+        })
+        .where({ 'b.space': space, 'b.name': name })
+        .first(db.raw('substr(c.bytes, 1, ?) as head', [bytes]));
+      if (!row) throw new BlobNotFoundError(name);
+      return Buffer.from(row.head as Buffer);
+    },
     async *list() {
       for (let after = ''; ;) {
         const page: Array<{ name: string }> = await db('document_blobs')
@@ -384,17 +413,7 @@ export async function isEncryptedBlob(backend: BlobBackend, name: string): Promi
 
 /** The id of the key the bytes under `name` are encrypted with; null when they are in clear. */
 export async function storedKeyId(backend: BlobBackend, name: string): Promise<string | null> {
-  const stream = backend.open(name);
-  try {
-    let head = Buffer.alloc(0);
-    for await (const c of stream) {
-      head = Buffer.concat([head, c as Buffer]);
-      if (head.length >= KEY_ID_HEAD_BYTES) break;
-    }
-    return encryptedKeyId(head);
-  } finally {
-    stream.destroy();
-  }
+  return encryptedKeyId(await backend.head(name, KEY_ID_HEAD_BYTES));
 }
 
 /** The whole plaintext of a stored file (for a file that is sent whole anyway, such as a GKB upload). */

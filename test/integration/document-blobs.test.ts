@@ -92,6 +92,27 @@ describe.each(testDatabases())('backends on %s', (database) => {
       for (const bad of ['../etc/passwd', 'b/../../x', '.tmp/x', 'b//x', 'Скан.pdf', '']) expect(() => blobs.open(bad)).toThrow(TypeError);
       await expect(blobs.exists('../x')).rejects.toThrow(TypeError);
     });
+
+    it('head: the first bytes only (fewer for a shorter file), across chunk boundaries never; a missing name is BlobNotFoundError', async () => {
+      const blobs = make();
+      await blobs.put('b/f.zip', Readable.from(pieces(content, 5)));
+      expect(await blobs.head('b/f.zip', 4)).toEqual(content.subarray(0, 4));
+      // pg reads its first chunk only: at most CHUNK bytes; fs the bytes asked for.
+      expect(await blobs.head('b/f.zip', 12)).toEqual(content.subarray(0, kind === 'pg' ? CHUNK : 12));
+      await blobs.put('b/short', Readable.from([Buffer.from('ab')]));
+      expect(await blobs.head('b/short', 10)).toEqual(Buffer.from('ab'));
+      await expect(blobs.head('b/never.zip', 4)).rejects.toThrow(BlobNotFoundError);
+      await expect(blobs.head('../x', 4)).rejects.toThrow(TypeError);
+    });
+
+    it('list: every stored name in name order, nothing staged', async () => {
+      const blobs = make();
+      for (const name of ['b/2.zip', 'a/1.zip', 'b/1.zip']) await blobs.put(name, Readable.from([Buffer.from(name)]));
+      await blobs.stage(Readable.from([Buffer.from('staged, never committed')]));
+      const names: string[] = [];
+      for await (const n of blobs.list()) names.push(n);
+      expect(names).toEqual(['a/1.zip', 'b/1.zip', 'b/2.zip']);
+    });
   });
 
   it('spaces of the database backend are apart: a GKB file and a document of the same name are two files', async () => {
