@@ -44,6 +44,13 @@ import { BatchFileInfo, GkbClient, GkbPermanentError, isTransientGkbError, Recor
 import type { Logger } from '../observability/logger';
 import { gkbResultSignal } from '../workflows/definitions';
 
+/**
+ * Past this, no write of a GKB build (or of a scan) can still be under way: the longest, a build,
+ * is cut off by its activity's 30-minute limit. What a crash left is swept after it, and an
+ * abandoned batch's files may be rewritten after it.
+ */
+export const WRITES_SETTLED_MS = 2 * 3600_000;
+
 /** A build's scratch folder below the files folder's staging folder: `build-<batch label>-<random>`. */
 const BUILD_FOLDER_PREFIX = 'build-';
 

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { batchFileLabel } from '../activities/gkb';
+import { batchFileLabel, WRITES_SETTLED_MS } from '../activities/gkb';
 import type { Config } from '../config';
 import type { Db } from '../db';
 import { createBlobBackend, plaintextOf, storedKeyId, type BlobBackend } from './blobs';
@@ -32,8 +32,6 @@ export interface FileSpace {
 
 /** Batch states after the upload: a batch's files are never rebuilt from there on. */
 const UPLOADED_STATES = new Set(['uploaded', 'polling', 'delivering', 'done']);
-/** An abandoned batch's build cannot still be running this long after (the build activity's limit is 30 minutes). */
-const ABANDONED_SETTLED_MS = 2 * 3600_000;
 
 /** The documents and GKB files of the configured store, as the worker keeps them. */
 export async function fileSpaces(config: Config, db: Db, now = Date.now()): Promise<FileSpace[]> {
@@ -61,7 +59,8 @@ export async function fileSpaces(config: Config, db: Db, now = Date.now()): Prom
 /** Why a batch's files may not be rewritten now (undefined: they may). */
 export function batchHoldsBack(batchId: string, state: string, updatedAtMs: number, nowMs: number): string | undefined {
   if (UPLOADED_STATES.has(state)) return undefined;
-  if (state.startsWith('abandoned') && nowMs - updatedAtMs >= ABANDONED_SETTLED_MS) return undefined;
+  // An abandoned batch's build, if one still ran, has ended by then.
+  if (state.startsWith('abandoned') && nowMs - updatedAtMs >= WRITES_SETTLED_MS) return undefined;
   return `batch ${batchId} is ${state}: a retried build may still replace its files`;
 }
 

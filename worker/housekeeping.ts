@@ -5,14 +5,14 @@
  * shared chunks, which several workers may sweep at once (deleting what is gone deletes nothing).
  */
 import path from 'node:path';
-import { sweepAbandonedBuilds } from '../activities/gkb';
+import { sweepAbandonedBuilds, WRITES_SETTLED_MS } from '../activities/gkb';
 import type { Config } from '../config';
 import type { Db } from '../db';
 import { sweepStagedChunks, sweepStagedFiles, type BlobStoreKind } from '../documents/blobs';
 import type { Logger } from '../observability/logger';
 
-/** Older than any write can be: the longest, a GKB build, is cut off by its activity's 30-minute limit. */
-export const ABANDONED_AFTER_MS = 2 * 3600_000;
+/** Older than any write can be (WRITES_SETTLED_MS). */
+export const ABANDONED_AFTER_MS = WRITES_SETTLED_MS;
 export const SWEEP_EVERY_MS = 3600_000;
 
 export interface SweepTargets {

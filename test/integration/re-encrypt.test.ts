@@ -16,7 +16,7 @@ import type { Db } from '../../db';
 import { saveBatch } from '../../db/gkb';
 import { readBlobPlain } from '../../documents/blobs';
 import { createEncryptStream, type FileKey } from '../../documents/encryption';
-import { fileSpaces, IN_CLEAR, keyUsage, reEncryptFiles, type FileSpace } from '../../documents/re-encrypt';
+import { batchHoldsBack, fileSpaces, IN_CLEAR, keyUsage, reEncryptFiles, type FileSpace } from '../../documents/re-encrypt';
 import { createDocumentStore } from '../../documents/store';
 import { testDatabases } from '../helpers/databases';
 
@@ -138,4 +138,14 @@ describe.each(testDatabases())('on %s', (database) => {
       expect(lines[0]).toBe(`rewritten 3 file(s) with key ${NEW.id}; 0 already under it; 2 held back; 0 failed`);
     });
   });
+});
+
+test("batchHoldsBack: a batch's files may be rewritten once it uploaded them, or two hours after it was abandoned", () => {
+  const now = Date.parse('2026-12-02T12:00:00Z');
+  for (const state of ['uploaded', 'polling', 'delivering', 'done']) expect(batchHoldsBack('b1', state, now, now)).toBeUndefined();
+  for (const state of ['claimed', 'built'])
+    expect(batchHoldsBack('b1', state, now - 86_400_000, now)).toBe(`batch b1 is ${state}: a retried build may still replace its files`);
+  expect(batchHoldsBack('b1', 'abandoned', now - 3600_000, now)).toBe('batch b1 is abandoned: a retried build may still replace its files');
+  expect(batchHoldsBack('b1', 'abandoned', now - 2 * 3600_000, now)).toBeUndefined();
+  expect(batchHoldsBack('b1', 'abandoned-delivered', now - 3 * 3600_000, now)).toBeUndefined();
 });
