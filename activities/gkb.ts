@@ -37,6 +37,7 @@ import { isTransientDbError } from '../db/errors';
 import { FAILURE_TYPES } from '../domain/failures';
 import { GkbDictionary, GkbDossier } from '../domain/gkb/dossier';
 import { mapDossierToContract } from '../domain/gkb/contract-record';
+import { createColumnSealer } from '../db/sealed';
 import { writeBatchFiles } from '../integrations/gkb/batch-file';
 import { createFsBlobs, entriesOf, readBlobPlain, stagingDir, type BlobBackend } from '../documents/blobs';
 import { FileDecryptionError, type FileKey } from '../documents/encryption';
@@ -229,6 +230,8 @@ export function createGkbActivities(deps: GkbActivityDeps) {
   if (!deps.fileKeys?.length) logger.warn('no payload keys (demo): GKB files are kept in clear at rest');
   const detailPage = deps.detailPageSize ?? DETAIL_PAGE;
   const files = deps.files ?? createFsBlobs(deps.filesDir);
+  // The records hold the client's personal data: sealed in K2's database with the same keys as the files.
+  const columns = createColumnSealer(deps.fileKeys ?? []);
   let lastTrigger = 0;
   // Counting the queue scans every queued record: with tens of thousands queued, counting after
   // each enqueue made every case pay for all the others. So the count is taken only when an early
@@ -334,7 +337,7 @@ export function createGkbActivities(deps: GkbActivityDeps) {
       if (!mapped.ok) return mapped.notApplicable ? { state: 'not-applicable', reason: mapped.reason } : { state: 'incomplete', reason: mapped.reason };
       let id: number;
       try {
-        id = await enqueueReport(db, { reportKey: input.reportKey, caseId: input.caseId, workflowId: input.workflowId, record: mapped.record });
+        id = await enqueueReport(db, { reportKey: input.reportKey, caseId: input.caseId, workflowId: input.workflowId, record: mapped.record }, columns);
       } catch (err) {
         throw queueFailure(err, input.reportKey);
       }
@@ -367,7 +370,7 @@ export function createGkbActivities(deps: GkbActivityDeps) {
       const dir = await fs.mkdtemp(path.join(stagingDir(deps.filesDir), `${BUILD_FOLDER_PREFIX}${label}-`));
       let built = 0;
       const records = (async function* () {
-        for await (const { record } of claimedRecords(db, input.batchId)) {
+        for await (const { record } of claimedRecords(db, input.batchId, undefined, columns)) {
           if (++built % 1000 === 0) Context.current().heartbeat({ built });
           yield record;
         }

@@ -9,6 +9,7 @@ import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db';
 import { enqueueLoans } from '../db/outbox';
+import { createColumnSealer } from '../db/sealed';
 import { findDemand, recordDemandStatus } from '../db/demands';
 import { formatProblems, validateLoans } from '../domain/loan';
 import { validateStatusUpdate } from '../domain/demand-status';
@@ -75,6 +76,8 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
   app.set('etag', false);
   const requests = metrics.counter('k2_api_requests_total', 'K2 API answers by endpoint and error_code.');
   const accepted = metrics.counter('k2_loans_accepted_total', 'Loan items durably accepted.');
+  // The loans hold the client's personal data: sealed in K2's database with the payload keys.
+  const columns = createColumnSealer(config.payloadKeys);
   const demandStatuses = metrics.counter('k2_demand_statuses_total', 'Demand statuses EKO reported and K2 recorded (k2req_status_from_eko), by status.');
 
   const send = (res: Response, endpoint: string, name: ErrorCodeName, text = '') => {
@@ -173,7 +176,7 @@ export function createApp({ config, db, temporal, logger, metrics, onLoansAccept
     }
     const requestId = crypto.randomUUID();
     try {
-      await enqueueLoans(db, result.loans, requestId);
+      await enqueueLoans(db, result.loans, requestId, undefined, columns);
     } catch (err) {
       logger.error('loans could not be recorded', { requestId, err });
       return send(res, endpoint, 'TEMPORARILY_UNAVAILABLE', 'the loans could not be recorded; nothing was accepted, retry later');

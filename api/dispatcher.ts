@@ -49,6 +49,7 @@ import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db';
 import { staleReason } from '../activities/episodes';
+import { createColumnSealer, type ColumnSealer } from '../db/sealed';
 import { claimLoans, countPending, deadLetterStats, markDispatched, markDispatchFailed, markStale, OutboxRow, releaseClaims, renewClaims } from '../db/outbox';
 import { caseWorkflowId, CaseSettings, LoanMeta } from '../domain/case';
 import type { Loan } from '../domain/loan';
@@ -214,6 +215,8 @@ export class OutboxDispatcher {
   // claims (several replicas)
   readonly owner: string;
   private readonly leaseMs: number;
+  /** Opens the loans the outbox holds sealed (db/sealed.ts). */
+  private readonly columns: ColumnSealer;
   /** Rows claimed by us and not yet given up: those in memory, and those handed over whose marks are not yet written. */
   private claims = new Set<number>();
   /** Rows we claimed and hold back: their claims are cleared with the next marks (so any replica may take them). */
@@ -264,6 +267,7 @@ export class OutboxDispatcher {
     this.owner = options.owner ?? dispatcherOwner();
     stampRequestIds(client);
     this.leaseMs = config.api.outboxLeaseMs;
+    this.columns = createColumnSealer(config.payloadKeys);
     const held = metrics.counter('k2_outbox_dispatch_held_seconds_total', 'Time the dispatcher held back for bursts of EKO requests (burst hold).');
     this.burstHold = new BurstHold({ rateLimit: config.api.dispatchHoldRate, maxHoldMs: config.api.dispatchHoldMaxMs, batch: config.api.dispatchBatch }, (ms) =>
       held.inc(undefined, ms / 1000),
@@ -484,7 +488,7 @@ export class OutboxDispatcher {
     this.claimStartedAt = startedAt;
     let claim;
     try {
-      claim = await claimLoans(this.db, this.owner, { limit, leaseMs: this.leaseMs, afterId: this.cursor });
+      claim = await claimLoans(this.db, this.owner, { limit, leaseMs: this.leaseMs, afterId: this.cursor }, this.columns);
     } finally {
       this.claimStartedAt = undefined;
     }

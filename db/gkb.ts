@@ -6,6 +6,7 @@
 import type { Knex } from 'knex';
 import { isSqlite, type Db } from './index';
 import type { ContractRecord } from '../domain/gkb/contract-record';
+import { IN_CLEAR_COLUMNS, type ColumnSealer } from './sealed';
 
 export type GkbRecordState = 'queued' | 'claimed' | 'accepted' | 'rejected';
 
@@ -33,7 +34,7 @@ const now = () => new Date().toISOString();
  * One statement when the key is new (its own transaction, one round trip); a key already queued,
  * by an earlier attempt or one racing beside it, inserts nothing and reads the existing id.
  */
-export async function enqueueReport(db: Db, report: QueuedReport): Promise<number> {
+export async function enqueueReport(db: Db, report: QueuedReport, columns: ColumnSealer = IN_CLEAR_COLUMNS): Promise<number> {
   const at = now();
   const inserted: Array<{ id: number | string }> = await db('gkb_records')
     .insert({
@@ -42,7 +43,7 @@ export async function enqueueReport(db: Db, report: QueuedReport): Promise<numbe
       workflow_id: report.workflowId,
       contract_code: report.record.general.contractCode,
       operation: report.record.operation,
-      record: JSON.stringify(report.record),
+      record: columns.seal('gkb_records.record', JSON.stringify(report.record)),
       state: 'queued',
       enqueued_at: at,
       updated_at: at,
@@ -148,12 +149,17 @@ export async function releaseBatch(db: Db, batchId: string, reason: string): Pro
 }
 
 /** The batch's records in a stable order, read in pages so memory does not grow with the batch. */
-export async function* claimedRecords(db: Db, batchId: string, pageSize = 1000): AsyncGenerator<{ id: number; record: ContractRecord }> {
+export async function* claimedRecords(
+  db: Db,
+  batchId: string,
+  pageSize = 1000,
+  columns: ColumnSealer = IN_CLEAR_COLUMNS,
+): AsyncGenerator<{ id: number; record: ContractRecord }> {
   let after = 0;
   for (;;) {
     const rows = await db('gkb_records').where({ batch_id: batchId }).andWhere('id', '>', after).orderBy('id').limit(pageSize).select('id', 'record');
     if (rows.length === 0) return;
-    for (const r of rows) yield { id: Number(r.id), record: JSON.parse(r.record) };
+    for (const r of rows) yield { id: Number(r.id), record: JSON.parse(columns.open('gkb_records.record', r.record)) };
     after = Number(rows[rows.length - 1].id);
   }
 }

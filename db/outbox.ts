@@ -24,6 +24,7 @@
 import crypto from 'node:crypto';
 import { isSqlite, type Db } from './index';
 import type { Loan } from '../domain/loan';
+import { IN_CLEAR_COLUMNS, type ColumnSealer } from './sealed';
 
 export interface OutboxRow {
   id: number;
@@ -57,12 +58,12 @@ interface InsertRow {
   received_at: string;
 }
 
-function toRows(loans: Loan[], requestId: string, receivedAt: string): InsertRow[] {
+function toRows(loans: Loan[], requestId: string, receivedAt: string, columns: ColumnSealer): InsertRow[] {
   return loans.map((loan) => {
     const payload = JSON.stringify(loan);
     return {
       contract_number: loan.contract_number,
-      payload,
+      payload: columns.seal('loan_outbox.payload', payload),
       // = loanDigest(loan), without serializing the loan twice
       payload_sha256: crypto.createHash('sha256').update(payload).digest('hex'),
       request_id: requestId,
@@ -88,7 +89,7 @@ interface Prepared {
   insert: SqliteStatement;
   insertMany: (rows: InsertRow[]) => void;
   markMany: (ids: number[], at: string) => void;
-  claim: SqliteTransactionFn<(p: ClaimParams) => ClaimResult>;
+  claim: SqliteTransactionFn<(p: ClaimParams) => RawClaim>;
   renew: SqliteTransactionFn<(ids: number[], owner: string, until: string) => number>;
   release: SqliteTransactionFn<(ids: number[], owner: string) => void>;
 }
@@ -115,11 +116,11 @@ function prepared(conn: SqliteConnection): Prepared {
         for (const id of ids) mark.run(at, id);
       }),
       // In BEGIN IMMEDIATE (claim.immediate): the write lock is held from the window's read to the claim, so no other process claims in between.
-      claim: conn.transaction((params: ClaimParams): ClaimResult => {
+      claim: conn.transaction((params: ClaimParams): RawClaim => {
         const rows = window.all({ after: params.afterId, now: params.now, owner: params.owner, limit: params.limit });
         const taken = rows.filter((r) => !r.blocked);
         if (taken.length) take.run({ owner: params.owner, until: params.until, ids: JSON.stringify(taken.map((r) => Number(r.id))) });
-        return { rows: taken.map(toOutboxRow), windowSize: rows.length, windowLastId: rows.length ? Number(rows[rows.length - 1].id) : params.afterId };
+        return { rows: taken, windowSize: rows.length, windowLastId: rows.length ? Number(rows[rows.length - 1].id) : params.afterId };
       }),
       renew: conn.transaction((ids: number[], owner: string, until: string) => {
         let n = 0;
@@ -207,8 +208,8 @@ function enqueueGrouped(db: Db, rows: InsertRow[]): Promise<void> {
  * Inserts all loans of one request atomically: resolves only once they are committed (durably, with
  * synchronous=FULL), rejects with nothing of them committed.
  */
-export async function enqueueLoans(db: Db, loans: Loan[], requestId: string, now = new Date()): Promise<void> {
-  const rows = toRows(loans, requestId, now.toISOString());
+export async function enqueueLoans(db: Db, loans: Loan[], requestId: string, now = new Date(), columns: ColumnSealer = IN_CLEAR_COLUMNS): Promise<void> {
+  const rows = toRows(loans, requestId, now.toISOString(), columns);
   if (isSqlite(db)) {
     if (rows.length <= GROUP_MAX_ITEMS_PER_REQUEST) return enqueueGrouped(db, rows);
     return withConnection(db, (conn) => prepared(conn).insertMany(rows));
@@ -228,7 +229,7 @@ function epochMs(v: unknown): number | undefined {
  * contract's last closed episode (one join: no query per row on the intake path). Rows that wait
  * for their next attempt are included (nextAttemptAt): they hold back their contract's later rows.
  */
-export async function pendingLoans(db: Db, limit: number, afterId = 0): Promise<OutboxRow[]> {
+export async function pendingLoans(db: Db, limit: number, afterId = 0, columns: ColumnSealer = IN_CLEAR_COLUMNS): Promise<OutboxRow[]> {
   let q = db('loan_outbox as o').leftJoin('case_episodes as e', 'e.contract_number', 'o.contract_number').whereNull('o.dispatched_at').whereNull('o.dead_at');
   if (afterId > 0) q = q.andWhere('o.id', '>', afterId);
   const rows = await q
@@ -245,15 +246,15 @@ export async function pendingLoans(db: Db, limit: number, afterId = 0): Promise<
       'e.closed_seq',
       'e.last_overdue_sha256',
     );
-  return rows.map(toOutboxRow);
+  return rows.map((r) => toOutboxRow(r, columns));
 }
 
 /** A row as read with its contract's closed episode (pendingLoans, claimLoans). */
-function toOutboxRow(r: Record<string, unknown>): OutboxRow {
+function toOutboxRow(r: Record<string, unknown>, columns: ColumnSealer): OutboxRow {
   return {
     id: Number(r.id),
     contract_number: r.contract_number as string,
-    loan: JSON.parse(r.payload as string),
+    loan: JSON.parse(columns.open('loan_outbox.payload', r.payload as string)),
     payload_sha256: r.payload_sha256 as string,
     attempts: Number(r.attempts),
     nextAttemptAt: epochMs(r.next_attempt_at),
@@ -273,6 +274,9 @@ export interface ClaimResult {
   /** The highest id in that window (afterId when it was empty): the next claim of this pass reads after it. */
   windowLastId: number;
 }
+
+/** A claim as the database answered it: its rows not yet opened (toOutboxRow). */
+type RawClaim = Omit<ClaimResult, 'rows'> & { rows: Array<Record<string, unknown>> };
 
 interface ClaimParams {
   owner: string;
@@ -332,18 +336,25 @@ const pgClaimSql = `WITH win AS (
  * closed episode. Per-contract order holds across dispatchers: a row is taken only when every earlier live row of its
  * contract is in the same claim or already ours. Rows we hold stay claimable by us (a pass from the start takes them again).
  */
-export async function claimLoans(db: Db, owner: string, opts: { limit: number; leaseMs: number; afterId?: number; now?: Date }): Promise<ClaimResult> {
+export async function claimLoans(
+  db: Db,
+  owner: string,
+  opts: { limit: number; leaseMs: number; afterId?: number; now?: Date },
+  columns: ColumnSealer = IN_CLEAR_COLUMNS,
+): Promise<ClaimResult> {
   const now = opts.now ?? new Date();
   const afterId = opts.afterId ?? 0;
   if (isSqlite(db)) {
     const params: ClaimParams = { owner, afterId, limit: opts.limit, now: now.toISOString(), until: new Date(now.getTime() + opts.leaseMs).toISOString() };
-    return withConnection(db, (conn) => prepared(conn).claim.immediate(params));
+    // Opened after the transaction: the write lock is not held while the payloads are decrypted.
+    const raw = await withConnection(db, (conn) => prepared(conn).claim.immediate(params));
+    return { ...raw, rows: raw.rows.map((r) => toOutboxRow(r, columns)) };
   }
   const result = await db.raw(pgClaimSql, { owner, after: afterId, limit: opts.limit, now: now.toISOString(), leaseMs: Math.round(opts.leaseMs) });
   const rows: Array<Record<string, unknown>> = result.rows;
   const summary = rows[0] ?? {};
   return {
-    rows: rows.filter((r) => r.id !== null && r.id !== undefined).map(toOutboxRow),
+    rows: rows.filter((r) => r.id !== null && r.id !== undefined).map((r) => toOutboxRow(r, columns)),
     windowSize: Number(summary.window_size ?? 0),
     windowLastId: summary.window_last_id === null || summary.window_last_id === undefined ? afterId : Number(summary.window_last_id),
   };

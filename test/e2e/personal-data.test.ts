@@ -7,7 +7,9 @@
  * - every process's log holds none of the generated IINs, IBANs and names, nor the names the ABS
  *   simulator answers with;
  * - Temporal's database (the dev server's SQLite file and its WAL) holds none of the IINs and names
- *   in clear: the payload codec encrypts them (a test key is given to every process).
+ *   in clear: the payload codec encrypts them (a test key is given to every process);
+ * - K2's own database holds no name in clear: the loans and GKB records are sealed (db/sealed.ts);
+ *   its payment demands still hold the IIN/BIN.
  * Needs dist/ (`npx tsc -p tsconfig.json`).
  */
 import fs from 'node:fs';
@@ -156,13 +158,14 @@ test('loans through to their demand and GKB report, and through error paths, lea
   // Every process wrote its log (an empty file would pass any scan).
   expect(fs.readFileSync(path.join(logDir, 'worker.log'), 'utf8')).toContain('worker ready');
   const ibans = loans.map((l) => ({ kind: 'IBAN', value: l.iban }));
-  // The scan sees what it looks for: K2's own database keeps the loans as EKO sent them (IINs and names in clear, inside K2).
+  // The scan sees what it looks for: K2's own database seals the loans and the GKB records (db/sealed.ts),
+  // so no name is there in clear, while its payment demands still keep the client's IIN/BIN in clear.
   const k2Db = fs
     .readdirSync(e2e.dataDir)
     .filter((f) => f.startsWith('k2.sqlite'))
     .map((f) => path.join(e2e.dataDir, f));
   const inK2Db = findInFiles(k2Db, secrets).map((hit) => hit.split(': ')[1].split(' #')[0]);
-  expect(new Set(inK2Db)).toEqual(new Set(['IIN/BIN', 'name', 'ABS name']));
+  expect(new Set(inK2Db)).toEqual(new Set(['IIN/BIN']));
   expect(findInFiles(logs, [...secrets, ...ibans])).toEqual([]);
 });
 

@@ -123,6 +123,13 @@ it('keeps the ZIP encrypted and uploads exactly the plaintext ZIP whose sha256 t
     expect(kept.includes(Buffer.from(d.iinbin))).toBe(false);
     expect(kept.includes(Buffer.from(d.fullname.split(' ')[0], 'utf8'))).toBe(false);
   }
+  // The queued records were sealed in K2's database with the same key (db/sealed.ts), and built from there.
+  const queued: Array<{ record: string }> = await db('gkb_records').where({ batch_id: 'gkb-rest-1' }).select('record');
+  expect(queued).toHaveLength(dossiers.length);
+  for (const { record } of queued) {
+    expect(record).toMatch(/^k2s1:k2025:/);
+    for (const d of dossiers) expect(record.includes(d.iinbin) || record.includes(d.fullname.split(' ')[0])).toBe(false);
+  }
   expect(fs.readdirSync(path.dirname(zipPath))).toEqual([progress.fileName]); // no XML left in clear
 
   const { packageId }: { packageId: string } = await new MockActivityEnvironment().run(acts.uploadGkbFile, {
