@@ -37,8 +37,8 @@ import { isTransientDbError } from '../db/errors';
 import { FAILURE_TYPES } from '../domain/failures';
 import { GkbDictionary, GkbDossier } from '../domain/gkb/dossier';
 import { mapDossierToContract } from '../domain/gkb/contract-record';
-import { createColumnSealer } from '../db/sealed';
-import { writeBatchFiles } from '../integrations/gkb/batch-file';
+import { createColumnSealer, SealedKeyUnknownError, SealedValueError } from '../db/sealed';
+import { GkbFileInvalidError, writeBatchFiles } from '../integrations/gkb/batch-file';
 import { createFsBlobs, entriesOf, readBlobPlain, stagingDir, type BlobBackend } from '../documents/blobs';
 import { FileDecryptionError, type FileKey } from '../documents/encryption';
 import { BatchFileInfo, GkbClient, GkbPermanentError, isTransientGkbError, RecordGroupStatus } from '../integrations/gkb/soap-client';
@@ -51,6 +51,17 @@ import { gkbResultSignal } from '../workflows/definitions';
  * abandoned batch's files may be rewritten after it.
  */
 export const WRITES_SETTLED_MS = 2 * 3600_000;
+
+/**
+ * Why a build stopped, as the batch decides on it: our own file invalid (XSD, file type, size) or
+ * a queued record damaged is a defect or bad data, not a passing fault: stop and show it. A record
+ * sealed with a key this worker lacks, or the database away, is retried.
+ */
+function buildFailure(err: unknown, batchId: string): unknown {
+  const damaged = err instanceof SealedValueError && !(err instanceof SealedKeyUnknownError);
+  if (!(err instanceof GkbFileInvalidError || err instanceof RangeError || damaged)) return err;
+  return ApplicationFailure.nonRetryable(`GKB file of batch ${batchId} not built: ${(err as Error).message}`, 'GkbFileInvalid');
+}
 
 /** A build's scratch folder below the files folder's staging folder: `build-<batch label>-<random>`. */
 const BUILD_FOLDER_PREFIX = 'build-';
@@ -381,8 +392,7 @@ export function createGkbActivities(deps: GkbActivityDeps) {
       } catch (err) {
         // The demo (no keys) leaves the XML that failed the XSD for inspection; with keys nothing in clear is left.
         if (deps.fileKeys?.length) await fs.rm(dir, { recursive: true, force: true });
-        // An XSD failure of our own file is a defect or bad data, not a passing fault: stop and show it.
-        throw ApplicationFailure.nonRetryable(`GKB file of batch ${input.batchId} not built: ${(err as Error).message}`, 'GkbFileInvalid');
+        throw buildFailure(err, input.batchId);
       }
       try {
         for (const f of written) {

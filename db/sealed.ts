@@ -34,6 +34,17 @@ export class SealedValueError extends Error {
   }
 }
 
+/** A sealed value names a key that is not configured (retired too early, or a process without it): fixable by configuration. */
+export class SealedKeyUnknownError extends SealedValueError {
+  constructor(
+    column: SealedColumn,
+    public readonly keyId: string,
+  ) {
+    super(`${column} is sealed with key ${JSON.stringify(keyId.slice(0, 64))}, which is not among the configured payload keys (K2_PAYLOAD_KEYS)`);
+    this.name = 'SealedKeyUnknownError';
+  }
+}
+
 /** Seals with keys[0], opens with any of keys; with no keys, values pass as they are. */
 export function createColumnSealer(keys: readonly PayloadKey[]): ColumnSealer {
   const derived = new Map(keys.map((k) => [k.id, Buffer.from(hkdfSync('sha256', k.key, Buffer.alloc(0), HKDF_INFO, 32))]));
@@ -53,10 +64,7 @@ export function createColumnSealer(keys: readonly PayloadKey[]): ColumnSealer {
       const idEnd = stored.indexOf(':', PREFIX.length);
       const keyId = stored.slice(PREFIX.length, idEnd);
       const key = idEnd > 0 ? derived.get(keyId) : undefined;
-      if (!key)
-        throw new SealedValueError(
-          `${column} is sealed with key ${JSON.stringify(keyId.slice(0, 64))}, which is not among the configured payload keys (K2_PAYLOAD_KEYS)`,
-        );
+      if (!key) throw new SealedKeyUnknownError(column, keyId);
       const bytes = Buffer.from(stored.slice(idEnd + 1), 'base64');
       if (bytes.length < NONCE_BYTES + TAG_BYTES) throw new SealedValueError(`${column}: sealed value is truncated`);
       const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, NONCE_BYTES));

@@ -34,6 +34,14 @@ import { encryptStage, type FileKey } from '../../documents/encryption';
 import { writeContractXml, type ContractRecord } from '../../domain/gkb/contract-record';
 import { validateGkbXmlFd, validateGkbXmlFile, type GkbXsdResult } from './xsd';
 
+/** The file K2 built is not one GKB takes (the XSD, the file type, the size limit): a defect or bad data, not a passing fault. */
+export class GkbFileInvalidError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GkbFileInvalidError';
+  }
+}
+
 export const GKB_MAX_RECORDS_PER_PACKAGE = 10_000;
 export const GKB_MAX_PACKAGE_BYTES = 100 * 1024 * 1024;
 
@@ -343,9 +351,9 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
     const check = await p.xml.validate(fileType);
     if (!check.valid) {
       const failure = describeXsdFailure(p, check.errors, await contractStartLines(p.xml));
-      if (!options.fileKeys?.length) throw new Error(failure);
+      if (!options.fileKeys?.length) throw new GkbFileInvalidError(failure);
       // The XML had no name and goes when it is closed. The records stay queued: a rebuild reproduces it.
-      throw new Error(`${failure} (the XML is not kept, K2 keeps no personal data in clear; building the batch again reproduces it)`);
+      throw new GkbFileInvalidError(`${failure} (the XML is not kept, K2 keeps no personal data in clear; building the batch again reproduces it)`);
     }
     const validated = performance.now();
     const zip = await zipFile(p.xml, xmlBytes, p.zipPath, path.basename(p.xml.path), options.mtime ?? new Date(), options.fileKeys);
@@ -365,7 +373,7 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
   try {
     for await (const record of options.records) {
       if (record.fileType !== fileType) {
-        throw new Error(
+        throw new GkbFileInvalidError(
           `contract ${record.general.contractCode} was built for file type ${record.fileType}, this batch is type ${fileType}: one-day records need their own file (GKB document §6)`,
         );
       }
@@ -374,7 +382,7 @@ export async function writeBatchFiles(options: WriteBatchFilesOptions): Promise<
       if (scratch.length < chunk.length * 3) scratch = Buffer.allocUnsafe(chunk.length * 3);
       const chunkBytes = scratch.write(chunk, 0, 'utf8');
       if (headerBytes + chunkBytes + footerBytes > maxBytes) {
-        throw new Error(`contract ${record.general.contractCode} alone (${chunkBytes} bytes) exceeds the file size limit of ${maxBytes} bytes`);
+        throw new GkbFileInvalidError(`contract ${record.general.contractCode} alone (${chunkBytes} bytes) exceeds the file size limit of ${maxBytes} bytes`);
       }
       if (current && (current.contractCodes.length >= maxRecords || current.bytes + chunkBytes + footerBytes > maxBytes)) {
         await finishPart(current);

@@ -16,6 +16,8 @@ import { batchFileLabel, createGkbActivities, type EnqueueOutcome, type GkbFileP
 import type { Db } from '../../db';
 import { FILE_MAGIC, FileKeyUnknownError, readFilePlain, type FileKey } from '../../documents/encryption';
 import { DEFAULT_GKB_DICTIONARY } from '../../domain/gkb/dossier';
+import { mapDossierToContract } from '../../domain/gkb/contract-record';
+import { enqueueReport } from '../../db/gkb';
 import { mulberry32 } from '../../domain/generate';
 import { createGkbClient, type GkbClient } from '../../integrations/gkb/soap-client';
 import { createLogger } from '../../observability/logger';
@@ -23,6 +25,7 @@ import { Faults } from '../../simulators/faults';
 import { createGkbSandbox } from '../../simulators/gkb/sandbox';
 import { sampleDossier } from '../fixtures/gkb/sample-dossiers';
 import { testDatabases } from '../helpers/databases';
+import { SealedKeyUnknownError } from '../../db/sealed';
 
 jest.setTimeout(60_000);
 
@@ -175,6 +178,51 @@ it('a kept file whose key is not configured is retried (a configuration fault), 
   expect(err).toBeInstanceOf(FileKeyUnknownError);
   expect(err).not.toBeInstanceOf(ApplicationFailure); // Temporal retries a plain error
   expect(uploaded).toEqual([]);
+});
+
+/** Queues the dossiers with `queuedWith` and claims them for `batchId`; the build is left to the test. */
+async function queuedAndClaimed(queuedWith: ReturnType<typeof activities>, batchId: string): Promise<void> {
+  const env = new MockActivityEnvironment();
+  for (const [i, dossier] of dossiers.entries())
+    await env.run(queuedWith.enqueueGkbReport, {
+      reportKey: `${batchId}/${i}`,
+      caseId: `case-${batchId}-${i}/run`,
+      workflowId: `case-${batchId}-${i}`,
+      dossier,
+    });
+  expect(await env.run(queuedWith.claimGkbRecords, { batchId })).toBe(dossiers.length);
+}
+
+it('a queued record sealed with a key this worker lacks is retried (a configuration fault); a damaged one fails the build', async () => {
+  await queuedAndClaimed(activities([key2025]), 'gkb-rest-6');
+  const other: FileKey = { id: 'k2026', key: randomBytes(32) };
+  const unknownKey = await new MockActivityEnvironment().run(activities([other]).buildGkbFiles, { batchId: 'gkb-rest-6' }).catch((e: unknown) => e);
+  expect(unknownKey).toBeInstanceOf(SealedKeyUnknownError);
+  expect(unknownKey).not.toBeInstanceOf(ApplicationFailure); // Temporal retries a plain error
+
+  const [first] = await db('gkb_records').where({ batch_id: 'gkb-rest-6' }).orderBy('id').select('id', 'record');
+  await db('gkb_records')
+    .where({ id: first.id })
+    .update({ record: first.record.slice(0, -8) + 'AAAAAAA=' });
+  const damaged = await new MockActivityEnvironment().run(activities([key2025]).buildGkbFiles, { batchId: 'gkb-rest-6' }).catch((e: unknown) => e);
+  expect(damaged).toBeInstanceOf(ApplicationFailure);
+  expect(damaged).toMatchObject({
+    type: 'GkbFileInvalid',
+    nonRetryable: true,
+    message: expect.stringContaining('gkb_records.record: sealed value is damaged'),
+  });
+});
+
+it('a file that fails the XSD fails the build at once (GkbFileInvalid, not retried): bad data, not a passing fault', async () => {
+  const mapped = mapDossierToContract(dossiers[0], DEFAULT_GKB_DICTIONARY, { operation: 2, fileType: 1 });
+  if (!mapped.ok) throw new Error(mapped.reason);
+  const bad = { ...mapped.record, general: { ...mapped.record.general, startDate: '15.03.2023' } };
+  await enqueueReport(db, { reportKey: 'gkb-rest-7/0', caseId: 'case-gkb-rest-7/run', workflowId: 'case-gkb-rest-7', record: bad });
+  const acts = activities([key2025]);
+  expect(await new MockActivityEnvironment().run(acts.claimGkbRecords, { batchId: 'gkb-rest-7' })).toBe(1);
+  const failure = await new MockActivityEnvironment().run(acts.buildGkbFiles, { batchId: 'gkb-rest-7' }).catch((e: unknown) => e);
+  expect(failure).toBeInstanceOf(ApplicationFailure);
+  expect(failure).toMatchObject({ type: 'GkbFileInvalid', nonRetryable: true, message: expect.stringMatching(/fails the XSD: line \d+: Element 'StartDate'/) });
 });
 
 it('says so at start when the demo has no keys', () => {
