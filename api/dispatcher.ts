@@ -590,6 +590,8 @@ export class OutboxDispatcher {
       this.logger.info('outbox item not sent: its closed case already had it', { outboxId: row.id, workflowId: caseWorkflowId(contract), reason: stale });
       return 'done';
     }
+    // A sealed loan this process cannot open: a refused attempt (the key may be configured meanwhile), a dead letter at the last.
+    if (row.unreadable !== undefined) return this.refused(contract, row, row.unreadable);
     try {
       await this.dispatchLoan(row.loan, { acceptedSeq: row.id });
       return 'sent';

@@ -24,12 +24,13 @@
 import crypto from 'node:crypto';
 import { isSqlite, type Db } from './index';
 import type { Loan } from '../domain/loan';
-import { IN_CLEAR_COLUMNS, type ColumnSealer } from './sealed';
+import { IN_CLEAR_COLUMNS, SealedValueError, type ColumnSealer } from './sealed';
 
-export interface OutboxRow {
+export type OutboxRow = OutboxRowFields & ({ loan: Loan; unreadable?: undefined } | { loan?: undefined; unreadable: string });
+
+interface OutboxRowFields {
   id: number;
   contract_number: string;
-  loan: Loan;
   payload_sha256: string;
   attempts: number;
   /** Epoch ms before which this row (and so its contract) waits: Temporal refused it last time. */
@@ -249,12 +250,23 @@ export async function pendingLoans(db: Db, limit: number, afterId = 0, columns: 
   return rows.map((r) => toOutboxRow(r, columns));
 }
 
-/** A row as read with its contract's closed episode (pendingLoans, claimLoans). */
+/**
+ * A row as read with its contract's closed episode (pendingLoans, claimLoans). A sealed payload that
+ * does not open (damaged, or under a key this process lacks) makes the row `unreadable`: the
+ * dispatcher counts it as a refused attempt, so one row never stalls the others.
+ */
 function toOutboxRow(r: Record<string, unknown>, columns: ColumnSealer): OutboxRow {
+  let opened: { loan: Loan } | { unreadable: string };
+  try {
+    opened = { loan: JSON.parse(columns.open('loan_outbox.payload', r.payload as string)) };
+  } catch (err) {
+    if (!(err instanceof SealedValueError)) throw err;
+    opened = { unreadable: `${err.name}: ${err.message}` };
+  }
   return {
     id: Number(r.id),
     contract_number: r.contract_number as string,
-    loan: JSON.parse(columns.open('loan_outbox.payload', r.payload as string)),
+    ...opened,
     payload_sha256: r.payload_sha256 as string,
     attempts: Number(r.attempts),
     nextAttemptAt: epochMs(r.next_attempt_at),

@@ -856,8 +856,8 @@ describe('durability', () => {
     await sleep(1200);
     for (const i of items) await expectNoCase(i.contract_number);
     // Worst case: before dying it had already handed two rows to Temporal but not marked them dispatched.
-    await crashed.dispatchLoan(rows[0].loan, { acceptedSeq: rows[0].id });
-    await crashed.dispatchLoan(rows[1].loan, { acceptedSeq: rows[1].id });
+    await crashed.dispatchLoan(rows[0].loan!, { acceptedSeq: rows[0].id });
+    await crashed.dispatchLoan(rows[1].loan!, { acceptedSeq: rows[1].id });
     expect(await countPending(db)).toBe(items.length);
 
     dispatcher = new OutboxDispatcher(db, env.client, config, quiet, new Metrics()); // the restarted process

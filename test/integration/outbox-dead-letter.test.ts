@@ -6,6 +6,7 @@
  * test must heal it or count calls, a client that refuses one contract with the gRPC error shape
  * the Temporal client gives and passes everything else to the real server.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import { OutboxDispatcher } from '../../api/dispatcher';
 import { Config, DEMO_ENV, loadConfig } from '../../config';
 import { Db, openDb } from '../../db';
 import { countPending, enqueueLoans } from '../../db/outbox';
+import { createColumnSealer } from '../../db/sealed';
 import { caseWorkflowId } from '../../domain/case';
 import { generateLoan, mulberry32 } from '../../domain/generate';
 import type { Loan } from '../../domain/loan';
@@ -178,6 +180,26 @@ test('an item Temporal refuses waits alone (with its contract behind it): the re
   expect(await row(x2)).toMatchObject({ attempts: 0, dispatched_at: null, dead_at: null });
   expect(await exists(poisoned.contract_number)).toBe(false);
   expect(await countPending(db)).toBe(2);
+});
+
+test('a sealed loan this API cannot open (its key not configured) is a refused attempt, alone: the rest flows', async () => {
+  const foreign = createColumnSealer([{ id: 'k-elsewhere', key: randomBytes(32) }]);
+  const sealedLoan = newLoan();
+  startDispatcher(env.client, testConfig(), 60_000);
+  await enqueueLoans(db, [sealedLoan], `req-${serial}`, new Date(), foreign);
+  const [sealedId] = (await db('loan_outbox').where({ contract_number: sealedLoan.contract_number }).select('id')).map((r) => Number(r.id));
+  const others = await enqueue([newLoan(), newLoan()]);
+  running!.nudge();
+  await eventually('the others dispatched', () => allDispatched(others));
+  await eventually('the sealed row counted as refused', async () => (await row(sealedId)).attempts === 1);
+  expect(await row(sealedId)).toMatchObject({
+    dispatched_at: null,
+    dead_at: null,
+    last_error: expect.stringMatching(
+      /^SealedKeyUnknownError: loan_outbox.payload is sealed with key "k-elsewhere", which is not among the configured payload keys/,
+    ),
+  });
+  expect(await exists(sealedLoan.contract_number)).toBe(false);
 });
 
 test('an item Temporal keeps refusing moves to the dead letters after K2_OUTBOX_MAX_ATTEMPTS while 100 others are dispatched; /metrics shows it; requeue puts it back', async () => {
