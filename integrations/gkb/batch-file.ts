@@ -22,7 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import { close as fsClose, createReadStream, createWriteStream, fstat, open as fsOpen, type WriteStream } from 'node:fs';
-import { mkdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { once } from 'node:events';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -32,7 +32,7 @@ import { promisify } from 'node:util';
 import * as yazl from 'yazl';
 import { encryptStage, type FileKey } from '../../documents/encryption';
 import { writeContractXml, type ContractRecord } from '../../domain/gkb/contract-record';
-import { validateGkbXmlFd, validateGkbXmlFile, type GkbXsdResult } from './xsd';
+import { validateGkbXmlFd, type GkbXsdResult } from './xsd';
 
 /** The file K2 built is not one GKB takes (the XSD, the file type, the size limit): a defect or bad data, not a passing fault. */
 export class GkbFileInvalidError extends Error {
@@ -185,35 +185,26 @@ interface XmlScratch {
   read(): Readable;
   size(): Promise<number>;
   validate(fileType: 1 | 3): Promise<GkbXsdResult>;
-  /** Frees it (the unnamed one disappears); the named one stays. */
+  /** Closes it: the unnamed one disappears, the named one stays. */
   close(): Promise<void>;
 }
 
 async function openXmlScratch(xmlPath: string, unnamed: boolean): Promise<XmlScratch> {
-  const highWaterMark = WRITE_HIGH_WATER_MARK;
-  if (!unnamed) {
-    return {
-      path: xmlPath,
-      out: createWriteStream(xmlPath, { highWaterMark }),
-      read: () => createReadStream(xmlPath),
-      size: async () => (await stat(xmlPath)).size,
-      validate: (fileType) => validateGkbXmlFile(xmlPath, { fileType }),
-      close: async () => undefined,
-    };
-  }
   // A plain fd, not a FileHandle: a FileHandle's close() waits for streams that never release it when autoClose is off.
-  const fd = await promisify(fsOpen)(xmlPath, 'wx+', 0o600);
+  const fd = unnamed ? await promisify(fsOpen)(xmlPath, 'wx+', 0o600) : await promisify(fsOpen)(xmlPath, 'w+');
   let closed: Promise<void> | undefined;
   const close = () => (closed ??= promisify(fsClose)(fd));
-  try {
-    await unlink(xmlPath);
-  } catch (err) {
-    await close();
-    throw err;
+  if (unnamed) {
+    try {
+      await unlink(xmlPath);
+    } catch (err) {
+      await close();
+      throw err;
+    }
   }
   return {
     path: xmlPath,
-    out: createWriteStream('', { fd, autoClose: false, highWaterMark }),
+    out: createWriteStream('', { fd, autoClose: false, highWaterMark: WRITE_HIGH_WATER_MARK }),
     read: () => createReadStream('', { fd, start: 0, autoClose: false }),
     size: async () => (await promisify(fstat)(fd)).size,
     validate: (fileType) => validateGkbXmlFd(fd, { fileType }),

@@ -7,7 +7,7 @@
  * "в отдельной схеме"); both include gkb-common.xsd.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { memoryPages } from 'xmllint-wasm';
@@ -85,7 +85,12 @@ export async function validateGkbXml(xml: string | Buffer, options: ValidateGkbX
  * so this thread never holds it (a file may be up to 100 MB) and it is not copied between threads.
  */
 export async function validateGkbXmlFile(xmlPath: string, options: ValidateGkbXmlOptions = {}): Promise<GkbXsdResult> {
-  return validate({ xmlPath }, undefined, options);
+  const file = await open(xmlPath, 'r');
+  try {
+    return await validateGkbXmlFd(file.fd, options);
+  } finally {
+    await file.close();
+  }
 }
 
 /**
@@ -97,7 +102,7 @@ export async function validateGkbXmlFd(xmlFd: number, options: ValidateGkbXmlOpt
 }
 
 async function validate(
-  input: { contents?: string | Uint8Array; xmlPath?: string; xmlFd?: number },
+  input: { contents?: string | Uint8Array; xmlFd?: number },
   bytes: number | undefined,
   options: ValidateGkbXmlOptions,
 ): Promise<GkbXsdResult> {
@@ -125,7 +130,7 @@ async function validate(
     const err = e as Error & { code?: number };
     // libxml2 reports a failed allocation as an error at the current line, so check the text first.
     if (/memory/i.test(String(err.message ?? ''))) {
-      const size = bytes ?? (input.xmlPath ? `${input.xmlPath}:` : input.xmlFd !== undefined ? `open file ${input.xmlFd}:` : '?');
+      const size = bytes ?? (input.xmlFd !== undefined ? `open file ${input.xmlFd}:` : '?');
       throw new Error(`GKB XSD validation ran out of memory (${size} bytes of XML, max ${MAX_MEMORY_PAGES} wasm pages): ${String(err.message).slice(0, 300)}`);
     }
     if (err.code === 1) {
@@ -157,7 +162,6 @@ const MESSAGE_KEY = 'k2-gkb-xsd';
 
 interface XmllintJob {
   contents?: string | Uint8Array;
-  xmlPath?: string;
   /** An fd of this process (worker threads share them), read from offset 0 and left open. */
   xmlFd?: number;
   args: string[];
@@ -187,23 +191,19 @@ parentPort.on('message', (job) => {
   if (!job || job[KEY] !== true) return;
   let stderr = '';
   let answered = false;
-  let fd;
-  let ownFd = false;
   done = (m) => {
     if (answered) return;
     answered = true;
-    if (fd !== undefined && ownFd) fs.closeSync(fd);
     parentPort.postMessage({ [KEY]: true, id: job.id, ...m });
   };
   try {
     let inputFiles = job.files;
     let onRuntimeInitialized;
-    if (job.xmlPath !== undefined || job.xmlFd !== undefined) {
+    if (job.xmlFd !== undefined) {
       // The file is read from disk as libxml2's stream reader asks for it (a character device in
       // the Emscripten FS), 1 MiB at a time: neither this thread nor the wasm heap holds it whole.
-      // Reads give their position: a caller's fd may have been written up to its end.
-      ownFd = job.xmlFd === undefined;
-      fd = ownFd ? fs.openSync(job.xmlPath, 'r') : job.xmlFd;
+      // Reads give their position: the caller's fd may have been written up to its end.
+      const fd = job.xmlFd;
       const buf = Buffer.allocUnsafe(1024 * 1024);
       let len = 0;
       let pos = 0;
