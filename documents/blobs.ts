@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Knex } from 'knex';
 import type { Db } from '../db';
@@ -359,6 +359,21 @@ export async function sweepStagedChunks(db: Db, before: Date): Promise<number> {
   const ids = (await unnamed(db('document_blob_chunks').distinct('blob_id'))).map((r: { blob_id: string }) => r.blob_id);
   for (let i = 0; i < ids.length; i += 500) await unnamed(db('document_blob_chunks').whereIn('blob_id', ids.slice(i, i + 500))).delete();
   return ids.length;
+}
+
+/**
+ * Stages `source` passed through `transforms` (e.g. a hash, then encryptStage): the bytes the last
+ * transform gives are what is staged. A failure on either side leaves nothing staged.
+ */
+export async function stageThrough(backend: BlobBackend, source: Readable | AsyncIterable<Uint8Array>, ...transforms: Transform[]): Promise<StagedBlob> {
+  const out = new PassThrough();
+  const [flow, staging] = await Promise.allSettled([pipeline([source as Readable, ...transforms, out]), backend.stage(out)]);
+  if (flow.status === 'rejected') {
+    if (staging.status === 'fulfilled') await staging.value.discard();
+    throw flow.reason;
+  }
+  if (staging.status === 'rejected') throw staging.reason;
+  return staging.value;
 }
 
 /** The backend of one space (documents, gkb) for config.documents.store. */

@@ -10,12 +10,11 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { PassThrough, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
 import { batchFileLabel, WRITES_SETTLED_MS } from '../activities/gkb';
 import type { Config } from '../config';
 import type { Db } from '../db';
-import { createBlobBackend, plaintextOf, storedKeyId, type BlobBackend } from './blobs';
+import { createBlobBackend, plaintextOf, stageThrough, storedKeyId, type BlobBackend } from './blobs';
 import { encryptStage, type FileKey } from './encryption';
 
 export type FileSpaceName = 'documents' | 'gkb';
@@ -132,21 +131,12 @@ async function rewrite(space: FileSpace, file: string, keys: readonly FileKey[])
       done(null, chunk);
     },
   });
-  const sealed = new PassThrough();
-  const [flow, staging] = await Promise.allSettled([
-    pipeline(plaintextOf(space.backend.open(file), keys), hashing, encryptStage(keys), sealed),
-    space.backend.stage(sealed),
-  ]);
-  if (flow.status === 'rejected') {
-    if (staging.status === 'fulfilled') await staging.value.discard();
-    throw flow.reason;
-  }
-  if (staging.status === 'rejected') throw staging.reason;
+  const staged = await stageThrough(space.backend, plaintextOf(space.backend.open(file), keys), hashing, encryptStage(keys));
   const expected = space.expectedSha256(file);
   const actual = hash.digest('hex');
   if (expected && actual !== expected) {
-    await staging.value.discard();
+    await staged.discard();
     throw new Error(`its plaintext's sha256 is ${actual}, not the ${expected} it is stored under: left as it is`);
   }
-  await staging.value.commit(file);
+  await staged.commit(file);
 }

@@ -22,8 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { PassThrough, Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable, Transform } from 'node:stream';
 import type { Db } from '../db';
 import type { DocumentRef } from '../domain/case';
 import type { Logger } from '../observability/logger';
@@ -33,6 +32,7 @@ import {
   createFsBlobs,
   isEncryptedBlob,
   plaintextOf,
+  stageThrough,
   type BlobBackend,
   type BlobStoreKind,
   type StagedBlob,
@@ -189,14 +189,8 @@ export function createDocumentStore({ db, store = 'fs', dir, maxBytes = DEFAULT_
         done(null, chunk);
       },
     });
-    const sealed = new PassThrough();
-    const [flow, staging] = await Promise.allSettled([pipeline(source, meter, encryptStage(fileKeys), sealed), blobs.stage(sealed)]);
-    if (flow.status === 'rejected') {
-      if (staging.status === 'fulfilled') await staging.value.discard();
-      throw flow.reason;
-    }
-    if (staging.status === 'rejected') throw staging.reason;
-    return { staged: staging.value, sha256: hash.digest('hex'), size };
+    const staged = await stageThrough(blobs, source, meter, encryptStage(fileKeys));
+    return { staged, sha256: hash.digest('hex'), size };
   }
 
   return {

@@ -11,8 +11,6 @@ import type { Db } from '../db';
 import { sweepStagedChunks, sweepStagedFiles, type BlobStoreKind } from '../documents/blobs';
 import type { Logger } from '../observability/logger';
 
-/** Older than any write can be (WRITES_SETTLED_MS). */
-export const ABANDONED_AFTER_MS = WRITES_SETTLED_MS;
 export const SWEEP_EVERY_MS = 3600_000;
 
 export interface SweepTargets {
@@ -42,7 +40,7 @@ export async function sweepAbandonedWrites(t: SweepTargets, before: Date): Promi
 export function startHousekeeping(
   targets: SweepTargets,
   logger: Pick<Logger, 'info' | 'warn'>,
-  { everyMs = SWEEP_EVERY_MS, abandonedAfterMs = ABANDONED_AFTER_MS, now = Date.now } = {},
+  { everyMs = SWEEP_EVERY_MS, abandonedAfterMs = WRITES_SETTLED_MS, now = Date.now } = {},
 ): { stop(): Promise<void> } {
   let running: Promise<void> | undefined;
   const sweep = () => {
